@@ -1,0 +1,15 @@
+//! The pure heart of hhgitops: the Hedgehog API model, the positioned YAML front end, validation,
+//! normalization and diffing.
+//!
+//! This crate does no I/O: it never sees a path on disk, a database, a clock or a network. Every function takes
+//! bytes or values and returns values, so it is tested with data alone and may be called from any number of
+//! tasks at once.
+
+pub mod diag;
+pub mod kinds;
+pub mod path;
+pub mod yaml;
+
+pub use diag::{Diagnostic, Span};
+pub use kinds::Kind;
+pub use path::FieldPath;

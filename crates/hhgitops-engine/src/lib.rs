@@ -1,0 +1,1 @@
+//! hhgitops engine.

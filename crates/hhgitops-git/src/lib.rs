@@ -1,0 +1,1 @@
+//! Git for hhgitops, driven through the `git` command-line client.
