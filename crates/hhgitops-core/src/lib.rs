@@ -7,7 +7,12 @@
 
 pub mod diag;
 pub mod kinds;
+pub mod model;
+pub mod normalize;
 pub mod path;
+pub mod settings;
+pub mod state;
+pub mod validate;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Span};

@@ -1,1 +1,27 @@
-//! hhgitops engine.
+//! The hhgitops engine: everything that touches the world — the home, the database, fabrics, the GitOps layout
+//! on disk, ingestion, watching, Git and Kubernetes — built on the pure `hhgitops-core`.
+//!
+//! It is a library first: the CLI and the coming HTTP server call the same functions. No global state, no
+//! terminal assumptions (progress is reported through callbacks, output is returned as values), and every
+//! operation is safe to run from many tasks at once (per-fabric locks serialize what must be serialized).
+
+pub mod atomic;
+pub mod check;
+pub mod clock;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod fabric;
+pub mod home;
+pub mod index;
+pub mod ingest;
+pub mod layout;
+pub mod maintain;
+pub mod lock;
+pub mod rawfiles;
+pub mod records;
+pub mod status;
+pub mod txn;
+
+pub use engine::Engine;
+pub use error::{Error, ErrorClass, Result};

@@ -1,7 +1,48 @@
 //! Positioned YAML front end: a multi-document stream parser that keeps line and column for every node,
 //! strict typed decoding with field paths, and the deterministic emitter used for normalized files.
 //!
-//! CONTRACT (other modules rely on these signatures; the bodies are being written).
+//! The public types and signatures here are a contract other modules rely on; the work is done in the
+//! submodules:
+//!
+//! - `input`: byte-level checks (size, BOM, UTF-8, binary content) before any YAML is looked at;
+//! - `build`: turns `saphyr-parser` events into a [`Node`] tree (positions, anchors and aliases with an
+//!   expansion budget, merge keys, duplicate keys, nesting depth);
+//! - `resolve`: what a scalar means, the way Kubernetes reads YAML (sigs.k8s.io/yaml over go-yaml v2);
+//! - `de`: strict serde decoding of a [`Node`] with field paths and positions in every error;
+//! - `node`: looking nodes up by [`FieldPath`] and converting them to JSON;
+//! - `emit`: the deterministic block-style writer for normalized files.
+//!
+//! # Decisions
+//!
+//! - **Scalars** resolve as go-yaml v2 does when sigs.k8s.io/yaml converts YAML to JSON: plain `null`, `~`
+//!   and the empty scalar are null; `true`/`false`, `yes`/`no`, `on`/`off`, `y`/`n` (lower, Title and UPPER
+//!   case) are booleans; integers follow Go's `strconv.ParseInt(s, 0, 64)` after removing `_` (so `0x1F`,
+//!   `0o17`, `017` (octal), `0b101` and signs work), then `ParseUint`, then YAML-style floats (`1.5`, `1e3`,
+//!   `.5`, `.inf`, `.nan`). Everything else, timestamps included, is a string. Quoted and block scalars are
+//!   always strings. The standard tags `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!binary` and
+//!   `!!timestamp` are honored (a value that does not fit its tag is an error); any other tag on a scalar
+//!   makes it a string, and tags on collections are ignored.
+//! - **Mapping keys** are always strings, as in Kubernetes: a key written as `1`, `0x10`, `true` or `1.5`
+//!   becomes the string `"1"`, `"16"`, `"true"`, `"1.5"`; a null key or a collection as key is an error.
+//!   Duplicate keys (compared after that conversion) are errors.
+//! - **Merge keys** (`<<: *base` or `<<: [*a, *b]`) insert the merged entries where the `<<` key stands;
+//!   keys written explicitly in the mapping win wherever they appear, and among several merged mappings the
+//!   earlier one wins (go-yaml v3 and the YAML 1.1 merge spec agree on this).
+//! - **Nulls when decoding**: a struct field whose value is null counts as absent (Kubernetes prunes nulls of
+//!   non-nullable CRD fields): `Option` fields become `None`, `#[serde(default)]` fields their default, and
+//!   required fields are reported as missing (at the null value). A null anywhere else (a list item, a map
+//!   value, a top-level node) must fit the target type (`Option<T>`, `()`, `serde_json::Value`).
+//! - **Emitter**: kubectl's block style (2-space indentation, list items at their key's indentation); strings
+//!   that a YAML 1.1 or 1.2 reader could take for anything else are single-quoted; strings with line breaks,
+//!   tabs or other non-printable characters are double-quoted with escapes (never block scalars: one form is
+//!   simpler to get right and reads the same everywhere).
+
+mod build;
+mod de;
+mod emit;
+mod input;
+mod node;
+mod resolve;
 
 use serde::de::DeserializeOwned;
 
@@ -58,7 +99,8 @@ pub struct Document {
     pub root: Option<Node>,
 }
 
-/// A syntax-level error: the stream as a whole is rejected.
+/// A syntax-level error: the stream as a whole is rejected. `line` and `column` are 1-based (columns count
+/// characters); both are 0 for errors about the file as a whole (its size).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}:{column}: {message}")]
 pub struct YamlError {
@@ -79,34 +121,28 @@ pub struct DecodeError {
 }
 
 /// Parses a multi-document stream.
-pub fn parse_stream(_input: &[u8], _limits: &Limits) -> Result<Vec<Document>, YamlError> {
-    todo!("yaml front end")
+///
+/// The input is checked before parsing (size, UTF-8, no control characters but tab, CR and LF; a leading
+/// byte order mark is dropped). Documents are numbered from 1, counting empty ones; a stream that holds only
+/// comments yields one empty document, an empty or blank stream none.
+pub fn parse_stream(input: &[u8], limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    let text = input::check(input, limits)?;
+    build::parse_text(text, limits)
 }
 
 /// Strictly decodes a node into `T`: errors carry the field path and position of the offending node.
-pub fn decode<T: DeserializeOwned>(_node: &Node) -> Result<T, DecodeError> {
-    todo!("yaml decode")
-}
-
-impl Node {
-    /// The position of the node at `path`, or of its deepest existing ancestor.
-    pub fn locate(&self, _path: &FieldPath) -> Span {
-        todo!("yaml locate")
-    }
-
-    /// The node at `path`, if it exists.
-    pub fn get(&self, _path: &FieldPath) -> Option<&Node> {
-        todo!("yaml get")
-    }
-
-    /// The node as JSON (keys in source order).
-    pub fn to_json(&self) -> serde_json::Value {
-        todo!("yaml to_json")
-    }
+///
+/// Unknown fields (with `#[serde(deny_unknown_fields)]`) are reported at their key, missing required fields
+/// at the mapping that lacks them (the path names the missing field), anything else at the offending value.
+pub fn decode<T: DeserializeOwned>(node: &Node) -> Result<T, DecodeError> {
+    de::decode(node)
 }
 
 /// Emits one value as a block-style YAML document, deterministically (same value, same bytes), quoting every
 /// string that a YAML 1.1 or 1.2 reader would take for something else.
-pub fn emit(_value: &serde_json::Value) -> String {
-    todo!("yaml emit")
+///
+/// The output ends with one newline and has no `---` header. Reading it back with [`parse_stream`] gives the
+/// same JSON value.
+pub fn emit(value: &serde_json::Value) -> String {
+    emit::emit(value)
 }

@@ -1,0 +1,192 @@
+//! One function per command: call the engine, print the result, return the exit code.
+
+use std::path::PathBuf;
+
+use hhgitops_engine::fabric::{Fabric, FabricSpec};
+use hhgitops_engine::home::Home;
+use hhgitops_engine::{Engine, Error};
+
+use crate::cli::{Args, Command, FabricCommand, FabricSelect, InitArgs};
+use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
+
+pub async fn run(args: Args) -> u8 {
+    match dispatch(args).await {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn resolve_home(explicit: Option<PathBuf>) -> Result<Home, Error> {
+    let xdg = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from);
+    let user = std::env::var_os("HOME").map(PathBuf::from);
+    Home::resolve(explicit.as_deref(), xdg.as_deref(), user.as_deref())
+}
+
+async fn dispatch(args: Args) -> Result<u8, Error> {
+    let home = resolve_home(args.home)?;
+    if let Command::Serve(_) = &args.command {
+        return Ok(not_implemented("serve"));
+    }
+    let engine = Engine::open(home, args.database.as_deref()).await?;
+    match args.command {
+        Command::Fabric(cmd) => fabric(&engine, cmd).await,
+        Command::Init(a) => init(&engine, a).await,
+        Command::Ingest(a) => crate::ingest_cmd::ingest(&engine, a).await,
+        Command::Validate(a) => crate::ingest_cmd::validate(&engine, a).await,
+        Command::Status(a) => crate::ingest_cmd::status(&engine, a).await,
+        Command::Delete(a) => crate::ingest_cmd::delete(&engine, a).await,
+        Command::Sync(_) => Ok(not_implemented("sync")),
+        Command::Drift(_) => Ok(not_implemented("drift")),
+        Command::Import(_) => Ok(not_implemented("import")),
+        Command::Onboard(_) => Ok(not_implemented("onboard")),
+        Command::Reindex(a) => crate::ingest_cmd::reindex(&engine, a).await,
+        Command::Serve(_) => Ok(not_implemented("serve")),
+    }
+}
+
+fn not_implemented(cmd: &str) -> u8 {
+    eprintln!("hhgitops: error: `{cmd}` is not implemented yet");
+    EXIT_USAGE
+}
+
+async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
+    match cmd {
+        FabricCommand::Add(a) => {
+            let spec = FabricSpec {
+                name: a.name,
+                path: a.source.path,
+                git_url: a.source.git_url,
+                git_branch: a.source.branch,
+                git_path: a.source.git_path,
+                git_token_env: a.source.git_token_env,
+                kubeconfig: a.kubeconfig,
+                kube_context: a.context,
+            };
+            let report = engine.add_fabric(&spec).await?;
+            println!("added fabric {} at {} ({})", report.fabric.name, report.fabric.root.display(), report.fabric.root_rule.describe());
+            if let Some(init) = &report.init {
+                for action in &init.actions {
+                    println!("  {action}");
+                }
+                for w in &init.warnings {
+                    eprintln!("hhgitops: warning: {w}");
+                }
+            }
+            if let Some(note) = &report.note {
+                println!("  {note}");
+            }
+            Ok(EXIT_OK)
+        }
+        FabricCommand::List(a) => {
+            let fabrics = engine.fabrics().await?;
+            if a.json {
+                return Ok(print_json(&serde_json::json!({ "fabrics": fabrics.iter().map(fabric_json).collect::<Vec<_>>() })));
+            }
+            if fabrics.is_empty() {
+                println!("no fabrics registered (add one with `hhgitops fabric add NAME`)");
+            }
+            for f in &fabrics {
+                let remote = f.git.as_ref().map(|g| format!("  git {}", g.url)).unwrap_or_default();
+                println!("{}\t{}\t{}{remote}", f.name, f.root.display(), f.root_rule.as_str());
+            }
+            Ok(EXIT_OK)
+        }
+        FabricCommand::Show(a) => {
+            let f = engine.fabric(&a.name).await?;
+            if a.json {
+                return Ok(print_json(&fabric_json(&f)));
+            }
+            println!("fabric:     {}", f.name);
+            println!("root:       {}", f.root.display());
+            println!("root rule:  {}", f.root_rule.describe());
+            if let Some(g) = &f.git {
+                println!("git url:    {}", g.url);
+                println!("branch:     {}", g.branch.as_deref().unwrap_or("(remote default)"));
+                println!("git path:   {}", g.path);
+                if let Some(v) = &g.token_env {
+                    println!("token env:  {v}");
+                }
+            }
+            if let Some(k) = &f.kubeconfig {
+                println!("kubeconfig: {}", k.display());
+            }
+            if let Some(c) = &f.kube_context {
+                println!("context:    {c}");
+            }
+            println!("added:      {}", f.created_at);
+            Ok(EXIT_OK)
+        }
+        FabricCommand::Remove(a) => {
+            let f = engine.remove_fabric(&a.name).await?;
+            println!("removed fabric {} (files at {} were left in place)", f.name, f.root.display());
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// The stable JSON form of a fabric (documented in docs/json.md).
+fn fabric_json(f: &Fabric) -> serde_json::Value {
+    serde_json::json!({
+        "name": f.name,
+        "root": f.root,
+        "rootRule": f.root_rule.as_str(),
+        "rootRuleDescription": f.root_rule.describe(),
+        "path": f.path,
+        "git": f.git.as_ref().map(|g| serde_json::json!({
+            "url": g.url, "branch": g.branch, "path": g.path, "tokenEnv": g.token_env,
+        })),
+        "kubeconfig": f.kubeconfig,
+        "context": f.kube_context,
+        "createdAt": f.created_at,
+    })
+}
+
+pub async fn selected_fabrics(engine: &Engine, select: &FabricSelect) -> Result<Vec<Fabric>, Error> {
+    match (&select.fabric, select.all) {
+        (Some(name), _) => Ok(vec![engine.fabric(name).await?]),
+        (None, true) => engine.fabrics().await,
+        (None, false) => Err(Error::usage("give --fabric NAME or --all")),
+    }
+}
+
+async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
+    let fabrics = selected_fabrics(engine, &a.select).await?;
+    let mut code = EXIT_OK;
+    for f in &fabrics {
+        if a.check {
+            let problems = engine.check(f).await?;
+            if problems.is_empty() {
+                println!("{}: layout complete at {}", f.name, f.root.display());
+            } else {
+                code = EXIT_REJECTED;
+                println!("{}: {} problem(s) at {}", f.name, problems.len(), f.root.display());
+                for p in &problems {
+                    println!("  {p}");
+                }
+            }
+        } else if a.dry_run {
+            let plan = engine.plan_init(f).await?;
+            if plan.is_noop() && plan.blocking.is_empty() {
+                println!("{}: nothing to do", f.name);
+            }
+            for action in &plan.actions {
+                println!("{}: would {action}", f.name);
+            }
+            for p in plan.blocking.iter().chain(&plan.warnings) {
+                eprintln!("hhgitops: warning: {}: {p}", f.name);
+            }
+        } else {
+            let report = engine.init(f).await?;
+            if report.actions.is_empty() {
+                println!("{}: layout already complete", f.name);
+            }
+            for action in &report.actions {
+                println!("{}: {action}", f.name);
+            }
+            for w in &report.warnings {
+                eprintln!("hhgitops: warning: {}: {w}", f.name);
+            }
+        }
+    }
+    Ok(code)
+}

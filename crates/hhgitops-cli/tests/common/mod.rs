@@ -1,0 +1,159 @@
+//! Test support: a temporary home, the real binary, and the database back ends to run against.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A PostgreSQL URL pointing at a schema of this test's own.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// SQLite always; PostgreSQL when reachable. In CI (`CI=true`) an unreachable PostgreSQL is a failure.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    match postgres_schema() {
+        Some(url) => v.push(Backend::Postgres(url)),
+        None => {
+            if std::env::var("CI").is_ok_and(|c| c == "true") {
+                panic!("PostgreSQL is not reachable at {}: CI must run these tests on it", pg_base());
+            }
+            eprintln!("note: PostgreSQL not reachable at {}: PostgreSQL variant skipped", pg_base());
+        }
+    }
+    v
+}
+
+fn pg_base() -> String {
+    std::env::var("HHGITOPS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG.to_string())
+}
+
+/// Creates a fresh schema and returns a URL whose search_path points at it.
+fn postgres_schema() -> Option<String> {
+    let base = pg_base();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    rt.block_on(async {
+        use sqlx::Connection;
+        let connect = sqlx::PgConnection::connect(&base);
+        let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect).await.ok()?.ok()?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.ok()?;
+        Some(())
+    })?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options[search_path]={schema}"))
+}
+
+/// A temporary home and database.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+}
+
+impl TestEnv {
+    pub fn new(backend: Backend) -> TestEnv {
+        TestEnv { dir: tempfile::tempdir().expect("tempdir"), backend }
+    }
+
+    pub fn sqlite() -> TestEnv {
+        TestEnv::new(Backend::Sqlite)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// A scratch folder inside the test's temporary directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The real binary with this home and database.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("hhgitops").expect("binary");
+        c.env_remove("HHGITOPS_DATABASE_URL");
+        c.env("HHGITOPS_HOME", self.home());
+        c.env("NO_COLOR", "1");
+        if let Backend::Postgres(url) = &self.backend {
+            c.env("HHGITOPS_DATABASE_URL", url);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run hhgitops")
+    }
+
+    /// Runs and asserts the exit code, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(code(&out), 0, "hhgitops {args:?} failed:\nstdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    pub fn expect_code(&self, args: &[&str], expected: i32) -> Output {
+        let out = self.run(args);
+        assert_eq!(code(&out), expected, "hhgitops {args:?}:\nstdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+        out
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every file and folder below `root`, relative, sorted; folders end with `/`.
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push(format!("{rel}/"));
+                stack.push(p);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The shared samples and tools, beside the repository.
+pub fn shared_dir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("note: ../shared not found beside the repository: test skipped");
+        None
+    }
+}

@@ -1,0 +1,195 @@
+//! Fabric settings: the parts of the fabric configuration (`meta.FabricConfig`) that validation reads, with the
+//! fabricator defaults of CATALOGUE §1. A fabric may override any of them (e.g. from a YAML or JSON file whose
+//! keys are the camelCase field names below).
+//!
+//! Topology mode: the fabric's `fabricMode` is `spine-leaf` for spine-leaf *and* mesh topologies (a mesh fabric is a
+//! spine-leaf-mode fabric without spines: the mesh agent fixtures carry ESLAG and gateway connections and leaf VTEP
+//! IPs, all of which the fabric allows only in spine-leaf mode). So the mode is a setting, not inferred from the
+//! connections; the only other mode is the legacy `collapsed-core`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ip::Ipv4Prefix;
+
+/// How the fabric is built; the rules that depend on it are "ESLAG and gateway connections only in spine-leaf
+/// mode" and "a leaf needs a VTEP IP in spine-leaf mode".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FabricMode {
+    #[default]
+    SpineLeaf,
+    CollapsedCore,
+}
+
+/// An inclusive VLAN range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlanRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl VlanRange {
+    pub const fn new(from: u16, to: u16) -> Self {
+        VlanRange { from, to }
+    }
+    pub const fn contains(&self, vlan: u16) -> bool {
+        self.from <= vlan && vlan <= self.to
+    }
+    pub const fn overlaps(&self, from: u16, to: u16) -> bool {
+        self.from <= to && from <= self.to
+    }
+}
+
+/// The fabric configuration validation depends on. `Default` gives the fabricator defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct FabricSettings {
+    pub fabric_mode: FabricMode,
+    pub management_subnet: Ipv4Prefix,
+    /// The control VIP (with the management prefix length, as the fabric config writes it).
+    #[serde(rename = "controlVIP")]
+    pub control_vip: Ipv4Prefix,
+    /// First address of the management DHCP range: switch management IPs must lie below it.
+    #[serde(rename = "managementDHCPStart")]
+    pub management_dhcp_start: String,
+    pub protocol_subnet: Ipv4Prefix,
+    pub vtep_subnet: Ipv4Prefix,
+    pub fabric_subnet: Ipv4Prefix,
+    pub vpc_loopback_subnet: Ipv4Prefix,
+    #[serde(rename = "mclagSessionSubnet")]
+    pub mclag_session_subnet: Ipv4Prefix,
+    pub proxy_external_subnet: Ipv4Prefix,
+    /// Extra reserved subnets on top of the seven fabric subnets above.
+    pub extra_reserved_subnets: Vec<Ipv4Prefix>,
+    #[serde(rename = "spineASN")]
+    pub spine_asn: u32,
+    #[serde(rename = "leafASNStart")]
+    pub leaf_asn_start: u32,
+    #[serde(rename = "leafASNEnd")]
+    pub leaf_asn_end: u32,
+    #[serde(rename = "gatewayASN")]
+    pub gateway_asn: u32,
+    /// VLANs the fabric uses for VPC IRBs; VLAN namespaces must not overlap them.
+    #[serde(rename = "vpcIRBVLANs")]
+    pub vpc_irb_vlans: Vec<VlanRange>,
+    /// The TH5 workaround VLANs; VLAN namespaces must not overlap them.
+    #[serde(rename = "th5WorkaroundVLANs")]
+    pub th5_workaround_vlans: Vec<VlanRange>,
+    #[serde(rename = "fabricMTU")]
+    pub fabric_mtu: u16,
+    #[serde(rename = "serverFacingMTUOffset")]
+    pub server_facing_mtu_offset: u16,
+    /// `disableVPCPeering`-style switch: VPCPeerings are rejected when set.
+    pub vpc_peering_disabled: bool,
+    /// SwitchProfiles other than the built-in ones are rejected unless this is set.
+    pub allow_extra_switch_profiles: bool,
+    /// When set, switches and fabric links must be hydrated (ASN, IPs, VTEP IPs, link IPs). Unset by default:
+    /// hhfab wiring files are written unhydrated and hydrated just before the fabric sees them.
+    pub require_hydration: bool,
+}
+
+const fn p(a: u8, b: u8, c: u8, d: u8, len: u8) -> Ipv4Prefix {
+    Ipv4Prefix::new(u32::from_be_bytes([a, b, c, d]), len)
+}
+
+impl Default for FabricSettings {
+    fn default() -> Self {
+        FabricSettings {
+            fabric_mode: FabricMode::SpineLeaf,
+            management_subnet: p(172, 30, 0, 0, 21),
+            control_vip: p(172, 30, 0, 1, 21),
+            management_dhcp_start: "172.30.4.0".to_string(),
+            protocol_subnet: p(172, 30, 8, 0, 22),
+            vtep_subnet: p(172, 30, 12, 0, 22),
+            fabric_subnet: p(172, 30, 128, 0, 17),
+            vpc_loopback_subnet: p(172, 30, 96, 0, 19),
+            mclag_session_subnet: p(172, 30, 95, 0, 31),
+            proxy_external_subnet: p(172, 30, 16, 0, 22),
+            extra_reserved_subnets: Vec::new(),
+            spine_asn: 65100,
+            leaf_asn_start: 65101,
+            leaf_asn_end: 65533,
+            gateway_asn: 65534,
+            vpc_irb_vlans: vec![VlanRange::new(3000, 3899)],
+            th5_workaround_vlans: vec![VlanRange::new(3900, 3999)],
+            fabric_mtu: 9100,
+            server_facing_mtu_offset: 64,
+            vpc_peering_disabled: false,
+            allow_extra_switch_profiles: false,
+            require_hydration: false,
+        }
+    }
+}
+
+impl FabricSettings {
+    /// `reservedSubnets`: management, fabric, protocol, VTEP, VPC loopback, MCLAG session, proxy-external, plus the
+    /// extra ones.
+    pub fn reserved_subnets(&self) -> Vec<Ipv4Prefix> {
+        let mut v = vec![
+            self.management_subnet,
+            self.fabric_subnet,
+            self.protocol_subnet,
+            self.vtep_subnet,
+            self.vpc_loopback_subnet,
+            self.mclag_session_subnet,
+            self.proxy_external_subnet,
+        ];
+        v.extend(self.extra_reserved_subnets.iter().copied());
+        v
+    }
+
+    /// The first reserved subnet that overlaps `p`.
+    pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Ipv4Prefix> {
+        self.reserved_subnets().into_iter().find(|r| r.overlaps(prefix))
+    }
+
+    /// Largest MTU of a server-facing connection (fabric MTU minus the server-facing offset: 9036 by default).
+    pub fn max_server_facing_mtu(&self) -> u16 {
+        self.fabric_mtu.saturating_sub(self.server_facing_mtu_offset)
+    }
+
+    /// The VLAN ranges a VLAN namespace must not overlap, with what they are, for messages.
+    pub fn reserved_vlans(&self) -> Vec<(VlanRange, &'static str)> {
+        let mut v: Vec<(VlanRange, &'static str)> = self.vpc_irb_vlans.iter().map(|r| (*r, "the fabric's VPC IRB VLANs")).collect();
+        v.extend(self.th5_workaround_vlans.iter().map(|r| (*r, "the fabric's TH5 workaround VLANs")));
+        v
+    }
+
+    /// The management DHCP start as an address (`None` if the setting is not an IPv4 address).
+    pub fn management_dhcp_start_addr(&self) -> Option<u32> {
+        crate::model::ip::parse_addr(&self.management_dhcp_start).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_catalogue() {
+        let s = FabricSettings::default();
+        assert_eq!(s.reserved_subnets().len(), 7);
+        assert_eq!(s.max_server_facing_mtu(), 9036);
+        assert_eq!(s.control_vip.to_string(), "172.30.0.1/21");
+        assert!(s.reserved_overlap(Ipv4Prefix::parse("172.30.130.0/24").unwrap()).is_some());
+        assert!(s.reserved_overlap(Ipv4Prefix::parse("10.0.0.0/16").unwrap()).is_none());
+    }
+
+    #[test]
+    fn overrides_deserialize() {
+        let s: FabricSettings = serde_json::from_value(serde_json::json!({
+            "fabricMode": "collapsed-core",
+            "spineASN": 64000,
+            "vpcIRBVLANs": [{"from": 3500, "to": 3599}],
+            "fabricSubnet": "10.255.0.0/16",
+        }))
+        .unwrap();
+        assert_eq!(s.fabric_mode, FabricMode::CollapsedCore);
+        assert_eq!(s.spine_asn, 64000);
+        assert_eq!(s.leaf_asn_start, 65101);
+        assert_eq!(s.fabric_subnet.to_string(), "10.255.0.0/16");
+        assert!(serde_json::from_value::<FabricSettings>(serde_json::json!({"fabricSubnet": "nope"})).is_err());
+        assert!(serde_json::from_value::<FabricSettings>(serde_json::json!({"unknown": 1})).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the rules on typed values built in code.

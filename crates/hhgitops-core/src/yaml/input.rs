@@ -1,0 +1,133 @@
+//! Byte-level checks before any YAML is looked at: size, encoding and binary content, each reported with
+//! the position of the first offending byte.
+
+use super::{Limits, YamlError};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Returns the text to parse: the input without a leading byte order mark, once it is known to be
+/// UTF-8 text of acceptable size with no control characters other than tab, CR and LF.
+pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a str, YamlError> {
+    if input.len() > limits.max_bytes {
+        return Err(YamlError {
+            line: 0,
+            column: 0,
+            document: None,
+            message: format!(
+                "the file is {} bytes, more than the limit of {} bytes",
+                input.len(),
+                limits.max_bytes
+            ),
+        });
+    }
+    let input = input.strip_prefix(BOM).unwrap_or(input);
+    let text = std::str::from_utf8(input).map_err(|e| {
+        let at = e.valid_up_to();
+        let (line, column) = position(input, at);
+        let byte = input.get(at).copied().unwrap_or(0);
+        YamlError {
+            line,
+            column,
+            document: None,
+            message: format!("the file is not valid UTF-8 text: byte 0x{byte:02X} cannot start or continue a character here"),
+        }
+    })?;
+    if let Some((at, ch)) = first_forbidden_char(text) {
+        let (line, column) = position(input, at);
+        let what = if ch == '\0' {
+            "binary content: a NUL byte".to_string()
+        } else {
+            format!("binary content: the control character U+{:04X}", ch as u32)
+        };
+        return Err(YamlError {
+            line,
+            column,
+            document: None,
+            message: format!("{what}, which a YAML text may not contain"),
+        });
+    }
+    Ok(text)
+}
+
+/// The first character YAML does not allow in a stream (outside its printable set: C0 controls other than
+/// tab, LF and CR; DEL; C1 controls other than NEL; U+FFFE and U+FFFF), with its byte offset. go-yaml
+/// rejects the same set.
+fn first_forbidden_char(text: &str) -> Option<(usize, char)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let bad = match c {
+            b'\t' | b'\n' | b'\r' => false,
+            0x00..=0x1F | 0x7F => true,
+            // U+0080..U+009F are C2 80..C2 9F; U+0085 (NEL) is a line break YAML allows.
+            0xC2 => matches!(b.get(i + 1), Some(&n) if (0x80..=0x9F).contains(&n) && n != 0x85),
+            // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+            0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
+            _ => false,
+        };
+        if bad {
+            return text[i..].chars().next().map(|ch| (i, ch));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// 1-based line and column (in characters) of byte offset `at`, counting LF, CRLF and a lone CR as one line
+/// break each, as the YAML scanner does. Everything before `at` must be valid UTF-8.
+pub(crate) fn position(input: &[u8], at: usize) -> (u32, u32) {
+    let before = &input[..at.min(input.len())];
+    let mut line: u32 = 1;
+    let mut line_start = 0;
+    for (i, &c) in before.iter().enumerate() {
+        let brk = c == b'\n' || (c == b'\r' && before.get(i + 1) != Some(&b'\n'));
+        if brk {
+            line = line.saturating_add(1);
+            line_start = i + 1;
+        }
+    }
+    let chars = before[line_start..].iter().filter(|&&c| c & 0xC0 != 0x80).count();
+    (line, u32::try_from(chars).unwrap_or(u32::MAX).saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(input: &[u8]) -> YamlError {
+        match check(input, &Limits::default()) {
+            Err(e) => e,
+            Ok(_) => panic!("expected an error for {input:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_text_and_strips_a_bom() {
+        assert_eq!(check(b"\xEF\xBB\xBFa: 1\r\n", &Limits::default()).ok(), Some("a: 1\r\n"));
+        assert_eq!(check("a: \u{85}é\u{a0}\t".as_bytes(), &Limits::default()).ok(), Some("a: \u{85}é\u{a0}\t"));
+    }
+
+    #[test]
+    fn rejects_oversized_input() {
+        let limits = Limits { max_bytes: 4, ..Limits::default() };
+        let e = check(b"a: 12", &limits).err();
+        assert!(matches!(e, Some(YamlError { line: 0, column: 0, .. })), "{e:?}");
+    }
+
+    #[test]
+    fn reports_first_bad_byte_position() {
+        let e = err(b"a: 1\nb: caf\xC3\xA9 \xFF\n");
+        assert_eq!((e.line, e.column), (2, 9), "{e}");
+        assert!(e.message.contains("UTF-8") && e.message.contains("0xFF"), "{e}");
+        let e = err(b"a: 1\r\nb: \x00\x01");
+        assert_eq!((e.line, e.column), (2, 4), "{e}");
+        assert!(e.message.contains("NUL"), "{e}");
+        let e = err(b"x\n\n  \x1B[0m");
+        assert_eq!((e.line, e.column, e.message.contains("U+001B")), (3, 3, true), "{e}");
+        let e = err("ok\n é\u{9b}".as_bytes());
+        assert_eq!((e.line, e.column), (2, 3), "{e}");
+        let e = err("\u{FFFF}".as_bytes());
+        assert_eq!((e.line, e.column), (1, 1), "{e}");
+    }
+}

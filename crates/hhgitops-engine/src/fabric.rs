@@ -1,0 +1,393 @@
+//! Fabrics: names, their registration in the database, and the one GitOps-root resolver of SPEC §1.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::{opt_text, Database};
+use crate::error::{Error, Result};
+use crate::home::{absolute, Home};
+
+/// Checks a fabric name: an RFC 1123 label of at most 63 characters.
+pub fn validate_fabric_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "invalid fabric name {name:?}: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. \"prod-east\")"
+        )))
+    }
+}
+
+/// Checks `--git-path`: relative, no `..`, not empty.
+pub fn validate_git_path(p: &str) -> Result<()> {
+    let path = Path::new(p);
+    if p.is_empty() || path.is_absolute() || p.starts_with('/') {
+        return Err(Error::usage(format!(
+            "--git-path {p:?} must be a relative path inside the repository (e.g. fabrics/prod/gitops)"
+        )));
+    }
+    if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(Error::usage(format!("--git-path {p:?} must not contain '..': name a folder inside the repository")));
+    }
+    Ok(())
+}
+
+/// Which rule of SPEC §1 chose a fabric's GitOps root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootRule {
+    /// Rule 1: `--path DIR`.
+    Path,
+    /// Rule 2: the clone of `--git-url` plus `--git-path`.
+    GitClone,
+    /// Rule 3: `<home>/fabrics/<fabric>/gitops`.
+    HomeDefault,
+}
+
+impl RootRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootRule::Path => "path",
+            RootRule::GitClone => "git-clone",
+            RootRule::HomeDefault => "home-default",
+        }
+    }
+
+    fn parse(s: &str) -> Result<RootRule> {
+        match s {
+            "path" => Ok(RootRule::Path),
+            "git-clone" => Ok(RootRule::GitClone),
+            "home-default" => Ok(RootRule::HomeDefault),
+            other => Err(Error::Database(format!("unknown root rule {other:?} in the fabrics table"))),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            RootRule::Path => "rule 1: --path given when the fabric was added",
+            RootRule::GitClone => "rule 2: the fabric's Git clone under the home, plus --git-path",
+            RootRule::HomeDefault => "rule 3: <home>/fabrics/<fabric>/gitops",
+        }
+    }
+}
+
+/// The Git remote of a fabric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitRemote {
+    pub url: String,
+    /// `None`: the remote's default branch.
+    pub branch: Option<String>,
+    /// Folder of the GitOps root inside the repository.
+    pub path: String,
+    /// Name of the environment variable holding an HTTPS token.
+    pub token_env: Option<String>,
+}
+
+/// What the operator gave when adding a fabric.
+#[derive(Debug, Clone, Default)]
+pub struct FabricSpec {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub git_url: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_path: Option<String>,
+    pub git_token_env: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+}
+
+/// A registered fabric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fabric {
+    pub name: String,
+    /// The resolved GitOps root (absolute).
+    pub root: PathBuf,
+    pub root_rule: RootRule,
+    /// `--path` as given (made absolute), for rule 1.
+    pub path: Option<PathBuf>,
+    pub git: Option<GitRemote>,
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+    /// Per-fabric options (JSON object), e.g. validation settings overrides.
+    pub options: serde_json::Value,
+    pub created_at: String,
+}
+
+/// The folder name of a clone: one per repository and branch.
+pub fn clone_dir_name(url: &str, branch: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(url.as_bytes());
+    h.update([0]);
+    h.update(branch.unwrap_or("").as_bytes());
+    let digest = hex::encode(h.finalize());
+    let base: String = url
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(40)
+        .collect();
+    let base = if base.is_empty() { "repo".to_string() } else { base };
+    format!("{base}-{}", &digest[..12])
+}
+
+/// The one GitOps-root resolver (SPEC §1). No other fallbacks.
+pub fn resolve_root(home: &Home, spec: &FabricSpec) -> Result<(PathBuf, RootRule)> {
+    validate_fabric_name(&spec.name)?;
+    match (&spec.path, &spec.git_url) {
+        (Some(_), Some(_)) => Err(Error::usage("give either --path or --git-url, not both")),
+        (Some(p), None) => Ok((absolute(p)?, RootRule::Path)),
+        (None, Some(url)) => {
+            if url.trim().is_empty() {
+                return Err(Error::usage("--git-url is empty"));
+            }
+            let git_path = spec.git_path.clone().unwrap_or_else(|| default_git_path(&spec.name));
+            validate_git_path(&git_path)?;
+            let clone = home.repos_dir().join(clone_dir_name(url, spec.git_branch.as_deref()));
+            Ok((absolute(&clone.join(git_path))?, RootRule::GitClone))
+        }
+        (None, None) => {
+            if spec.git_path.is_some() || spec.git_branch.is_some() || spec.git_token_env.is_some() {
+                return Err(Error::usage("--git-path, --branch and --git-token-env need --git-url"));
+            }
+            Ok((home.default_fabric_root(&spec.name), RootRule::HomeDefault))
+        }
+    }
+}
+
+pub fn default_git_path(fabric: &str) -> String {
+    format!("fabrics/{fabric}/gitops")
+}
+
+/// True when one of the two paths is the other or lies inside it.
+pub fn roots_overlap(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn now() -> String {
+    crate::clock::now_rfc3339()
+}
+
+/// The fabric registry in the database.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    db: Database,
+}
+
+impl Registry {
+    pub fn new(db: Database) -> Self {
+        Registry { db }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn list(&self) -> Result<Vec<Fabric>> {
+        let rows = sqlx::query("SELECT * FROM fabrics ORDER BY name").fetch_all(self.db.pool()).await?;
+        rows.iter().map(fabric_from_row).collect()
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Fabric> {
+        let row = sqlx::query("SELECT * FROM fabrics WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match row {
+            Some(r) => fabric_from_row(&r),
+            None => Err(Error::UnknownFabric(name.to_string())),
+        }
+    }
+
+    /// Checks that a new fabric can be registered: name free, root not overlapping another fabric's.
+    pub async fn check_new(&self, name: &str, root: &Path) -> Result<()> {
+        for f in self.list().await? {
+            if f.name == name {
+                return Err(Error::usage(format!(
+                    "fabric {name:?} is already registered (root {}); remove it first or choose another name",
+                    f.root.display()
+                )));
+            }
+            if roots_overlap(&f.root, root) {
+                return Err(Error::usage(format!(
+                    "the GitOps root {} overlaps fabric {:?} at {}: two fabrics may never share or nest roots; choose another --path or --git-path",
+                    root.display(),
+                    f.name,
+                    f.root.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts a fabric row. `create_layout` runs inside the transaction: if it fails nothing is registered.
+    pub async fn insert<F>(&self, fabric: &Fabric, create_layout: F) -> Result<()>
+    where
+        F: FnOnce() -> Result<()>,
+    {
+        let mut tx = self.db.pool().begin().await?;
+        let git = fabric.git.as_ref();
+        sqlx::query(
+            "INSERT INTO fabrics (name, root_rule, root_path, path, git_url, git_branch, git_path, git_token_env, \
+             kubeconfig, kube_context, options, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&fabric.name)
+        .bind(fabric.root_rule.as_str())
+        .bind(path_str(&fabric.root))
+        .bind(fabric.path.as_deref().map(path_str))
+        .bind(git.map(|g| g.url.clone()))
+        .bind(git.and_then(|g| g.branch.clone()))
+        .bind(git.map(|g| g.path.clone()))
+        .bind(git.and_then(|g| g.token_env.clone()))
+        .bind(fabric.kubeconfig.as_deref().map(path_str))
+        .bind(fabric.kube_context.clone())
+        .bind(fabric.options.to_string())
+        .bind(&fabric.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Error::usage(format!("fabric {:?} is already registered", fabric.name))
+            }
+            _ => Error::from(e),
+        })?;
+        create_layout()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unregisters a fabric and forgets its index and rejections. Never touches files.
+    pub async fn remove(&self, name: &str) -> Result<Fabric> {
+        let fabric = self.get(name).await?;
+        let mut tx = self.db.pool().begin().await?;
+        for table in ["managed_objects", "rejections", "fabrics"] {
+            let col = if table == "fabrics" { "name" } else { "fabric" };
+            sqlx::query(&format!("DELETE FROM {table} WHERE {col} = $1"))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(fabric)
+    }
+}
+
+/// Builds the in-memory record of a new fabric from what the operator gave.
+pub fn new_fabric(home: &Home, spec: &FabricSpec) -> Result<Fabric> {
+    let (root, rule) = resolve_root(home, spec)?;
+    if let Some(var) = &spec.git_token_env {
+        if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::usage(format!(
+                "--git-token-env {var:?} must name an environment variable (letters, digits, '_')"
+            )));
+        }
+    }
+    let git = spec.git_url.as_ref().map(|url| GitRemote {
+        url: url.clone(),
+        branch: spec.git_branch.clone(),
+        path: spec.git_path.clone().unwrap_or_else(|| default_git_path(&spec.name)),
+        token_env: spec.git_token_env.clone(),
+    });
+    let kubeconfig = match &spec.kubeconfig {
+        Some(k) => Some(absolute(k)?),
+        None => None,
+    };
+    Ok(Fabric {
+        name: spec.name.clone(),
+        path: if rule == RootRule::Path { Some(root.clone()) } else { None },
+        root,
+        root_rule: rule,
+        git,
+        kubeconfig,
+        kube_context: spec.kube_context.clone(),
+        options: serde_json::json!({}),
+        created_at: now(),
+    })
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn fabric_from_row(row: &sqlx::any::AnyRow) -> Result<Fabric> {
+    let name: String = row.try_get("name")?;
+    let git = match opt_text(row, "git_url")? {
+        Some(url) => Some(GitRemote {
+            url,
+            branch: opt_text(row, "git_branch")?,
+            path: opt_text(row, "git_path")?.unwrap_or_else(|| default_git_path(&name)),
+            token_env: opt_text(row, "git_token_env")?,
+        }),
+        None => None,
+    };
+    let options: String = row.try_get("options")?;
+    Ok(Fabric {
+        root: PathBuf::from(row.try_get::<String, _>("root_path")?),
+        root_rule: RootRule::parse(&row.try_get::<String, _>("root_rule")?)?,
+        path: opt_text(row, "path")?.map(PathBuf::from),
+        git,
+        kubeconfig: opt_text(row, "kubeconfig")?.map(PathBuf::from),
+        kube_context: opt_text(row, "kube_context")?,
+        options: serde_json::from_str(&options).unwrap_or_else(|_| serde_json::json!({})),
+        created_at: row.try_get("created_at")?,
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "prod-east", "f1", &"a".repeat(63)] {
+            assert!(validate_fabric_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "ä"] {
+            assert!(validate_fabric_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn git_paths() {
+        assert!(validate_git_path("fabrics/x/gitops").is_ok());
+        assert!(validate_git_path("/abs").is_err());
+        assert!(validate_git_path("a/../b").is_err());
+        assert!(validate_git_path("").is_err());
+    }
+
+    #[test]
+    fn rules() {
+        let home = Home::from_dir("/h").unwrap();
+        let spec = FabricSpec { name: "f".into(), ..Default::default() };
+        assert_eq!(resolve_root(&home, &spec).unwrap(), (PathBuf::from("/h/fabrics/f/gitops"), RootRule::HomeDefault));
+        let spec = FabricSpec { name: "f".into(), path: Some("/x/../y".into()), ..Default::default() };
+        assert_eq!(resolve_root(&home, &spec).unwrap(), (PathBuf::from("/y"), RootRule::Path));
+        let spec = FabricSpec { name: "f".into(), git_url: Some("file:///r/repo.git".into()), ..Default::default() };
+        let (root, rule) = resolve_root(&home, &spec).unwrap();
+        assert_eq!(rule, RootRule::GitClone);
+        assert!(root.starts_with("/h/repos"));
+        assert!(root.ends_with("fabrics/f/gitops"));
+        assert!(roots_overlap(Path::new("/a/b"), Path::new("/a")));
+        assert!(!roots_overlap(Path::new("/a/b"), Path::new("/a/bc")));
+    }
+
+    #[test]
+    fn clone_dirs_differ_per_branch() {
+        let a = clone_dir_name("https://example.com/org/repo.git", None);
+        let b = clone_dir_name("https://example.com/org/repo.git", Some("dev"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("repo-"));
+    }
+}

@@ -1,0 +1,921 @@
+//! Ingestion (SPEC §3): raw/ files validated against the fabric state they would produce, then written as one
+//! normalized file per object under managed/, with the manifest, archive log and archived originals, in one
+//! journaled transaction per run.
+//!
+//! Invariants:
+//! - each raw file is all or nothing: every file of a run that is accepted is applied in the run's single
+//!   transaction ([`crate::txn`]), every rejected file is left byte for byte;
+//! - a raw file is removed only after its archived copy is in place, and only while it still has the content
+//!   that was ingested — a file rewritten meanwhile stays and is ingested next time;
+//! - managed files are written only when their normalized content changes (re-ingesting is write-free);
+//! - the database index is a copy of the manifest inventory, rebuilt whenever the manifest hash differs from the
+//!   one it was built from, so a crash between the file commit and the database update heals on the next run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hhgitops_core::settings::FabricSettings;
+use hhgitops_core::state::FabricState;
+use hhgitops_core::validate::{parse_source, validate_state, SourceReport};
+use hhgitops_core::{yaml, Diagnostic, Kind};
+use serde::Serialize;
+
+use crate::atomic::{sha256_hex, write_atomic};
+use crate::error::{Error, Result};
+use crate::fabric::Fabric;
+use crate::index::{FabricRecords, Rejection, RunCounts};
+use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
+use crate::lock::lock_fabric;
+use crate::rawfiles::{archive_name, discover, RawFile, RefusedFile};
+use crate::records::{
+    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, ManifestState,
+    Operation, Source,
+};
+use crate::txn::{recover, Failpoint, Recovery, Transaction};
+use crate::Engine;
+
+/// Default largest raw file accepted.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// How an ingestion runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Report what would happen; write nothing (no files, no database records).
+    pub dry_run: bool,
+    /// Only these files (absolute paths). A file outside raw/ is copied into raw/ first.
+    pub only: Option<Vec<PathBuf>>,
+    pub max_file_size: u64,
+    pub lock_timeout: Duration,
+    pub failpoint: Failpoint,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            dry_run: false,
+            only: None,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            lock_timeout: Duration::from_secs(60),
+            failpoint: Failpoint::default(),
+        }
+    }
+}
+
+/// What happened to one raw file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Accepted and applied; at least one managed file created or updated.
+    Ingested,
+    /// Refused; the file stays as it is.
+    Rejected,
+    /// Accepted; every object already managed with identical content. The original is archived.
+    Unchanged,
+    /// Not looked at this time (changing while read, vanished); it is taken on a later run.
+    Skipped,
+}
+
+/// One error, in the JSON form of SPEC §7.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorRecord {
+    /// Set when the error is located in another file than the one it is reported for (e.g. a conflict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub document: Option<usize>,
+    pub line: u32,
+    pub column: u32,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub path: String,
+    pub message: String,
+}
+
+impl ErrorRecord {
+    pub fn from_diag(d: &Diagnostic, reported_for: &str) -> Self {
+        ErrorRecord {
+            file: if d.file.is_empty() || d.file == reported_for { None } else { Some(d.file.clone()) },
+            document: d.document,
+            line: d.line,
+            column: d.column,
+            kind: d.kind.clone(),
+            name: d.name.clone(),
+            path: d.path.clone(),
+            message: d.message.clone(),
+        }
+    }
+
+    fn plain(message: impl Into<String>) -> Self {
+        ErrorRecord { file: None, document: None, line: 0, column: 0, kind: None, name: None, path: String::new(), message: message.into() }
+    }
+
+    /// `file:line:col: Kind name: path: message`.
+    pub fn display(&self, file: &str) -> String {
+        let d = Diagnostic {
+            file: self.file.clone().unwrap_or_else(|| file.to_string()),
+            document: self.document,
+            line: self.line,
+            column: self.column,
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            path: self.path.clone(),
+            message: self.message.clone(),
+        };
+        d.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub status: FileStatus,
+    pub documents: usize,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub archived_to: Option<String>,
+    pub errors: Vec<ErrorRecord>,
+    /// True when the file was not validated again because its content was already rejected.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub previously_rejected: bool,
+    /// Where `--file` copied an outside file to, or why a file was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip)]
+    sha256: String,
+}
+
+impl FileReport {
+    fn new(file: &str, status: FileStatus) -> Self {
+        FileReport {
+            file: file.to_string(),
+            status,
+            documents: 0,
+            created: Vec::new(),
+            updated: Vec::new(),
+            unchanged: Vec::new(),
+            archived_to: None,
+            errors: Vec::new(),
+            previously_rejected: false,
+            note: None,
+            sha256: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub ingested: usize,
+    pub unchanged: usize,
+    pub rejected: usize,
+    pub skipped: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged_objects: usize,
+    pub deleted: usize,
+    /// Cross-object checks skipped for lack of data (e.g. a SwitchProfile not in the fabric).
+    pub unchecked: usize,
+}
+
+/// Findings about managed/ itself: hand edits, files removed by hand, files that no longer validate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ManagedReport {
+    /// Managed files edited by hand since hhgitops wrote them (and still valid: now recorded).
+    pub edited: Vec<String>,
+    /// Managed files present but not in the manifest (valid: now recorded).
+    pub adopted: Vec<String>,
+    /// Objects whose managed file was removed: dropped from the inventory.
+    pub removed: Vec<String>,
+    /// Errors in managed files (they stay as they are; fix them or ingest a correction).
+    pub errors: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    pub fabric: String,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    pub refused: Vec<RefusedFile>,
+    pub managed: ManagedReport,
+    pub summary: Summary,
+    pub recovery: Recovery,
+    /// True when the GitOps tree changed (a commit is due).
+    pub changed: bool,
+}
+
+impl IngestReport {
+    /// A one-line description of what changed, for commit messages: `ingest raw/vpcs.yaml: +3 VPC, ~1 VPCAttachment`.
+    pub fn commit_message(&self) -> String {
+        let files: Vec<&str> =
+            self.files.iter().filter(|f| matches!(f.status, FileStatus::Ingested | FileStatus::Unchanged)).map(|f| f.file.as_str()).collect();
+        let mut per_kind: BTreeMap<(u8, String), (usize, usize, usize)> = BTreeMap::new();
+        for f in &self.files {
+            for (list, slot) in [(&f.created, 0), (&f.updated, 1)] {
+                for o in list.iter() {
+                    let kind = o.split('/').next().unwrap_or("").to_string();
+                    let rank = Kind::from_kind_name(&kind).map_or(99, |k| k as u8);
+                    let e = per_kind.entry((rank, kind)).or_default();
+                    if slot == 0 {
+                        e.0 += 1
+                    } else {
+                        e.1 += 1
+                    }
+                }
+            }
+        }
+        for o in &self.managed.removed {
+            let kind = o.split('/').next().unwrap_or("").to_string();
+            let rank = Kind::from_kind_name(&kind).map_or(99, |k| k as u8);
+            per_kind.entry((rank, kind)).or_default().2 += 1;
+        }
+        let mut parts = Vec::new();
+        for ((_, kind), (c, u, d)) in &per_kind {
+            if *c > 0 {
+                parts.push(format!("+{c} {kind}"));
+            }
+            if *u > 0 {
+                parts.push(format!("~{u} {kind}"));
+            }
+            if *d > 0 {
+                parts.push(format!("-{d} {kind}"));
+            }
+        }
+        let what = if files.is_empty() {
+            "ingest".to_string()
+        } else if files.len() <= 3 {
+            format!("ingest {}", files.join(", "))
+        } else {
+            format!("ingest {} files", files.len())
+        };
+        if parts.is_empty() {
+            format!("{what}: no object changes")
+        } else {
+            format!("{what}: {}", parts.join(", "))
+        }
+    }
+
+    pub fn has_rejections(&self) -> bool {
+        self.summary.rejected > 0 || !self.refused.is_empty()
+    }
+}
+
+/// The validation settings of a fabric: CATALOGUE §1 defaults, overridden by the fabric's `settings` option.
+pub fn fabric_settings(fabric: &Fabric) -> Result<FabricSettings> {
+    match fabric.options.get("settings") {
+        None | Some(serde_json::Value::Null) => Ok(FabricSettings::default()),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| Error::usage(format!("fabric {:?}: invalid settings option: {e}", fabric.name))),
+    }
+}
+
+/// Ingests the raw files of one fabric.
+pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> Result<IngestReport> {
+    let root = GitOpsRoot::new(&fabric.root);
+    let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), opts.lock_timeout).await?;
+    let records = FabricRecords::new(engine.db(), &fabric.name);
+    let settings = fabric_settings(fabric)?;
+    let rejections: BTreeMap<String, Rejection> =
+        records.rejections().await?.into_iter().map(|r| (r.file.clone(), r)).collect();
+    let run_id = if opts.dry_run {
+        None
+    } else {
+        records.mark_interrupted().await?;
+        Some(records.start_run("ingest").await?)
+    };
+    let job = {
+        let fabric = fabric.clone();
+        let opts = opts.clone();
+        let rejections = rejections.clone();
+        tokio::task::spawn_blocking(move || ingest_files(&fabric, &root, &settings, &opts, &rejections))
+    };
+    let result = match job.await {
+        Ok(r) => r,
+        Err(e) => Err(Error::Runtime(format!("ingestion task failed: {e}"))),
+    };
+    let (report, manifest_sha, inventory) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            if let Some(id) = &run_id {
+                let _ = records
+                    .finish_run(id, "failed", RunCounts::default(), &e.to_string(), &serde_json::json!({}))
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    if opts.dry_run {
+        return Ok(report);
+    }
+    opts.failpoint.hit("ingest-before-db");
+    sync_index(&records, manifest_sha.as_deref(), inventory.as_deref()).await?;
+    // Rejection records: new ones stored, ingested or vanished files forgotten.
+    let mut set = Vec::new();
+    let mut clear = Vec::new();
+    let present: BTreeSet<&str> = report.files.iter().map(|f| f.file.as_str()).collect();
+    for f in &report.files {
+        match f.status {
+            FileStatus::Rejected if !f.previously_rejected && !f.sha256.is_empty() => set.push(Rejection {
+                file: f.file.clone(),
+                sha256: f.sha256.clone(),
+                errors: serde_json::to_value(&f.errors).unwrap_or_default(),
+                rejected_at: crate::clock::now_rfc3339(),
+            }),
+            FileStatus::Ingested | FileStatus::Unchanged => clear.push(f.file.clone()),
+            _ => {}
+        }
+    }
+    if opts.only.is_none() {
+        clear.extend(rejections.keys().filter(|k| !present.contains(k.as_str())).cloned());
+    }
+    records.update_rejections(&set, &clear).await?;
+    if let Some(id) = &run_id {
+        let s = &report.summary;
+        let counts = RunCounts {
+            files: s.files as i64,
+            created: s.created as i64,
+            updated: s.updated as i64,
+            unchanged: s.unchanged_objects as i64,
+            deleted: s.deleted as i64,
+            rejected: s.rejected as i64,
+        };
+        let outcome = if report.has_rejections() { "rejected" } else { "success" };
+        let detail = serde_json::json!({ "files": report.files, "refused": report.refused });
+        records.finish_run(id, outcome, counts, &report.commit_message(), &detail).await?;
+    }
+    Ok(report)
+}
+
+/// Brings the database index in line with the manifest when its recorded hash differs.
+pub async fn sync_index(
+    records: &FabricRecords,
+    manifest_sha: Option<&str>,
+    inventory: Option<&[InventoryEntry]>,
+) -> Result<()> {
+    if records.index_manifest_sha().await?.as_deref() == manifest_sha {
+        return Ok(());
+    }
+    records.replace_index(inventory.unwrap_or(&[]), manifest_sha).await
+}
+
+/// A raw file read for this run.
+struct ReadFile {
+    rel: String,
+    bytes: Vec<u8>,
+    sha256: String,
+    report: Option<SourceReport>,
+}
+
+type IngestOutcome = (IngestReport, Option<String>, Option<Vec<InventoryEntry>>);
+
+/// The file-system half of an ingestion (runs on a blocking thread, with the fabric lock held).
+fn ingest_files(
+    fabric: &Fabric,
+    root: &GitOpsRoot,
+    settings: &FabricSettings,
+    opts: &IngestOptions,
+    rejections: &BTreeMap<String, Rejection>,
+) -> Result<IngestOutcome> {
+    let recovery = if opts.dry_run { Recovery::default() } else { recover(root.path())? };
+    let manifest_path = root.manifest_path();
+    let mut manifest = match read_manifest(&manifest_path)? {
+        ManifestState::Current(m) => m,
+        ManifestState::Missing => {
+            return Err(Error::usage(format!(
+                "{} is missing: run `hhgitops init --fabric {}`",
+                manifest_path.display(),
+                fabric.name
+            )))
+        }
+        ManifestState::Hnp(_) => {
+            return Err(Error::usage(format!(
+                "{} was written by the Hedgehog NetBox Plugin: run `hhgitops init --fabric {}` to upgrade it",
+                manifest_path.display(),
+                fabric.name
+            )))
+        }
+    };
+    let limits = yaml::Limits { max_bytes: opts.max_file_size as usize, ..yaml::Limits::default() };
+
+    // 1. The managed state as it is on disk.
+    let managed = load_managed(root, &manifest, settings)?;
+    let mut state = managed.state.clone();
+
+    // 2. The raw files of this run.
+    let (candidates, refused) = select_raw_files(root, opts)?;
+    let mut reports: Vec<FileReport> = Vec::new();
+    let mut read: Vec<ReadFile> = Vec::new();
+    for rf in candidates {
+        let (file_report, read_file) = read_raw(&rf, opts, rejections, &limits, settings);
+        if let Some(r) = read_file {
+            read.push(r);
+        }
+        reports.push(file_report);
+    }
+
+    // 3. Conflicts between raw files of this run: the same object in two files rejects both.
+    let mut first_seen: BTreeMap<(Kind, String), (usize, String)> = BTreeMap::new();
+    let mut conflicted: BTreeMap<String, Vec<ErrorRecord>> = BTreeMap::new();
+    for (i, rf) in read.iter().enumerate() {
+        let Some(rep) = &rf.report else { continue };
+        for o in &rep.objects {
+            let here = format!("{}:{}:{}", rf.rel, o.span.line, o.span.column);
+            match first_seen.get(&(o.kind, o.name.clone())) {
+                Some((j, there)) if *j != i => {
+                    let msg = |other: &str| ErrorRecord {
+                        file: None,
+                        document: Some(o.document),
+                        line: 0,
+                        column: 0,
+                        kind: Some(o.kind.to_string()),
+                        name: Some(o.name.clone()),
+                        path: String::new(),
+                        message: format!("{} {} is defined in two raw files of this run: {there} and {here}; keep it in one", o.kind, o.name, there = there, here = other),
+                    };
+                    conflicted.entry(rf.rel.clone()).or_default().push(msg(&here));
+                    conflicted.entry(read[*j].rel.clone()).or_default().push(msg(&here));
+                }
+                Some(_) => {}
+                None => {
+                    first_seen.insert((o.kind, o.name.clone()), (i, here));
+                }
+            }
+        }
+    }
+    for (file, errs) in &conflicted {
+        if let Some(r) = reports.iter_mut().find(|r| &r.file == file) {
+            r.status = FileStatus::Rejected;
+            r.errors.extend(errs.iter().cloned());
+        }
+    }
+
+    // 4. Validate the state each remaining file would produce; reject files with errors until none remain.
+    let mut accepted: Vec<usize> = read
+        .iter()
+        .enumerate()
+        .filter(|(_, rf)| {
+            rf.report.is_some() && reports.iter().any(|r| r.file == rf.rel && r.status != FileStatus::Rejected)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut unchecked;
+    let mut managed_errors: Vec<Diagnostic>;
+    loop {
+        let mut candidate = state.clone();
+        for &i in &accepted {
+            if let Some(rep) = &read[i].report {
+                candidate.insert_report(&read[i].rel, rep);
+            }
+        }
+        let result = validate_state(&candidate, settings);
+        unchecked = result.unchecked;
+        let mut by_file: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
+        managed_errors = Vec::new();
+        for d in result.errors {
+            if accepted.iter().any(|&i| read[i].rel == d.file) {
+                by_file.entry(d.file.clone()).or_default().push(d);
+            } else {
+                managed_errors.push(d);
+            }
+        }
+        if by_file.is_empty() {
+            state = candidate;
+            break;
+        }
+        accepted.retain(|&i| !by_file.contains_key(&read[i].rel));
+        for (file, diags) in by_file {
+            if let Some(r) = reports.iter_mut().find(|r| r.file == file) {
+                r.status = FileStatus::Rejected;
+                r.errors.extend(diags.iter().map(|d| ErrorRecord::from_diag(d, &file)));
+            }
+        }
+    }
+    let _ = state;
+
+    // 5. Plan the writes.
+    let mut txn_puts: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut txn_removes: Vec<(String, Option<String>)> = Vec::new();
+    let mut inventory: BTreeMap<(Kind, String), InventoryEntry> = BTreeMap::new();
+    for e in &manifest.inventory {
+        if let Some(k) = Kind::from_kind_name(&e.kind) {
+            inventory.insert((k, e.name.clone()), e.clone());
+        }
+    }
+    let mut log_entries: Vec<LogEntry> = Vec::new();
+    let mut managed_report = ManagedReport { errors: managed_errors, ..Default::default() };
+    managed_report.errors.extend(managed.problems.iter().cloned());
+    // Managed files removed by hand leave the inventory; hand edits and adopted files are recorded.
+    for (k, name) in &managed.missing {
+        inventory.remove(&(*k, name.clone()));
+        managed_report.removed.push(format!("{k}/{name}"));
+    }
+    for (key, entry) in &managed.untracked_or_edited {
+        let known = inventory.contains_key(key);
+        let label = format!("{}/{}", key.0, key.1);
+        if managed_report.errors.iter().any(|d| d.file == entry.file) {
+            continue;
+        }
+        if known {
+            managed_report.edited.push(label);
+        } else {
+            managed_report.adopted.push(label);
+        }
+        let mut e = entry.clone();
+        if let Some(old) = inventory.get(key) {
+            e.source = old.source.clone();
+        }
+        inventory.insert(key.clone(), e);
+    }
+    if !managed_report.removed.is_empty() {
+        log_entries.push(LogEntry {
+            deleted: managed_report.removed.clone(),
+            message: Some("managed files removed by hand: dropped from the inventory".into()),
+            ..LogEntry::new(Operation::Delete)
+        });
+    }
+    if !managed_report.edited.is_empty() || !managed_report.adopted.is_empty() {
+        let mut updated = managed_report.edited.clone();
+        updated.extend(managed_report.adopted.iter().cloned());
+        log_entries.push(LogEntry {
+            updated,
+            message: Some("managed files edited or added by hand: recorded in the inventory".into()),
+            ..LogEntry::new(Operation::Update)
+        });
+    }
+
+    let mut archive_taken = BTreeSet::new();
+    let mut summary = Summary { unchecked, ..Default::default() };
+    for &i in &accepted {
+        let rf = &read[i];
+        let Some(rep) = &rf.report else { continue };
+        let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else { continue };
+        for o in &rep.objects {
+            let rel = GitOpsRoot::managed_rel(o.kind, &o.name);
+            let label = format!("{}/{}", o.kind, o.name);
+            let bytes = o.normalized.as_bytes();
+            let sha = sha256_hex(bytes);
+            let existing = managed.files.get(&(o.kind, o.name.clone()));
+            match existing {
+                Some(cur) if cur.sha256 == sha => fr.unchanged.push(label),
+                Some(_) => {
+                    fr.updated.push(label);
+                    txn_puts.push((rel.clone(), bytes.to_vec()));
+                }
+                None => {
+                    fr.created.push(label);
+                    txn_puts.push((rel.clone(), bytes.to_vec()));
+                }
+            }
+            let key = (o.kind, o.name.clone());
+            let unchanged_content = inventory.get(&key).is_some_and(|e| e.sha256 == sha && e.file == rel);
+            if !unchanged_content {
+                inventory.insert(
+                    key,
+                    InventoryEntry {
+                        kind: o.kind.to_string(),
+                        name: o.name.clone(),
+                        file: rel,
+                        sha256: sha,
+                        source: Some(Source { file: rf.rel.clone(), document: o.document, sha256: rf.sha256.clone() }),
+                    },
+                );
+            }
+        }
+        fr.status = if fr.created.is_empty() && fr.updated.is_empty() { FileStatus::Unchanged } else { FileStatus::Ingested };
+        let archived = archive_name(root.path(), &rf.rel, &archive_taken);
+        archive_taken.insert(archived.clone());
+        txn_puts.push((archived.clone(), rf.bytes.clone()));
+        txn_removes.push((rf.rel.clone(), Some(rf.sha256.clone())));
+        fr.archived_to = Some(archived.clone());
+        log_entries.push(LogEntry {
+            files: vec![rf.rel.clone()],
+            archived_to: Some(archived),
+            documents: Some(fr.documents),
+            created: fr.created.clone(),
+            updated: fr.updated.clone(),
+            unchanged: fr.unchanged.clone(),
+            message: if fr.status == FileStatus::Unchanged { Some("unchanged".into()) } else { None },
+            ..LogEntry::new(Operation::Ingest)
+        });
+    }
+    for fr in reports.iter().filter(|r| r.status == FileStatus::Rejected && !r.previously_rejected) {
+        let first = fr.errors.first().map(|e| e.display(&fr.file)).unwrap_or_default();
+        log_entries.push(LogEntry {
+            files: vec![fr.file.clone()],
+            documents: Some(fr.documents),
+            message: Some(format!("rejected: {} error(s); first: {first}", fr.errors.len())),
+            ..LogEntry::new(Operation::Reject)
+        });
+    }
+    for fr in &reports {
+        summary.files += 1;
+        match fr.status {
+            FileStatus::Ingested => summary.ingested += 1,
+            FileStatus::Unchanged => summary.unchanged += 1,
+            FileStatus::Rejected => summary.rejected += 1,
+            FileStatus::Skipped => summary.skipped += 1,
+        }
+        summary.created += fr.created.len();
+        summary.updated += fr.updated.len();
+        summary.unchanged_objects += fr.unchanged.len();
+    }
+    summary.deleted = managed_report.removed.len();
+
+    let old_manifest_bytes = std::fs::read(&manifest_path).map_err(|e| Error::io("cannot read", &manifest_path, e))?;
+    manifest.inventory = inventory.into_values().collect();
+    manifest.sort();
+    let new_manifest = manifest.to_yaml()?;
+    let manifest_changed = new_manifest.as_bytes() != old_manifest_bytes.as_slice();
+    if manifest_changed {
+        txn_puts.push((MANIFEST.to_string(), new_manifest.clone().into_bytes()));
+    }
+    if !log_entries.is_empty() {
+        let log_path = root.archive_log_path();
+        let mut log = match read_yaml(&log_path)? {
+            Some(v) => parse_archive_log(&log_path, v)?,
+            None => ArchiveLog::new(&fabric.name),
+        };
+        log.entries.extend(log_entries);
+        txn_puts.push((ARCHIVE_LOG.to_string(), log.to_yaml()?.into_bytes()));
+    }
+    let changed = !txn_puts.is_empty() || !txn_removes.is_empty();
+    let report = IngestReport {
+        fabric: fabric.name.clone(),
+        dry_run: opts.dry_run,
+        files: reports,
+        refused,
+        managed: managed_report,
+        summary,
+        recovery,
+        changed: changed && !opts.dry_run,
+    };
+    let final_manifest_bytes = if manifest_changed { new_manifest.into_bytes() } else { old_manifest_bytes };
+    let manifest_sha = Some(sha256_hex(&final_manifest_bytes));
+    if opts.dry_run {
+        return Ok((report, None, None));
+    }
+    if changed {
+        let mut txn = Transaction::begin(root.path())?;
+        for (target, bytes) in &txn_puts {
+            txn.put(target, bytes)?;
+        }
+        for (target, sha) in txn_removes {
+            txn.remove(&target, sha);
+        }
+        txn.commit(&opts.failpoint)?;
+    }
+    Ok((report, manifest_sha, Some(manifest.inventory)))
+}
+
+/// The raw files of this run: all of raw/, or the `--file` ones (copied into raw/ when outside it).
+fn select_raw_files(root: &GitOpsRoot, opts: &IngestOptions) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
+    let (all, refused) = discover(root.path())?;
+    let Some(only) = &opts.only else { return Ok((all, refused)) };
+    let raw_dir = root.raw_dir();
+    let canon_raw = std::fs::canonicalize(&raw_dir).map_err(|e| Error::io("cannot resolve", &raw_dir, e))?;
+    let mut out = Vec::new();
+    for p in only {
+        let canon = std::fs::canonicalize(p).map_err(|e| Error::io("cannot read", p, e))?;
+        if !canon.is_file() {
+            return Err(Error::usage(format!("{} is not a file", p.display())));
+        }
+        if let Ok(inner) = canon.strip_prefix(&canon_raw) {
+            let rel = format!("raw/{}", crate::rawfiles::rel_path(Path::new(""), inner));
+            match all.iter().find(|f| f.rel == rel) {
+                Some(f) => out.push(f.clone()),
+                None => {
+                    return Err(Error::usage(format!(
+                        "{} is not an ingestible raw file (dotfile, temp file, archive or not .yaml/.yml)",
+                        p.display()
+                    )))
+                }
+            }
+            continue;
+        }
+        // Outside raw/: copy it in (never over a different file), unless this is a dry run.
+        let name = canon.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input.yaml".into());
+        if !crate::layout::is_yaml_name(&name) {
+            return Err(Error::usage(format!("{} is not a .yaml/.yml file", p.display())));
+        }
+        let bytes = std::fs::read(&canon).map_err(|e| Error::io("cannot read", &canon, e))?;
+        let mut rel = format!("raw/{name}");
+        let mut n = 2;
+        loop {
+            let target = root.abs(&rel);
+            match std::fs::read(&target) {
+                Ok(existing) if existing == bytes => break,
+                Ok(_) => {
+                    let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), "yaml"));
+                    rel = format!("raw/{stem}-{n}.{ext}");
+                    n += 1;
+                }
+                Err(_) => {
+                    if !opts.dry_run {
+                        write_atomic(&target, &bytes)?;
+                    } else {
+                        // Read it from where it is; report it under the name it would get.
+                        out.push(RawFile { rel: rel.clone(), abs: canon.clone() });
+                        return Ok((out, refused));
+                    }
+                    break;
+                }
+            }
+        }
+        out.push(RawFile { rel: rel.clone(), abs: root.abs(&rel) });
+    }
+    Ok((out, refused))
+}
+
+/// Reads and parses one raw file, noticing files that change or vanish while read.
+fn read_raw(
+    rf: &RawFile,
+    opts: &IngestOptions,
+    rejections: &BTreeMap<String, Rejection>,
+    limits: &yaml::Limits,
+    settings: &FabricSettings,
+) -> (FileReport, Option<ReadFile>) {
+    let mut fr = FileReport::new(&rf.rel, FileStatus::Rejected);
+    let before = match std::fs::metadata(&rf.abs) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fr.status = FileStatus::Skipped;
+            fr.note = Some("vanished before it could be read".into());
+            return (fr, None);
+        }
+        Err(e) => {
+            fr.errors.push(ErrorRecord::plain(format!("cannot read: {e}")));
+            return (fr, None);
+        }
+    };
+    if before.len() > opts.max_file_size {
+        fr.errors.push(ErrorRecord::plain(format!(
+            "file is {} bytes, larger than the limit of {} bytes: split it, or raise the limit (--max-file-size)",
+            before.len(),
+            opts.max_file_size
+        )));
+        fr.sha256 = hash_file(&rf.abs).unwrap_or_default();
+        if rejections.get(&rf.rel).is_some_and(|r| r.sha256 == fr.sha256) {
+            fr.previously_rejected = true;
+        }
+        return (fr, None);
+    }
+    let bytes = match std::fs::read(&rf.abs) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fr.status = FileStatus::Skipped;
+            fr.note = Some("vanished while being read".into());
+            return (fr, None);
+        }
+        Err(e) => {
+            fr.errors.push(ErrorRecord::plain(format!("cannot read: {e}")));
+            return (fr, None);
+        }
+    };
+    let after = std::fs::metadata(&rf.abs).ok();
+    let changed = match &after {
+        None => true,
+        Some(a) => a.len() != before.len() || a.modified().ok() != before.modified().ok() || a.len() != bytes.len() as u64,
+    };
+    if changed {
+        fr.status = FileStatus::Skipped;
+        fr.note = Some("changed while being read: taken on a later run".into());
+        return (fr, None);
+    }
+    let sha = sha256_hex(&bytes);
+    fr.sha256 = sha.clone();
+    if let Some(r) = rejections.get(&rf.rel) {
+        if r.sha256 == sha {
+            fr.previously_rejected = true;
+            fr.errors = serde_json::from_value(r.errors.clone()).unwrap_or_default();
+            return (fr, None);
+        }
+    }
+    let report = parse_source(&rf.rel, &bytes, limits, settings);
+    fr.documents = report.documents;
+    if !report.errors.is_empty() {
+        fr.errors = report.errors.iter().map(|d| ErrorRecord::from_diag(d, &rf.rel)).collect();
+        return (fr, None);
+    }
+    fr.status = FileStatus::Unchanged;
+    (fr, Some(ReadFile { rel: rf.rel.clone(), bytes, sha256: sha, report: Some(report) }))
+}
+
+fn hash_file(p: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(p)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// One managed file as found on disk.
+#[derive(Debug, Clone)]
+pub struct ManagedFile {
+    pub file: String,
+    pub sha256: String,
+}
+
+/// managed/ as it is on disk.
+#[derive(Debug, Clone, Default)]
+pub struct ManagedState {
+    pub state: FabricState,
+    pub files: BTreeMap<(Kind, String), ManagedFile>,
+    /// Inventory entries whose file is gone.
+    pub missing: Vec<(Kind, String)>,
+    /// Valid files whose hash differs from the inventory, or that the inventory lacks.
+    pub untracked_or_edited: BTreeMap<(Kind, String), InventoryEntry>,
+    /// Files that fail to parse, or hold something else than their name says.
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Reads every managed file into a fabric state, comparing with the manifest inventory.
+pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSettings) -> Result<ManagedState> {
+    let mut out = ManagedState::default();
+    let limits = yaml::Limits::default();
+    for kind in Kind::ALL {
+        let dir = root.kind_dir(kind);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("cannot list", &dir, e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && n.ends_with(".yaml"))
+            .collect();
+        names.sort();
+        for file_name in names {
+            let rel = format!("managed/{}/{file_name}", kind.plural());
+            let path = root.abs(&rel);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let rep = parse_source(&rel, &bytes, &limits, settings);
+            if !rep.errors.is_empty() {
+                out.problems.extend(rep.errors.iter().cloned());
+                continue;
+            }
+            let stem = file_name.trim_end_matches(".yaml");
+            if rep.objects.len() != 1 || rep.objects[0].kind != kind || rep.objects[0].name != stem {
+                out.problems.push(
+                    Diagnostic::new(format!(
+                        "a managed file holds exactly one {kind} named {stem:?}; found {}",
+                        rep.objects.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>().join(", ")
+                    ))
+                    .in_file(&rel),
+                );
+                continue;
+            }
+            let sha = sha256_hex(&bytes);
+            let o = &rep.objects[0];
+            out.state.insert(
+                o.object.clone(),
+                hhgitops_core::state::Origin {
+                    file: Arc::from(rel.as_str()),
+                    document: 1,
+                    span: o.span,
+                    root: Some(o.root.clone()),
+                },
+            );
+            out.files.insert((kind, stem.to_string()), ManagedFile { file: rel.clone(), sha256: sha.clone() });
+        }
+    }
+    let mut in_manifest = BTreeSet::new();
+    for e in &manifest.inventory {
+        let Some(kind) = Kind::from_kind_name(&e.kind) else { continue };
+        let key = (kind, e.name.clone());
+        in_manifest.insert(key.clone());
+        match out.files.get(&key) {
+            None => {
+                if !out.problems.iter().any(|p| p.file == e.file) {
+                    out.missing.push(key);
+                }
+            }
+            Some(f) if f.sha256 != e.sha256 => {
+                out.untracked_or_edited.insert(
+                    key,
+                    InventoryEntry { kind: e.kind.clone(), name: e.name.clone(), file: f.file.clone(), sha256: f.sha256.clone(), source: None },
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, f) in &out.files {
+        if !in_manifest.contains(key) {
+            out.untracked_or_edited.insert(
+                key.clone(),
+                InventoryEntry { kind: key.0.to_string(), name: key.1.clone(), file: f.file.clone(), sha256: f.sha256.clone(), source: None },
+            );
+        }
+    }
+    Ok(out)
+}

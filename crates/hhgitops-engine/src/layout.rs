@@ -1,0 +1,502 @@
+//! The GitOps layout of SPEC §2: what `init` creates, what `init --check` reports, how loose files and
+//! directories written by the Hedgehog NetBox Plugin (HNP) are brought into the layout.
+//!
+//! Invariants: nothing outside the GitOps root is touched; nothing is overwritten or deleted (moves keep the
+//! bytes; an existing target is never replaced); planning is separate from doing, so `--dry-run` and
+//! `--check` share the code that decides.
+
+use std::path::{Path, PathBuf};
+
+use hhgitops_core::Kind;
+use serde::Serialize;
+
+use crate::atomic::{create_dirs, remove_created_dirs};
+use crate::error::{Error, Result};
+use crate::records::{
+    is_hnp_archive_log, parse_archive_log, read_manifest, read_yaml, ArchiveLog, LogEntry, Manifest,
+    ManifestState, Operation,
+};
+
+pub const RAW: &str = "raw";
+pub const MANAGED: &str = "managed";
+pub const HNP_DIR: &str = ".hnp";
+pub const MANIFEST: &str = ".hnp/manifest.yaml";
+pub const ARCHIVE_LOG: &str = ".hnp/archive-log.yaml";
+/// Keeps the lock file and interrupted transactions out of Git.
+pub const HNP_GITIGNORE: &str = ".hnp/.gitignore";
+const HNP_GITIGNORE_CONTENT: &str = "# Written by hhgitops: run-time files that never belong in Git.\nlock\ntxn/\n";
+
+/// A fabric's GitOps root and the paths inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitOpsRoot {
+    root: PathBuf,
+}
+
+/// One step `init` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    CreateDir { path: String },
+    WriteManifest { path: String },
+    WriteArchiveLog { path: String },
+    WriteGitignore { path: String },
+    /// Move a loose YAML file into raw/.
+    MoveLoose { from: String, to: String },
+    /// Rewrite an HNP manifest in this layout's format.
+    UpgradeManifest { path: String },
+    /// Rewrite an HNP archive log in this layout's format, keeping its history with relative paths.
+    UpgradeArchiveLog { path: String, entries: usize },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::CreateDir { path } => write!(f, "create folder {path}/"),
+            Action::WriteManifest { path } => write!(f, "write {path}"),
+            Action::WriteArchiveLog { path } => write!(f, "write {path}"),
+            Action::WriteGitignore { path } => write!(f, "write {path}"),
+            Action::MoveLoose { from, to } => write!(f, "move {from} -> {to}"),
+            Action::UpgradeManifest { path } => write!(f, "upgrade {path} (Hedgehog NetBox Plugin format)"),
+            Action::UpgradeArchiveLog { path, entries } => {
+                write!(f, "upgrade {path} (Hedgehog NetBox Plugin format, {entries} entries kept)")
+            }
+        }
+    }
+}
+
+/// Something wrong with a layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Relative to the GitOps root (empty: the root itself).
+    pub path: String,
+    pub message: String,
+    /// True when `init` can fix it; false when a person must.
+    pub fixable: bool,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = if self.path.is_empty() { "." } else { &self.path };
+        write!(f, "{p}: {}", self.message)
+    }
+}
+
+/// What `init` would do, and what it cannot fix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InitPlan {
+    pub actions: Vec<Action>,
+    /// Problems init cannot fix; while any exists, init refuses.
+    pub blocking: Vec<Problem>,
+    /// Things a person should look at that do not stop init (e.g. HNP duplicate files).
+    pub warnings: Vec<Problem>,
+}
+
+impl InitPlan {
+    pub fn is_noop(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InitReport {
+    pub actions: Vec<Action>,
+    pub warnings: Vec<Problem>,
+}
+
+impl GitOpsRoot {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        GitOpsRoot { root: root.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn raw_dir(&self) -> PathBuf {
+        self.root.join(RAW)
+    }
+
+    pub fn managed_dir(&self) -> PathBuf {
+        self.root.join(MANAGED)
+    }
+
+    pub fn kind_dir(&self, kind: Kind) -> PathBuf {
+        self.managed_dir().join(kind.plural())
+    }
+
+    /// `managed/<plural>/<name>.yaml`, relative.
+    pub fn managed_rel(kind: Kind, name: &str) -> String {
+        format!("{MANAGED}/{}/{name}.yaml", kind.plural())
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join(MANIFEST)
+    }
+
+    pub fn archive_log_path(&self) -> PathBuf {
+        self.root.join(ARCHIVE_LOG)
+    }
+
+    pub fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A path relative to the root, with `/` separators.
+    pub fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    }
+
+    /// The folders of the layout, relative, in creation order.
+    pub fn layout_dirs() -> Vec<String> {
+        let mut v = vec![RAW.to_string(), MANAGED.to_string()];
+        v.extend(Kind::ALL.iter().map(|k| format!("{MANAGED}/{}", k.plural())));
+        v.push(HNP_DIR.to_string());
+        v
+    }
+
+    /// Inspects the root and decides what `init` would do. Changes nothing.
+    pub fn plan_init(&self, fabric: &str) -> Result<InitPlan> {
+        let mut plan = InitPlan::default();
+        if self.root.exists() && !self.root.is_dir() {
+            plan.blocking.push(Problem {
+                path: String::new(),
+                message: format!("{} is a file, not a folder: move it away or choose another path", self.root.display()),
+                fixable: false,
+            });
+            return Ok(plan);
+        }
+        if !self.root.exists() {
+            plan.actions.push(Action::CreateDir { path: ".".into() });
+        }
+        for rel in Self::layout_dirs() {
+            let p = self.root.join(&rel);
+            if p.is_dir() {
+                continue;
+            }
+            if p.exists() || p.is_symlink() {
+                plan.blocking.push(Problem {
+                    path: rel.clone(),
+                    message: "is a file where a folder should be: move it away (e.g. into raw/) and run init again".into(),
+                    fixable: false,
+                });
+            } else {
+                plan.actions.push(Action::CreateDir { path: rel });
+            }
+        }
+
+        // Loose YAML outside raw/, managed/ and .hnp/.
+        let mut taken = std::collections::BTreeSet::new();
+        for from in self.loose_yaml_files()? {
+            let to = self.migration_target(&from, &mut taken);
+            plan.actions.push(Action::MoveLoose { from, to });
+        }
+
+        match read_manifest(&self.manifest_path()) {
+            Ok(ManifestState::Missing) => plan.actions.push(Action::WriteManifest { path: MANIFEST.into() }),
+            Ok(ManifestState::Hnp(_)) => plan.actions.push(Action::UpgradeManifest { path: MANIFEST.into() }),
+            Ok(ManifestState::Current(m)) => {
+                if m.fabric != fabric {
+                    plan.warnings.push(Problem {
+                        path: MANIFEST.into(),
+                        message: format!("names fabric {:?}, registered here as {fabric:?}", m.fabric),
+                        fixable: false,
+                    });
+                }
+            }
+            Err(e) => plan.blocking.push(Problem { path: MANIFEST.into(), message: problem_message(&e), fixable: false }),
+        }
+        match read_yaml(&self.archive_log_path()) {
+            Ok(None) => plan.actions.push(Action::WriteArchiveLog { path: ARCHIVE_LOG.into() }),
+            Ok(Some(v)) if is_hnp_archive_log(&v) => {
+                let entries = v.get("operations").and_then(|o| o.as_array()).map_or(0, |a| a.len());
+                plan.actions.push(Action::UpgradeArchiveLog { path: ARCHIVE_LOG.into(), entries });
+            }
+            Ok(Some(v)) => {
+                if let Err(e) = parse_archive_log(&self.archive_log_path(), v) {
+                    plan.blocking.push(Problem { path: ARCHIVE_LOG.into(), message: problem_message(&e), fixable: false });
+                }
+            }
+            Err(e) => plan.blocking.push(Problem { path: ARCHIVE_LOG.into(), message: problem_message(&e), fixable: false }),
+        }
+        let gi = self.root.join(HNP_GITIGNORE);
+        if !gi.exists() && !gi.is_symlink() {
+            plan.actions.push(Action::WriteGitignore { path: HNP_GITIGNORE.into() });
+        }
+        plan.warnings.extend(self.hnp_duplicates());
+        Ok(plan)
+    }
+
+    /// `init --check`: every problem, fixable or not. Empty means the layout is complete.
+    pub fn check(&self, fabric: &str) -> Result<Vec<Problem>> {
+        let plan = self.plan_init(fabric)?;
+        let mut problems: Vec<Problem> = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::CreateDir { path } => Problem { path: path.clone(), message: "folder is missing".into(), fixable: true },
+                Action::WriteManifest { path } | Action::WriteArchiveLog { path } | Action::WriteGitignore { path } => {
+                    Problem { path: path.clone(), message: "file is missing".into(), fixable: true }
+                }
+                Action::MoveLoose { from, to } => Problem {
+                    path: from.clone(),
+                    message: format!("loose YAML outside raw/: init moves it to {to}"),
+                    fixable: true,
+                },
+                Action::UpgradeManifest { path } | Action::UpgradeArchiveLog { path, .. } => Problem {
+                    path: path.clone(),
+                    message: "written by the Hedgehog NetBox Plugin: init upgrades it".into(),
+                    fixable: true,
+                },
+            })
+            .collect();
+        problems.extend(plan.blocking);
+        problems.extend(plan.warnings);
+        Ok(problems)
+    }
+
+    /// Carries out a plan made by [`plan_init`]. Refuses while the plan has blocking problems. If a step fails,
+    /// the folders this call created are removed again (files it moved stay moved: a move is never undone by
+    /// deleting, and the archive log records each completed move).
+    pub fn apply_init(&self, fabric: &str, plan: &InitPlan) -> Result<InitReport> {
+        if let Some(p) = plan.blocking.first() {
+            return Err(Error::Corrupt { path: self.root.join(&p.path), message: p.message.clone() });
+        }
+        let mut created: Vec<PathBuf> = Vec::new();
+        let result = self.apply_actions(fabric, plan, &mut created);
+        if result.is_err() {
+            remove_created_dirs(&created);
+        }
+        result.map(|actions| InitReport { actions, warnings: plan.warnings.clone() })
+    }
+
+    fn apply_actions(&self, fabric: &str, plan: &InitPlan, created: &mut Vec<PathBuf>) -> Result<Vec<Action>> {
+        let mut done = Vec::new();
+        let mut log_entries: Vec<LogEntry> = Vec::new();
+        let mut moves: Vec<String> = Vec::new();
+        let mut upgraded_log: Option<ArchiveLog> = None;
+        for action in &plan.actions {
+            match action {
+                Action::CreateDir { path } => {
+                    let p = if path == "." { self.root.clone() } else { self.root.join(path) };
+                    created.extend(create_dirs(&p)?);
+                }
+                Action::MoveLoose { from, to } => {
+                    let src = self.root.join(from);
+                    let dst = self.root.join(to);
+                    if dst.exists() {
+                        return Err(Error::Runtime(format!("{to} appeared while migrating; run init again")));
+                    }
+                    if let Some(parent) = dst.parent() {
+                        created.extend(create_dirs(parent)?);
+                    }
+                    std::fs::rename(&src, &dst).map_err(|e| Error::io("cannot move", &src, e))?;
+                    moves.push(format!("{from} -> {to}"));
+                }
+                Action::WriteManifest { path } => {
+                    Manifest::new(fabric).write(&self.root.join(path))?;
+                }
+                Action::UpgradeManifest { path } => {
+                    let p = self.root.join(path);
+                    let legacy = read_yaml(&p)?.unwrap_or_default();
+                    Manifest::new(fabric).write(&p)?;
+                    log_entries.push(LogEntry {
+                        message: Some(format!(
+                            "upgraded the Hedgehog NetBox Plugin manifest (fabric_name {})",
+                            legacy.get("fabric_name").and_then(|v| v.as_str()).unwrap_or("?")
+                        )),
+                        ..LogEntry::new(Operation::Migrate)
+                    });
+                }
+                Action::UpgradeArchiveLog { path, .. } => {
+                    let p = self.root.join(path);
+                    let legacy = read_yaml(&p)?.unwrap_or_default();
+                    upgraded_log = Some(self.convert_hnp_log(fabric, &legacy));
+                }
+                Action::WriteArchiveLog { .. } => {
+                    upgraded_log.get_or_insert_with(|| ArchiveLog::new(fabric));
+                }
+                Action::WriteGitignore { path } => {
+                    crate::atomic::write_atomic(&self.root.join(path), HNP_GITIGNORE_CONTENT.as_bytes())?;
+                }
+            }
+            done.push(action.clone());
+        }
+        if !moves.is_empty() {
+            log_entries.push(LogEntry {
+                files: moves,
+                message: Some("moved loose YAML files into raw/".into()),
+                ..LogEntry::new(Operation::Migrate)
+            });
+        }
+        if !done.is_empty() {
+            let creates = done.iter().filter(|a| matches!(a, Action::CreateDir { .. } | Action::WriteManifest { .. })).count();
+            if creates > 0 {
+                log_entries.insert(0, LogEntry { message: Some("created the layout".into()), ..LogEntry::new(Operation::Init) });
+            }
+            for w in &plan.warnings {
+                log_entries.push(LogEntry { message: Some(format!("needs a person: {w}")), ..LogEntry::new(Operation::Migrate) });
+            }
+            let log_path = self.archive_log_path();
+            match upgraded_log {
+                Some(mut log) => {
+                    log.entries.extend(log_entries);
+                    log.write(&log_path)?;
+                }
+                None => ArchiveLog::append(&log_path, fabric, log_entries)?,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Rewrites an HNP archive log: entries kept in order, operations mapped, paths made relative.
+    fn convert_hnp_log(&self, fabric: &str, legacy: &serde_json::Value) -> ArchiveLog {
+        let mut log = ArchiveLog::new(fabric);
+        let ops = legacy.get("operations").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        for op in ops {
+            let s = |k: &str| op.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let legacy_op = s("operation").unwrap_or_else(|| "unknown".into());
+            let operation = match legacy_op.as_str() {
+                "ingestion" | "ingest" => Operation::Ingest,
+                "migration" | "migrate" => Operation::Migrate,
+                "deletion" | "delete" => Operation::Delete,
+                "import" => Operation::Import,
+                _ => Operation::Update,
+            };
+            let mut files: Vec<String> = Vec::new();
+            if let Some(f) = s("original_file") {
+                files.push(self.relativize_legacy(&f));
+            }
+            if let Some(f) = s("migrated_to") {
+                files.push(self.relativize_legacy(&f));
+            }
+            let created = op
+                .get("documents_created")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str()).map(|x| self.relativize_legacy(x)).collect())
+                .unwrap_or_default();
+            log.entries.push(LogEntry {
+                time: s("timestamp").unwrap_or_default(),
+                operation: Some(operation),
+                files,
+                archived_to: s("archived_to").map(|f| self.relativize_legacy(&f)),
+                documents: op.get("document_count").and_then(|v| v.as_u64()).map(|n| n as usize),
+                created,
+                legacy_operation: Some(legacy_op),
+                ..Default::default()
+            });
+        }
+        log.entries.push(LogEntry {
+            message: Some("upgraded the Hedgehog NetBox Plugin archive log: history kept, paths made relative".into()),
+            ..LogEntry::new(Operation::Migrate)
+        });
+        log
+    }
+
+    /// Turns an absolute path written by HNP (possibly on another machine) into one relative to this root:
+    /// the part from the last `raw`, `managed`, `unmanaged` or `.hnp` component on. Paths already relative stay.
+    fn relativize_legacy(&self, p: &str) -> String {
+        let path = Path::new(p);
+        if let Ok(rel) = path.strip_prefix(&self.root) {
+            return self.rel(&self.root.join(rel));
+        }
+        if !path.is_absolute() {
+            return p.to_string();
+        }
+        let comps: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        match comps.iter().rposition(|c| matches!(c.as_str(), "raw" | "managed" | "unmanaged" | ".hnp")) {
+            Some(i) => comps[i..].join("/"),
+            None => comps.last().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Loose `*.yaml`/`*.yml` files under the root but outside raw/, managed/ and .hnp/ (and dot-folders).
+    pub fn loose_yaml_files(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        if !self.root.is_dir() {
+            return Ok(out);
+        }
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                let ft = entry.file_type().map_err(|e| Error::io("cannot stat", &path, e))?;
+                if ft.is_dir() {
+                    if dir == self.root && (name == RAW || name == MANAGED) {
+                        continue;
+                    }
+                    stack.push(path);
+                } else if ft.is_file() && is_yaml_name(&name) {
+                    out.push(self.rel(&path));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `raw/<relative path>`, or with `.migrated-N` before the extension when that is taken.
+    fn migration_target(&self, from: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
+        let base = format!("{RAW}/{from}");
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while taken.contains(&candidate) || self.root.join(&candidate).exists() {
+            let (stem, ext) = match base.rfind('.') {
+                Some(i) => (&base[..i], &base[i..]),
+                None => (base.as_str(), ""),
+            };
+            candidate = format!("{stem}.migrated-{n}{ext}");
+            n += 1;
+        }
+        taken.insert(candidate.clone());
+        candidate
+    }
+
+    /// HNP wrote `<name>-1.yaml` beside `<name>.yaml` on re-ingest. Both are kept; a person resolves them.
+    pub fn hnp_duplicates(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            let dir = self.kind_dir(kind);
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            for n in &names {
+                let Some(stem) = n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")) else { continue };
+                let Some((orig, num)) = stem.rsplit_once('-') else { continue };
+                if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+                    continue;
+                }
+                if names.iter().any(|m| m == &format!("{orig}.yaml") || m == &format!("{orig}.yml")) {
+                    out.push(Problem {
+                        path: format!("{MANAGED}/{}/{n}", kind.plural()),
+                        message: format!(
+                            "duplicate of {MANAGED}/{}/{orig}.yaml left by the Hedgehog NetBox Plugin: keep one, delete the other (conflict, not merged)",
+                            kind.plural()
+                        ),
+                        fixable: false,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `*.yaml` / `*.yml`, any case.
+pub fn is_yaml_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml")
+}
+
+fn problem_message(e: &Error) -> String {
+    match e {
+        Error::Corrupt { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,97 @@
+//! One operation at a time per fabric: an advisory lock on `.hnp/lock` in the GitOps root (held across
+//! processes on one machine and over NFS-less shared disks), plus a PostgreSQL advisory lock when several
+//! hhgitops processes share a PostgreSQL database.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Row};
+
+use crate::db::{Backend, Database};
+use crate::error::{Error, Result};
+
+pub const LOCK_FILE: &str = ".hnp/lock";
+
+/// Held while working on a fabric; released on drop.
+#[derive(Debug)]
+pub struct FabricLock {
+    _file: File,
+    pg: Option<PoolConnection<Any>>,
+}
+
+impl Drop for FabricLock {
+    fn drop(&mut self) {
+        // The advisory lock belongs to the session: closing the connection releases it.
+        if let Some(conn) = self.pg.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Locks a fabric, waiting at most `timeout`.
+pub async fn lock_fabric(db: &Database, fabric: &str, root: &Path, timeout: Duration) -> Result<FabricLock> {
+    let path = root.join(LOCK_FILE);
+    if let Some(parent) = path.parent() {
+        if !parent.is_dir() {
+            return Err(Error::usage(format!(
+                "{} is missing: the layout of fabric {fabric:?} is not initialized (run `hhgitops init --fabric {fabric}`)",
+                parent.display()
+            )));
+        }
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(Error::Runtime(format!(
+                        "fabric {fabric:?} is busy: another hhgitops process holds {} (waited {}s)",
+                        path.display(),
+                        timeout.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+    }
+    let pg = if db.backend() == Backend::Postgres {
+        let mut conn = db.pool().acquire().await?;
+        let key = advisory_key(fabric);
+        loop {
+            let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok").bind(key).fetch_one(&mut *conn).await?;
+            if row.try_get::<bool, _>("ok")? {
+                break;
+            }
+            if Instant::now() >= deadline {
+                conn.close_on_drop();
+                return Err(Error::Runtime(format!(
+                    "fabric {fabric:?} is busy: another hhgitops process holds its PostgreSQL advisory lock"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(conn)
+    } else {
+        None
+    };
+    Ok(FabricLock { _file: file, pg })
+}
+
+/// A stable 64-bit key per fabric name.
+fn advisory_key(fabric: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("hhgitops-fabric:{fabric}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}

@@ -1,0 +1,174 @@
+//! Finding the raw files of a GitOps root (SPEC §3): `*.yaml`/`*.yml` (any case) under `raw/`, recursively,
+//! skipping dotfiles and dot-folders, editor temp files, `*.archived` and anything else.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::layout::{is_yaml_name, RAW};
+
+/// A candidate raw file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFile {
+    /// Relative to the GitOps root, `/`-separated: `raw/sub/vpcs.yaml`.
+    pub rel: String,
+    pub abs: PathBuf,
+}
+
+/// A file in raw/ that is refused outright (never read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedFile {
+    pub file: String,
+    pub reason: String,
+}
+
+/// True for names the ingester ignores: dotfiles, editor temp files, archives, non-YAML.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name.starts_with('#')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".swo")
+        || name.to_ascii_lowercase().ends_with(".archived")
+        || name.starts_with(crate::atomic::TMP_PREFIX)
+        || !is_yaml_name(name)
+}
+
+/// Lists raw files in a stable (sorted) order, and the ones refused (symlinks leading out of the root).
+pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
+    let raw = root.join(RAW);
+    let mut files = Vec::new();
+    let mut refused = Vec::new();
+    if !raw.is_dir() {
+        return Err(Error::usage(format!(
+            "{} is missing: run `hhgitops init` for this fabric",
+            raw.display()
+        )));
+    }
+    let canon_root = std::fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
+    let mut stack = vec![raw];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("cannot list", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if is_ignored_name(&name) {
+                continue;
+            }
+            let rel = rel_path(root, &path);
+            if ft.is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(target) if target.starts_with(&canon_root) && target.is_file() => {}
+                    Ok(target) if target.starts_with(&canon_root) => continue,
+                    Ok(target) => {
+                        refused.push(RefusedFile {
+                            file: rel,
+                            reason: format!(
+                                "symbolic link to {} outside the GitOps root: refused; copy the file into raw/ instead",
+                                target.display()
+                            ),
+                        });
+                        continue;
+                    }
+                    Err(_) => {
+                        refused.push(RefusedFile { file: rel, reason: "dangling symbolic link: refused".into() });
+                        continue;
+                    }
+                }
+            } else if !ft.is_file() {
+                continue;
+            }
+            files.push(RawFile { rel, abs: path });
+        }
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    refused.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok((files, refused))
+}
+
+pub fn rel_path(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The first free archive name for a raw file: `a.yaml.archived`, then `a.yaml.2.archived`, `a.yaml.3.archived`…
+/// `taken` holds names already chosen in this run.
+pub fn archive_name(root: &Path, rel: &str, taken: &std::collections::BTreeSet<String>) -> String {
+    let first = format!("{rel}.archived");
+    if !root.join(&first).exists() && !taken.contains(&first) {
+        return first;
+    }
+    let mut n = 2u64;
+    loop {
+        let cand = format!("{rel}.{n}.archived");
+        if !root.join(&cand).exists() && !taken.contains(&cand) {
+            return cand;
+        }
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_names() {
+        for n in [".hidden.yaml", "a.yaml~", "a.yaml.swp", ".#a.yaml", "a.yaml.archived", "a.txt", "a.yaml.2.archived"] {
+            assert!(is_ignored_name(n), "{n}");
+        }
+        for n in ["a.yaml", "B.YML", "c.Yaml"] {
+            assert!(!is_ignored_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn discovery_is_sorted_recursive_and_refuses_outside_links() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("raw/sub/.hidden")).unwrap();
+        std::fs::write(root.join("raw/b.yaml"), "").unwrap();
+        std::fs::write(root.join("raw/sub/a.yml"), "").unwrap();
+        std::fs::write(root.join("raw/sub/.hidden/x.yaml"), "").unwrap();
+        std::fs::write(root.join("raw/a.yaml.archived"), "").unwrap();
+        std::fs::write(d.path().join("outside.yaml"), "").unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside.yaml"), root.join("raw/link.yaml")).unwrap();
+        std::os::unix::fs::symlink(root.join("raw/b.yaml"), root.join("raw/inside.yaml")).unwrap();
+        let (files, refused) = discover(&root).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(names, ["raw/b.yaml", "raw/inside.yaml", "raw/sub/a.yml"]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].file, "raw/link.yaml");
+    }
+
+    #[test]
+    fn archive_names_never_collide() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("raw")).unwrap();
+        let mut taken = std::collections::BTreeSet::new();
+        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.archived");
+        std::fs::write(d.path().join("raw/a.yaml.archived"), "").unwrap();
+        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.2.archived");
+        taken.insert("raw/a.yaml.2.archived".into());
+        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.3.archived");
+    }
+}
