@@ -5,14 +5,25 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "hhgitops", version, about = "GitOps for Hedgehog Open Network Fabric", propagate_version = true)]
+#[command(
+    name = "hhgitops",
+    version,
+    about = "GitOps for Hedgehog Open Network Fabric",
+    propagate_version = true
+)]
 pub struct Args {
     /// Home directory: database and Git clones [default: $XDG_DATA_HOME/hhgitops or ~/.local/share/hhgitops]
     #[arg(long, global = true, env = "HHGITOPS_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: SQLite in the home]
-    #[arg(long, global = true, env = "HHGITOPS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "HHGITOPS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
 
     /// More log output (-v, -vv)

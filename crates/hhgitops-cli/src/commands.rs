@@ -63,7 +63,12 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 kube_context: a.context,
             };
             let report = engine.add_fabric(&spec).await?;
-            println!("added fabric {} at {} ({})", report.fabric.name, report.fabric.root.display(), report.fabric.root_rule.describe());
+            println!(
+                "added fabric {} at {} ({})",
+                report.fabric.name,
+                report.fabric.root.display(),
+                report.fabric.root_rule.describe()
+            );
             if let Some(init) = &report.init {
                 for action in &init.actions {
                     println!("  {action}");
@@ -80,14 +85,25 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
         FabricCommand::List(a) => {
             let fabrics = engine.fabrics().await?;
             if a.json {
-                return Ok(print_json(&serde_json::json!({ "fabrics": fabrics.iter().map(fabric_json).collect::<Vec<_>>() })));
+                return Ok(print_json(
+                    &serde_json::json!({ "fabrics": fabrics.iter().map(fabric_json).collect::<Vec<_>>() }),
+                ));
             }
             if fabrics.is_empty() {
                 println!("no fabrics registered (add one with `hhgitops fabric add NAME`)");
             }
             for f in &fabrics {
-                let remote = f.git.as_ref().map(|g| format!("  git {}", g.url)).unwrap_or_default();
-                println!("{}\t{}\t{}{remote}", f.name, f.root.display(), f.root_rule.as_str());
+                let remote = f
+                    .git
+                    .as_ref()
+                    .map(|g| format!("  git {}", g.url))
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}{remote}",
+                    f.name,
+                    f.root.display(),
+                    f.root_rule.as_str()
+                );
             }
             Ok(EXIT_OK)
         }
@@ -101,7 +117,10 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             println!("root rule:  {}", f.root_rule.describe());
             if let Some(g) = &f.git {
                 println!("git url:    {}", g.url);
-                println!("branch:     {}", g.branch.as_deref().unwrap_or("(remote default)"));
+                println!(
+                    "branch:     {}",
+                    g.branch.as_deref().unwrap_or("(remote default)")
+                );
                 println!("git path:   {}", g.path);
                 if let Some(v) = &g.token_env {
                     println!("token env:  {v}");
@@ -118,7 +137,11 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
         }
         FabricCommand::Remove(a) => {
             let f = engine.remove_fabric(&a.name).await?;
-            println!("removed fabric {} (files at {} were left in place)", f.name, f.root.display());
+            println!(
+                "removed fabric {} (files at {} were left in place)",
+                f.name,
+                f.root.display()
+            );
             Ok(EXIT_OK)
         }
     }
@@ -141,7 +164,10 @@ fn fabric_json(f: &Fabric) -> serde_json::Value {
     })
 }
 
-pub async fn selected_fabrics(engine: &Engine, select: &FabricSelect) -> Result<Vec<Fabric>, Error> {
+pub async fn selected_fabrics(
+    engine: &Engine,
+    select: &FabricSelect,
+) -> Result<Vec<Fabric>, Error> {
     match (&select.fabric, select.all) {
         (Some(name), _) => Ok(vec![engine.fabric(name).await?]),
         (None, true) => engine.fabrics().await,
@@ -159,7 +185,12 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
                 println!("{}: layout complete at {}", f.name, f.root.display());
             } else {
                 code = EXIT_REJECTED;
-                println!("{}: {} problem(s) at {}", f.name, problems.len(), f.root.display());
+                println!(
+                    "{}: {} problem(s) at {}",
+                    f.name,
+                    problems.len(),
+                    f.root.display()
+                );
                 for p in &problems {
                     println!("  {p}");
                 }

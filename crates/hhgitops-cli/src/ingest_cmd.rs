@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use hhgitops_engine::ingest::{ingest as run_ingest, FileStatus, IngestOptions, IngestReport, DEFAULT_MAX_FILE_SIZE};
+use hhgitops_engine::ingest::{
+    ingest as run_ingest, FileStatus, IngestOptions, IngestReport, DEFAULT_MAX_FILE_SIZE,
+};
 use hhgitops_engine::txn::Failpoint;
 use hhgitops_engine::{Engine, Error};
 
@@ -13,7 +15,24 @@ use crate::output::{print_json, EXIT_OK, EXIT_REJECTED};
 
 /// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`).
 pub fn failpoint() -> Failpoint {
-    Failpoint(std::env::var("HHGITOPS_FAILPOINT").ok().filter(|s| !s.is_empty()))
+    Failpoint(
+        std::env::var("HHGITOPS_FAILPOINT")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    )
+}
+
+/// How long to wait for another process working on the same fabric (`HHGITOPS_LOCK_TIMEOUT`, seconds).
+pub fn lock_timeout() -> Result<Duration, Error> {
+    match std::env::var("HHGITOPS_LOCK_TIMEOUT") {
+        Ok(v) if !v.is_empty() => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| Error::usage(format!("HHGITOPS_LOCK_TIMEOUT={v:?}: expected seconds"))),
+        _ => Ok(Duration::from_secs(60)),
+    }
 }
 
 fn spinner(enabled: bool, msg: String) -> Option<indicatif::ProgressBar> {
@@ -36,7 +55,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         only: a.file.as_ref().map(|f| vec![f.clone()]),
         max_file_size: a.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
         failpoint: failpoint(),
-        ..IngestOptions::default()
+        lock_timeout: lock_timeout()?,
     };
     let mut reports = Vec::new();
     let mut code = EXIT_OK;
@@ -70,7 +89,9 @@ fn counts(list: &[String], sign: char) -> Vec<String> {
     for o in list {
         *per.entry(o.split('/').next().unwrap_or("")).or_default() += 1;
     }
-    per.into_iter().map(|(k, n)| format!("{sign}{n} {k}")).collect()
+    per.into_iter()
+        .map(|(k, n)| format!("{sign}{n} {k}"))
+        .collect()
 }
 
 pub fn print_ingest(r: &IngestReport) {
@@ -86,20 +107,44 @@ pub fn print_ingest(r: &IngestReport) {
         parts.extend(counts(&f.updated, '~'));
         match f.status {
             FileStatus::Ingested | FileStatus::Unchanged => {
-                let what = if f.status == FileStatus::Ingested { "ingested" } else { "unchanged" };
-                let objs = if parts.is_empty() { format!("{} object(s) unchanged", f.unchanged.len()) } else { parts.join(" ") };
-                let arch = f.archived_to.as_deref().map(|a| format!(", archived to {a}")).unwrap_or_default();
+                let what = if f.status == FileStatus::Ingested {
+                    "ingested"
+                } else {
+                    "unchanged"
+                };
+                let objs = if parts.is_empty() {
+                    format!("{} object(s) unchanged", f.unchanged.len())
+                } else {
+                    parts.join(" ")
+                };
+                let arch = f
+                    .archived_to
+                    .as_deref()
+                    .map(|a| format!(", archived to {a}"))
+                    .unwrap_or_default();
                 println!("{prefix}{}: {what}, {objs}{arch}", f.file);
             }
             FileStatus::Rejected => {
-                let again = if f.previously_rejected { " (unchanged since it was rejected)" } else { "" };
-                println!("{prefix}{}: rejected{again}, {} error(s)", f.file, f.errors.len());
+                let again = if f.previously_rejected {
+                    " (unchanged since it was rejected)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{prefix}{}: rejected{again}, {} error(s)",
+                    f.file,
+                    f.errors.len()
+                );
                 for e in &f.errors {
                     eprintln!("{}", e.display(&f.file));
                 }
             }
             FileStatus::Skipped => {
-                println!("{prefix}{}: skipped: {}", f.file, f.note.as_deref().unwrap_or(""));
+                println!(
+                    "{prefix}{}: skipped: {}",
+                    f.file,
+                    f.note.as_deref().unwrap_or("")
+                );
             }
         }
     }
@@ -109,7 +154,11 @@ pub fn print_ingest(r: &IngestReport) {
     for e in &r.managed.errors {
         eprintln!("{e}");
     }
-    for (what, list) in [("edited by hand", &r.managed.edited), ("added by hand", &r.managed.adopted), ("removed by hand", &r.managed.removed)] {
+    for (what, list) in [
+        ("edited by hand", &r.managed.edited),
+        ("added by hand", &r.managed.adopted),
+        ("removed by hand", &r.managed.removed),
+    ] {
         if !list.is_empty() {
             println!("{prefix}managed objects {what}: {}", list.join(", "));
         }
@@ -127,13 +176,17 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
         None => None,
     };
     if fabric.is_none() && a.files.is_empty() {
-        return Err(Error::usage("give files to validate, or --fabric NAME to validate its managed state"));
+        return Err(Error::usage(
+            "give files to validate, or --fabric NAME to validate its managed state",
+        ));
     }
     let files = a.files.clone();
     let f2 = fabric.clone();
-    let report = tokio::task::spawn_blocking(move || hhgitops_engine::check::validate_files(&files, f2.as_ref()))
-        .await
-        .map_err(|e| Error::Runtime(e.to_string()))??;
+    let report = tokio::task::spawn_blocking(move || {
+        hhgitops_engine::check::validate_files(&files, f2.as_ref())
+    })
+    .await
+    .map_err(|e| Error::Runtime(e.to_string()))??;
     if a.json {
         print_json(&report);
     } else {
@@ -148,12 +201,24 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
         let bad = report.files.iter().filter(|f| !f.valid).count();
         let errors: usize = report.files.iter().map(|f| f.errors.len()).sum();
         if bad == 0 {
-            println!("valid: {} file(s), {} object(s), {} check(s) unchecked", report.files.len(), report.objects, report.unchecked);
+            println!(
+                "valid: {} file(s), {} object(s), {} check(s) unchecked",
+                report.files.len(),
+                report.objects,
+                report.unchecked
+            );
         } else {
-            println!("invalid: {bad} of {} file(s), {errors} error(s)", report.files.len());
+            println!(
+                "invalid: {bad} of {} file(s), {errors} error(s)",
+                report.files.len()
+            );
         }
     }
-    Ok(if report.valid() { EXIT_OK } else { EXIT_REJECTED })
+    Ok(if report.valid() {
+        EXIT_OK
+    } else {
+        EXIT_REJECTED
+    })
 }
 
 pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
@@ -174,7 +239,10 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
         return Ok(EXIT_OK);
     }
     for r in &reports {
-        println!("fabric {} ({}): {} managed object(s)", r.fabric, r.root, r.total);
+        println!(
+            "fabric {} ({}): {} managed object(s)",
+            r.fabric, r.root, r.total
+        );
         for (k, n) in &r.counts {
             println!("  {k}: {n}");
         }
@@ -182,9 +250,13 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
             println!("  pending: {}", r.pending.join(", "));
         }
         for x in &r.rejected {
-            println!("  rejected: {} ({} error(s), at {})", x.file, x.error_count, x.rejected_at);
+            println!(
+                "  rejected: {} ({} error(s), at {})",
+                x.file, x.error_count, x.rejected_at
+            );
             for e in &x.errors {
-                let rec: Result<hhgitops_engine::ingest::ErrorRecord, _> = serde_json::from_value(e.clone());
+                let rec: Result<hhgitops_engine::ingest::ErrorRecord, _> =
+                    serde_json::from_value(e.clone());
                 if let Ok(rec) = rec {
                     println!("    {}", rec.display(&x.file));
                 }
@@ -194,7 +266,10 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
             println!("  refused: {}: {}", x.file, x.reason);
         }
         for run in &r.last_runs {
-            println!("  run {} {} {}: {}", run.started_at, run.operation, run.outcome, run.message);
+            println!(
+                "  run {} {} {}: {}",
+                run.started_at, run.operation, run.outcome, run.message
+            );
         }
     }
     Ok(EXIT_OK)
@@ -203,9 +278,13 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
 pub async fn delete(engine: &Engine, a: DeleteArgs) -> Result<u8, Error> {
     let fabric = engine.fabric(&a.fabric).await?;
     let (kind, name) = hhgitops_engine::maintain::parse_object_ref(&a.object)?;
-    let r = hhgitops_engine::maintain::delete_object(engine, &fabric, kind, &name, &failpoint()).await?;
+    let r = hhgitops_engine::maintain::delete_object(engine, &fabric, kind, &name, &failpoint())
+        .await?;
     if !r.deleted {
-        eprintln!("hhgitops: error: {} is still referred to; delete or change these first:", r.object);
+        eprintln!(
+            "hhgitops: error: {} is still referred to; delete or change these first:",
+            r.object
+        );
         for d in &r.blocked_by {
             eprintln!("{d}");
         }

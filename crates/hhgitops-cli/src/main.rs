@@ -5,8 +5,8 @@
 mod cli;
 mod commands;
 mod ingest_cmd;
-mod watch_cmd;
 mod output;
+mod watch_cmd;
 
 use std::process::ExitCode;
 
@@ -15,7 +15,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     output::init_logging(args.verbose, args.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hhgitops: error: cannot start the runtime: {e}");

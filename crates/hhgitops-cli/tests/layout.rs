@@ -5,13 +5,34 @@ mod common;
 use common::*;
 
 const KINDS: [&str; 17] = [
-    "connections", "externalattachments", "externalpeerings", "externals", "gatewaygroups", "gatewaypeerings",
-    "gateways", "ipv4namespaces", "serverprofiles", "servers", "switches", "switchgroups", "switchprofiles",
-    "vlannamespaces", "vpcattachments", "vpcpeerings", "vpcs",
+    "connections",
+    "externalattachments",
+    "externalpeerings",
+    "externals",
+    "gatewaygroups",
+    "gatewaypeerings",
+    "gateways",
+    "ipv4namespaces",
+    "serverprofiles",
+    "servers",
+    "switches",
+    "switchgroups",
+    "switchprofiles",
+    "vlannamespaces",
+    "vpcattachments",
+    "vpcpeerings",
+    "vpcs",
 ];
 
 fn expected_layout() -> Vec<String> {
-    let mut v = vec![".hnp/".to_string(), ".hnp/.gitignore".into(), ".hnp/archive-log.yaml".into(), ".hnp/manifest.yaml".into(), "managed/".into(), "raw/".into()];
+    let mut v = vec![
+        ".hnp/".to_string(),
+        ".hnp/.gitignore".into(),
+        ".hnp/archive-log.yaml".into(),
+        ".hnp/manifest.yaml".into(),
+        "managed/".into(),
+        "raw/".into(),
+    ];
     v.extend(KINDS.iter().map(|k| format!("managed/{k}/")));
     v.sort();
     v
@@ -24,15 +45,25 @@ fn init_creates_exactly_the_layout_and_is_a_noop_the_second_time() {
     env.ok(&["fabric", "add", "f", "--path", root.to_str().unwrap()]);
     assert_eq!(tree(&root), expected_layout());
     let manifest = std::fs::read_to_string(root.join(".hnp/manifest.yaml")).unwrap();
-    assert!(manifest.contains("layoutVersion: 1") && manifest.contains("fabric: f"), "{manifest}");
+    assert!(
+        manifest.contains("layoutVersion: 1") && manifest.contains("fabric: f"),
+        "{manifest}"
+    );
     let log_before = std::fs::read(root.join(".hnp/archive-log.yaml")).unwrap();
     let manifest_before = std::fs::read(root.join(".hnp/manifest.yaml")).unwrap();
 
     let out = env.ok(&["init", "--fabric", "f"]);
     assert!(out.contains("already complete"), "{out}");
     assert_eq!(tree(&root), expected_layout());
-    assert_eq!(std::fs::read(root.join(".hnp/archive-log.yaml")).unwrap(), log_before, "second init writes nothing");
-    assert_eq!(std::fs::read(root.join(".hnp/manifest.yaml")).unwrap(), manifest_before);
+    assert_eq!(
+        std::fs::read(root.join(".hnp/archive-log.yaml")).unwrap(),
+        log_before,
+        "second init writes nothing"
+    );
+    assert_eq!(
+        std::fs::read(root.join(".hnp/manifest.yaml")).unwrap(),
+        manifest_before
+    );
     env.expect_code(&["init", "--fabric", "f", "--check"], 0);
 }
 
@@ -46,11 +77,20 @@ fn init_never_overwrites_and_fills_gaps() {
     let manifest_before = std::fs::read(root.join(".hnp/manifest.yaml")).unwrap();
     let out = env.ok(&["init", "--fabric", "f", "--dry-run"]);
     assert!(out.contains("would create folder managed/vpcs/"), "{out}");
-    assert!(!root.join("managed/vpcs").exists(), "dry run changes nothing");
+    assert!(
+        !root.join("managed/vpcs").exists(),
+        "dry run changes nothing"
+    );
     env.ok(&["init", "--all"]);
     assert!(root.join("managed/vpcs").is_dir());
-    assert_eq!(std::fs::read_to_string(root.join("managed/switches/keep.yaml")).unwrap(), "mine");
-    assert_eq!(std::fs::read(root.join(".hnp/manifest.yaml")).unwrap(), manifest_before);
+    assert_eq!(
+        std::fs::read_to_string(root.join("managed/switches/keep.yaml")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read(root.join(".hnp/manifest.yaml")).unwrap(),
+        manifest_before
+    );
 }
 
 #[test]
@@ -64,20 +104,42 @@ fn check_reports_a_damaged_layout() {
     let snapshot = tree(&root);
     let out = env.expect_code(&["init", "--fabric", "f", "--check"], 1);
     let text = stdout(&out);
-    assert!(text.contains("managed/connections: folder is missing"), "{text}");
-    assert!(text.contains("raw: is a file where a folder should be"), "{text}");
+    assert!(
+        text.contains("managed/connections: folder is missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("raw: is a file where a folder should be"),
+        "{text}"
+    );
     assert_eq!(tree(&root), snapshot, "--check changes nothing");
     // init refuses while a person must fix something, and says what.
     let out = env.expect_code(&["init", "--fabric", "f"], 2);
-    assert!(stderr(&out).contains("file where a folder should be"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("file where a folder should be"),
+        "{}",
+        stderr(&out)
+    );
 
     std::fs::remove_file(root.join("raw")).unwrap();
-    std::fs::write(root.join(".hnp/manifest.yaml"), "layoutVersion: 7\nfabric: f\n").unwrap();
+    std::fs::write(
+        root.join(".hnp/manifest.yaml"),
+        "layoutVersion: 7\nfabric: f\n",
+    )
+    .unwrap();
     let out = env.expect_code(&["init", "--fabric", "f", "--check"], 1);
-    assert!(stdout(&out).contains("unknown layout version 7"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("unknown layout version 7"),
+        "{}",
+        stdout(&out)
+    );
     std::fs::write(root.join(".hnp/manifest.yaml"), "{{{ not yaml").unwrap();
     let out = env.expect_code(&["init", "--fabric", "f", "--check"], 1);
-    assert!(stdout(&out).contains(".hnp/manifest.yaml: unreadable YAML"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(".hnp/manifest.yaml: unreadable YAML"),
+        "{}",
+        stdout(&out)
+    );
     let out = env.expect_code(&["init", "--fabric", "f"], 2);
     assert!(stderr(&out).contains("manifest.yaml"), "{}", stderr(&out));
 }
@@ -97,21 +159,44 @@ fn loose_yaml_files_move_into_raw() {
     std::fs::write(root.join("raw/wiring.yaml"), "already here\n").unwrap();
 
     env.ok(&["fabric", "add", "f", "--path", root.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(root.join("raw/wiring.yaml")).unwrap(), "already here\n", "never overwritten");
-    assert_eq!(std::fs::read_to_string(root.join("raw/wiring.migrated-1.yaml")).unwrap(), "a: 1\n");
-    assert_eq!(std::fs::read_to_string(root.join("raw/old/nested/vpcs.YML")).unwrap(), "b: 2\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("raw/wiring.yaml")).unwrap(),
+        "already here\n",
+        "never overwritten"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("raw/wiring.migrated-1.yaml")).unwrap(),
+        "a: 1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("raw/old/nested/vpcs.YML")).unwrap(),
+        "b: 2\n"
+    );
     assert!(!root.join("wiring.yaml").exists() && !root.join("old/nested/vpcs.YML").exists());
     assert!(root.join("notes.txt").exists() && root.join(".git/config.yaml").exists());
-    assert!(env.path("outside.yaml").exists(), "nothing outside the root is touched");
+    assert!(
+        env.path("outside.yaml").exists(),
+        "nothing outside the root is touched"
+    );
     let log = std::fs::read_to_string(root.join(".hnp/archive-log.yaml")).unwrap();
-    assert!(log.contains("operation: migrate") && log.contains("wiring.yaml -> raw/wiring.migrated-1.yaml"), "{log}");
+    assert!(
+        log.contains("operation: migrate")
+            && log.contains("wiring.yaml -> raw/wiring.migrated-1.yaml"),
+        "{log}"
+    );
 }
 
 #[test]
 fn hnp_layout_is_upgraded_in_place() {
     let env = TestEnv::sqlite();
     let root = env.path("hnp");
-    for d in ["raw", "unmanaged", "managed/vpcs", "managed/switches", ".hnp"] {
+    for d in [
+        "raw",
+        "unmanaged",
+        "managed/vpcs",
+        "managed/switches",
+        ".hnp",
+    ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::write(
@@ -130,19 +215,47 @@ fn hnp_layout_is_upgraded_in_place() {
 
     env.ok(&["fabric", "add", "lab", "--path", root.to_str().unwrap()]);
     let manifest = std::fs::read_to_string(root.join(".hnp/manifest.yaml")).unwrap();
-    assert!(manifest.contains("layoutVersion: 1") && !manifest.contains("fabric_name"), "{manifest}");
+    assert!(
+        manifest.contains("layoutVersion: 1") && !manifest.contains("fabric_name"),
+        "{manifest}"
+    );
     let log = std::fs::read_to_string(root.join(".hnp/archive-log.yaml")).unwrap();
     assert!(log.contains("logVersion: 1"), "{log}");
-    assert!(!log.contains("/var/lib/netbox"), "paths made relative: {log}");
-    assert!(log.contains("raw/vpcs.yaml") && log.contains("managed/vpcs/vpc-1.yaml"), "history kept: {log}");
-    assert!(log.contains("legacyOperation: ingestion") && log.contains("legacyOperation: migration"), "{log}");
-    assert!(log.contains("vpc-1-1.yaml"), "duplicate reported in the log: {log}");
+    assert!(
+        !log.contains("/var/lib/netbox"),
+        "paths made relative: {log}"
+    );
+    assert!(
+        log.contains("raw/vpcs.yaml") && log.contains("managed/vpcs/vpc-1.yaml"),
+        "history kept: {log}"
+    );
+    assert!(
+        log.contains("legacyOperation: ingestion") && log.contains("legacyOperation: migration"),
+        "{log}"
+    );
+    assert!(
+        log.contains("vpc-1-1.yaml"),
+        "duplicate reported in the log: {log}"
+    );
     // Both duplicates are kept for a person to resolve; loose files moved into raw/.
-    assert!(root.join("managed/vpcs/vpc-1.yaml").exists() && root.join("managed/vpcs/vpc-1-1.yaml").exists());
-    assert_eq!(std::fs::read_to_string(root.join("raw/unmanaged/leftover.yaml")).unwrap(), "kind: Server\n");
+    assert!(
+        root.join("managed/vpcs/vpc-1.yaml").exists()
+            && root.join("managed/vpcs/vpc-1-1.yaml").exists()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("raw/unmanaged/leftover.yaml")).unwrap(),
+        "kind: Server\n"
+    );
     // The layout is complete apart from the duplicate, which --check keeps reporting.
     let out = env.expect_code(&["init", "--fabric", "lab", "--check"], 1);
     let text = stdout(&out);
-    assert!(text.contains("vpc-1-1.yaml") && text.contains("duplicate"), "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("  ")).count(), 1, "{text}");
+    assert!(
+        text.contains("vpc-1-1.yaml") && text.contains("duplicate"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("  ")).count(),
+        1,
+        "{text}"
+    );
 }

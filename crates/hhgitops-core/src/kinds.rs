@@ -172,7 +172,10 @@ impl Kind {
     /// Apply order rank (SPEC §6); lower ranks are applied first and pruned last.
     pub const fn apply_rank(self) -> u8 {
         match self {
-            Kind::SwitchProfile | Kind::ServerProfile | Kind::VLANNamespace | Kind::IPv4Namespace => 0,
+            Kind::SwitchProfile
+            | Kind::ServerProfile
+            | Kind::VLANNamespace
+            | Kind::IPv4Namespace => 0,
             Kind::SwitchGroup => 1,
             Kind::Switch | Kind::Server => 2,
             Kind::Connection => 3,

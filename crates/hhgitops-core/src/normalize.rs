@@ -23,7 +23,10 @@ pub fn normalize_value(object: &Object) -> Value {
     meta.insert("namespace".into(), Value::String("default".into()));
     if let Some(labels) = &object.metadata.labels {
         if !labels.is_empty() {
-            let m: Map<String, Value> = labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let m: Map<String, Value> = labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
             meta.insert("labels".into(), Value::Object(m));
         }
     }
@@ -38,11 +41,17 @@ pub fn normalize_value(object: &Object) -> Value {
         }
     }
     if let Some(f) = &object.metadata.finalizers {
-        meta.insert("finalizers".into(), Value::Array(f.iter().map(|s| Value::String(s.clone())).collect()));
+        meta.insert(
+            "finalizers".into(),
+            Value::Array(f.iter().map(|s| Value::String(s.clone())).collect()),
+        );
     }
 
     let mut top = Map::new();
-    top.insert("apiVersion".into(), Value::String(kind.api_version().into()));
+    top.insert(
+        "apiVersion".into(),
+        Value::String(kind.api_version().into()),
+    );
     top.insert("kind".into(), Value::String(kind.name().into()));
     top.insert("metadata".into(), Value::Object(meta));
     top.insert("spec".into(), object.spec.to_json());
@@ -74,7 +83,10 @@ mod tests {
         )
         .unwrap();
         let mut ann = BTreeMap::new();
-        ann.insert(crate::model::meta::LAST_APPLIED_ANNOTATION.to_string(), "{}".to_string());
+        ann.insert(
+            crate::model::meta::LAST_APPLIED_ANNOTATION.to_string(),
+            "{}".to_string(),
+        );
         ann.insert("hnp.githedgehog.com/source".to_string(), "x".to_string());
         ann.insert("z".to_string(), "1".to_string());
         o.metadata.annotations = Some(ann);
@@ -89,6 +101,9 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(content_hash(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            content_hash(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn display_and_parse_round_trip() {
         let p = field_path!("metadata", "labels", "fabric.githedgehog.com/vpc");
-        assert_eq!(p.to_string(), "metadata.labels[\"fabric.githedgehog.com/vpc\"]");
+        assert_eq!(
+            p.to_string(),
+            "metadata.labels[\"fabric.githedgehog.com/vpc\"]"
+        );
         assert_eq!(FieldPath::parse(&p.to_string()), Some(p));
         let q = field_path!("spec", "links", 0usize, "server", "port");
         assert_eq!(q.to_string(), "spec.links[0].server.port");

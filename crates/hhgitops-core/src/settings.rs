@@ -141,18 +141,29 @@ impl FabricSettings {
 
     /// The first reserved subnet that overlaps `p`.
     pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Ipv4Prefix> {
-        self.reserved_subnets().into_iter().find(|r| r.overlaps(prefix))
+        self.reserved_subnets()
+            .into_iter()
+            .find(|r| r.overlaps(prefix))
     }
 
     /// Largest MTU of a server-facing connection (fabric MTU minus the server-facing offset: 9036 by default).
     pub fn max_server_facing_mtu(&self) -> u16 {
-        self.fabric_mtu.saturating_sub(self.server_facing_mtu_offset)
+        self.fabric_mtu
+            .saturating_sub(self.server_facing_mtu_offset)
     }
 
     /// The VLAN ranges a VLAN namespace must not overlap, with what they are, for messages.
     pub fn reserved_vlans(&self) -> Vec<(VlanRange, &'static str)> {
-        let mut v: Vec<(VlanRange, &'static str)> = self.vpc_irb_vlans.iter().map(|r| (*r, "the fabric's VPC IRB VLANs")).collect();
-        v.extend(self.th5_workaround_vlans.iter().map(|r| (*r, "the fabric's TH5 workaround VLANs")));
+        let mut v: Vec<(VlanRange, &'static str)> = self
+            .vpc_irb_vlans
+            .iter()
+            .map(|r| (*r, "the fabric's VPC IRB VLANs"))
+            .collect();
+        v.extend(
+            self.th5_workaround_vlans
+                .iter()
+                .map(|r| (*r, "the fabric's TH5 workaround VLANs")),
+        );
         v
     }
 
@@ -172,8 +183,12 @@ mod tests {
         assert_eq!(s.reserved_subnets().len(), 7);
         assert_eq!(s.max_server_facing_mtu(), 9036);
         assert_eq!(s.control_vip.to_string(), "172.30.0.1/21");
-        assert!(s.reserved_overlap(Ipv4Prefix::parse("172.30.130.0/24").unwrap()).is_some());
-        assert!(s.reserved_overlap(Ipv4Prefix::parse("10.0.0.0/16").unwrap()).is_none());
+        assert!(s
+            .reserved_overlap(Ipv4Prefix::parse("172.30.130.0/24").unwrap())
+            .is_some());
+        assert!(s
+            .reserved_overlap(Ipv4Prefix::parse("10.0.0.0/16").unwrap())
+            .is_none());
     }
 
     #[test]
@@ -189,7 +204,12 @@ mod tests {
         assert_eq!(s.spine_asn, 64000);
         assert_eq!(s.leaf_asn_start, 65101);
         assert_eq!(s.fabric_subnet.to_string(), "10.255.0.0/16");
-        assert!(serde_json::from_value::<FabricSettings>(serde_json::json!({"fabricSubnet": "nope"})).is_err());
-        assert!(serde_json::from_value::<FabricSettings>(serde_json::json!({"unknown": 1})).is_err());
+        assert!(serde_json::from_value::<FabricSettings>(
+            serde_json::json!({"fabricSubnet": "nope"})
+        )
+        .is_err());
+        assert!(
+            serde_json::from_value::<FabricSettings>(serde_json::json!({"unknown": 1})).is_err()
+        );
     }
 }

@@ -64,7 +64,14 @@ impl FabricState {
                 self.next_seq
             }
         };
-        map.insert(name, StateEntry { object, origin, seq })
+        map.insert(
+            name,
+            StateEntry {
+                object,
+                origin,
+                seq,
+            },
+        )
     }
 
     pub fn remove(&mut self, kind: Kind, name: &str) -> Option<StateEntry> {
@@ -81,7 +88,9 @@ impl FabricState {
 
     /// Objects of one kind, by name.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&str, &StateEntry)> {
-        self.by_kind[slot(kind)].iter().map(|(k, v)| (k.as_str(), v))
+        self.by_kind[slot(kind)]
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// Objects of one kind in insertion order.
@@ -112,7 +121,12 @@ impl FabricState {
     pub fn insert_report(&mut self, file: &str, report: &crate::validate::SourceReport) {
         let file: Arc<str> = Arc::from(file);
         for o in &report.objects {
-            let origin = Origin { file: file.clone(), document: o.document, span: o.span, root: Some(o.root.clone()) };
+            let origin = Origin {
+                file: file.clone(),
+                document: o.document,
+                span: o.span,
+                root: Some(o.root.clone()),
+            };
             self.insert(o.object.clone(), origin);
         }
     }
@@ -134,12 +148,22 @@ mod tests {
     #[test]
     fn insert_keeps_order_on_replace() {
         let mut st = FabricState::new();
-        let o = |n: &str| Arc::new(Object::from_json(Kind::Server, n, serde_json::json!({})).unwrap());
-        let origin = || Origin { file: Arc::from("f"), document: 1, span: Span::default(), root: None };
+        let o =
+            |n: &str| Arc::new(Object::from_json(Kind::Server, n, serde_json::json!({})).unwrap());
+        let origin = || Origin {
+            file: Arc::from("f"),
+            document: 1,
+            span: Span::default(),
+            root: None,
+        };
         st.insert(o("b"), origin());
         st.insert(o("a"), origin());
         assert!(st.insert(o("b"), origin()).is_some());
-        let names: Vec<_> = st.of_kind_in_order(Kind::Server).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<_> = st
+            .of_kind_in_order(Kind::Server)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names, ["b", "a"]);
         assert_eq!(st.len(), 2);
     }

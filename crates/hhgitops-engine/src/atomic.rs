@@ -12,13 +12,23 @@ pub const TMP_PREFIX: &str = ".hhgitops-tmp-";
 
 /// Writes `bytes` to `path` atomically. The parent folder must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| Error::Runtime(format!("{} has no parent folder", path.display())))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!("{TMP_PREFIX}{}-{file_name}", uuid::Uuid::new_v4().simple()));
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Runtime(format!("{} has no parent folder", path.display())))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        "{TMP_PREFIX}{}-{file_name}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("cannot flush", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("cannot write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| Error::io("cannot flush", &tmp, e))?;
         drop(f);
         std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))?;
         sync_dir(dir)
@@ -84,7 +94,10 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temporary files left: {names:?}");
     }
 

@@ -63,14 +63,22 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
         if files.is_empty() {
             let mut by_file: BTreeMap<String, Vec<ErrorRecord>> = BTreeMap::new();
             for d in &managed.problems {
-                by_file.entry(d.file.clone()).or_default().push(ErrorRecord::from_diag(d, &d.file));
+                by_file
+                    .entry(d.file.clone())
+                    .or_default()
+                    .push(ErrorRecord::from_diag(d, &d.file));
             }
             for mf in managed.files.values() {
                 managed_files.push(mf.file.clone());
                 by_file.entry(mf.file.clone()).or_default();
             }
             for (file, errors) in by_file {
-                reports.push(FileValidation { file, valid: errors.is_empty(), documents: 1, errors });
+                reports.push(FileValidation {
+                    file,
+                    valid: errors.is_empty(),
+                    documents: 1,
+                    errors,
+                });
             }
         }
     }
@@ -83,7 +91,11 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
             file: name.clone(),
             valid: rep.errors.is_empty(),
             documents: rep.documents,
-            errors: rep.errors.iter().map(|d| ErrorRecord::from_diag(d, &name)).collect(),
+            errors: rep
+                .errors
+                .iter()
+                .map(|d| ErrorRecord::from_diag(d, &name))
+                .collect(),
         });
     }
     let result = validate_state(&state, &settings);
@@ -97,5 +109,10 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
             None => managed_errors.push(d),
         }
     }
-    Ok(ValidationReport { objects: state.len(), files: reports, unchecked: result.unchecked, managed_errors })
+    Ok(ValidationReport {
+        objects: state.len(),
+        files: reports,
+        unchecked: result.unchecked,
+        managed_errors,
+    })
 }

@@ -81,7 +81,11 @@ impl Engine {
                 Ok(())
             })
             .await?;
-        Ok(AddReport { fabric, init: report, note: None })
+        Ok(AddReport {
+            fabric,
+            init: report,
+            note: None,
+        })
     }
 
     /// Unregisters a fabric; its files stay.

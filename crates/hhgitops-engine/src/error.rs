@@ -45,7 +45,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Usage(_) | Error::UnknownFabric(_) | Error::Corrupt { .. } => ErrorClass::Usage,
-            Error::Io { .. } | Error::Database(_) | Error::Runtime(_) | Error::Git(_) => ErrorClass::Runtime,
+            Error::Io { .. } | Error::Database(_) | Error::Runtime(_) | Error::Git(_) => {
+                ErrorClass::Runtime
+            }
         }
     }
 
@@ -53,8 +55,16 @@ impl Error {
         Error::Usage(msg.into())
     }
 
-    pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), path: path.into(), source }
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            context: context.into(),
+            path: path.into(),
+            source,
+        }
     }
 }
 

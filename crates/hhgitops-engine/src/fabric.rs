@@ -13,7 +13,9 @@ use crate::home::{absolute, Home};
 pub fn validate_fabric_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -33,8 +35,13 @@ pub fn validate_git_path(p: &str) -> Result<()> {
             "--git-path {p:?} must be a relative path inside the repository (e.g. fabrics/prod/gitops)"
         )));
     }
-    if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(Error::usage(format!("--git-path {p:?} must not contain '..': name a folder inside the repository")));
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Error::usage(format!(
+            "--git-path {p:?} must not contain '..': name a folder inside the repository"
+        )));
     }
     Ok(())
 }
@@ -65,7 +72,9 @@ impl RootRule {
             "path" => Ok(RootRule::Path),
             "git-clone" => Ok(RootRule::GitClone),
             "home-default" => Ok(RootRule::HomeDefault),
-            other => Err(Error::Database(format!("unknown root rule {other:?} in the fabrics table"))),
+            other => Err(Error::Database(format!(
+                "unknown root rule {other:?} in the fabrics table"
+            ))),
         }
     }
 
@@ -135,10 +144,20 @@ pub fn clone_dir_name(url: &str, branch: Option<&str>) -> String {
         .next()
         .unwrap_or("repo")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
-    let base = if base.is_empty() { "repo".to_string() } else { base };
+    let base = if base.is_empty() {
+        "repo".to_string()
+    } else {
+        base
+    };
     format!("{base}-{}", &digest[..12])
 }
 
@@ -152,14 +171,22 @@ pub fn resolve_root(home: &Home, spec: &FabricSpec) -> Result<(PathBuf, RootRule
             if url.trim().is_empty() {
                 return Err(Error::usage("--git-url is empty"));
             }
-            let git_path = spec.git_path.clone().unwrap_or_else(|| default_git_path(&spec.name));
+            let git_path = spec
+                .git_path
+                .clone()
+                .unwrap_or_else(|| default_git_path(&spec.name));
             validate_git_path(&git_path)?;
-            let clone = home.repos_dir().join(clone_dir_name(url, spec.git_branch.as_deref()));
+            let clone = home
+                .repos_dir()
+                .join(clone_dir_name(url, spec.git_branch.as_deref()));
             Ok((absolute(&clone.join(git_path))?, RootRule::GitClone))
         }
         (None, None) => {
-            if spec.git_path.is_some() || spec.git_branch.is_some() || spec.git_token_env.is_some() {
-                return Err(Error::usage("--git-path, --branch and --git-token-env need --git-url"));
+            if spec.git_path.is_some() || spec.git_branch.is_some() || spec.git_token_env.is_some()
+            {
+                return Err(Error::usage(
+                    "--git-path, --branch and --git-token-env need --git-url",
+                ));
             }
             Ok((home.default_fabric_root(&spec.name), RootRule::HomeDefault))
         }
@@ -195,7 +222,9 @@ impl Registry {
     }
 
     pub async fn list(&self) -> Result<Vec<Fabric>> {
-        let rows = sqlx::query("SELECT * FROM fabrics ORDER BY name").fetch_all(self.db.pool()).await?;
+        let rows = sqlx::query("SELECT * FROM fabrics ORDER BY name")
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(fabric_from_row).collect()
     }
 
@@ -296,7 +325,10 @@ pub fn new_fabric(home: &Home, spec: &FabricSpec) -> Result<Fabric> {
     let git = spec.git_url.as_ref().map(|url| GitRemote {
         url: url.clone(),
         branch: spec.git_branch.clone(),
-        path: spec.git_path.clone().unwrap_or_else(|| default_git_path(&spec.name)),
+        path: spec
+            .git_path
+            .clone()
+            .unwrap_or_else(|| default_git_path(&spec.name)),
         token_env: spec.git_token_env.clone(),
     });
     let kubeconfig = match &spec.kubeconfig {
@@ -305,7 +337,11 @@ pub fn new_fabric(home: &Home, spec: &FabricSpec) -> Result<Fabric> {
     };
     Ok(Fabric {
         name: spec.name.clone(),
-        path: if rule == RootRule::Path { Some(root.clone()) } else { None },
+        path: if rule == RootRule::Path {
+            Some(root.clone())
+        } else {
+            None
+        },
         root,
         root_rule: rule,
         git,
@@ -370,11 +406,28 @@ mod tests {
     #[test]
     fn rules() {
         let home = Home::from_dir("/h").unwrap();
-        let spec = FabricSpec { name: "f".into(), ..Default::default() };
-        assert_eq!(resolve_root(&home, &spec).unwrap(), (PathBuf::from("/h/fabrics/f/gitops"), RootRule::HomeDefault));
-        let spec = FabricSpec { name: "f".into(), path: Some("/x/../y".into()), ..Default::default() };
-        assert_eq!(resolve_root(&home, &spec).unwrap(), (PathBuf::from("/y"), RootRule::Path));
-        let spec = FabricSpec { name: "f".into(), git_url: Some("file:///r/repo.git".into()), ..Default::default() };
+        let spec = FabricSpec {
+            name: "f".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_root(&home, &spec).unwrap(),
+            (PathBuf::from("/h/fabrics/f/gitops"), RootRule::HomeDefault)
+        );
+        let spec = FabricSpec {
+            name: "f".into(),
+            path: Some("/x/../y".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_root(&home, &spec).unwrap(),
+            (PathBuf::from("/y"), RootRule::Path)
+        );
+        let spec = FabricSpec {
+            name: "f".into(),
+            git_url: Some("file:///r/repo.git".into()),
+            ..Default::default()
+        };
         let (root, rule) = resolve_root(&home, &spec).unwrap();
         assert_eq!(rule, RootRule::GitClone);
         assert!(root.starts_with("/h/repos"));

@@ -13,7 +13,11 @@ pub struct Home {
 
 impl Home {
     /// `explicit` (`--home` / `HHGITOPS_HOME`), else `$XDG_DATA_HOME/hhgitops`, else `~/.local/share/hhgitops`.
-    pub fn resolve(explicit: Option<&Path>, xdg_data_home: Option<&Path>, user_home: Option<&Path>) -> Result<Home> {
+    pub fn resolve(
+        explicit: Option<&Path>,
+        xdg_data_home: Option<&Path>,
+        user_home: Option<&Path>,
+    ) -> Result<Home> {
         let dir = match (explicit, xdg_data_home, user_home) {
             (Some(p), _, _) => p.to_path_buf(),
             (None, Some(x), _) if x.is_absolute() => x.join("hhgitops"),
@@ -29,7 +33,9 @@ impl Home {
     }
 
     pub fn from_dir(dir: impl Into<PathBuf>) -> Result<Home> {
-        Ok(Home { dir: absolute(&dir.into())? })
+        Ok(Home {
+            dir: absolute(&dir.into())?,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -44,12 +50,16 @@ impl Home {
                 self.dir.display()
             )));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("cannot create the home directory", &self.dir, e))
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io("cannot create the home directory", &self.dir, e))
     }
 
     /// The default SQLite database URL.
     pub fn default_database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.dir.join("hhgitops.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.join("hhgitops.db").display()
+        )
     }
 
     /// Where the clones of remote repositories live.
@@ -65,7 +75,8 @@ impl Home {
 
 /// Makes a path absolute and lexically clean (`.` and `..` resolved without touching the file system).
 pub fn absolute(p: &Path) -> Result<PathBuf> {
-    let abs = std::path::absolute(p).map_err(|e| Error::io("cannot make the path absolute", p, e))?;
+    let abs =
+        std::path::absolute(p).map_err(|e| Error::io("cannot make the path absolute", p, e))?;
     let mut out = PathBuf::new();
     for c in abs.components() {
         match c {
@@ -85,7 +96,12 @@ mod tests {
 
     #[test]
     fn resolution_order() {
-        let h = Home::resolve(Some(Path::new("/a/b")), Some(Path::new("/x")), Some(Path::new("/u"))).unwrap();
+        let h = Home::resolve(
+            Some(Path::new("/a/b")),
+            Some(Path::new("/x")),
+            Some(Path::new("/u")),
+        )
+        .unwrap();
         assert_eq!(h.dir(), Path::new("/a/b"));
         let h = Home::resolve(None, Some(Path::new("/x")), Some(Path::new("/u"))).unwrap();
         assert_eq!(h.dir(), Path::new("/x/hhgitops"));
@@ -96,6 +112,9 @@ mod tests {
 
     #[test]
     fn absolute_is_lexical() {
-        assert_eq!(absolute(Path::new("/a/./b/../c")).unwrap(), PathBuf::from("/a/c"));
+        assert_eq!(
+            absolute(Path::new("/a/./b/../c")).unwrap(),
+            PathBuf::from("/a/c")
+        );
     }
 }

@@ -56,7 +56,10 @@ pub struct FabricRecords {
 
 impl FabricRecords {
     pub fn new(db: &Database, fabric: &str) -> Self {
-        FabricRecords { db: db.clone(), fabric: fabric.to_string() }
+        FabricRecords {
+            db: db.clone(),
+            fabric: fabric.to_string(),
+        }
     }
 
     pub async fn start_run(&self, operation: &str) -> Result<String> {
@@ -156,10 +159,17 @@ impl FabricRecords {
     }
 
     /// Replaces the whole object index of the fabric, in one transaction.
-    pub async fn replace_index(&self, entries: &[InventoryEntry], manifest_sha: Option<&str>) -> Result<()> {
+    pub async fn replace_index(
+        &self,
+        entries: &[InventoryEntry],
+        manifest_sha: Option<&str>,
+    ) -> Result<()> {
         let now = crate::clock::now_rfc3339();
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM managed_objects WHERE fabric = $1").bind(&self.fabric).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM managed_objects WHERE fabric = $1")
+            .bind(&self.fabric)
+            .execute(&mut *tx)
+            .await?;
         const COLS: usize = 9;
         for chunk in entries.chunks(100) {
             let mut sql = String::from(
@@ -209,7 +219,9 @@ impl FabricRecords {
             .bind(&self.fabric)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("n")?)))
+            .collect()
     }
 
     pub async fn index_entries(&self) -> Result<Vec<(String, String, String, String)>> {
@@ -217,7 +229,16 @@ impl FabricRecords {
             .bind(&self.fabric)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("name")?, r.try_get("file")?, r.try_get("sha256")?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("kind")?,
+                    r.try_get("name")?,
+                    r.try_get("file")?,
+                    r.try_get("sha256")?,
+                ))
+            })
+            .collect()
     }
 
     pub async fn rejections(&self) -> Result<Vec<Rejection>> {

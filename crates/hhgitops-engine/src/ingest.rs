@@ -30,8 +30,8 @@ use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
 use crate::rawfiles::{archive_name, discover, RawFile, RefusedFile};
 use crate::records::{
-    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, ManifestState,
-    Operation, Source,
+    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest,
+    ManifestState, Operation, Source,
 };
 use crate::txn::{recover, Failpoint, Recovery, Transaction};
 use crate::Engine;
@@ -95,7 +95,11 @@ pub struct ErrorRecord {
 impl ErrorRecord {
     pub fn from_diag(d: &Diagnostic, reported_for: &str) -> Self {
         ErrorRecord {
-            file: if d.file.is_empty() || d.file == reported_for { None } else { Some(d.file.clone()) },
+            file: if d.file.is_empty() || d.file == reported_for {
+                None
+            } else {
+                Some(d.file.clone())
+            },
             document: d.document,
             line: d.line,
             column: d.column,
@@ -107,7 +111,16 @@ impl ErrorRecord {
     }
 
     fn plain(message: impl Into<String>) -> Self {
-        ErrorRecord { file: None, document: None, line: 0, column: 0, kind: None, name: None, path: String::new(), message: message.into() }
+        ErrorRecord {
+            file: None,
+            document: None,
+            line: 0,
+            column: 0,
+            kind: None,
+            name: None,
+            path: String::new(),
+            message: message.into(),
+        }
     }
 
     /// `file:line:col: Kind name: path: message`.
@@ -208,8 +221,12 @@ pub struct IngestReport {
 impl IngestReport {
     /// A one-line description of what changed, for commit messages: `ingest raw/vpcs.yaml: +3 VPC, ~1 VPCAttachment`.
     pub fn commit_message(&self) -> String {
-        let files: Vec<&str> =
-            self.files.iter().filter(|f| matches!(f.status, FileStatus::Ingested | FileStatus::Unchanged)).map(|f| f.file.as_str()).collect();
+        let files: Vec<&str> = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.status, FileStatus::Ingested | FileStatus::Unchanged))
+            .map(|f| f.file.as_str())
+            .collect();
         let mut per_kind: BTreeMap<(u8, String), (usize, usize, usize)> = BTreeMap::new();
         for f in &self.files {
             for (list, slot) in [(&f.created, 0), (&f.updated, 1)] {
@@ -265,19 +282,31 @@ impl IngestReport {
 pub fn fabric_settings(fabric: &Fabric) -> Result<FabricSettings> {
     match fabric.options.get("settings") {
         None | Some(serde_json::Value::Null) => Ok(FabricSettings::default()),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| Error::usage(format!("fabric {:?}: invalid settings option: {e}", fabric.name))),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            Error::usage(format!(
+                "fabric {:?}: invalid settings option: {e}",
+                fabric.name
+            ))
+        }),
     }
 }
 
 /// Ingests the raw files of one fabric.
-pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> Result<IngestReport> {
+pub async fn ingest(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &IngestOptions,
+) -> Result<IngestReport> {
     let root = GitOpsRoot::new(&fabric.root);
     let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), opts.lock_timeout).await?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let settings = fabric_settings(fabric)?;
-    let rejections: BTreeMap<String, Rejection> =
-        records.rejections().await?.into_iter().map(|r| (r.file.clone(), r)).collect();
+    let rejections: BTreeMap<String, Rejection> = records
+        .rejections()
+        .await?
+        .into_iter()
+        .map(|r| (r.file.clone(), r))
+        .collect();
     let run_id = if opts.dry_run {
         None
     } else {
@@ -288,7 +317,9 @@ pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> R
         let fabric = fabric.clone();
         let opts = opts.clone();
         let rejections = rejections.clone();
-        tokio::task::spawn_blocking(move || ingest_files(&fabric, &root, &settings, &opts, &rejections))
+        tokio::task::spawn_blocking(move || {
+            ingest_files(&fabric, &root, &settings, &opts, &rejections)
+        })
     };
     let result = match job.await {
         Ok(r) => r,
@@ -299,7 +330,13 @@ pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> R
         Err(e) => {
             if let Some(id) = &run_id {
                 let _ = records
-                    .finish_run(id, "failed", RunCounts::default(), &e.to_string(), &serde_json::json!({}))
+                    .finish_run(
+                        id,
+                        "failed",
+                        RunCounts::default(),
+                        &e.to_string(),
+                        &serde_json::json!({}),
+                    )
                     .await;
             }
             return Err(e);
@@ -316,18 +353,25 @@ pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> R
     let present: BTreeSet<&str> = report.files.iter().map(|f| f.file.as_str()).collect();
     for f in &report.files {
         match f.status {
-            FileStatus::Rejected if !f.previously_rejected && !f.sha256.is_empty() => set.push(Rejection {
-                file: f.file.clone(),
-                sha256: f.sha256.clone(),
-                errors: serde_json::to_value(&f.errors).unwrap_or_default(),
-                rejected_at: crate::clock::now_rfc3339(),
-            }),
+            FileStatus::Rejected if !f.previously_rejected && !f.sha256.is_empty() => {
+                set.push(Rejection {
+                    file: f.file.clone(),
+                    sha256: f.sha256.clone(),
+                    errors: serde_json::to_value(&f.errors).unwrap_or_default(),
+                    rejected_at: crate::clock::now_rfc3339(),
+                })
+            }
             FileStatus::Ingested | FileStatus::Unchanged => clear.push(f.file.clone()),
             _ => {}
         }
     }
     if opts.only.is_none() {
-        clear.extend(rejections.keys().filter(|k| !present.contains(k.as_str())).cloned());
+        clear.extend(
+            rejections
+                .keys()
+                .filter(|k| !present.contains(k.as_str()))
+                .cloned(),
+        );
     }
     records.update_rejections(&set, &clear).await?;
     if let Some(id) = &run_id {
@@ -340,9 +384,15 @@ pub async fn ingest(engine: &Engine, fabric: &Fabric, opts: &IngestOptions) -> R
             deleted: s.deleted as i64,
             rejected: s.rejected as i64,
         };
-        let outcome = if report.has_rejections() { "rejected" } else { "success" };
+        let outcome = if report.has_rejections() {
+            "rejected"
+        } else {
+            "success"
+        };
         let detail = serde_json::json!({ "files": report.files, "refused": report.refused });
-        records.finish_run(id, outcome, counts, &report.commit_message(), &detail).await?;
+        records
+            .finish_run(id, outcome, counts, &report.commit_message(), &detail)
+            .await?;
     }
     Ok(report)
 }
@@ -356,7 +406,9 @@ pub async fn sync_index(
     if records.index_manifest_sha().await?.as_deref() == manifest_sha {
         return Ok(());
     }
-    records.replace_index(inventory.unwrap_or(&[]), manifest_sha).await
+    records
+        .replace_index(inventory.unwrap_or(&[]), manifest_sha)
+        .await
 }
 
 /// A raw file read for this run.
@@ -377,7 +429,11 @@ fn ingest_files(
     opts: &IngestOptions,
     rejections: &BTreeMap<String, Rejection>,
 ) -> Result<IngestOutcome> {
-    let recovery = if opts.dry_run { Recovery::default() } else { recover(root.path())? };
+    let recovery = if opts.dry_run {
+        Recovery::default()
+    } else {
+        recover(root.path())?
+    };
     let manifest_path = root.manifest_path();
     let mut manifest = match read_manifest(&manifest_path)? {
         ManifestState::Current(m) => m,
@@ -396,7 +452,10 @@ fn ingest_files(
             )))
         }
     };
-    let limits = yaml::Limits { max_bytes: opts.max_file_size as usize, ..yaml::Limits::default() };
+    let limits = yaml::Limits {
+        max_bytes: opts.max_file_size as usize,
+        ..yaml::Limits::default()
+    };
 
     // 1. The managed state as it is on disk.
     let managed = load_managed(root, &manifest, settings)?;
@@ -423,7 +482,8 @@ fn ingest_files(
             let here = format!("{}:{}:{}", rf.rel, o.span.line, o.span.column);
             match first_seen.get(&(o.kind, o.name.clone())) {
                 Some((j, there)) if *j != i => {
-                    let msg = |other: &str| ErrorRecord {
+                    let msg = |other: &str| {
+                        ErrorRecord {
                         file: None,
                         document: Some(o.document),
                         line: 0,
@@ -432,9 +492,16 @@ fn ingest_files(
                         name: Some(o.name.clone()),
                         path: String::new(),
                         message: format!("{} {} is defined in two raw files of this run: {there} and {here}; keep it in one", o.kind, o.name, there = there, here = other),
+                    }
                     };
-                    conflicted.entry(rf.rel.clone()).or_default().push(msg(&here));
-                    conflicted.entry(read[*j].rel.clone()).or_default().push(msg(&here));
+                    conflicted
+                        .entry(rf.rel.clone())
+                        .or_default()
+                        .push(msg(&here));
+                    conflicted
+                        .entry(read[*j].rel.clone())
+                        .or_default()
+                        .push(msg(&here));
                 }
                 Some(_) => {}
                 None => {
@@ -455,7 +522,10 @@ fn ingest_files(
         .iter()
         .enumerate()
         .filter(|(_, rf)| {
-            rf.report.is_some() && reports.iter().any(|r| r.file == rf.rel && r.status != FileStatus::Rejected)
+            rf.report.is_some()
+                && reports
+                    .iter()
+                    .any(|r| r.file == rf.rel && r.status != FileStatus::Rejected)
         })
         .map(|(i, _)| i)
         .collect();
@@ -487,7 +557,8 @@ fn ingest_files(
         for (file, diags) in by_file {
             if let Some(r) = reports.iter_mut().find(|r| r.file == file) {
                 r.status = FileStatus::Rejected;
-                r.errors.extend(diags.iter().map(|d| ErrorRecord::from_diag(d, &file)));
+                r.errors
+                    .extend(diags.iter().map(|d| ErrorRecord::from_diag(d, &file)));
             }
         }
     }
@@ -503,8 +574,13 @@ fn ingest_files(
         }
     }
     let mut log_entries: Vec<LogEntry> = Vec::new();
-    let mut managed_report = ManagedReport { errors: managed_errors, ..Default::default() };
-    managed_report.errors.extend(managed.problems.iter().cloned());
+    let mut managed_report = ManagedReport {
+        errors: managed_errors,
+        ..Default::default()
+    };
+    managed_report
+        .errors
+        .extend(managed.problems.iter().cloned());
     // Managed files removed by hand leave the inventory; hand edits and adopted files are recorded.
     for (k, name) in &managed.missing {
         inventory.remove(&(*k, name.clone()));
@@ -539,17 +615,24 @@ fn ingest_files(
         updated.extend(managed_report.adopted.iter().cloned());
         log_entries.push(LogEntry {
             updated,
-            message: Some("managed files edited or added by hand: recorded in the inventory".into()),
+            message: Some(
+                "managed files edited or added by hand: recorded in the inventory".into(),
+            ),
             ..LogEntry::new(Operation::Update)
         });
     }
 
     let mut archive_taken = BTreeSet::new();
-    let mut summary = Summary { unchecked, ..Default::default() };
+    let mut summary = Summary {
+        unchecked,
+        ..Default::default()
+    };
     for &i in &accepted {
         let rf = &read[i];
         let Some(rep) = &rf.report else { continue };
-        let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else { continue };
+        let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else {
+            continue;
+        };
         for o in &rep.objects {
             let rel = GitOpsRoot::managed_rel(o.kind, &o.name);
             let label = format!("{}/{}", o.kind, o.name);
@@ -568,7 +651,9 @@ fn ingest_files(
                 }
             }
             let key = (o.kind, o.name.clone());
-            let unchanged_content = inventory.get(&key).is_some_and(|e| e.sha256 == sha && e.file == rel);
+            let unchanged_content = inventory
+                .get(&key)
+                .is_some_and(|e| e.sha256 == sha && e.file == rel);
             if !unchanged_content {
                 inventory.insert(
                     key,
@@ -577,12 +662,20 @@ fn ingest_files(
                         name: o.name.clone(),
                         file: rel,
                         sha256: sha,
-                        source: Some(Source { file: rf.rel.clone(), document: o.document, sha256: rf.sha256.clone() }),
+                        source: Some(Source {
+                            file: rf.rel.clone(),
+                            document: o.document,
+                            sha256: rf.sha256.clone(),
+                        }),
                     },
                 );
             }
         }
-        fr.status = if fr.created.is_empty() && fr.updated.is_empty() { FileStatus::Unchanged } else { FileStatus::Ingested };
+        fr.status = if fr.created.is_empty() && fr.updated.is_empty() {
+            FileStatus::Unchanged
+        } else {
+            FileStatus::Ingested
+        };
         let archived = archive_name(root.path(), &rf.rel, &archive_taken);
         archive_taken.insert(archived.clone());
         txn_puts.push((archived.clone(), rf.bytes.clone()));
@@ -595,16 +688,30 @@ fn ingest_files(
             created: fr.created.clone(),
             updated: fr.updated.clone(),
             unchanged: fr.unchanged.clone(),
-            message: if fr.status == FileStatus::Unchanged { Some("unchanged".into()) } else { None },
+            message: if fr.status == FileStatus::Unchanged {
+                Some("unchanged".into())
+            } else {
+                None
+            },
             ..LogEntry::new(Operation::Ingest)
         });
     }
-    for fr in reports.iter().filter(|r| r.status == FileStatus::Rejected && !r.previously_rejected) {
-        let first = fr.errors.first().map(|e| e.display(&fr.file)).unwrap_or_default();
+    for fr in reports
+        .iter()
+        .filter(|r| r.status == FileStatus::Rejected && !r.previously_rejected)
+    {
+        let first = fr
+            .errors
+            .first()
+            .map(|e| e.display(&fr.file))
+            .unwrap_or_default();
         log_entries.push(LogEntry {
             files: vec![fr.file.clone()],
             documents: Some(fr.documents),
-            message: Some(format!("rejected: {} error(s); first: {first}", fr.errors.len())),
+            message: Some(format!(
+                "rejected: {} error(s); first: {first}",
+                fr.errors.len()
+            )),
             ..LogEntry::new(Operation::Reject)
         });
     }
@@ -622,7 +729,8 @@ fn ingest_files(
     }
     summary.deleted = managed_report.removed.len();
 
-    let old_manifest_bytes = std::fs::read(&manifest_path).map_err(|e| Error::io("cannot read", &manifest_path, e))?;
+    let old_manifest_bytes =
+        std::fs::read(&manifest_path).map_err(|e| Error::io("cannot read", &manifest_path, e))?;
     manifest.inventory = inventory.into_values().collect();
     manifest.sort();
     let new_manifest = manifest.to_yaml()?;
@@ -650,7 +758,11 @@ fn ingest_files(
         recovery,
         changed: changed && !opts.dry_run,
     };
-    let final_manifest_bytes = if manifest_changed { new_manifest.into_bytes() } else { old_manifest_bytes };
+    let final_manifest_bytes = if manifest_changed {
+        new_manifest.into_bytes()
+    } else {
+        old_manifest_bytes
+    };
     let manifest_sha = Some(sha256_hex(&final_manifest_bytes));
     if opts.dry_run {
         return Ok((report, None, None));
@@ -669,11 +781,17 @@ fn ingest_files(
 }
 
 /// The raw files of this run: all of raw/, or the `--file` ones (copied into raw/ when outside it).
-fn select_raw_files(root: &GitOpsRoot, opts: &IngestOptions) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
+fn select_raw_files(
+    root: &GitOpsRoot,
+    opts: &IngestOptions,
+) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
     let (all, refused) = discover(root.path())?;
-    let Some(only) = &opts.only else { return Ok((all, refused)) };
+    let Some(only) = &opts.only else {
+        return Ok((all, refused));
+    };
     let raw_dir = root.raw_dir();
-    let canon_raw = std::fs::canonicalize(&raw_dir).map_err(|e| Error::io("cannot resolve", &raw_dir, e))?;
+    let canon_raw =
+        std::fs::canonicalize(&raw_dir).map_err(|e| Error::io("cannot resolve", &raw_dir, e))?;
     let mut out = Vec::new();
     for p in only {
         let canon = std::fs::canonicalize(p).map_err(|e| Error::io("cannot read", p, e))?;
@@ -694,9 +812,15 @@ fn select_raw_files(root: &GitOpsRoot, opts: &IngestOptions) -> Result<(Vec<RawF
             continue;
         }
         // Outside raw/: copy it in (never over a different file), unless this is a dry run.
-        let name = canon.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input.yaml".into());
+        let name = canon
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "input.yaml".into());
         if !crate::layout::is_yaml_name(&name) {
-            return Err(Error::usage(format!("{} is not a .yaml/.yml file", p.display())));
+            return Err(Error::usage(format!(
+                "{} is not a .yaml/.yml file",
+                p.display()
+            )));
         }
         let bytes = std::fs::read(&canon).map_err(|e| Error::io("cannot read", &canon, e))?;
         let mut rel = format!("raw/{name}");
@@ -715,14 +839,20 @@ fn select_raw_files(root: &GitOpsRoot, opts: &IngestOptions) -> Result<(Vec<RawF
                         write_atomic(&target, &bytes)?;
                     } else {
                         // Read it from where it is; report it under the name it would get.
-                        out.push(RawFile { rel: rel.clone(), abs: canon.clone() });
+                        out.push(RawFile {
+                            rel: rel.clone(),
+                            abs: canon.clone(),
+                        });
                         return Ok((out, refused));
                     }
                     break;
                 }
             }
         }
-        out.push(RawFile { rel: rel.clone(), abs: root.abs(&rel) });
+        out.push(RawFile {
+            rel: rel.clone(),
+            abs: root.abs(&rel),
+        });
     }
     Ok((out, refused))
 }
@@ -744,7 +874,8 @@ fn read_raw(
             return (fr, None);
         }
         Err(e) => {
-            fr.errors.push(ErrorRecord::plain(format!("cannot read: {e}")));
+            fr.errors
+                .push(ErrorRecord::plain(format!("cannot read: {e}")));
             return (fr, None);
         }
     };
@@ -755,7 +886,10 @@ fn read_raw(
             opts.max_file_size
         )));
         fr.sha256 = hash_file(&rf.abs).unwrap_or_default();
-        if rejections.get(&rf.rel).is_some_and(|r| r.sha256 == fr.sha256) {
+        if rejections
+            .get(&rf.rel)
+            .is_some_and(|r| r.sha256 == fr.sha256)
+        {
             fr.previously_rejected = true;
         }
         return (fr, None);
@@ -768,14 +902,19 @@ fn read_raw(
             return (fr, None);
         }
         Err(e) => {
-            fr.errors.push(ErrorRecord::plain(format!("cannot read: {e}")));
+            fr.errors
+                .push(ErrorRecord::plain(format!("cannot read: {e}")));
             return (fr, None);
         }
     };
     let after = std::fs::metadata(&rf.abs).ok();
     let changed = match &after {
         None => true,
-        Some(a) => a.len() != before.len() || a.modified().ok() != before.modified().ok() || a.len() != bytes.len() as u64,
+        Some(a) => {
+            a.len() != before.len()
+                || a.modified().ok() != before.modified().ok()
+                || a.len() != bytes.len() as u64
+        }
     };
     if changed {
         fr.status = FileStatus::Skipped;
@@ -794,11 +933,23 @@ fn read_raw(
     let report = parse_source(&rf.rel, &bytes, limits, settings);
     fr.documents = report.documents;
     if !report.errors.is_empty() {
-        fr.errors = report.errors.iter().map(|d| ErrorRecord::from_diag(d, &rf.rel)).collect();
+        fr.errors = report
+            .errors
+            .iter()
+            .map(|d| ErrorRecord::from_diag(d, &rf.rel))
+            .collect();
         return (fr, None);
     }
     fr.status = FileStatus::Unchanged;
-    (fr, Some(ReadFile { rel: rf.rel.clone(), bytes, sha256: sha, report: Some(report) }))
+    (
+        fr,
+        Some(ReadFile {
+            rel: rf.rel.clone(),
+            bytes,
+            sha256: sha,
+            report: Some(report),
+        }),
+    )
 }
 
 fn hash_file(p: &Path) -> std::io::Result<String> {
@@ -838,7 +989,11 @@ pub struct ManagedState {
 }
 
 /// Reads every managed file into a fabric state, comparing with the manifest inventory.
-pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSettings) -> Result<ManagedState> {
+pub fn load_managed(
+    root: &GitOpsRoot,
+    manifest: &Manifest,
+    settings: &FabricSettings,
+) -> Result<ManagedState> {
     let mut out = ManagedState::default();
     let limits = yaml::Limits::default();
     for kind in Kind::ALL {
@@ -865,11 +1020,16 @@ pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSet
                 continue;
             }
             let stem = file_name.trim_end_matches(".yaml");
-            if rep.objects.len() != 1 || rep.objects[0].kind != kind || rep.objects[0].name != stem {
+            if rep.objects.len() != 1 || rep.objects[0].kind != kind || rep.objects[0].name != stem
+            {
                 out.problems.push(
                     Diagnostic::new(format!(
                         "a managed file holds exactly one {kind} named {stem:?}; found {}",
-                        rep.objects.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>().join(", ")
+                        rep.objects
+                            .iter()
+                            .map(|o| format!("{} {}", o.kind, o.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                     .in_file(&rel),
                 );
@@ -886,12 +1046,20 @@ pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSet
                     root: Some(o.root.clone()),
                 },
             );
-            out.files.insert((kind, stem.to_string()), ManagedFile { file: rel.clone(), sha256: sha.clone() });
+            out.files.insert(
+                (kind, stem.to_string()),
+                ManagedFile {
+                    file: rel.clone(),
+                    sha256: sha.clone(),
+                },
+            );
         }
     }
     let mut in_manifest = BTreeSet::new();
     for e in &manifest.inventory {
-        let Some(kind) = Kind::from_kind_name(&e.kind) else { continue };
+        let Some(kind) = Kind::from_kind_name(&e.kind) else {
+            continue;
+        };
         let key = (kind, e.name.clone());
         in_manifest.insert(key.clone());
         match out.files.get(&key) {
@@ -903,7 +1071,13 @@ pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSet
             Some(f) if f.sha256 != e.sha256 => {
                 out.untracked_or_edited.insert(
                     key,
-                    InventoryEntry { kind: e.kind.clone(), name: e.name.clone(), file: f.file.clone(), sha256: f.sha256.clone(), source: None },
+                    InventoryEntry {
+                        kind: e.kind.clone(),
+                        name: e.name.clone(),
+                        file: f.file.clone(),
+                        sha256: f.sha256.clone(),
+                        source: None,
+                    },
                 );
             }
             Some(_) => {}
@@ -913,7 +1087,13 @@ pub fn load_managed(root: &GitOpsRoot, manifest: &Manifest, settings: &FabricSet
         if !in_manifest.contains(key) {
             out.untracked_or_edited.insert(
                 key.clone(),
-                InventoryEntry { kind: key.0.to_string(), name: key.1.clone(), file: f.file.clone(), sha256: f.sha256.clone(), source: None },
+                InventoryEntry {
+                    kind: key.0.to_string(),
+                    name: key.1.clone(),
+                    file: f.file.clone(),
+                    sha256: f.sha256.clone(),
+                    source: None,
+                },
             );
         }
     }

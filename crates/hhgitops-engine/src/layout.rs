@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::atomic::{create_dirs, remove_created_dirs};
 use crate::error::{Error, Result};
 use crate::records::{
-    is_hnp_archive_log, parse_archive_log, read_manifest, read_yaml, ArchiveLog, LogEntry, Manifest,
-    ManifestState, Operation,
+    is_hnp_archive_log, parse_archive_log, read_manifest, read_yaml, ArchiveLog, LogEntry,
+    Manifest, ManifestState, Operation,
 };
 
 pub const RAW: &str = "raw";
@@ -24,7 +24,8 @@ pub const MANIFEST: &str = ".hnp/manifest.yaml";
 pub const ARCHIVE_LOG: &str = ".hnp/archive-log.yaml";
 /// Keeps the lock file and interrupted transactions out of Git.
 pub const HNP_GITIGNORE: &str = ".hnp/.gitignore";
-const HNP_GITIGNORE_CONTENT: &str = "# Written by hhgitops: run-time files that never belong in Git.\nlock\ntxn/\n";
+const HNP_GITIGNORE_CONTENT: &str =
+    "# Written by hhgitops: run-time files that never belong in Git.\nlock\ntxn/\n";
 
 /// A fabric's GitOps root and the paths inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +37,32 @@ pub struct GitOpsRoot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    CreateDir { path: String },
-    WriteManifest { path: String },
-    WriteArchiveLog { path: String },
-    WriteGitignore { path: String },
+    CreateDir {
+        path: String,
+    },
+    WriteManifest {
+        path: String,
+    },
+    WriteArchiveLog {
+        path: String,
+    },
+    WriteGitignore {
+        path: String,
+    },
     /// Move a loose YAML file into raw/.
-    MoveLoose { from: String, to: String },
+    MoveLoose {
+        from: String,
+        to: String,
+    },
     /// Rewrite an HNP manifest in this layout's format.
-    UpgradeManifest { path: String },
+    UpgradeManifest {
+        path: String,
+    },
     /// Rewrite an HNP archive log in this layout's format, keeping its history with relative paths.
-    UpgradeArchiveLog { path: String, entries: usize },
+    UpgradeArchiveLog {
+        path: String,
+        entries: usize,
+    },
 }
 
 impl std::fmt::Display for Action {
@@ -56,9 +73,14 @@ impl std::fmt::Display for Action {
             Action::WriteArchiveLog { path } => write!(f, "write {path}"),
             Action::WriteGitignore { path } => write!(f, "write {path}"),
             Action::MoveLoose { from, to } => write!(f, "move {from} -> {to}"),
-            Action::UpgradeManifest { path } => write!(f, "upgrade {path} (Hedgehog NetBox Plugin format)"),
+            Action::UpgradeManifest { path } => {
+                write!(f, "upgrade {path} (Hedgehog NetBox Plugin format)")
+            }
             Action::UpgradeArchiveLog { path, entries } => {
-                write!(f, "upgrade {path} (Hedgehog NetBox Plugin format, {entries} entries kept)")
+                write!(
+                    f,
+                    "upgrade {path} (Hedgehog NetBox Plugin format, {entries} entries kept)"
+                )
             }
         }
     }
@@ -76,7 +98,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = if self.path.is_empty() { "." } else { &self.path };
+        let p = if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        };
         write!(f, "{p}: {}", self.message)
     }
 }
@@ -144,13 +170,22 @@ impl GitOpsRoot {
 
     /// A path relative to the root, with `/` separators.
     pub fn rel(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).unwrap_or(p).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The folders of the layout, relative, in creation order.
     pub fn layout_dirs() -> Vec<String> {
         let mut v = vec![RAW.to_string(), MANAGED.to_string()];
-        v.extend(Kind::ALL.iter().map(|k| format!("{MANAGED}/{}", k.plural())));
+        v.extend(
+            Kind::ALL
+                .iter()
+                .map(|k| format!("{MANAGED}/{}", k.plural())),
+        );
         v.push(HNP_DIR.to_string());
         v
     }
@@ -161,7 +196,10 @@ impl GitOpsRoot {
         if self.root.exists() && !self.root.is_dir() {
             plan.blocking.push(Problem {
                 path: String::new(),
-                message: format!("{} is a file, not a folder: move it away or choose another path", self.root.display()),
+                message: format!(
+                    "{} is a file, not a folder: move it away or choose another path",
+                    self.root.display()
+                ),
                 fixable: false,
             });
             return Ok(plan);
@@ -193,35 +231,64 @@ impl GitOpsRoot {
         }
 
         match read_manifest(&self.manifest_path()) {
-            Ok(ManifestState::Missing) => plan.actions.push(Action::WriteManifest { path: MANIFEST.into() }),
-            Ok(ManifestState::Hnp(_)) => plan.actions.push(Action::UpgradeManifest { path: MANIFEST.into() }),
+            Ok(ManifestState::Missing) => plan.actions.push(Action::WriteManifest {
+                path: MANIFEST.into(),
+            }),
+            Ok(ManifestState::Hnp(_)) => plan.actions.push(Action::UpgradeManifest {
+                path: MANIFEST.into(),
+            }),
             Ok(ManifestState::Current(m)) => {
                 if m.fabric != fabric {
                     plan.warnings.push(Problem {
                         path: MANIFEST.into(),
-                        message: format!("names fabric {:?}, registered here as {fabric:?}", m.fabric),
+                        message: format!(
+                            "names fabric {:?}, registered here as {fabric:?}",
+                            m.fabric
+                        ),
                         fixable: false,
                     });
                 }
             }
-            Err(e) => plan.blocking.push(Problem { path: MANIFEST.into(), message: problem_message(&e), fixable: false }),
+            Err(e) => plan.blocking.push(Problem {
+                path: MANIFEST.into(),
+                message: problem_message(&e),
+                fixable: false,
+            }),
         }
         match read_yaml(&self.archive_log_path()) {
-            Ok(None) => plan.actions.push(Action::WriteArchiveLog { path: ARCHIVE_LOG.into() }),
+            Ok(None) => plan.actions.push(Action::WriteArchiveLog {
+                path: ARCHIVE_LOG.into(),
+            }),
             Ok(Some(v)) if is_hnp_archive_log(&v) => {
-                let entries = v.get("operations").and_then(|o| o.as_array()).map_or(0, |a| a.len());
-                plan.actions.push(Action::UpgradeArchiveLog { path: ARCHIVE_LOG.into(), entries });
+                let entries = v
+                    .get("operations")
+                    .and_then(|o| o.as_array())
+                    .map_or(0, |a| a.len());
+                plan.actions.push(Action::UpgradeArchiveLog {
+                    path: ARCHIVE_LOG.into(),
+                    entries,
+                });
             }
             Ok(Some(v)) => {
                 if let Err(e) = parse_archive_log(&self.archive_log_path(), v) {
-                    plan.blocking.push(Problem { path: ARCHIVE_LOG.into(), message: problem_message(&e), fixable: false });
+                    plan.blocking.push(Problem {
+                        path: ARCHIVE_LOG.into(),
+                        message: problem_message(&e),
+                        fixable: false,
+                    });
                 }
             }
-            Err(e) => plan.blocking.push(Problem { path: ARCHIVE_LOG.into(), message: problem_message(&e), fixable: false }),
+            Err(e) => plan.blocking.push(Problem {
+                path: ARCHIVE_LOG.into(),
+                message: problem_message(&e),
+                fixable: false,
+            }),
         }
         let gi = self.root.join(HNP_GITIGNORE);
         if !gi.exists() && !gi.is_symlink() {
-            plan.actions.push(Action::WriteGitignore { path: HNP_GITIGNORE.into() });
+            plan.actions.push(Action::WriteGitignore {
+                path: HNP_GITIGNORE.into(),
+            });
         }
         plan.warnings.extend(self.hnp_duplicates());
         Ok(plan)
@@ -234,20 +301,30 @@ impl GitOpsRoot {
             .actions
             .iter()
             .map(|a| match a {
-                Action::CreateDir { path } => Problem { path: path.clone(), message: "folder is missing".into(), fixable: true },
-                Action::WriteManifest { path } | Action::WriteArchiveLog { path } | Action::WriteGitignore { path } => {
-                    Problem { path: path.clone(), message: "file is missing".into(), fixable: true }
-                }
+                Action::CreateDir { path } => Problem {
+                    path: path.clone(),
+                    message: "folder is missing".into(),
+                    fixable: true,
+                },
+                Action::WriteManifest { path }
+                | Action::WriteArchiveLog { path }
+                | Action::WriteGitignore { path } => Problem {
+                    path: path.clone(),
+                    message: "file is missing".into(),
+                    fixable: true,
+                },
                 Action::MoveLoose { from, to } => Problem {
                     path: from.clone(),
                     message: format!("loose YAML outside raw/: init moves it to {to}"),
                     fixable: true,
                 },
-                Action::UpgradeManifest { path } | Action::UpgradeArchiveLog { path, .. } => Problem {
-                    path: path.clone(),
-                    message: "written by the Hedgehog NetBox Plugin: init upgrades it".into(),
-                    fixable: true,
-                },
+                Action::UpgradeManifest { path } | Action::UpgradeArchiveLog { path, .. } => {
+                    Problem {
+                        path: path.clone(),
+                        message: "written by the Hedgehog NetBox Plugin: init upgrades it".into(),
+                        fixable: true,
+                    }
+                }
             })
             .collect();
         problems.extend(plan.blocking);
@@ -260,17 +337,28 @@ impl GitOpsRoot {
     /// deleting, and the archive log records each completed move).
     pub fn apply_init(&self, fabric: &str, plan: &InitPlan) -> Result<InitReport> {
         if let Some(p) = plan.blocking.first() {
-            return Err(Error::Corrupt { path: self.root.join(&p.path), message: p.message.clone() });
+            return Err(Error::Corrupt {
+                path: self.root.join(&p.path),
+                message: p.message.clone(),
+            });
         }
         let mut created: Vec<PathBuf> = Vec::new();
         let result = self.apply_actions(fabric, plan, &mut created);
         if result.is_err() {
             remove_created_dirs(&created);
         }
-        result.map(|actions| InitReport { actions, warnings: plan.warnings.clone() })
+        result.map(|actions| InitReport {
+            actions,
+            warnings: plan.warnings.clone(),
+        })
     }
 
-    fn apply_actions(&self, fabric: &str, plan: &InitPlan, created: &mut Vec<PathBuf>) -> Result<Vec<Action>> {
+    fn apply_actions(
+        &self,
+        fabric: &str,
+        plan: &InitPlan,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<Vec<Action>> {
         let mut done = Vec::new();
         let mut log_entries: Vec<LogEntry> = Vec::new();
         let mut moves: Vec<String> = Vec::new();
@@ -278,14 +366,20 @@ impl GitOpsRoot {
         for action in &plan.actions {
             match action {
                 Action::CreateDir { path } => {
-                    let p = if path == "." { self.root.clone() } else { self.root.join(path) };
+                    let p = if path == "." {
+                        self.root.clone()
+                    } else {
+                        self.root.join(path)
+                    };
                     created.extend(create_dirs(&p)?);
                 }
                 Action::MoveLoose { from, to } => {
                     let src = self.root.join(from);
                     let dst = self.root.join(to);
                     if dst.exists() {
-                        return Err(Error::Runtime(format!("{to} appeared while migrating; run init again")));
+                        return Err(Error::Runtime(format!(
+                            "{to} appeared while migrating; run init again"
+                        )));
                     }
                     if let Some(parent) = dst.parent() {
                         created.extend(create_dirs(parent)?);
@@ -303,7 +397,10 @@ impl GitOpsRoot {
                     log_entries.push(LogEntry {
                         message: Some(format!(
                             "upgraded the Hedgehog NetBox Plugin manifest (fabric_name {})",
-                            legacy.get("fabric_name").and_then(|v| v.as_str()).unwrap_or("?")
+                            legacy
+                                .get("fabric_name")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("?")
                         )),
                         ..LogEntry::new(Operation::Migrate)
                     });
@@ -317,7 +414,10 @@ impl GitOpsRoot {
                     upgraded_log.get_or_insert_with(|| ArchiveLog::new(fabric));
                 }
                 Action::WriteGitignore { path } => {
-                    crate::atomic::write_atomic(&self.root.join(path), HNP_GITIGNORE_CONTENT.as_bytes())?;
+                    crate::atomic::write_atomic(
+                        &self.root.join(path),
+                        HNP_GITIGNORE_CONTENT.as_bytes(),
+                    )?;
                 }
             }
             done.push(action.clone());
@@ -330,12 +430,24 @@ impl GitOpsRoot {
             });
         }
         if !done.is_empty() {
-            let creates = done.iter().filter(|a| matches!(a, Action::CreateDir { .. } | Action::WriteManifest { .. })).count();
+            let creates = done
+                .iter()
+                .filter(|a| matches!(a, Action::CreateDir { .. } | Action::WriteManifest { .. }))
+                .count();
             if creates > 0 {
-                log_entries.insert(0, LogEntry { message: Some("created the layout".into()), ..LogEntry::new(Operation::Init) });
+                log_entries.insert(
+                    0,
+                    LogEntry {
+                        message: Some("created the layout".into()),
+                        ..LogEntry::new(Operation::Init)
+                    },
+                );
             }
             for w in &plan.warnings {
-                log_entries.push(LogEntry { message: Some(format!("needs a person: {w}")), ..LogEntry::new(Operation::Migrate) });
+                log_entries.push(LogEntry {
+                    message: Some(format!("needs a person: {w}")),
+                    ..LogEntry::new(Operation::Migrate)
+                });
             }
             let log_path = self.archive_log_path();
             match upgraded_log {
@@ -352,7 +464,11 @@ impl GitOpsRoot {
     /// Rewrites an HNP archive log: entries kept in order, operations mapped, paths made relative.
     fn convert_hnp_log(&self, fabric: &str, legacy: &serde_json::Value) -> ArchiveLog {
         let mut log = ArchiveLog::new(fabric);
-        let ops = legacy.get("operations").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        let ops = legacy
+            .get("operations")
+            .and_then(|o| o.as_array())
+            .cloned()
+            .unwrap_or_default();
         for op in ops {
             let s = |k: &str| op.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let legacy_op = s("operation").unwrap_or_else(|| "unknown".into());
@@ -373,14 +489,22 @@ impl GitOpsRoot {
             let created = op
                 .get("documents_created")
                 .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|x| x.as_str()).map(|x| self.relativize_legacy(x)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .map(|x| self.relativize_legacy(x))
+                        .collect()
+                })
                 .unwrap_or_default();
             log.entries.push(LogEntry {
                 time: s("timestamp").unwrap_or_default(),
                 operation: Some(operation),
                 files,
                 archived_to: s("archived_to").map(|f| self.relativize_legacy(&f)),
-                documents: op.get("document_count").and_then(|v| v.as_u64()).map(|n| n as usize),
+                documents: op
+                    .get("document_count")
+                    .and_then(|v| v.as_u64())
+                    .map(|n| n as usize),
                 created,
                 legacy_operation: Some(legacy_op),
                 ..Default::default()
@@ -403,8 +527,14 @@ impl GitOpsRoot {
         if !path.is_absolute() {
             return p.to_string();
         }
-        let comps: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        match comps.iter().rposition(|c| matches!(c.as_str(), "raw" | "managed" | "unmanaged" | ".hnp")) {
+        let comps: Vec<String> = path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        match comps
+            .iter()
+            .rposition(|c| matches!(c.as_str(), "raw" | "managed" | "unmanaged" | ".hnp"))
+        {
             Some(i) => comps[i..].join("/"),
             None => comps.last().cloned().unwrap_or_default(),
         }
@@ -426,7 +556,9 @@ impl GitOpsRoot {
                     continue;
                 }
                 let path = entry.path();
-                let ft = entry.file_type().map_err(|e| Error::io("cannot stat", &path, e))?;
+                let ft = entry
+                    .file_type()
+                    .map_err(|e| Error::io("cannot stat", &path, e))?;
                 if ft.is_dir() {
                     if dir == self.root && (name == RAW || name == MANAGED) {
                         continue;
@@ -442,7 +574,11 @@ impl GitOpsRoot {
     }
 
     /// `raw/<relative path>`, or with `.migrated-N` before the extension when that is taken.
-    fn migration_target(&self, from: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
+    fn migration_target(
+        &self,
+        from: &str,
+        taken: &mut std::collections::BTreeSet<String>,
+    ) -> String {
         let base = format!("{RAW}/{from}");
         let mut candidate = base.clone();
         let mut n = 1;
@@ -463,16 +599,28 @@ impl GitOpsRoot {
         let mut out = Vec::new();
         for kind in Kind::ALL {
             let dir = self.kind_dir(kind);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
             names.sort();
             for n in &names {
-                let Some(stem) = n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")) else { continue };
-                let Some((orig, num)) = stem.rsplit_once('-') else { continue };
+                let Some(stem) = n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")) else {
+                    continue;
+                };
+                let Some((orig, num)) = stem.rsplit_once('-') else {
+                    continue;
+                };
                 if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
                     continue;
                 }
-                if names.iter().any(|m| m == &format!("{orig}.yaml") || m == &format!("{orig}.yml")) {
+                if names
+                    .iter()
+                    .any(|m| m == &format!("{orig}.yaml") || m == &format!("{orig}.yml"))
+                {
                     out.push(Problem {
                         path: format!("{MANAGED}/{}/{n}", kind.plural()),
                         message: format!(

@@ -31,7 +31,12 @@ impl Drop for FabricLock {
 }
 
 /// Locks a fabric, waiting at most `timeout`.
-pub async fn lock_fabric(db: &Database, fabric: &str, root: &Path, timeout: Duration) -> Result<FabricLock> {
+pub async fn lock_fabric(
+    db: &Database,
+    fabric: &str,
+    root: &Path,
+    timeout: Duration,
+) -> Result<FabricLock> {
     let path = root.join(LOCK_FILE);
     if let Some(parent) = path.parent() {
         if !parent.is_dir() {
@@ -68,7 +73,10 @@ pub async fn lock_fabric(db: &Database, fabric: &str, root: &Path, timeout: Dura
         let mut conn = db.pool().acquire().await?;
         let key = advisory_key(fabric);
         loop {
-            let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok").bind(key).fetch_one(&mut *conn).await?;
+            let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
             if row.try_get::<bool, _>("ok")? {
                 break;
             }

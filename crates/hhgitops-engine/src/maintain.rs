@@ -16,17 +16,19 @@ use crate::ingest::{fabric_settings, load_managed};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
 use crate::records::{
-    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, ManifestState,
-    Operation,
+    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest,
+    ManifestState, Operation,
 };
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
 
 /// Parses `KIND/NAME` (kind by name, plural or short name).
 pub fn parse_object_ref(s: &str) -> Result<(Kind, String)> {
-    let (k, n) = s
-        .split_once('/')
-        .ok_or_else(|| Error::usage(format!("{s:?}: name the object as KIND/NAME, e.g. VPC/vpc-1")))?;
+    let (k, n) = s.split_once('/').ok_or_else(|| {
+        Error::usage(format!(
+            "{s:?}: name the object as KIND/NAME, e.g. VPC/vpc-1"
+        ))
+    })?;
     let kind = k.parse::<Kind>().map_err(|e| Error::usage(e.to_string()))?;
     if n.is_empty() || n.contains('/') || n.contains("..") {
         return Err(Error::usage(format!("{s:?}: invalid object name")));
@@ -55,20 +57,42 @@ fn read_current_manifest(root: &GitOpsRoot, fabric: &str) -> Result<Manifest> {
 }
 
 /// Deletes one managed object: its file, its inventory entry and its index row, logged, as one transaction.
-pub async fn delete_object(engine: &Engine, fabric: &Fabric, kind: Kind, name: &str, failpoint: &Failpoint) -> Result<DeleteReport> {
+pub async fn delete_object(
+    engine: &Engine,
+    fabric: &Fabric,
+    kind: Kind,
+    name: &str,
+    failpoint: &Failpoint,
+) -> Result<DeleteReport> {
     let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), Duration::from_secs(60)).await?;
+    let _lock = lock_fabric(
+        engine.db(),
+        &fabric.name,
+        root.path(),
+        Duration::from_secs(60),
+    )
+    .await?;
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
     let rel = GitOpsRoot::managed_rel(kind, name);
     let mut manifest = read_current_manifest(&root, &fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
-    let in_inventory = manifest.inventory.iter().any(|e| e.kind == kind.name() && e.name == name);
+    let in_inventory = manifest
+        .inventory
+        .iter()
+        .any(|e| e.kind == kind.name() && e.name == name);
     if !root.abs(&rel).exists() && !in_inventory {
-        return Err(Error::usage(format!("{kind}/{name} is not managed in fabric {:?} ({rel} does not exist)", fabric.name)));
+        return Err(Error::usage(format!(
+            "{kind}/{name} is not managed in fabric {:?} ({rel} does not exist)",
+            fabric.name
+        )));
     }
     let mut state = managed.state.clone();
-    let before: BTreeSet<String> = validate_state(&state, &settings).errors.iter().map(|d| d.to_string()).collect();
+    let before: BTreeSet<String> = validate_state(&state, &settings)
+        .errors
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
     state.remove(kind, name);
     let blocked_by: Vec<Diagnostic> = validate_state(&state, &settings)
         .errors
@@ -85,13 +109,19 @@ pub async fn delete_object(engine: &Engine, fabric: &Fabric, kind: Kind, name: &
     if !report.blocked_by.is_empty() {
         return Ok(report);
     }
-    manifest.inventory.retain(|e| !(e.kind == kind.name() && e.name == name));
+    manifest
+        .inventory
+        .retain(|e| !(e.kind == kind.name() && e.name == name));
     let log_path = root.archive_log_path();
     let mut log = match read_yaml(&log_path)? {
         Some(v) => parse_archive_log(&log_path, v)?,
         None => ArchiveLog::new(&fabric.name),
     };
-    log.entries.push(LogEntry { deleted: vec![format!("{kind}/{name}")], files: vec![rel.clone()], ..LogEntry::new(Operation::Delete) });
+    log.entries.push(LogEntry {
+        deleted: vec![format!("{kind}/{name}")],
+        files: vec![rel.clone()],
+        ..LogEntry::new(Operation::Delete)
+    });
     let mut txn = Transaction::begin(root.path())?;
     txn.remove(&rel, None);
     let manifest_yaml = manifest.to_yaml()?;
@@ -99,10 +129,24 @@ pub async fn delete_object(engine: &Engine, fabric: &Fabric, kind: Kind, name: &
     txn.put(ARCHIVE_LOG, log.to_yaml()?.as_bytes())?;
     txn.commit(failpoint)?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
-    records.replace_index(&manifest.inventory, Some(&sha256_hex(manifest_yaml.as_bytes()))).await?;
+    records
+        .replace_index(
+            &manifest.inventory,
+            Some(&sha256_hex(manifest_yaml.as_bytes())),
+        )
+        .await?;
     let run = records.start_run("delete").await?;
     records
-        .finish_run(&run, "success", RunCounts { deleted: 1, ..Default::default() }, &format!("delete {kind}/{name}"), &serde_json::json!({}))
+        .finish_run(
+            &run,
+            "success",
+            RunCounts {
+                deleted: 1,
+                ..Default::default()
+            },
+            &format!("delete {kind}/{name}"),
+            &serde_json::json!({}),
+        )
         .await?;
     report.deleted = true;
     Ok(report)
@@ -126,14 +170,23 @@ pub struct ReindexReport {
 
 impl ReindexReport {
     pub fn is_clean(&self) -> bool {
-        self.invalid.is_empty() && self.not_in_manifest.is_empty() && self.missing_files.is_empty() && self.edited.is_empty()
+        self.invalid.is_empty()
+            && self.not_in_manifest.is_empty()
+            && self.missing_files.is_empty()
+            && self.edited.is_empty()
     }
 }
 
 /// Rebuilds the object index from the managed files on disk. Changes no file.
 pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
     let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), Duration::from_secs(60)).await?;
+    let _lock = lock_fabric(
+        engine.db(),
+        &fabric.name,
+        root.path(),
+        Duration::from_secs(60),
+    )
+    .await?;
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
     let manifest = read_current_manifest(&root, &fabric.name)?;
@@ -146,11 +199,19 @@ pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> 
         indexed: 0,
         invalid,
         not_in_manifest: Vec::new(),
-        missing_files: managed.missing.iter().map(|(k, n)| GitOpsRoot::managed_rel(*k, n)).collect(),
+        missing_files: managed
+            .missing
+            .iter()
+            .map(|(k, n)| GitOpsRoot::managed_rel(*k, n))
+            .collect(),
         edited: Vec::new(),
         unchecked: result.unchecked,
     };
-    let listed: BTreeSet<(String, String)> = manifest.inventory.iter().map(|e| (e.kind.clone(), e.name.clone())).collect();
+    let listed: BTreeSet<(String, String)> = manifest
+        .inventory
+        .iter()
+        .map(|e| (e.kind.clone(), e.name.clone()))
+        .collect();
     for (key, e) in &managed.untracked_or_edited {
         if listed.contains(&(key.0.to_string(), key.1.clone())) {
             report.edited.push(e.file.clone());
@@ -160,14 +221,28 @@ pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> 
     }
     let mut entries: Vec<InventoryEntry> = Vec::new();
     for ((kind, name), f) in &managed.files {
-        let source = manifest.inventory.iter().find(|e| e.kind == kind.name() && &e.name == name).and_then(|e| e.source.clone());
-        entries.push(InventoryEntry { kind: kind.to_string(), name: name.clone(), file: f.file.clone(), sha256: f.sha256.clone(), source });
+        let source = manifest
+            .inventory
+            .iter()
+            .find(|e| e.kind == kind.name() && &e.name == name)
+            .and_then(|e| e.source.clone());
+        entries.push(InventoryEntry {
+            kind: kind.to_string(),
+            name: name.clone(),
+            file: f.file.clone(),
+            sha256: f.sha256.clone(),
+            source,
+        });
     }
     report.indexed = entries.len();
-    let manifest_sha = std::fs::read(root.manifest_path()).map(|b| sha256_hex(&b)).ok();
+    let manifest_sha = std::fs::read(root.manifest_path())
+        .map(|b| sha256_hex(&b))
+        .ok();
     // The index reflects the tree; record the manifest hash only when the two agree, so the next ingest
     // rebuilds the index from the manifest it writes.
-    let agree = report.not_in_manifest.is_empty() && report.missing_files.is_empty() && report.edited.is_empty();
+    let agree = report.not_in_manifest.is_empty()
+        && report.missing_files.is_empty()
+        && report.edited.is_empty();
     FabricRecords::new(engine.db(), &fabric.name)
         .replace_index(&entries, if agree { manifest_sha.as_deref() } else { None })
         .await?;

@@ -47,7 +47,8 @@ pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
             raw.display()
         )));
     }
-    let canon_root = std::fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
+    let canon_root =
+        std::fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
     let mut stack = vec![raw];
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -86,7 +87,10 @@ pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
                         continue;
                     }
                     Err(_) => {
-                        refused.push(RefusedFile { file: rel, reason: "dangling symbolic link: refused".into() });
+                        refused.push(RefusedFile {
+                            file: rel,
+                            reason: "dangling symbolic link: refused".into(),
+                        });
                         continue;
                     }
                 }
@@ -133,7 +137,15 @@ mod tests {
 
     #[test]
     fn ignored_names() {
-        for n in [".hidden.yaml", "a.yaml~", "a.yaml.swp", ".#a.yaml", "a.yaml.archived", "a.txt", "a.yaml.2.archived"] {
+        for n in [
+            ".hidden.yaml",
+            "a.yaml~",
+            "a.yaml.swp",
+            ".#a.yaml",
+            "a.yaml.archived",
+            "a.txt",
+            "a.yaml.2.archived",
+        ] {
             assert!(is_ignored_name(n), "{n}");
         }
         for n in ["a.yaml", "B.YML", "c.Yaml"] {
@@ -151,7 +163,8 @@ mod tests {
         std::fs::write(root.join("raw/sub/.hidden/x.yaml"), "").unwrap();
         std::fs::write(root.join("raw/a.yaml.archived"), "").unwrap();
         std::fs::write(d.path().join("outside.yaml"), "").unwrap();
-        std::os::unix::fs::symlink(d.path().join("outside.yaml"), root.join("raw/link.yaml")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside.yaml"), root.join("raw/link.yaml"))
+            .unwrap();
         std::os::unix::fs::symlink(root.join("raw/b.yaml"), root.join("raw/inside.yaml")).unwrap();
         let (files, refused) = discover(&root).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.rel.as_str()).collect();
@@ -165,10 +178,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("raw")).unwrap();
         let mut taken = std::collections::BTreeSet::new();
-        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.archived");
+        assert_eq!(
+            archive_name(d.path(), "raw/a.yaml", &taken),
+            "raw/a.yaml.archived"
+        );
         std::fs::write(d.path().join("raw/a.yaml.archived"), "").unwrap();
-        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.2.archived");
+        assert_eq!(
+            archive_name(d.path(), "raw/a.yaml", &taken),
+            "raw/a.yaml.2.archived"
+        );
         taken.insert("raw/a.yaml.2.archived".into());
-        assert_eq!(archive_name(d.path(), "raw/a.yaml", &taken), "raw/a.yaml.3.archived");
+        assert_eq!(
+            archive_name(d.path(), "raw/a.yaml", &taken),
+            "raw/a.yaml.3.archived"
+        );
     }
 }

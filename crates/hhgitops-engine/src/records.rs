@@ -52,7 +52,11 @@ pub struct Source {
 
 impl Manifest {
     pub fn new(fabric: &str) -> Self {
-        Manifest { layout_version: LAYOUT_VERSION, fabric: fabric.to_string(), inventory: Vec::new() }
+        Manifest {
+            layout_version: LAYOUT_VERSION,
+            fabric: fabric.to_string(),
+            inventory: Vec::new(),
+        }
     }
 
     /// Sorts the inventory into its canonical order (kind in apply order, then name).
@@ -133,17 +137,26 @@ pub struct LogEntry {
 
 impl LogEntry {
     pub fn new(operation: Operation) -> Self {
-        LogEntry { time: crate::clock::now_rfc3339(), operation: Some(operation), ..Default::default() }
+        LogEntry {
+            time: crate::clock::now_rfc3339(),
+            operation: Some(operation),
+            ..Default::default()
+        }
     }
 }
 
 impl ArchiveLog {
     pub fn new(fabric: &str) -> Self {
-        ArchiveLog { log_version: LOG_VERSION, fabric: fabric.to_string(), entries: Vec::new() }
+        ArchiveLog {
+            log_version: LOG_VERSION,
+            fabric: fabric.to_string(),
+            entries: Vec::new(),
+        }
     }
 
     pub fn to_yaml(&self) -> Result<String> {
-        let v = serde_json::to_value(self).map_err(|e| Error::Runtime(format!("archive log: {e}")))?;
+        let v =
+            serde_json::to_value(self).map_err(|e| Error::Runtime(format!("archive log: {e}")))?;
         Ok(format!(
             "# hhgitops archive log: every operation on this GitOps root, oldest first. Append-only.\n# Written by hhgitops; see docs/layout.md.\n{}",
             hhgitops_core::yaml::emit(&v)
@@ -155,7 +168,11 @@ impl ArchiveLog {
     }
 
     /// Appends entries to the log file at `path` (read, append, atomic rewrite).
-    pub fn append(path: &Path, fabric: &str, entries: impl IntoIterator<Item = LogEntry>) -> Result<()> {
+    pub fn append(
+        path: &Path,
+        fabric: &str,
+        entries: impl IntoIterator<Item = LogEntry>,
+    ) -> Result<()> {
         let mut log = match read_yaml(path)? {
             Some(v) => parse_archive_log(path, v)?,
             None => ArchiveLog::new(fabric),
@@ -172,13 +189,18 @@ pub fn read_yaml(path: &Path) -> Result<Option<serde_json::Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("cannot read", path, e)),
     };
-    let docs = hhgitops_core::yaml::parse_stream(&bytes, &hhgitops_core::yaml::Limits::default()).map_err(|e| {
-        Error::Corrupt { path: path.to_path_buf(), message: format!("unreadable YAML at {}:{}: {}", e.line, e.column, e.message) }
+    let docs = hhgitops_core::yaml::parse_stream(&bytes, &hhgitops_core::yaml::Limits::default())
+        .map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("unreadable YAML at {}:{}: {}", e.line, e.column, e.message),
     })?;
     let mut roots = docs.into_iter().filter_map(|d| d.root);
     let first = roots.next();
     if roots.next().is_some() {
-        return Err(Error::Corrupt { path: path.to_path_buf(), message: "holds more than one document".into() });
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: "holds more than one document".into(),
+        });
     }
     Ok(first.map(|n| n.to_json()))
 }
@@ -196,14 +218,22 @@ pub enum ManifestState {
 pub fn is_hnp_manifest(v: &serde_json::Value) -> bool {
     v.as_object().is_some_and(|m| {
         !m.contains_key("layoutVersion")
-            && ["fabric_name", "crd_directories", "archive_strategy", "structure_version", "gitops_initialized"]
-                .iter()
-                .any(|k| m.contains_key(*k))
+            && [
+                "fabric_name",
+                "crd_directories",
+                "archive_strategy",
+                "structure_version",
+                "gitops_initialized",
+            ]
+            .iter()
+            .any(|k| m.contains_key(*k))
     })
 }
 
 pub fn read_manifest(path: &Path) -> Result<ManifestState> {
-    let Some(v) = read_yaml(path)? else { return Ok(ManifestState::Missing) };
+    let Some(v) = read_yaml(path)? else {
+        return Ok(ManifestState::Missing);
+    };
     if is_hnp_manifest(&v) {
         return Ok(ManifestState::Hnp(v));
     }
@@ -225,7 +255,8 @@ pub fn read_manifest(path: &Path) -> Result<ManifestState> {
 
 /// True when a mapping looks like the Hedgehog NetBox Plugin's archive log.
 pub fn is_hnp_archive_log(v: &serde_json::Value) -> bool {
-    v.as_object().is_some_and(|m| !m.contains_key("logVersion") && m.contains_key("operations"))
+    v.as_object()
+        .is_some_and(|m| !m.contains_key("logVersion") && m.contains_key("operations"))
 }
 
 pub fn parse_archive_log(path: &Path, v: serde_json::Value) -> Result<ArchiveLog> {
@@ -233,7 +264,9 @@ pub fn parse_archive_log(path: &Path, v: serde_json::Value) -> Result<ArchiveLog
         if ver != u64::from(LOG_VERSION) {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
-                message: format!("unknown archive-log version {ver} (this hhgitops understands {LOG_VERSION})"),
+                message: format!(
+                    "unknown archive-log version {ver} (this hhgitops understands {LOG_VERSION})"
+                ),
             });
         }
     }

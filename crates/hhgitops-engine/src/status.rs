@@ -38,13 +38,19 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let root = GitOpsRoot::new(&fabric.root);
     let rejections = records.rejections().await?;
-    let (files, refused) = if root.raw_dir().is_dir() { discover(root.path())? } else { (Vec::new(), Vec::new()) };
+    let (files, refused) = if root.raw_dir().is_dir() {
+        discover(root.path())?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut pending = Vec::new();
     let mut rejected = Vec::new();
     for f in files {
         let rej = rejections.iter().find(|r| r.file == f.rel);
         let still_rejected = match rej {
-            Some(r) => std::fs::read(&f.abs).map(|b| crate::atomic::sha256_hex(&b) == r.sha256).unwrap_or(false),
+            Some(r) => std::fs::read(&f.abs)
+                .map(|b| crate::atomic::sha256_hex(&b) == r.sha256)
+                .unwrap_or(false),
             None => false,
         };
         match (still_rejected, rej) {
@@ -60,7 +66,8 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
             _ => pending.push(f.rel),
         }
     }
-    let counts: std::collections::BTreeMap<String, i64> = records.counts_per_kind().await?.into_iter().collect();
+    let counts: std::collections::BTreeMap<String, i64> =
+        records.counts_per_kind().await?.into_iter().collect();
     let total = counts.values().sum();
     Ok(StatusReport {
         fabric: fabric.name.clone(),

@@ -41,7 +41,10 @@ enum Step {
     /// Rename `staged` (inside the transaction folder) over `target` (relative to the root).
     Put { target: String, staged: String },
     /// Remove `target`; with `sha256`, only while the file still has that content.
-    Remove { target: String, sha256: Option<String> },
+    Remove {
+        target: String,
+        sha256: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,8 +66,14 @@ impl Transaction {
     pub fn begin(root: &Path) -> Result<Transaction> {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let dir = root.join(TXN_DIR).join(id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create transaction folder", &dir, e))?;
-        Ok(Transaction { root: root.to_path_buf(), dir, steps: Vec::new(), committed: false })
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("cannot create transaction folder", &dir, e))?;
+        Ok(Transaction {
+            root: root.to_path_buf(),
+            dir,
+            steps: Vec::new(),
+            committed: false,
+        })
     }
 
     /// Stages new content for `target` (relative to the root).
@@ -72,13 +81,19 @@ impl Transaction {
         let staged = format!("f{}", self.steps.len());
         let p = self.dir.join(&staged);
         std::fs::write(&p, bytes).map_err(|e| Error::io("cannot stage", &p, e))?;
-        self.steps.push(Step::Put { target: target.to_string(), staged });
+        self.steps.push(Step::Put {
+            target: target.to_string(),
+            staged,
+        });
         Ok(())
     }
 
     /// Removes `target` when the transaction applies; with `sha256`, only if the file still has that content.
     pub fn remove(&mut self, target: &str, sha256: Option<String>) {
-        self.steps.push(Step::Remove { target: target.to_string(), sha256 });
+        self.steps.push(Step::Remove {
+            target: target.to_string(),
+            sha256,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,8 +104,12 @@ impl Transaction {
     pub fn commit(mut self, failpoint: &Failpoint) -> Result<()> {
         failpoint.hit("txn-staged");
         flush_fs(&self.root)?;
-        let journal = Journal { version: 1, steps: std::mem::take(&mut self.steps) };
-        let bytes = serde_json::to_vec_pretty(&journal).map_err(|e| Error::Runtime(format!("journal: {e}")))?;
+        let journal = Journal {
+            version: 1,
+            steps: std::mem::take(&mut self.steps),
+        };
+        let bytes = serde_json::to_vec_pretty(&journal)
+            .map_err(|e| Error::Runtime(format!("journal: {e}")))?;
         write_atomic(&self.dir.join(JOURNAL), &bytes)?;
         self.committed = true;
         failpoint.hit("txn-committed");
@@ -115,7 +134,8 @@ fn apply(root: &Path, dir: &Path, steps: &[Step], failpoint: &Failpoint) -> Resu
                 let dst = root.join(target);
                 if src.exists() {
                     if let Some(parent) = dst.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| Error::io("cannot create folder", parent, e))?;
                     }
                     std::fs::rename(&src, &dst).map_err(|e| Error::io("cannot write", &dst, e))?;
                 }
@@ -139,8 +159,10 @@ fn apply(root: &Path, dir: &Path, steps: &[Step], failpoint: &Failpoint) -> Resu
 
 fn finish(root: &Path, dir: &Path) -> Result<()> {
     flush_fs(root)?;
-    std::fs::remove_file(dir.join(JOURNAL)).map_err(|e| Error::io("cannot remove journal", dir, e))?;
-    std::fs::remove_dir_all(dir).map_err(|e| Error::io("cannot remove transaction folder", dir, e))?;
+    std::fs::remove_file(dir.join(JOURNAL))
+        .map_err(|e| Error::io("cannot remove journal", dir, e))?;
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| Error::io("cannot remove transaction folder", dir, e))?;
     Ok(())
 }
 
@@ -162,14 +184,20 @@ pub fn recover(root: &Path) -> Result<Recovery> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rec),
         Err(e) => return Err(Error::io("cannot list", &base, e)),
     };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for dir in dirs {
         let journal = dir.join(JOURNAL);
         match std::fs::read(&journal) {
             Ok(bytes) => {
-                let j: Journal = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Corrupt { path: journal.clone(), message: format!("unreadable journal: {e}") })?;
+                let j: Journal = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: journal.clone(),
+                    message: format!("unreadable journal: {e}"),
+                })?;
                 apply(root, &dir, &j.steps, &Failpoint::default())?;
                 finish(root, &dir)?;
                 rec.rolled_forward += 1;
@@ -189,7 +217,10 @@ pub fn recover(root: &Path) -> Result<Recovery> {
 fn remove_tmp_debris(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(crate::atomic::TMP_PREFIX) {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::atomic::TMP_PREFIX)
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -199,7 +230,8 @@ fn remove_tmp_debris(dir: &Path) {
 /// Flushes every dirty page of the file system holding `root` (one call instead of one fsync per file).
 pub fn flush_fs(root: &Path) -> Result<()> {
     let f = std::fs::File::open(root).map_err(|e| Error::io("cannot open", root, e))?;
-    rustix::fs::syncfs(&f).map_err(|e| Error::io("cannot flush the file system", root, e.into()))?;
+    rustix::fs::syncfs(&f)
+        .map_err(|e| Error::io("cannot flush the file system", root, e.into()))?;
     sync_dir(root)
 }
 
@@ -217,10 +249,19 @@ mod tests {
         t.remove("raw.yaml", Some(sha256_hex(b"raw")));
         t.remove("old.txt", Some(sha256_hex(b"other content")));
         t.commit(&Failpoint::default()).unwrap();
-        assert_eq!(std::fs::read(d.path().join("managed/a/b.yaml")).unwrap(), b"new");
+        assert_eq!(
+            std::fs::read(d.path().join("managed/a/b.yaml")).unwrap(),
+            b"new"
+        );
         assert!(!d.path().join("raw.yaml").exists());
-        assert!(d.path().join("old.txt").exists(), "a file whose content changed is never removed");
-        assert_eq!(std::fs::read_dir(d.path().join(TXN_DIR)).unwrap().count(), 0);
+        assert!(
+            d.path().join("old.txt").exists(),
+            "a file whose content changed is never removed"
+        );
+        assert_eq!(
+            std::fs::read_dir(d.path().join(TXN_DIR)).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -235,10 +276,22 @@ mod tests {
         let dir = d.path().join(TXN_DIR).join("zz");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("f0"), "2").unwrap();
-        let j = Journal { version: 1, steps: vec![Step::Put { target: "b.yaml".into(), staged: "f0".into() }] };
+        let j = Journal {
+            version: 1,
+            steps: vec![Step::Put {
+                target: "b.yaml".into(),
+                staged: "f0".into(),
+            }],
+        };
         std::fs::write(dir.join(JOURNAL), serde_json::to_vec(&j).unwrap()).unwrap();
         let rec = recover(d.path()).unwrap();
-        assert_eq!(rec, Recovery { rolled_forward: 1, discarded: 1 });
+        assert_eq!(
+            rec,
+            Recovery {
+                rolled_forward: 1,
+                discarded: 1
+            }
+        );
         assert!(!d.path().join("a.yaml").exists());
         assert_eq!(std::fs::read(d.path().join("b.yaml")).unwrap(), b"2");
         assert_eq!(recover(d.path()).unwrap(), Recovery::default());

@@ -89,6 +89,16 @@ pub(crate) fn classify(ctx: &Context<'_>, status: &str, stderr: &str) -> GitErro
         "strange hostname",
         "strange pathname",
     ];
+    if has("is not a git command") && has("remote-") {
+        let scheme = ctx
+            .url
+            .and_then(|u| u.split_once("://"))
+            .map_or("", |(s, _)| s);
+        return GitError::BadUrl {
+            url,
+            detail: format!("git knows no transport for the URL scheme `{scheme}`"),
+        };
+    }
     if BAD_URL.iter().any(|n| has(n))
         && (ctx.command == "clone" || ctx.command == "ls-remote" || has("protocol"))
     {

@@ -265,7 +265,11 @@ impl Git {
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
-    let version = text.trim().strip_prefix("git version ")?.split_whitespace().next()?;
+    let version = text
+        .trim()
+        .strip_prefix("git version ")?
+        .split_whitespace()
+        .next()?;
     let mut parts = version.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;

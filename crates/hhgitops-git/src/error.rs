@@ -123,8 +123,9 @@ pub enum GitError {
 
     /// Another operation holds the clone's lock.
     #[error(
-        "another operation holds the lock {} (waited {waited:?}){}",
+        "another operation holds the lock {} (waited {:.1}s){}",
         .path.display(),
+        .waited.as_secs_f64(),
         holder_note(.holder)
     )]
     LockTimeout {

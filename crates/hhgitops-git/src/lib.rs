@@ -25,8 +25,11 @@
 //!
 //! # Invariants
 //!
-//! - **Never force, never lose.** No command here force-pushes, hard-resets or deletes a branch. A rebase that
-//!   conflicts is aborted and the local commits are kept on a `hhgitops/conflict-…` branch.
+//! - **Never force, never lose.** Nothing here force-pushes, hard-resets, stashes, or deletes a branch. A rebase
+//!   that conflicts is aborted and the local commits are kept on a `hhgitops/conflict-…` branch; uncommitted
+//!   changes in the way of a merge or rebase stop it with [`GitError::LocalChanges`] instead of being stashed or
+//!   overwritten. [`GitRepo::reset_keep`] is the only call that moves a branch backwards, and it refuses to
+//!   discard uncommitted changes.
 //! - **The operator's configuration is read, never written.** Identity comes from `GIT_AUTHOR_*` /
 //!   `GIT_COMMITTER_*` for each command ([`Author`], default `hhgitops <hhgitops@localhost>`); nothing is written
 //!   to global or system config. Hooks, pagers, editors, prompts, GPG signing, autostash and fsmonitor are
@@ -76,4 +79,19 @@ pub fn clone(
     credentials: &Credentials,
 ) -> Result<GitRepo, GitError> {
     Git::new().clone_repo(url, branch, dest, credentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_shareable_between_threads() {
+        send_sync::<Git>();
+        send_sync::<GitRepo>();
+        send_sync::<CloneLock>();
+        send_sync::<GitError>();
+    }
 }

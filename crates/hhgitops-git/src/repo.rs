@@ -200,7 +200,8 @@ fn locate(git: &Git, dir: &Path) -> Result<Located, GitError> {
     let mut lines = out.stdout.split(|b| *b == b'\n');
     let mut next = || lines.next().map(path_from_bytes).unwrap_or_default();
     let top = next();
-    let prefix = next();
+    // `--show-prefix` ends with a slash; components() drops it.
+    let prefix = next().components().collect::<PathBuf>();
     let common_dir = next();
     if !top.is_absolute() || !common_dir.is_absolute() {
         return Err(GitError::Failed {
@@ -635,7 +636,7 @@ impl GitRepo {
             return Ok(RebaseOutcome::Rebased { head });
         };
         if !self.rebase_in_progress()? {
-            return Err(error);
+            return Err(self.with_dirty_files(error)?);
         }
         let files = self.unmerged_files()?;
         self.command().args(["rebase", "--abort"]).run()?;
@@ -644,6 +645,22 @@ impl GitRepo {
             return Err(error);
         }
         Ok(RebaseOutcome::Conflict { files })
+    }
+
+    /// git's "you have unstaged changes" names no files; list them, so the person knows what is in the way.
+    fn with_dirty_files(&self, error: GitError) -> Result<GitError, GitError> {
+        match error {
+            GitError::LocalChanges { workdir, files } if files.is_empty() => {
+                let files = self
+                    .status_porcelain(Path::new(""))?
+                    .into_iter()
+                    .filter(|e| !e.is_untracked())
+                    .map(|e| e.path)
+                    .collect();
+                Ok(GitError::LocalChanges { workdir, files })
+            }
+            other => Ok(other),
+        }
     }
 
     fn rebase_in_progress(&self) -> Result<bool, GitError> {
@@ -826,6 +843,7 @@ impl Git {
     /// missing clone is never mistaken for an enclosing repository (see [`Git::discover`] for that).
     pub fn open(&self, dir: &Path) -> Result<GitRepo, GitError> {
         check_dir(dir)?;
+        self.check_version()?;
         match locate(self, dir)? {
             Located::NotARepository => Err(GitError::NotARepository {
                 path: dir.to_path_buf(),
@@ -858,6 +876,7 @@ impl Git {
     /// The work tree enclosing `dir` and `dir`'s prefix inside it; None when `dir` is in no work tree.
     pub fn discover(&self, dir: &Path) -> Result<Option<Discovered>, GitError> {
         check_dir(dir)?;
+        self.check_version()?;
         match locate(self, dir)? {
             Located::NotARepository => Ok(None),
             Located::WorkTree {
@@ -937,8 +956,7 @@ impl Git {
         };
         fs::create_dir_all(parent)
             .map_err(|e| GitError::io(format!("creating {}", parent.display()), e))?;
-        let staging = Staging(
-            parent.join(format!(
+        let staging = Staging(parent.join(format!(
                 ".{}.hhgitops-clone-{}-{}",
                 name.to_string_lossy(),
                 std::process::id(),
@@ -946,8 +964,7 @@ impl Git {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_nanos())
                     .unwrap_or_default()
-            )),
-        );
+            )));
         // `ls-remote --get-url` applies the operator's insteadOf rewrites without network access: credentials
         // are scoped to the URL git will really contact.
         let effective_url = self

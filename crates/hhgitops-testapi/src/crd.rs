@@ -111,9 +111,15 @@ fn age_column() -> PrinterColumn {
 #[derive(Debug, thiserror::Error)]
 pub enum CrdError {
     #[error("cannot read CRD directory {path}: {source}")]
-    ReadDir { path: PathBuf, source: std::io::Error },
+    ReadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("no CustomResourceDefinition found in {0}")]
@@ -131,9 +137,9 @@ pub fn load_crd_dir(dir: &Path) -> Result<Vec<ResourceDef>, CrdError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json"))
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json")
+                })
         })
         .collect();
     files.sort();
@@ -144,10 +150,11 @@ pub fn load_crd_dir(dir: &Path) -> Result<Vec<ResourceDef>, CrdError> {
             source,
         })?;
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value: Value = serde::Deserialize::deserialize(doc).map_err(|e| CrdError::Invalid {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let value: Value =
+                serde::Deserialize::deserialize(doc).map_err(|e| CrdError::Invalid {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
             if value.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
                 continue;
             }
@@ -155,7 +162,10 @@ pub fn load_crd_dir(dir: &Path) -> Result<Vec<ResourceDef>, CrdError> {
                 path: path.clone(),
                 message,
             })?;
-            if defs.iter().any(|d: &ResourceDef| d.group == def.group && d.plural == def.plural) {
+            if defs
+                .iter()
+                .any(|d: &ResourceDef| d.group == def.group && d.plural == def.plural)
+            {
                 return Err(CrdError::Invalid {
                     path: path.clone(),
                     message: format!("duplicate CRD {}.{}", def.plural, def.group),
@@ -188,16 +198,26 @@ fn strings_at(v: &Value, path: &[&str]) -> Vec<String> {
         }
     }
     cur.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Turns one `apiextensions.k8s.io/v1` CustomResourceDefinition into a resource definition.
 pub fn parse_crd(crd: &Value) -> Result<ResourceDef, String> {
     let spec = crd.get("spec").ok_or("CRD has no spec")?;
-    let group = str_at(spec, &["group"]).ok_or("CRD has no spec.group")?.to_string();
-    let kind = str_at(spec, &["names", "kind"]).ok_or("CRD has no spec.names.kind")?.to_string();
-    let plural = str_at(spec, &["names", "plural"]).ok_or("CRD has no spec.names.plural")?.to_string();
+    let group = str_at(spec, &["group"])
+        .ok_or("CRD has no spec.group")?
+        .to_string();
+    let kind = str_at(spec, &["names", "kind"])
+        .ok_or("CRD has no spec.names.kind")?
+        .to_string();
+    let plural = str_at(spec, &["names", "plural"])
+        .ok_or("CRD has no spec.names.plural")?
+        .to_string();
     let singular = str_at(spec, &["names", "singular"])
         .map(str::to_string)
         .unwrap_or_else(|| kind.to_ascii_lowercase());
@@ -206,18 +226,35 @@ pub fn parse_crd(crd: &Value) -> Result<ResourceDef, String> {
         .unwrap_or_else(|| format!("{kind}List"));
     let namespaced = str_at(spec, &["scope"]) != Some("Cluster");
     let mut versions = Vec::new();
-    for v in spec.get("versions").and_then(Value::as_array).ok_or("CRD has no spec.versions")? {
+    for v in spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .ok_or("CRD has no spec.versions")?
+    {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
-        let name = str_at(v, &["name"]).ok_or("CRD version without a name")?.to_string();
-        let raw_schema = v.get("schema").and_then(|s| s.get("openAPIV3Schema")).cloned();
+        let name = str_at(v, &["name"])
+            .ok_or("CRD version without a name")?
+            .to_string();
+        let raw_schema = v
+            .get("schema")
+            .and_then(|s| s.get("openAPIV3Schema"))
+            .cloned();
         let schema = match &raw_schema {
-            Some(raw) => Some(Schema::from_value(raw).map_err(|e| format!("version {name}: openAPIV3Schema: {e}"))?),
+            Some(raw) => Some(
+                Schema::from_value(raw)
+                    .map_err(|e| format!("version {name}: openAPIV3Schema: {e}"))?,
+            ),
             None => None,
         };
         let mut printer_columns = vec![];
-        for c in v.get("additionalPrinterColumns").and_then(Value::as_array).into_iter().flatten() {
+        for c in v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             printer_columns.push(PrinterColumn {
                 name: str_at(c, &["name"]).unwrap_or_default().to_string(),
                 type_: str_at(c, &["type"]).unwrap_or("string").to_string(),
@@ -236,7 +273,10 @@ pub fn parse_crd(crd: &Value) -> Result<ResourceDef, String> {
             schema,
             raw_schema,
             printer_columns,
-            status_subresource: v.get("subresources").and_then(|s| s.get("status")).is_some(),
+            status_subresource: v
+                .get("subresources")
+                .and_then(|s| s.get("status"))
+                .is_some(),
         };
         if storage {
             versions.insert(0, def);

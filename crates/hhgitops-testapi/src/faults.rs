@@ -65,7 +65,10 @@ impl FaultRule {
     fn matches(&self, method: &str, path: &str) -> bool {
         self.remaining != Some(0)
             && self.method.as_deref().is_none_or(|m| m == method)
-            && self.path_contains.as_deref().is_none_or(|f| path.contains(f))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|f| path.contains(f))
     }
 }
 
@@ -179,7 +182,12 @@ impl Faults {
     }
 
     /// The denial message for `operation` on `kind`/`name`, if the test asked for one.
-    pub(crate) fn denial(&self, kind: &str, name: &str, operation: AdmissionOperation) -> Option<String> {
+    pub(crate) fn denial(
+        &self,
+        kind: &str,
+        name: &str,
+        operation: AdmissionOperation,
+    ) -> Option<String> {
         self.lock()
             .denials
             .iter()
@@ -195,20 +203,44 @@ mod tests {
     #[test]
     fn counted_rules_expire_and_filters_apply() {
         let f = Faults::default();
-        f.inject(FaultRule::error(503).times(2).method("patch").path_contains("/vpcs"));
+        f.inject(
+            FaultRule::error(503)
+                .times(2)
+                .method("patch")
+                .path_contains("/vpcs"),
+        );
         f.delay_next(1, Duration::from_millis(5));
-        assert_eq!(f.on_request("GET", "/apis/x/vpcs"), (Duration::from_millis(5), None));
-        assert_eq!(f.on_request("PATCH", "/apis/x/switches"), (Duration::ZERO, None));
-        assert_eq!(f.on_request("PATCH", "/apis/x/vpcs/a"), (Duration::ZERO, Some(503)));
-        assert_eq!(f.on_request("PATCH", "/apis/x/vpcs/b"), (Duration::ZERO, Some(503)));
-        assert_eq!(f.on_request("PATCH", "/apis/x/vpcs/c"), (Duration::ZERO, None));
+        assert_eq!(
+            f.on_request("GET", "/apis/x/vpcs"),
+            (Duration::from_millis(5), None)
+        );
+        assert_eq!(
+            f.on_request("PATCH", "/apis/x/switches"),
+            (Duration::ZERO, None)
+        );
+        assert_eq!(
+            f.on_request("PATCH", "/apis/x/vpcs/a"),
+            (Duration::ZERO, Some(503))
+        );
+        assert_eq!(
+            f.on_request("PATCH", "/apis/x/vpcs/b"),
+            (Duration::ZERO, Some(503))
+        );
+        assert_eq!(
+            f.on_request("PATCH", "/apis/x/vpcs/c"),
+            (Duration::ZERO, None)
+        );
     }
 
     #[test]
     fn denials_match_kind_name_and_operation() {
         let f = Faults::default();
         f.deny("VPC", "vpc-1", "subnet overlaps");
-        assert_eq!(f.denial("VPC", "vpc-1", AdmissionOperation::Write).as_deref(), Some("subnet overlaps"));
+        assert_eq!(
+            f.denial("VPC", "vpc-1", AdmissionOperation::Write)
+                .as_deref(),
+            Some("subnet overlaps")
+        );
         assert_eq!(f.denial("VPC", "vpc-1", AdmissionOperation::Delete), None);
         assert_eq!(f.denial("VPC", "vpc-2", AdmissionOperation::Write), None);
         f.clear();

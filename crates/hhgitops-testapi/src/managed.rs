@@ -89,7 +89,12 @@ impl FieldSet {
                 continue;
             }
             let mut path = vec![key.clone()];
-            walk_leaves(value, schema.and_then(|s| s.child(key)), &mut path, &mut out);
+            walk_leaves(
+                value,
+                schema.and_then(|s| s.child(key)),
+                &mut path,
+                &mut out,
+            );
         }
         FieldSet(out)
     }
@@ -157,7 +162,12 @@ impl FieldSet {
     }
 }
 
-fn walk_leaves(value: &Value, schema: Option<&Schema>, path: &mut FieldPath, out: &mut BTreeSet<FieldPath>) {
+fn walk_leaves(
+    value: &Value,
+    schema: Option<&Schema>,
+    path: &mut FieldPath,
+    out: &mut BTreeSet<FieldPath>,
+) {
     match value {
         Value::Object(m) if !m.is_empty() && !schema.is_some_and(Schema::is_atomic_map) => {
             let mut any = false;
@@ -192,7 +202,9 @@ pub fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
 /// Removes the field at `path`, then removes ancestors (below the top level) that became empty and that no
 /// manager owns.
 fn remove_path(value: &mut Value, path: &[String], owned: &dyn Fn(&[String]) -> bool) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = &mut *value;
     for seg in parents {
         match cur.as_object_mut().and_then(|m| m.get_mut(seg)) {
@@ -206,7 +218,8 @@ fn remove_path(value: &mut Value, path: &[String], owned: &dyn Fn(&[String]) -> 
     let mut depth = parents.len();
     while depth >= 2 {
         let ancestor = &path[..depth];
-        let empty = get_path(value, ancestor).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+        let empty =
+            get_path(value, ancestor).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
         if !empty || owned(ancestor) {
             break;
         }
@@ -259,7 +272,10 @@ impl ManagedEntry {
 
 /// Reads `metadata.managedFields`; malformed entries are skipped.
 pub fn read_entries(obj: &Value) -> Vec<ManagedEntry> {
-    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(list) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
@@ -270,12 +286,31 @@ pub fn read_entries(obj: &Value) -> Vec<ManagedEntry> {
                 _ => return None,
             };
             Some(ManagedEntry {
-                manager: e.get("manager").and_then(Value::as_str).unwrap_or_default().to_string(),
+                manager: e
+                    .get("manager")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 operation,
-                api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
-                time: e.get("time").and_then(Value::as_str).unwrap_or_default().to_string(),
-                subresource: e.get("subresource").and_then(Value::as_str).unwrap_or_default().to_string(),
-                fields: e.get("fieldsV1").map(FieldSet::from_fields_v1).unwrap_or_default(),
+                api_version: e
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                time: e
+                    .get("time")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                subresource: e
+                    .get("subresource")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                fields: e
+                    .get("fieldsV1")
+                    .map(FieldSet::from_fields_v1)
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -366,7 +401,9 @@ pub fn apply(input: &ApplyInput<'_>) -> Result<(Value, Vec<ManagedEntry>), Vec<C
                 let meta = target.entry("metadata").or_insert_with(|| json!({}));
                 if let Some(cfg_meta) = value.as_object() {
                     for (mk, mv) in cfg_meta {
-                        if (SERVER_METADATA.contains(&mk.as_str()) && mk != "name" && mk != "namespace")
+                        if (SERVER_METADATA.contains(&mk.as_str())
+                            && mk != "name"
+                            && mk != "namespace")
                             || input.scope == Scope::Status
                         {
                             continue;
@@ -429,7 +466,9 @@ pub fn apply(input: &ApplyInput<'_>) -> Result<(Value, Vec<ManagedEntry>), Vec<C
     let own_apply = entries
         .iter()
         .position(|e| is_own(e) && e.operation == Operation::Apply && e.subresource == subresource);
-    let previous = own_apply.map(|i| entries[i].fields.clone()).unwrap_or_default();
+    let previous = own_apply
+        .map(|i| entries[i].fields.clone())
+        .unwrap_or_default();
     let others: Vec<FieldPath> = entries
         .iter()
         .enumerate()
@@ -439,7 +478,9 @@ pub fn apply(input: &ApplyInput<'_>) -> Result<(Value, Vec<ManagedEntry>), Vec<C
     let owned_by_others = |p: &[String]| others.iter().any(|q| q.starts_with(p));
     for p in previous.0.difference(&config_set.0) {
         if !owned_by_others(p) && !config_set.0.iter().any(|q| q.starts_with(p)) {
-            remove_path(&mut merged, p, &|a| owned_by_others(a) || config_set.0.iter().any(|q| q.starts_with(a)));
+            remove_path(&mut merged, p, &|a| {
+                owned_by_others(a) || config_set.0.iter().any(|q| q.starts_with(a))
+            });
         }
     }
 
@@ -453,8 +494,13 @@ pub fn apply(input: &ApplyInput<'_>) -> Result<(Value, Vec<ManagedEntry>), Vec<C
     };
     match own_apply {
         Some(i) => {
-            let unchanged = entries[i].fields == entry.fields && entries[i].api_version == entry.api_version;
-            let time = if unchanged { entries[i].time.clone() } else { entry.time.clone() };
+            let unchanged =
+                entries[i].fields == entry.fields && entries[i].api_version == entry.api_version;
+            let time = if unchanged {
+                entries[i].time.clone()
+            } else {
+                entry.time.clone()
+            };
             entries[i] = ManagedEntry { time, ..entry };
         }
         None => entries.push(entry),
@@ -500,11 +546,17 @@ pub fn record_update(
         .filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p))
         .collect();
     let subresource = scope.subresource();
-    let is_mine =
-        |e: &ManagedEntry| e.manager == manager && e.operation == Operation::Update && e.api_version == api_version && e.subresource == subresource;
+    let is_mine = |e: &ManagedEntry| {
+        e.manager == manager
+            && e.operation == Operation::Update
+            && e.api_version == api_version
+            && e.subresource == subresource
+    };
     for e in entries.iter_mut() {
         if !is_mine(e) {
-            e.fields.0.retain(|p| !touched.iter().any(|t| p.starts_with(t)));
+            e.fields
+                .0
+                .retain(|p| !touched.iter().any(|t| p.starts_with(t)));
         }
     }
     if !touched.is_empty() {
@@ -530,13 +582,20 @@ pub fn record_update(
 mod tests {
     use super::*;
 
-    const MAIN: Scope = Scope::Main { status_subresource: true };
+    const MAIN: Scope = Scope::Main {
+        status_subresource: true,
+    };
 
     fn paths(set: &FieldSet) -> Vec<String> {
         set.0.iter().map(pretty_path).collect()
     }
 
-    fn applied(live: Option<&Value>, config: &Value, manager: &str, force: bool) -> Result<Value, Vec<Conflict>> {
+    fn applied(
+        live: Option<&Value>,
+        config: &Value,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, Vec<Conflict>> {
         let (mut merged, entries) = apply(&ApplyInput {
             live,
             config,
@@ -561,23 +620,42 @@ mod tests {
         });
         assert_eq!(
             paths(&FieldSet::leaves(&obj, None, MAIN)),
-            vec![".metadata.labels.x", ".spec.groups", ".spec.m", ".spec.n.k.v", ".spec.role"]
+            vec![
+                ".metadata.labels.x",
+                ".spec.groups",
+                ".spec.m",
+                ".spec.n.k.v",
+                ".spec.role"
+            ]
         );
-        assert_eq!(paths(&FieldSet::leaves(&obj, None, Scope::Status)), vec![".status.s"]);
+        assert_eq!(
+            paths(&FieldSet::leaves(&obj, None, Scope::Status)),
+            vec![".status.s"]
+        );
     }
 
     #[test]
     fn fields_v1_round_trips_with_dot_for_members_with_children() {
         let set = FieldSet(
-            [vec!["spec".into(), "x".into()], vec!["spec".into(), "x".into(), "y".into()], vec!["spec".into(), "z".into()]]
-                .into_iter()
-                .collect(),
+            [
+                vec!["spec".into(), "x".into()],
+                vec!["spec".into(), "x".into(), "y".into()],
+                vec!["spec".into(), "z".into()],
+            ]
+            .into_iter()
+            .collect(),
         );
         let v = set.to_fields_v1();
-        assert_eq!(v, json!({"f:spec": {"f:x": {".": {}, "f:y": {}}, "f:z": {}}}));
+        assert_eq!(
+            v,
+            json!({"f:spec": {"f:x": {".": {}, "f:y": {}}, "f:z": {}}})
+        );
         assert_eq!(FieldSet::from_fields_v1(&v), set);
         let foreign = json!({"f:spec": {"f:ports": {"k:{\"port\":80}": {".": {}, "f:port": {}}}}});
-        assert_eq!(paths(&FieldSet::from_fields_v1(&foreign)), vec![".spec.ports"]);
+        assert_eq!(
+            paths(&FieldSet::from_fields_v1(&foreign)),
+            vec![".spec.ports"]
+        );
     }
 
     #[test]
@@ -595,7 +673,10 @@ mod tests {
         assert_eq!(live["spec"], json!({"subnets": {"s1": {"vlan": 1}}}));
         let entries = read_entries(&live);
         assert_eq!(entries.len(), 2);
-        assert_eq!(paths(&entries[0].fields), vec![".metadata.labels.a", ".spec.subnets.s1.vlan"]);
+        assert_eq!(
+            paths(&entries[0].fields),
+            vec![".metadata.labels.a", ".spec.subnets.s1.vlan"]
+        );
     }
 
     #[test]
@@ -607,7 +688,13 @@ mod tests {
         let live = applied(Some(&live), &same, "hhgitops", false).unwrap();
         let different = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "o"}, "spec": {"role": "leaf"}});
         let conflicts = applied(Some(&live), &different, "hhgitops", false).unwrap_err();
-        assert_eq!(conflicts, vec![Conflict { manager: "\"kubectl\"".into(), path: ".spec.role".into() }]);
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                manager: "\"kubectl\"".into(),
+                path: ".spec.role".into()
+            }]
+        );
         let forced = applied(Some(&live), &different, "hhgitops", true).unwrap();
         assert_eq!(forced["spec"]["role"], "leaf");
         let entries = read_entries(&forced);
@@ -621,8 +708,20 @@ mod tests {
         let live = applied(None, &a, "hhgitops", false).unwrap();
         let mut new = live.clone();
         new["spec"]["asn"] = json!(2);
-        let entries = record_update(Some(&live), &new, read_entries(&live), "kubectl-edit", "g/v1", None, MAIN, "t2");
-        let edit = entries.iter().find(|e| e.manager == "kubectl-edit").unwrap();
+        let entries = record_update(
+            Some(&live),
+            &new,
+            read_entries(&live),
+            "kubectl-edit",
+            "g/v1",
+            None,
+            MAIN,
+            "t2",
+        );
+        let edit = entries
+            .iter()
+            .find(|e| e.manager == "kubectl-edit")
+            .unwrap();
         assert_eq!(paths(&edit.fields), vec![".spec.asn"]);
         assert_eq!(edit.operation, Operation::Update);
         let mine = entries.iter().find(|e| e.manager == "hhgitops").unwrap();

@@ -26,19 +26,20 @@ const OBJECT_META_FIELDS: &[&str] = &[
     "managedFields",
 ];
 
-const DNS1123_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+const DNS1123_SUBDOMAIN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 const DNS1123_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const QUALIFIED_NAME: &str = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$";
 const LABEL_VALUE: &str = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
 
-fn re(pattern: &'static str) -> impl Fn() -> Regex {
-    move || Regex::new(pattern).unwrap_or_else(|e| unreachable!("constant regex {pattern}: {e}"))
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| unreachable!("constant regex {pattern}: {e}"))
 }
 
-static SUBDOMAIN_RE: LazyLock<Regex> = LazyLock::new(re(DNS1123_SUBDOMAIN));
-static LABEL_RE: LazyLock<Regex> = LazyLock::new(re(DNS1123_LABEL));
-static QUALIFIED_RE: LazyLock<Regex> = LazyLock::new(re(QUALIFIED_NAME));
-static LABEL_VALUE_RE: LazyLock<Regex> = LazyLock::new(re(LABEL_VALUE));
+static SUBDOMAIN_RE: LazyLock<Regex> = LazyLock::new(|| compile(DNS1123_SUBDOMAIN));
+static LABEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(DNS1123_LABEL));
+static QUALIFIED_RE: LazyLock<Regex> = LazyLock::new(|| compile(QUALIFIED_NAME));
+static LABEL_VALUE_RE: LazyLock<Regex> = LazyLock::new(|| compile(LABEL_VALUE));
 
 /// Drops unknown `metadata` fields; returns their paths.
 pub fn prune_metadata(obj: &mut Value, dropped: &mut Vec<String>) {
@@ -111,7 +112,12 @@ fn validate_qualified_key(key: &str, field: &str, errors: &mut Vec<FieldError>) 
 /// Validates the user-settable parts of `metadata`: name, labels, annotations, finalizers.
 pub fn validate_metadata(obj: &Value, namespace_resource: bool, errors: &mut Vec<FieldError>) {
     let Some(meta) = obj.get("metadata") else {
-        errors.push(FieldError::new(FieldErrorKind::Required, "metadata", None, ""));
+        errors.push(FieldError::new(
+            FieldErrorKind::Required,
+            "metadata",
+            None,
+            "",
+        ));
         return;
     };
     if !meta.is_object() {
@@ -136,7 +142,12 @@ pub fn validate_metadata(obj: &Value, namespace_resource: bool, errors: &mut Vec
         let Some(map) = meta.get(field) else { continue };
         let path = format!("metadata.{field}");
         let Some(map) = map.as_object() else {
-            errors.push(FieldError::new(FieldErrorKind::TypeInvalid, &path, Some(map), "must be a map of strings"));
+            errors.push(FieldError::new(
+                FieldErrorKind::TypeInvalid,
+                &path,
+                Some(map),
+                "must be a map of strings",
+            ));
             continue;
         };
         for (k, v) in map {
@@ -187,7 +198,11 @@ mod tests {
             &mut errs,
         );
         assert!(errs.is_empty(), "{errs:?}");
-        validate_metadata(&json!({"metadata": {"name": "Leaf_01", "labels": {"a": "bad value"}}}), false, &mut errs);
+        validate_metadata(
+            &json!({"metadata": {"name": "Leaf_01", "labels": {"a": "bad value"}}}),
+            false,
+            &mut errs,
+        );
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["metadata.name", "metadata.labels"]);
         let mut errs = Vec::new();

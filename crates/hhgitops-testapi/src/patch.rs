@@ -25,7 +25,9 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 
 /// Applies an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`).
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
-    let ops = patch.as_array().ok_or("a JSON patch must be an array of operations")?;
+    let ops = patch
+        .as_array()
+        .ok_or("a JSON patch must be an array of operations")?;
     for (i, op) in ops.iter().enumerate() {
         apply_op(target, op).map_err(|e| format!("operation {i}: {e}"))?;
     }
@@ -33,10 +35,24 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
 }
 
 fn apply_op(target: &mut Value, op: &Value) -> Result<(), String> {
-    let kind = op.get("op").and_then(Value::as_str).ok_or("missing \"op\"")?;
-    let path = op.get("path").and_then(Value::as_str).ok_or("missing \"path\"")?;
-    let value = || op.get("value").cloned().ok_or_else(|| "missing \"value\"".to_string());
-    let from = || op.get("from").and_then(Value::as_str).ok_or_else(|| "missing \"from\"".to_string());
+    let kind = op
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or("missing \"op\"")?;
+    let path = op
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("missing \"path\"")?;
+    let value = || {
+        op.get("value")
+            .cloned()
+            .ok_or_else(|| "missing \"value\"".to_string())
+    };
+    let from = || {
+        op.get("from")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "missing \"from\"".to_string())
+    };
     match kind {
         "add" => add(target, path, value()?),
         "remove" => remove(target, path).map(|_| ()),
@@ -49,7 +65,10 @@ fn apply_op(target: &mut Value, op: &Value) -> Result<(), String> {
             add(target, path, v)
         }
         "copy" => {
-            let v = target.pointer(from()?).cloned().ok_or("\"from\" does not exist")?;
+            let v = target
+                .pointer(from()?)
+                .cloned()
+                .ok_or("\"from\" does not exist")?;
             add(target, path, v)
         }
         "test" => {
@@ -64,7 +83,9 @@ fn apply_op(target: &mut Value, op: &Value) -> Result<(), String> {
 }
 
 fn split(path: &str) -> Result<(&str, String), String> {
-    let idx = path.rfind('/').ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+    let idx = path
+        .rfind('/')
+        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
     let last = path[idx + 1..].replace("~1", "/").replace("~0", "~");
     Ok((&path[..idx], last))
 }
@@ -84,7 +105,8 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
             let idx = if last == "-" {
                 a.len()
             } else {
-                last.parse::<usize>().map_err(|_| format!("invalid array index {last:?}"))?
+                last.parse::<usize>()
+                    .map_err(|_| format!("invalid array index {last:?}"))?
             };
             if idx > a.len() {
                 return Err(format!("array index {idx} out of bounds"));
@@ -99,9 +121,13 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
 fn remove(target: &mut Value, path: &str) -> Result<Value, String> {
     let (parent, last) = split(path)?;
     match target.pointer_mut(parent) {
-        Some(Value::Object(m)) => m.remove(&last).ok_or_else(|| format!("path {path:?} does not exist")),
+        Some(Value::Object(m)) => m
+            .remove(&last)
+            .ok_or_else(|| format!("path {path:?} does not exist")),
         Some(Value::Array(a)) => {
-            let idx = last.parse::<usize>().map_err(|_| format!("invalid array index {last:?}"))?;
+            let idx = last
+                .parse::<usize>()
+                .map_err(|_| format!("invalid array index {last:?}"))?;
             if idx >= a.len() {
                 return Err(format!("array index {idx} out of bounds"));
             }
@@ -119,8 +145,14 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc_7386() {
         let mut v = json!({"a": "b", "c": {"d": "e", "f": "g"}, "l": [1, 2]});
-        merge_patch(&mut v, &json!({"a": "z", "c": {"f": null}, "l": [3], "n": {"x": 1}}));
-        assert_eq!(v, json!({"a": "z", "c": {"d": "e"}, "l": [3], "n": {"x": 1}}));
+        merge_patch(
+            &mut v,
+            &json!({"a": "z", "c": {"f": null}, "l": [3], "n": {"x": 1}}),
+        );
+        assert_eq!(
+            v,
+            json!({"a": "z", "c": {"d": "e"}, "l": [3], "n": {"x": 1}})
+        );
     }
 
     #[test]
@@ -138,8 +170,15 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(v, json!({"spec": {"a": 2, "l": [1, 2, 3], "c": 2}, "metadata": {"labels": {}}}));
-        assert!(json_patch(&mut v, &json!([{"op": "test", "path": "/spec/a", "value": 9}])).is_err());
+        assert_eq!(
+            v,
+            json!({"spec": {"a": 2, "l": [1, 2, 3], "c": 2}, "metadata": {"labels": {}}})
+        );
+        assert!(json_patch(
+            &mut v,
+            &json!([{"op": "test", "path": "/spec/a", "value": 9}])
+        )
+        .is_err());
         assert!(json_patch(&mut v, &json!([{"op": "remove", "path": "/nope/x"}])).is_err());
     }
 }

@@ -73,14 +73,16 @@ pub enum AdditionalProperties {
 impl Schema {
     /// Parses a schema and compiles its patterns; a pattern Rust's regex engine cannot compile is an error.
     pub fn from_value(value: &Value) -> Result<Schema, String> {
-        let mut schema: Schema = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        let mut schema: Schema =
+            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
         schema.compile("")?;
         Ok(schema)
     }
 
     fn compile(&mut self, path: &str) -> Result<(), String> {
         if let Some(p) = &self.pattern {
-            let re = Regex::new(p).map_err(|e| format!("{path}: pattern {p:?} does not compile: {e}"))?;
+            let re = Regex::new(p)
+                .map_err(|e| format!("{path}: pattern {p:?} does not compile: {e}"))?;
             self.pattern_regex = Some(re);
         }
         for (k, s) in self.properties.iter_mut() {
@@ -92,7 +94,12 @@ impl Schema {
         if let Some(items) = &mut self.items {
             items.compile(&format!("{path}[*]"))?;
         }
-        for s in self.all_of.iter_mut().chain(self.any_of.iter_mut()).chain(self.one_of.iter_mut()) {
+        for s in self
+            .all_of
+            .iter_mut()
+            .chain(self.any_of.iter_mut())
+            .chain(self.one_of.iter_mut())
+        {
             s.compile(path)?;
         }
         if let Some(not) = &mut self.not {
@@ -118,7 +125,11 @@ impl Schema {
     }
 
     fn keeps_unknown_fields(&self) -> bool {
-        self.preserve_unknown_fields || matches!(self.additional_properties, Some(AdditionalProperties::Bool(true)))
+        self.preserve_unknown_fields
+            || matches!(
+                self.additional_properties,
+                Some(AdditionalProperties::Bool(true))
+            )
     }
 }
 
@@ -139,7 +150,9 @@ pub fn prune(value: &mut Value, schema: &Schema, path: &str, dropped: &mut Vec<S
             }
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
-                if schema.embedded_resource && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                if schema.embedded_resource
+                    && matches!(key.as_str(), "apiVersion" | "kind" | "metadata")
+                {
                     continue;
                 }
                 match schema.child(&key) {
@@ -171,7 +184,10 @@ fn prune_embedded_metadata(map: &mut Map<String, Value>, path: &str, dropped: &m
     if let Some(Value::Object(meta)) = map.get_mut("metadata") {
         let keys: Vec<String> = meta.keys().cloned().collect();
         for key in keys {
-            if !matches!(key.as_str(), "name" | "namespace" | "labels" | "annotations" | "generateName") {
+            if !matches!(
+                key.as_str(),
+                "name" | "namespace" | "labels" | "annotations" | "generateName"
+            ) {
                 meta.remove(&key);
                 dropped.push(join(&join(path, "metadata"), &key));
             }
@@ -185,7 +201,9 @@ pub fn prune_nulls(value: &mut Value, schema: &Schema) {
         Value::Object(map) => {
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
-                let Some(child) = schema.child(&key) else { continue };
+                let Some(child) = schema.child(&key) else {
+                    continue;
+                };
                 if map.get(&key).is_some_and(Value::is_null) {
                     if !child.nullable {
                         map.remove(&key);
@@ -238,7 +256,9 @@ pub fn apply_defaults(value: &mut Value, schema: &Schema) {
 /// Prunes a whole resource: `apiVersion`, `kind` and `metadata` are left to the caller (metadata has its own
 /// rules), every other top-level field is pruned against the root schema.
 pub fn prune_resource(obj: &mut Value, schema: &Schema, dropped: &mut Vec<String>) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
         if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
@@ -261,13 +281,17 @@ pub fn prune_resource(obj: &mut Value, schema: &Schema, dropped: &mut Vec<String
 
 /// Null pruning and defaulting of a whole resource (metadata excluded).
 pub fn default_resource(obj: &mut Value, schema: &Schema) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
         if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
             continue;
         }
-        let Some(child) = schema.properties.get(&key) else { continue };
+        let Some(child) = schema.properties.get(&key) else {
+            continue;
+        };
         if map.get(&key).is_some_and(Value::is_null) && !child.nullable {
             map.remove(&key);
         } else if let Some(v) = map.get_mut(&key) {
@@ -359,7 +383,10 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, errors: &mut Vec<Fie
                 FieldErrorKind::TypeInvalid,
                 path,
                 Some(&Value::String(type_name(value).into())),
-                format!("{shown} in body must be of type integer,string: \"{}\"", type_name(value)),
+                format!(
+                    "{shown} in body must be of type integer,string: \"{}\"",
+                    type_name(value)
+                ),
             ));
             return;
         }
@@ -369,7 +396,10 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, errors: &mut Vec<Fie
                 FieldErrorKind::TypeInvalid,
                 path,
                 Some(&Value::String(type_name(value).into())),
-                format!("{shown} in body must be of type {ty}: \"{}\"", type_name(value)),
+                format!(
+                    "{shown} in body must be of type {ty}: \"{}\"",
+                    type_name(value)
+                ),
             ));
             return;
         }
@@ -386,7 +416,14 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, errors: &mut Vec<Fie
     }
 
     match value {
-        Value::Number(n) => validate_number(n.as_f64().unwrap_or(0.0), value, schema, path, shown, errors),
+        Value::Number(n) => validate_number(
+            n.as_f64().unwrap_or(0.0),
+            value,
+            schema,
+            path,
+            shown,
+            errors,
+        ),
         Value::String(s) => validate_string(s, value, schema, path, shown, errors),
         Value::Array(items) => validate_array(items, schema, path, shown, errors),
         Value::Object(map) => validate_object(map, value, schema, path, shown, errors),
@@ -404,7 +441,8 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, errors: &mut Vec<Fie
             format!("{shown} in body must validate at least one schema (anyOf)"),
         ));
     }
-    if !schema.one_of.is_empty() && schema.one_of.iter().filter(|s| is_valid(value, s)).count() != 1 {
+    if !schema.one_of.is_empty() && schema.one_of.iter().filter(|s| is_valid(value, s)).count() != 1
+    {
         errors.push(FieldError::new(
             FieldErrorKind::Invalid,
             path,
@@ -430,10 +468,21 @@ fn is_valid(value: &Value, schema: &Schema) -> bool {
     errs.is_empty()
 }
 
-fn validate_number(n: f64, value: &Value, schema: &Schema, path: &str, shown: &str, errors: &mut Vec<FieldError>) {
+fn validate_number(
+    n: f64,
+    value: &Value,
+    schema: &Schema,
+    path: &str,
+    shown: &str,
+    errors: &mut Vec<FieldError>,
+) {
     if let Some(min) = schema.minimum {
         if n < min || (schema.exclusive_minimum && n == min) {
-            let rel = if schema.exclusive_minimum { "greater than" } else { "greater than or equal to" };
+            let rel = if schema.exclusive_minimum {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
             errors.push(FieldError::new(
                 FieldErrorKind::Invalid,
                 path,
@@ -444,7 +493,11 @@ fn validate_number(n: f64, value: &Value, schema: &Schema, path: &str, shown: &s
     }
     if let Some(max) = schema.maximum {
         if n > max || (schema.exclusive_maximum && n == max) {
-            let rel = if schema.exclusive_maximum { "less than" } else { "less than or equal to" };
+            let rel = if schema.exclusive_maximum {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
             errors.push(FieldError::new(
                 FieldErrorKind::Invalid,
                 path,
@@ -465,7 +518,14 @@ fn validate_number(n: f64, value: &Value, schema: &Schema, path: &str, shown: &s
     }
 }
 
-fn validate_string(s: &str, value: &Value, schema: &Schema, path: &str, shown: &str, errors: &mut Vec<FieldError>) {
+fn validate_string(
+    s: &str,
+    value: &Value,
+    schema: &Schema,
+    path: &str,
+    shown: &str,
+    errors: &mut Vec<FieldError>,
+) {
     let len = s.chars().count() as u64;
     if let Some(min) = schema.min_length {
         if len < min {
@@ -556,7 +616,12 @@ fn validate_object(
 ) {
     for req in &schema.required {
         if !map.contains_key(req) {
-            errors.push(FieldError::new(FieldErrorKind::Required, &join(path, req), None, ""));
+            errors.push(FieldError::new(
+                FieldErrorKind::Required,
+                &join(path, req),
+                None,
+                "",
+            ));
         }
     }
     let n = map.len() as u64;
@@ -613,7 +678,10 @@ mod tests {
         let mut v = json!({"a": "x", "b": 1, "m": {"k": {"x": 1, "y": 2}}, "free": {"q": 1}, "empty": {"z": 1}});
         let mut dropped = Vec::new();
         prune(&mut v, &s, "spec", &mut dropped);
-        assert_eq!(v, json!({"a": "x", "m": {"k": {"x": 1}}, "free": {"q": 1}, "empty": {}}));
+        assert_eq!(
+            v,
+            json!({"a": "x", "m": {"k": {"x": 1}}, "free": {"q": 1}, "empty": {}})
+        );
         assert_eq!(dropped, vec!["spec.b", "spec.empty.z", "spec.m.k.y"]);
     }
 
@@ -652,12 +720,31 @@ mod tests {
         let mut errs = Vec::new();
         validate(&v, &s, "spec", &mut errs);
         let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(rendered.contains(&"spec.role: Required value".to_string()), "{rendered:?}");
-        assert!(rendered.contains(&"spec.n: Invalid value: 0: spec.n in body should be greater than or equal to 1".to_string()), "{rendered:?}");
-        assert!(rendered.iter().any(|e| e.starts_with("spec.ip: Invalid value: \"x\": spec.ip in body should match")));
-        assert!(rendered.contains(&"spec.l: Too many: 3: must have at most 2 items".to_string()), "{rendered:?}");
+        assert!(
+            rendered.contains(&"spec.role: Required value".to_string()),
+            "{rendered:?}"
+        );
+        assert!(
+            rendered.contains(
+                &"spec.n: Invalid value: 0: spec.n in body should be greater than or equal to 1"
+                    .to_string()
+            ),
+            "{rendered:?}"
+        );
+        assert!(rendered
+            .iter()
+            .any(|e| e.starts_with("spec.ip: Invalid value: \"x\": spec.ip in body should match")));
+        assert!(
+            rendered.contains(&"spec.l: Too many: 3: must have at most 2 items".to_string()),
+            "{rendered:?}"
+        );
         assert!(rendered.contains(&"spec.l[1]: Invalid value: \"string\": spec.l[1] in body must be of type integer: \"string\"".to_string()), "{rendered:?}");
-        assert!(rendered.iter().any(|e| e.starts_with("spec.m.k.v: Invalid value")), "{rendered:?}");
+        assert!(
+            rendered
+                .iter()
+                .any(|e| e.starts_with("spec.m.k.v: Invalid value")),
+            "{rendered:?}"
+        );
 
         let mut errs = Vec::new();
         validate(&json!({"role": "boss"}), &s, "spec", &mut errs);
@@ -669,7 +756,9 @@ mod tests {
 
     #[test]
     fn kubernetes_ip_pattern_compiles_and_matches() {
-        let s = schema(json!({"type": "string", "pattern": "^((25[0-5]|(2[0-4]|1\\d|[1-9]|)\\d)\\.?\\b){4}/([1-2]?[0-9]|3[0-2])$"}));
+        let s = schema(
+            json!({"type": "string", "pattern": "^((25[0-5]|(2[0-4]|1\\d|[1-9]|)\\d)\\.?\\b){4}/([1-2]?[0-9]|3[0-2])$"}),
+        );
         let mut errs = Vec::new();
         validate(&json!("172.30.128.0/31"), &s, "ip", &mut errs);
         assert!(errs.is_empty());

@@ -48,7 +48,9 @@ fn check_key(key: &str, whole: &str) -> Result<String, String> {
     if valid {
         Ok(key.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label key {key:?} in {whole:?}"))
+        Err(format!(
+            "unable to parse requirement: invalid label key {key:?} in {whole:?}"
+        ))
     }
 }
 
@@ -60,7 +62,9 @@ fn check_value(value: &str, whole: &str) -> Result<String, String> {
     if valid {
         Ok(value.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label value {value:?} in {whole:?}"))
+        Err(format!(
+            "unable to parse requirement: invalid label value {value:?} in {whole:?}"
+        ))
     }
 }
 
@@ -85,7 +89,9 @@ impl LabelSelector {
         for part in split_top_level(selector) {
             let part = part.trim();
             if part.is_empty() {
-                return Err(format!("unable to parse requirement: empty requirement in {selector:?}"));
+                return Err(format!(
+                    "unable to parse requirement: empty requirement in {selector:?}"
+                ));
             }
             let req = if let Some(key) = part.strip_prefix('!') {
                 Requirement::NotExists(check_key(key.trim(), selector)?)
@@ -94,16 +100,31 @@ impl LabelSelector {
             } else if let Some((key, rest)) = split_word(part, "in") {
                 Requirement::In(check_key(key, selector)?, parse_set(key, rest, selector)?)
             } else if let Some((key, value)) = part.split_once("!=") {
-                Requirement::NotEquals(check_key(key.trim(), selector)?, check_value(value.trim(), selector)?)
+                Requirement::NotEquals(
+                    check_key(key.trim(), selector)?,
+                    check_value(value.trim(), selector)?,
+                )
             } else if let Some((key, value)) = part.split_once("==") {
-                Requirement::Equals(check_key(key.trim(), selector)?, check_value(value.trim(), selector)?)
+                Requirement::Equals(
+                    check_key(key.trim(), selector)?,
+                    check_value(value.trim(), selector)?,
+                )
             } else if let Some((key, value)) = part.split_once('=') {
-                Requirement::Equals(check_key(key.trim(), selector)?, check_value(value.trim(), selector)?)
+                Requirement::Equals(
+                    check_key(key.trim(), selector)?,
+                    check_value(value.trim(), selector)?,
+                )
             } else if let Some((key, value)) = part.split_once('>') {
-                let n = value.trim().parse().map_err(|_| format!("unable to parse requirement: {part:?}"))?;
+                let n = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("unable to parse requirement: {part:?}"))?;
                 Requirement::GreaterThan(check_key(key.trim(), selector)?, n)
             } else if let Some((key, value)) = part.split_once('<') {
-                let n = value.trim().parse().map_err(|_| format!("unable to parse requirement: {part:?}"))?;
+                let n = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("unable to parse requirement: {part:?}"))?;
                 Requirement::LessThan(check_key(key.trim(), selector)?, n)
             } else {
                 Requirement::Exists(check_key(part, selector)?)
@@ -123,8 +144,12 @@ impl LabelSelector {
             Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
             Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
             Requirement::NotIn(k, vs) => !get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Requirement::GreaterThan(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
-            Requirement::LessThan(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
+            Requirement::GreaterThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            Requirement::LessThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -160,7 +185,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(format!("invalid selector: {part:?}; can't understand {part:?}"));
+                return Err(format!(
+                    "invalid selector: {part:?}; can't understand {part:?}"
+                ));
             };
             let key = key.trim();
             if key != "metadata.name" && key != "metadata.namespace" {
@@ -195,7 +222,9 @@ mod tests {
 
     #[test]
     fn label_selector_operators() {
-        let l = labels(json!({"app": "web", "tier": "front", "hhgitops.githedgehog.com/fabric": "f1", "n": "5"}));
+        let l = labels(
+            json!({"app": "web", "tier": "front", "hhgitops.githedgehog.com/fabric": "f1", "n": "5"}),
+        );
         let yes = [
             "",
             "app=web",
@@ -212,11 +241,26 @@ mod tests {
             "n<6",
         ];
         for s in yes {
-            assert!(LabelSelector::parse(s).unwrap().matches(Some(&l)), "{s} should match");
+            assert!(
+                LabelSelector::parse(s).unwrap().matches(Some(&l)),
+                "{s} should match"
+            );
         }
-        let no = ["app=db", "app!=web", "tier in (back)", "tier notin (front)", "missing", "!app", "app=web,tier=back", "n>5"];
+        let no = [
+            "app=db",
+            "app!=web",
+            "tier in (back)",
+            "tier notin (front)",
+            "missing",
+            "!app",
+            "app=web,tier=back",
+            "n>5",
+        ];
         for s in no {
-            assert!(!LabelSelector::parse(s).unwrap().matches(Some(&l)), "{s} should not match");
+            assert!(
+                !LabelSelector::parse(s).unwrap().matches(Some(&l)),
+                "{s} should not match"
+            );
         }
         assert!(LabelSelector::parse("!app").unwrap().matches(None));
         assert!(LabelSelector::parse("a in b").is_err());
@@ -226,9 +270,17 @@ mod tests {
     #[test]
     fn field_selector_on_name_and_namespace() {
         let obj = json!({"metadata": {"name": "a", "namespace": "default"}});
-        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&obj));
-        assert!(FieldSelector::parse("metadata.name!=b,metadata.namespace==default").unwrap().matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name=b").unwrap().matches(&obj));
+        assert!(FieldSelector::parse("metadata.name=a")
+            .unwrap()
+            .matches(&obj));
+        assert!(
+            FieldSelector::parse("metadata.name!=b,metadata.namespace==default")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(!FieldSelector::parse("metadata.name=b")
+            .unwrap()
+            .matches(&obj));
         assert!(FieldSelector::parse("spec.role=spine").is_err());
     }
 }

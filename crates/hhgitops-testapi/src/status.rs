@@ -66,28 +66,39 @@ impl ApiError {
 
     /// The answer for a path the server does not serve at all.
     pub fn no_route() -> Self {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-    }
-
-    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(plural, group))).with_details(
-            StatusDetails {
-                name: name.to_string(),
-                group: group.to_string(),
-                kind: plural.to_string(),
-                causes: Vec::new(),
-            },
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
         )
     }
 
+    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(plural, group)),
+        )
+        .with_details(StatusDetails {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: plural.to_string(),
+            causes: Vec::new(),
+        })
+    }
+
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(plural, group)))
-            .with_details(StatusDetails {
-                name: name.to_string(),
-                group: group.to_string(),
-                kind: plural.to_string(),
-                causes: Vec::new(),
-            })
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(plural, group)),
+        )
+        .with_details(StatusDetails {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: plural.to_string(),
+            causes: Vec::new(),
+        })
     }
 
     /// Optimistic-concurrency failure (stale `resourceVersion`, failed precondition).
@@ -95,7 +106,10 @@ impl ApiError {
         ApiError::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(plural, group)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(plural, group)
+            ),
         )
         .with_details(StatusDetails {
             name: name.to_string(),
@@ -116,7 +130,10 @@ impl ApiError {
         ApiError::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {aggregate}", qualified(kind, group)),
+            format!(
+                "{} \"{name}\" is invalid: {aggregate}",
+                qualified(kind, group)
+            ),
         )
         .with_details(StatusDetails {
             name: name.to_string(),
@@ -150,7 +167,11 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     /// The `Status` object, as serialized in a response body.
@@ -246,7 +267,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(kind: FieldErrorKind, field: &str, value: Option<&Value>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        kind: FieldErrorKind,
+        field: &str,
+        value: Option<&Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         FieldError {
             kind,
             field: field.to_string(),
@@ -268,7 +294,9 @@ impl FieldError {
         match self.kind {
             FieldErrorKind::Required => with_detail("Required value".to_string()),
             FieldErrorKind::Forbidden => with_detail("Forbidden".to_string()),
-            FieldErrorKind::Invalid | FieldErrorKind::TypeInvalid => with_detail(format!("Invalid value: {value}")),
+            FieldErrorKind::Invalid | FieldErrorKind::TypeInvalid => {
+                with_detail(format!("Invalid value: {value}"))
+            }
             FieldErrorKind::NotSupported => with_detail(format!("Unsupported value: {value}")),
             FieldErrorKind::TooMany => with_detail(format!("Too many: {value}")),
             FieldErrorKind::TooLong => with_detail("Too long".to_string()),
@@ -319,7 +347,10 @@ mod tests {
         let status = one.to_status();
         assert_eq!(status["code"], 422);
         assert_eq!(status["details"]["causes"][0]["field"], "spec.role");
-        assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueNotSupported");
+        assert_eq!(
+            status["details"]["causes"][0]["reason"],
+            "FieldValueNotSupported"
+        );
 
         let two = ApiError::invalid(
             "g",
@@ -330,7 +361,9 @@ mod tests {
                 FieldError::new(FieldErrorKind::Required, "spec.b", None, ""),
             ],
         );
-        assert!(two.message.ends_with("is invalid: [spec.a: Required value, spec.b: Required value]"));
+        assert!(two
+            .message
+            .ends_with("is invalid: [spec.a: Required value, spec.b: Required value]"));
     }
 
     #[test]

@@ -32,9 +32,15 @@ pub fn backends() -> Vec<Backend> {
         Some(url) => v.push(Backend::Postgres(url)),
         None => {
             if std::env::var("CI").is_ok_and(|c| c == "true") {
-                panic!("PostgreSQL is not reachable at {}: CI must run these tests on it", pg_base());
+                panic!(
+                    "PostgreSQL is not reachable at {}: CI must run these tests on it",
+                    pg_base()
+                );
             }
-            eprintln!("note: PostgreSQL not reachable at {}: PostgreSQL variant skipped", pg_base());
+            eprintln!(
+                "note: PostgreSQL not reachable at {}: PostgreSQL variant skipped",
+                pg_base()
+            );
         }
     }
     v
@@ -48,12 +54,21 @@ fn pg_base() -> String {
 fn postgres_schema() -> Option<String> {
     let base = pg_base();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     rt.block_on(async {
         use sqlx::Connection;
         let connect = sqlx::PgConnection::connect(&base);
-        let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect).await.ok()?.ok()?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.ok()?;
+        let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+            .await
+            .ok()?
+            .ok()?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .ok()?;
         Some(())
     })?;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -66,9 +81,38 @@ pub struct TestEnv {
     pub backend: Backend,
 }
 
+impl Drop for TestEnv {
+    /// Drops the test's PostgreSQL schema so test runs do not pile up schemas.
+    fn drop(&mut self) {
+        if let Backend::Postgres(url) = &self.backend {
+            let Some(schema) = url.rsplit("search_path]=").next().map(str::to_string) else {
+                return;
+            };
+            let base = pg_base();
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        }
+    }
+}
+
 impl TestEnv {
     pub fn new(backend: Backend) -> TestEnv {
-        TestEnv { dir: tempfile::tempdir().expect("tempdir"), backend }
+        TestEnv {
+            dir: tempfile::tempdir().expect("tempdir"),
+            backend,
+        }
     }
 
     pub fn sqlite() -> TestEnv {
@@ -96,6 +140,17 @@ impl TestEnv {
         c
     }
 
+    /// The real binary as a plain `std::process::Command` (for children a test spawns and stops itself).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("hhgitops"));
+        c.env_remove("HHGITOPS_DATABASE_URL");
+        c.env("HHGITOPS_HOME", self.home());
+        if let Backend::Postgres(url) = &self.backend {
+            c.env("HHGITOPS_DATABASE_URL", url);
+        }
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run hhgitops")
     }
@@ -103,13 +158,25 @@ impl TestEnv {
     /// Runs and asserts the exit code, returning stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(code(&out), 0, "hhgitops {args:?} failed:\nstdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "hhgitops {args:?} failed:\nstdout: {}\nstderr: {}",
+            stdout(&out),
+            stderr(&out)
+        );
         stdout(&out)
     }
 
     pub fn expect_code(&self, args: &[&str], expected: i32) -> Output {
         let out = self.run(args);
-        assert_eq!(code(&out), expected, "hhgitops {args:?}:\nstdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+        assert_eq!(
+            code(&out),
+            expected,
+            "hhgitops {args:?}:\nstdout: {}\nstderr: {}",
+            stdout(&out),
+            stderr(&out)
+        );
         out
     }
 }
@@ -131,7 +198,9 @@ pub fn tree(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
@@ -156,4 +225,111 @@ pub fn shared_dir() -> Option<PathBuf> {
         eprintln!("note: ../shared not found beside the repository: test skipped");
         None
     }
+}
+
+/// Namespaces that small test fabrics need.
+pub const NAMESPACES: &str = "apiVersion: wiring.githedgehog.com/v1beta1
+kind: VLANNamespace
+metadata:
+  name: default
+spec:
+  ranges:
+  - from: 1000
+    to: 2999
+---
+apiVersion: vpc.githedgehog.com/v1beta1
+kind: IPv4Namespace
+metadata:
+  name: default
+spec:
+  subnets:
+  - 10.0.0.0/16
+";
+
+/// A valid VPC with one subnet (`n` picks subnet 10.0.n.0/24 and VLAN 1000+n).
+pub fn vpc(name: &str, n: u32) -> String {
+    format!(
+        "apiVersion: vpc.githedgehog.com/v1beta1
+kind: VPC
+metadata:
+  name: {name}
+spec:
+  subnets:
+    default:
+      subnet: 10.0.{n}.0/24
+      gateway: 10.0.{n}.1
+      vlan: {vlan}
+",
+        vlan = 1000 + n
+    )
+}
+
+/// Sets up a fabric at `<tmp>/gitops` and returns its root.
+pub fn fabric_at(env: &TestEnv, name: &str) -> PathBuf {
+    let root = env.path(&format!("{name}-gitops"));
+    env.ok(&["fabric", "add", name, "--path", root.to_str().unwrap()]);
+    root
+}
+
+/// Parses stdout as JSON.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+/// Checks the invariants that must hold between runs: no transaction debris, every inventory entry has its file
+/// with the recorded hash, every managed file is in the inventory, and the index (status counts) agrees.
+pub fn assert_consistent(env: &TestEnv, fabric: &str, root: &Path) {
+    let txn = root.join(".hnp/txn");
+    if txn.is_dir() {
+        assert_eq!(
+            std::fs::read_dir(&txn).unwrap().count(),
+            0,
+            "transaction debris left in {}",
+            txn.display()
+        );
+    }
+    let inventory = manifest_inventory(root);
+    let mut listed = std::collections::BTreeSet::new();
+    for e in &inventory {
+        let f = e["file"].as_str().unwrap().to_string();
+        let bytes = std::fs::read(root.join(&f))
+            .unwrap_or_else(|_| panic!("inventory lists {f}, which is missing"));
+        assert_eq!(
+            sha256_hex(&bytes),
+            e["sha256"].as_str().unwrap(),
+            "hash of {f}"
+        );
+        listed.insert(f);
+    }
+    let on_disk: std::collections::BTreeSet<String> = tree(&root.join("managed"))
+        .into_iter()
+        .filter(|f| f.ends_with(".yaml"))
+        .map(|f| format!("managed/{f}"))
+        .collect();
+    assert_eq!(listed, on_disk, "manifest inventory and managed/ agree");
+    let st = json(&env.expect_code(&["status", "--fabric", fabric, "--json"], 0));
+    assert_eq!(
+        st["total"].as_u64().unwrap() as usize,
+        on_disk.len(),
+        "index agrees with the tree: {st}"
+    );
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The manifest's inventory entries.
+pub fn manifest_inventory(root: &Path) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(root.join(".hnp/manifest.yaml")).expect("manifest");
+    let docs =
+        hhgitops_core::yaml::parse_stream(&bytes, &Default::default()).expect("manifest parses");
+    let v = docs
+        .into_iter()
+        .find_map(|d| d.root)
+        .expect("manifest document")
+        .to_json();
+    v["inventory"].as_array().cloned().unwrap_or_default()
 }

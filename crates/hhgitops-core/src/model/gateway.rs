@@ -76,7 +76,11 @@ impl GatewaySpec {
     /// Group names after defaulting (`[default]` when none are listed).
     pub fn effective_groups(&self) -> Vec<(usize, &str)> {
         match &self.groups {
-            Some(g) if !g.is_empty() => g.iter().enumerate().filter_map(|(i, m)| m.name.as_deref().map(|n| (i, n))).collect(),
+            Some(g) if !g.is_empty() => g
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| m.name.as_deref().map(|n| (i, n)))
+                .collect(),
             _ => vec![(usize::MAX, "default")],
         }
     }

@@ -36,14 +36,26 @@ impl Ipv4Prefix {
     /// Parses `a.b.c.d/len`; `Err` says what is wrong.
     pub fn parse(s: &str) -> Result<Self, String> {
         let Some((a, l)) = s.split_once('/') else {
-            return Err(format!("{s:?} is not an IPv4 prefix (expected a.b.c.d/len)"));
+            return Err(format!(
+                "{s:?} is not an IPv4 prefix (expected a.b.c.d/len)"
+            ));
         };
-        let addr = parse_addr(a).map_err(|_| format!("{s:?} is not a valid IPv4 prefix (expected a.b.c.d/len)"))?;
-        let len_ok = !l.is_empty() && l.len() <= 2 && l.bytes().all(|b| b.is_ascii_digit()) && !(l.len() == 2 && l.starts_with('0'));
-        let len = if len_ok { l.parse::<u8>().ok().filter(|n| *n <= 32) } else { None };
+        let addr = parse_addr(a)
+            .map_err(|_| format!("{s:?} is not a valid IPv4 prefix (expected a.b.c.d/len)"))?;
+        let len_ok = !l.is_empty()
+            && l.len() <= 2
+            && l.bytes().all(|b| b.is_ascii_digit())
+            && !(l.len() == 2 && l.starts_with('0'));
+        let len = if len_ok {
+            l.parse::<u8>().ok().filter(|n| *n <= 32)
+        } else {
+            None
+        };
         match len {
             Some(len) => Ok(Ipv4Prefix { addr, len }),
-            None => Err(format!("{s:?} has an invalid prefix length (expected 0 to 32)")),
+            None => Err(format!(
+                "{s:?} has an invalid prefix length (expected 0 to 32)"
+            )),
         }
     }
 
@@ -67,7 +79,10 @@ impl Ipv4Prefix {
 
     /// The prefix with its host bits cleared.
     pub const fn masked(self) -> Self {
-        Ipv4Prefix { addr: self.network(), len: self.len }
+        Ipv4Prefix {
+            addr: self.network(),
+            len: self.len,
+        }
     }
 
     /// Whether the address has no host bits set (`10.0.0.0/8`, not `10.0.0.1/8`).

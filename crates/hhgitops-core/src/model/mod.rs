@@ -129,7 +129,8 @@ impl Spec {
         fn j<T: Serialize>(t: &T) -> serde_json::Value {
             // Serializing these plain structs cannot fail: keys are strings and there are no custom serializers
             // that error; an empty object is the harmless fallback.
-            serde_json::to_value(t).unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
+            serde_json::to_value(t)
+                .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
         }
         match self {
             Spec::SwitchProfile(s) => j(s),
@@ -169,7 +170,11 @@ fn decode_as<S: DeserializeOwned + Default>(
 ) -> Result<Object, DecodeError> {
     let env: Envelope<S> = yaml::decode(node)?;
     let spec_present = env.spec.is_some();
-    Ok(Object { metadata: env.metadata, spec: wrap(env.spec.unwrap_or_default()), spec_present })
+    Ok(Object {
+        metadata: env.metadata,
+        spec: wrap(env.spec.unwrap_or_default()),
+        spec_present,
+    })
 }
 
 /// Strictly decodes one document's root node as an object of `kind`.
@@ -221,9 +226,16 @@ pub fn spec_from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serd
 
 impl Object {
     /// Builds an object from a name and a JSON spec (tests and tools).
-    pub fn from_json(kind: Kind, name: &str, spec: serde_json::Value) -> Result<Object, serde_json::Error> {
+    pub fn from_json(
+        kind: Kind,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<Object, serde_json::Error> {
         Ok(Object {
-            metadata: ObjectMeta { name: Some(name.to_string()), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..ObjectMeta::default()
+            },
             spec: spec_from_json(kind, spec)?,
             spec_present: true,
         })

@@ -202,7 +202,14 @@ type Permit = Vec<BTreeMap<String, VPCPeer>>;
 fn permit_with_null_peers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Permit>, D::Error> {
     let raw: Option<Vec<BTreeMap<String, Option<VPCPeer>>>> = Option::deserialize(d)?;
     Ok(raw.map(|entries| {
-        entries.into_iter().map(|m| m.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()).collect()
+        entries
+            .into_iter()
+            .map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (k, v.unwrap_or_default()))
+                    .collect()
+            })
+            .collect()
     }))
 }
 

@@ -70,7 +70,13 @@ api_struct! {
 }
 
 /// Switch roles accepted by the CRD.
-pub const SWITCH_ROLES: &[&str] = &["spine", "server-leaf", "border-leaf", "mixed-leaf", "virtual-edge"];
+pub const SWITCH_ROLES: &[&str] = &[
+    "spine",
+    "server-leaf",
+    "border-leaf",
+    "mixed-leaf",
+    "virtual-edge",
+];
 /// Port FEC modes accepted by the CRD.
 pub const PORT_FEC_MODES: &[&str] = &["rs", "fc", "auto", "disabled"];
 /// Redundancy types accepted by the CRD.
@@ -87,10 +93,16 @@ impl SwitchSpec {
         matches!(self.role(), "server-leaf" | "border-leaf" | "mixed-leaf")
     }
     pub fn redundancy_type(&self) -> &str {
-        self.redundancy.as_ref().and_then(|r| r.r#type.as_deref()).unwrap_or("")
+        self.redundancy
+            .as_ref()
+            .and_then(|r| r.r#type.as_deref())
+            .unwrap_or("")
     }
     pub fn redundancy_group(&self) -> &str {
-        self.redundancy.as_ref().and_then(|r| r.group.as_deref()).unwrap_or("")
+        self.redundancy
+            .as_ref()
+            .and_then(|r| r.group.as_deref())
+            .unwrap_or("")
     }
     /// The VLAN namespaces after the webhook's defaulting (`[default]` when empty).
     pub fn effective_vlan_namespaces(&self) -> Vec<&str> {
@@ -576,67 +588,187 @@ impl ConnectionSpec {
         fn k(s: &str) -> crate::path::PathSegment {
             Key(s.to_string())
         }
-        let mut out = Vec::new();
-        let mut push = |port: Option<&String>, role: PortRole, path: Vec<crate::path::PathSegment>| {
+        fn bp(b: &Option<BasePortName>) -> Option<&String> {
+            b.as_ref().and_then(|b| b.port.as_ref())
+        }
+        fn fp(b: &Option<ConnFabricLinkSwitch>) -> Option<&String> {
+            b.as_ref().and_then(|b| b.port.as_ref())
+        }
+        fn push<'a>(
+            out: &mut Vec<PortRef<'a>>,
+            port: Option<&'a String>,
+            role: PortRole,
+            path: Vec<crate::path::PathSegment>,
+        ) {
             if let Some(p) = port {
-                out.push(PortRef { port: p.as_str(), role, path });
-            }
-        };
-        let bp = |b: &Option<BasePortName>| b.as_ref().and_then(|b| b.port.as_ref());
-        let fp = |b: &Option<ConnFabricLinkSwitch>| b.as_ref().and_then(|b| b.port.as_ref());
-        if let Some(c) = &self.unbundled {
-            if let Some(l) = &c.link {
-                push(bp(&l.server), PortRole::Server, vec![k("unbundled"), k("link"), k("server"), k("port")]);
-                push(bp(&l.switch), PortRole::Switch, vec![k("unbundled"), k("link"), k("switch"), k("port")]);
+                out.push(PortRef {
+                    port: p.as_str(),
+                    role,
+                    path,
+                });
             }
         }
-        for (field, c) in [("bundled", &self.bundled), ("mclag", &self.mclag), ("eslag", &self.eslag)] {
+        let mut out: Vec<PortRef<'_>> = Vec::new();
+        if let Some(c) = &self.unbundled {
+            if let Some(l) = &c.link {
+                push(
+                    &mut out,
+                    bp(&l.server),
+                    PortRole::Server,
+                    vec![k("unbundled"), k("link"), k("server"), k("port")],
+                );
+                push(
+                    &mut out,
+                    bp(&l.switch),
+                    PortRole::Switch,
+                    vec![k("unbundled"), k("link"), k("switch"), k("port")],
+                );
+            }
+        }
+        for (field, c) in [
+            ("bundled", &self.bundled),
+            ("mclag", &self.mclag),
+            ("eslag", &self.eslag),
+        ] {
             if let Some(c) = c {
                 for (i, l) in c.links.iter().flatten().enumerate() {
-                    push(bp(&l.server), PortRole::Server, vec![k(field), k("links"), Index(i), k("server"), k("port")]);
-                    push(bp(&l.switch), PortRole::Switch, vec![k(field), k("links"), Index(i), k("switch"), k("port")]);
+                    push(
+                        &mut out,
+                        bp(&l.server),
+                        PortRole::Server,
+                        vec![k(field), k("links"), Index(i), k("server"), k("port")],
+                    );
+                    push(
+                        &mut out,
+                        bp(&l.switch),
+                        PortRole::Switch,
+                        vec![k(field), k("links"), Index(i), k("switch"), k("port")],
+                    );
                 }
             }
         }
         if let Some(c) = &self.mclag_domain {
-            for (list, links) in [("peerLinks", &c.peer_links), ("sessionLinks", &c.session_links)] {
+            for (list, links) in [
+                ("peerLinks", &c.peer_links),
+                ("sessionLinks", &c.session_links),
+            ] {
                 for (i, l) in links.iter().flatten().enumerate() {
-                    push(bp(&l.switch1), PortRole::Switch, vec![k("mclagDomain"), k(list), Index(i), k("switch1"), k("port")]);
-                    push(bp(&l.switch2), PortRole::Switch, vec![k("mclagDomain"), k(list), Index(i), k("switch2"), k("port")]);
+                    push(
+                        &mut out,
+                        bp(&l.switch1),
+                        PortRole::Switch,
+                        vec![k("mclagDomain"), k(list), Index(i), k("switch1"), k("port")],
+                    );
+                    push(
+                        &mut out,
+                        bp(&l.switch2),
+                        PortRole::Switch,
+                        vec![k("mclagDomain"), k(list), Index(i), k("switch2"), k("port")],
+                    );
                 }
             }
         }
         if let Some(c) = &self.fabric {
             for (i, l) in c.links.iter().flatten().enumerate() {
-                push(fp(&l.spine), PortRole::Switch, vec![k("fabric"), k("links"), Index(i), k("spine"), k("port")]);
-                push(fp(&l.leaf), PortRole::Switch, vec![k("fabric"), k("links"), Index(i), k("leaf"), k("port")]);
+                push(
+                    &mut out,
+                    fp(&l.spine),
+                    PortRole::Switch,
+                    vec![k("fabric"), k("links"), Index(i), k("spine"), k("port")],
+                );
+                push(
+                    &mut out,
+                    fp(&l.leaf),
+                    PortRole::Switch,
+                    vec![k("fabric"), k("links"), Index(i), k("leaf"), k("port")],
+                );
             }
         }
         if let Some(c) = &self.mesh {
             for (i, l) in c.links.iter().flatten().enumerate() {
-                push(fp(&l.leaf1), PortRole::Switch, vec![k("mesh"), k("links"), Index(i), k("leaf1"), k("port")]);
-                push(fp(&l.leaf2), PortRole::Switch, vec![k("mesh"), k("links"), Index(i), k("leaf2"), k("port")]);
+                push(
+                    &mut out,
+                    fp(&l.leaf1),
+                    PortRole::Switch,
+                    vec![k("mesh"), k("links"), Index(i), k("leaf1"), k("port")],
+                );
+                push(
+                    &mut out,
+                    fp(&l.leaf2),
+                    PortRole::Switch,
+                    vec![k("mesh"), k("links"), Index(i), k("leaf2"), k("port")],
+                );
             }
         }
         if let Some(c) = &self.gateway {
             for (i, l) in c.links.iter().flatten().enumerate() {
-                push(fp(&l.switch), PortRole::Switch, vec![k("gateway"), k("links"), Index(i), k("switch"), k("port")]);
-                push(fp(&l.gateway), PortRole::Gateway, vec![k("gateway"), k("links"), Index(i), k("gateway"), k("port")]);
+                push(
+                    &mut out,
+                    fp(&l.switch),
+                    PortRole::Switch,
+                    vec![k("gateway"), k("links"), Index(i), k("switch"), k("port")],
+                );
+                push(
+                    &mut out,
+                    fp(&l.gateway),
+                    PortRole::Gateway,
+                    vec![k("gateway"), k("links"), Index(i), k("gateway"), k("port")],
+                );
             }
         }
         if let Some(c) = &self.vpc_loopback {
             for (i, l) in c.links.iter().flatten().enumerate() {
-                push(bp(&l.switch1), PortRole::Switch, vec![k("vpcLoopback"), k("links"), Index(i), k("switch1"), k("port")]);
-                push(bp(&l.switch2), PortRole::Switch, vec![k("vpcLoopback"), k("links"), Index(i), k("switch2"), k("port")]);
+                push(
+                    &mut out,
+                    bp(&l.switch1),
+                    PortRole::Switch,
+                    vec![
+                        k("vpcLoopback"),
+                        k("links"),
+                        Index(i),
+                        k("switch1"),
+                        k("port"),
+                    ],
+                );
+                push(
+                    &mut out,
+                    bp(&l.switch2),
+                    PortRole::Switch,
+                    vec![
+                        k("vpcLoopback"),
+                        k("links"),
+                        Index(i),
+                        k("switch2"),
+                        k("port"),
+                    ],
+                );
             }
         }
         if let Some(c) = &self.external {
-            let p = c.link.as_ref().and_then(|l| l.switch.as_ref()).and_then(|s| s.port.as_ref());
-            push(p, PortRole::Switch, vec![k("external"), k("link"), k("switch"), k("port")]);
+            let p = c
+                .link
+                .as_ref()
+                .and_then(|l| l.switch.as_ref())
+                .and_then(|s| s.port.as_ref());
+            push(
+                &mut out,
+                p,
+                PortRole::Switch,
+                vec![k("external"), k("link"), k("switch"), k("port")],
+            );
         }
         if let Some(c) = &self.static_external {
-            let p = c.link.as_ref().and_then(|l| l.switch.as_ref()).and_then(|s| s.port.as_ref());
-            push(p, PortRole::Switch, vec![k("staticExternal"), k("link"), k("switch"), k("port")]);
+            let p = c
+                .link
+                .as_ref()
+                .and_then(|l| l.switch.as_ref())
+                .and_then(|s| s.port.as_ref());
+            push(
+                &mut out,
+                p,
+                PortRole::Switch,
+                vec![k("staticExternal"), k("link"), k("switch"), k("port")],
+            );
         }
         out
     }

@@ -23,7 +23,10 @@ impl Findings {
     }
 
     pub fn push(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.items.push(Finding { path, message: message.into() });
+        self.items.push(Finding {
+            path,
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -40,19 +43,33 @@ impl Findings {
         if allowed.contains(&value) {
             return true;
         }
-        self.push(path, format!("expected one of {}, found {:?}", list(allowed), value));
+        self.push(
+            path,
+            format!("expected one of {}, found {:?}", list(allowed), value),
+        );
         false
     }
 }
 
 /// `a, b, c` with the empty string shown as `""`.
 pub fn list(items: &[&str]) -> String {
-    items.iter().map(|s| if s.is_empty() { "\"\"".to_string() } else { (*s).to_string() }).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| {
+            if s.is_empty() {
+                "\"\"".to_string()
+            } else {
+                (*s).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why `name` is not a lowercase RFC 1123 subdomain of at most 253 characters (`None` when it is one).
 pub fn rfc1123_subdomain_problem(name: &str) -> Option<String> {
-    const EXPECTED: &str = "expected a lowercase RFC 1123 subdomain (lowercase letters, digits, '-' and '.', \
+    const EXPECTED: &str =
+        "expected a lowercase RFC 1123 subdomain (lowercase letters, digits, '-' and '.', \
                             starting and ending with a letter or digit, at most 253 characters)";
     if name.is_empty() {
         return Some(format!("name is empty: {EXPECTED}"));
@@ -63,12 +80,16 @@ pub fn rfc1123_subdomain_problem(name: &str) -> Option<String> {
         ));
     }
     if name.len() > 253 {
-        return Some(format!("name is {} characters long: {EXPECTED}", name.len()));
+        return Some(format!(
+            "name is {} characters long: {EXPECTED}",
+            name.len()
+        ));
     }
     for label in name.split('.') {
         let b = label.as_bytes();
         let ok = !b.is_empty()
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && b[0] != b'-'
             && b[b.len() - 1] != b'-';
         if !ok {
@@ -84,7 +105,8 @@ fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -178,7 +200,10 @@ pub fn is_go_duration(s: &str) -> bool {
         while i < b.len() && !b[i].is_ascii_digit() && b[i] != b'.' {
             i += 1;
         }
-        if !matches!(&s[us..i], "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h") {
+        if !matches!(
+            &s[us..i],
+            "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h"
+        ) {
             return false;
         }
     }
@@ -188,7 +213,13 @@ pub fn is_go_duration(s: &str) -> bool {
 /// Whether `s` is a `YYYY-MM-DD hh:mm:ss` date and time (Go `time.DateTime`).
 pub fn is_go_datetime(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return false;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -199,9 +230,14 @@ pub fn is_go_datetime(s: &str) -> bool {
             None
         }
     };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) =
-        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
-    else {
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
         return false;
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -231,7 +267,9 @@ mod tests {
     fn names() {
         assert!(rfc1123_subdomain_problem("leaf-01").is_none());
         assert!(rfc1123_subdomain_problem("a.b-c.d").is_none());
-        assert!(rfc1123_subdomain_problem("../../etc").unwrap().contains("file name"));
+        assert!(rfc1123_subdomain_problem("../../etc")
+            .unwrap()
+            .contains("file name"));
         assert!(rfc1123_subdomain_problem("a/b").is_some());
         assert!(rfc1123_subdomain_problem("Leaf").is_some());
         assert!(rfc1123_subdomain_problem("-a").is_some());
@@ -253,7 +291,9 @@ mod tests {
 
     #[test]
     fn durations_and_times() {
-        for ok in ["10m", "1h30m", "300ms", "-5m", "0", "1.5h", ".5s", "2us", "1µs"] {
+        for ok in [
+            "10m", "1h30m", "300ms", "-5m", "0", "1.5h", ".5s", "2us", "1µs",
+        ] {
             assert!(is_go_duration(ok), "{ok}");
         }
         for bad in ["", "10", "m", "10x", "1h 30m", "1..5h"] {

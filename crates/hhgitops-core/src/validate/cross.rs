@@ -25,7 +25,6 @@ use super::StateReport;
 
 struct Cx<'a> {
     state: &'a FabricState,
-    settings: &'a FabricSettings,
     errors: Vec<Diagnostic>,
     checked: usize,
     unchecked: usize,
@@ -55,7 +54,14 @@ impl<'a> Cx<'a> {
     }
 
     /// A reference to an object of `kind`; records an error when it does not resolve.
-    fn reference(&mut self, e: &StateEntry, path: FieldPath, kind: Kind, name: &str, what: &str) -> Option<&'a StateEntry> {
+    fn reference(
+        &mut self,
+        e: &StateEntry,
+        path: FieldPath,
+        kind: Kind,
+        name: &str,
+        what: &str,
+    ) -> Option<&'a StateEntry> {
         self.checked += 1;
         let found = self.state.get(kind, name);
         if found.is_none() {
@@ -72,7 +78,11 @@ impl<'a> Cx<'a> {
     }
 
     fn profile(&self, name: &str) -> Option<&'a SwitchProfileSpec> {
-        match self.state.get(Kind::SwitchProfile, name).map(|e| &e.object.spec) {
+        match self
+            .state
+            .get(Kind::SwitchProfile, name)
+            .map(|e| &e.object.spec)
+        {
             Some(Spec::SwitchProfile(s)) => Some(s),
             _ => None,
         }
@@ -106,14 +116,17 @@ impl<'a> Cx<'a> {
 }
 
 fn entries(state: &FabricState, kind: Kind) -> Vec<&StateEntry> {
-    state.of_kind_in_order(kind).into_iter().map(|(_, e)| e).collect()
+    state
+        .of_kind_in_order(kind)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
 }
 
 /// Runs every cross-object rule.
-pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateReport {
+pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> StateReport {
     let mut cx = Cx {
         state,
-        settings,
         errors: Vec::new(),
         checked: 0,
         unchecked: 0,
@@ -130,7 +143,12 @@ pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateR
     external_attachments(&mut cx);
     external_peerings(&mut cx);
     gateways(&mut cx);
-    StateReport { errors: cx.errors, checked: cx.checked, unchecked: cx.unchecked, unchecked_reasons: cx.unchecked_reasons }
+    StateReport {
+        errors: cx.errors,
+        checked: cx.checked,
+        unchecked: cx.unchecked,
+        unchecked_reasons: cx.unchecked_reasons,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------- switches
@@ -138,7 +156,9 @@ pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateR
 fn switch_profiles(cx: &mut Cx<'_>) {
     for (name, _) in cx.state.of_kind(Kind::SwitchProfile) {
         if BUILTIN_SWITCH_PROFILES.contains(&name) {
-            cx.skip(format!("SwitchProfile {name} is built in: whether it matches the fabric's immutable copy"));
+            cx.skip(format!(
+                "SwitchProfile {name} is built in: whether it matches the fabric's immutable copy"
+            ));
         }
     }
 }
@@ -153,9 +173,17 @@ fn api_ports(p: &SwitchProfileSpec, sw: &SwitchSpec) -> HashSet<String> {
         if port.management == Some(true) {
             continue;
         }
-        let breakout = port.profile.as_deref().and_then(|pr| profiles.and_then(|m| m.get(pr))).and_then(|pp| pp.breakout.as_ref());
+        let breakout = port
+            .profile
+            .as_deref()
+            .and_then(|pr| profiles.and_then(|m| m.get(pr)))
+            .and_then(|pp| pp.breakout.as_ref());
         if let Some(b) = breakout {
-            let mode = sw.port_breakouts.as_ref().and_then(|m| m.get(name)).or(b.default.as_ref());
+            let mode = sw
+                .port_breakouts
+                .as_ref()
+                .and_then(|m| m.get(name))
+                .or(b.default.as_ref());
             if let Some(m) = mode.and_then(|m| b.supported.as_ref().and_then(|s| s.get(m))) {
                 for i in 1..=m.offsets.as_ref().map_or(0, Vec::len) {
                     out.insert(format!("{name}/{i}"));
@@ -169,7 +197,9 @@ fn api_ports(p: &SwitchProfileSpec, sw: &SwitchSpec) -> HashSet<String> {
 fn switches(cx: &mut Cx<'_>) {
     let list = entries(cx.state, Kind::Switch);
     for e in &list {
-        let Spec::Switch(s) = &e.object.spec else { continue };
+        let Spec::Switch(s) = &e.object.spec else {
+            continue;
+        };
         switch_references(cx, e, s);
     }
     switch_uniqueness(cx, &list);
@@ -183,8 +213,16 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
         if ns.is_empty() {
             continue;
         }
-        let path = if defaulted { field_path!("spec", "vlanNamespaces") } else { field_path!("spec", "vlanNamespaces", i) };
-        let what = if defaulted { "the default VLAN namespace (vlanNamespaces is empty)," } else { "VLAN namespace" };
+        let path = if defaulted {
+            field_path!("spec", "vlanNamespaces")
+        } else {
+            field_path!("spec", "vlanNamespaces", i)
+        };
+        let what = if defaulted {
+            "the default VLAN namespace (vlanNamespaces is empty),"
+        } else {
+            "VLAN namespace"
+        };
         if let Some(n) = cx.reference(e, path, Kind::VLANNamespace, ns, what) {
             if let Spec::VLANNamespace(v) = &n.object.spec {
                 for (a, b) in merged_vlan_ranges(v.ranges.as_deref().unwrap_or(&[])) {
@@ -211,12 +249,24 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
     let groups = s.groups.as_deref().unwrap_or(&[]);
     for (i, g) in groups.iter().enumerate() {
         if !g.is_empty() {
-            cx.reference(e, field_path!("spec", "groups", i), Kind::SwitchGroup, g, "switch group");
+            cx.reference(
+                e,
+                field_path!("spec", "groups", i),
+                Kind::SwitchGroup,
+                g,
+                "switch group",
+            );
         }
     }
     let rg = s.redundancy_group();
     if !rg.is_empty() && !groups.iter().any(|g| g == rg) {
-        cx.reference(e, field_path!("spec", "redundancy", "group"), Kind::SwitchGroup, rg, "redundancy group");
+        cx.reference(
+            e,
+            field_path!("spec", "redundancy", "group"),
+            Kind::SwitchGroup,
+            rg,
+            "redundancy group",
+        );
     }
     // The profile: in the state, built in (unchecked), or missing.
     let profile_name = s.profile.as_deref().unwrap_or("");
@@ -250,17 +300,32 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
         cx.checked += 1;
         let path = field_path!("spec", "portGroupSpeeds", g);
         let Some(group) = p.port_groups.as_ref().and_then(|m| m.get(g)) else {
-            cx.err(e, path, format!("port group {g:?} does not exist in SwitchProfile {pname}"));
+            cx.err(
+                e,
+                path,
+                format!("port group {g:?} does not exist in SwitchProfile {pname}"),
+            );
             continue;
         };
-        let sp = group.profile.as_deref().and_then(|pr| profiles.get(pr)).and_then(|pp| pp.speed.as_ref());
+        let sp = group
+            .profile
+            .as_deref()
+            .and_then(|pr| profiles.get(pr))
+            .and_then(|pp| pp.speed.as_ref());
         let speed = strip(speed);
         match sp {
-            None => cx.err(e, path, format!("port group {g:?} of SwitchProfile {pname} has no configurable speeds")),
+            None => cx.err(
+                e,
+                path,
+                format!("port group {g:?} of SwitchProfile {pname} has no configurable speeds"),
+            ),
             Some(sp) if !sp.supported.iter().flatten().any(|x| *x == speed) => cx.err(
                 e,
                 path,
-                format!("port group {g:?} does not support speed {speed}: expected one of {}", sp.supported.clone().unwrap_or_default().join(", ")),
+                format!(
+                    "port group {g:?} does not support speed {speed}: expected one of {}",
+                    sp.supported.clone().unwrap_or_default().join(", ")
+                ),
             ),
             _ => {}
         }
@@ -269,17 +334,32 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
         cx.checked += 1;
         let path = field_path!("spec", "portSpeeds", port);
         let Some(pp) = ports.get(port) else {
-            cx.err(e, path, format!("port {port:?} does not exist in SwitchProfile {pname}"));
+            cx.err(
+                e,
+                path,
+                format!("port {port:?} does not exist in SwitchProfile {pname}"),
+            );
             continue;
         };
-        let sp = pp.profile.as_deref().and_then(|pr| profiles.get(pr)).and_then(|x| x.speed.as_ref());
+        let sp = pp
+            .profile
+            .as_deref()
+            .and_then(|pr| profiles.get(pr))
+            .and_then(|x| x.speed.as_ref());
         let speed = strip(speed);
         match sp {
-            None => cx.err(e, path, format!("port {port:?} has no configurable speeds in SwitchProfile {pname}")),
+            None => cx.err(
+                e,
+                path,
+                format!("port {port:?} has no configurable speeds in SwitchProfile {pname}"),
+            ),
             Some(sp) if !sp.supported.iter().flatten().any(|x| *x == speed) => cx.err(
                 e,
                 path,
-                format!("port {port:?} does not support speed {speed}: expected one of {}", sp.supported.clone().unwrap_or_default().join(", ")),
+                format!(
+                    "port {port:?} does not support speed {speed}: expected one of {}",
+                    sp.supported.clone().unwrap_or_default().join(", ")
+                ),
             ),
             _ => {}
         }
@@ -288,15 +368,39 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
         cx.checked += 1;
         let path = field_path!("spec", "portBreakouts", port);
         let Some(pp) = ports.get(port) else {
-            cx.err(e, path, format!("port {port:?} does not exist in SwitchProfile {pname}"));
+            cx.err(
+                e,
+                path,
+                format!("port {port:?} does not exist in SwitchProfile {pname}"),
+            );
             continue;
         };
-        let b = pp.profile.as_deref().and_then(|pr| profiles.get(pr)).and_then(|x| x.breakout.as_ref());
+        let b = pp
+            .profile
+            .as_deref()
+            .and_then(|pr| profiles.get(pr))
+            .and_then(|x| x.breakout.as_ref());
         match b {
-            None => cx.err(e, path, format!("port {port:?} cannot be broken out in SwitchProfile {pname}")),
+            None => cx.err(
+                e,
+                path,
+                format!("port {port:?} cannot be broken out in SwitchProfile {pname}"),
+            ),
             Some(b) if !b.supported.as_ref().is_some_and(|m| m.contains_key(mode)) => {
-                let modes: Vec<&str> = b.supported.iter().flatten().map(|(k, _)| k.as_str()).collect();
-                cx.err(e, path, format!("port {port:?} does not support breakout {mode}: expected one of {}", modes.join(", ")));
+                let modes: Vec<&str> = b
+                    .supported
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                cx.err(
+                    e,
+                    path,
+                    format!(
+                        "port {port:?} does not support breakout {mode}: expected one of {}",
+                        modes.join(", ")
+                    ),
+                );
             }
             _ => {}
         }
@@ -316,8 +420,14 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
         match pp {
             Some(pp) if pp.breakout.is_some() => {
                 let b = pp.breakout.as_ref();
-                let mode = s.port_breakouts.as_ref().and_then(|m| m.get(name)).or(b.and_then(|b| b.default.as_ref()));
-                let n = mode.and_then(|m| b.and_then(|b| b.supported.as_ref()).and_then(|s| s.get(m))).map_or(0, |m| m.offsets.as_ref().map_or(0, Vec::len));
+                let mode = s
+                    .port_breakouts
+                    .as_ref()
+                    .and_then(|m| m.get(name))
+                    .or(b.and_then(|b| b.default.as_ref()));
+                let n = mode
+                    .and_then(|m| b.and_then(|b| b.supported.as_ref()).and_then(|s| s.get(m)))
+                    .map_or(0, |m| m.offsets.as_ref().map_or(0, Vec::len));
                 count = n as u32;
                 for i in 1..=n {
                     let sub = format!("{name}/{i}");
@@ -360,7 +470,11 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
     if let Some(locators) = &s.port_locators {
         cx.checked += 1;
         if !locators.is_empty() && features.port_locator != Some(true) {
-            cx.err(e, field_path!("spec", "portLocators"), format!("port locators are not supported by SwitchProfile {pname}"));
+            cx.err(
+                e,
+                field_path!("spec", "portLocators"),
+                format!("port locators are not supported by SwitchProfile {pname}"),
+            );
         }
         for port in locators.keys() {
             if port != "*" && !available.contains(port) {
@@ -370,14 +484,28 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
     }
     let feature_checks = [
         (s.roce == Some(true), features.roce, "roce", "RoCEv2"),
-        (s.ecmp.as_ref().and_then(|x| x.roce_qpn) == Some(true), features.ecmp_roce_qpn, "ecmp", "ECMP RoCE QPN hashing"),
-        (s.redundancy_type() == "eslag", features.eslag, "redundancy", "ESLAG"),
+        (
+            s.ecmp.as_ref().and_then(|x| x.roce_qpn) == Some(true),
+            features.ecmp_roce_qpn,
+            "ecmp",
+            "ECMP RoCE QPN hashing",
+        ),
+        (
+            s.redundancy_type() == "eslag",
+            features.eslag,
+            "redundancy",
+            "ESLAG",
+        ),
     ];
     for (used, supported, field, what) in feature_checks {
         if used {
             cx.checked += 1;
             if supported != Some(true) {
-                cx.err(e, field_path!("spec", field), format!("{what} is not supported by SwitchProfile {pname}"));
+                cx.err(
+                    e,
+                    field_path!("spec", field),
+                    format!("{what} is not supported by SwitchProfile {pname}"),
+                );
             }
         }
     }
@@ -395,7 +523,11 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
                     cx.err(e, field_path!("spec", "portBreakouts"), format!("pipeline {pl} of SwitchProfile {pname} would have {n} ports: expected at most {max}"));
                 }
             }
-            None => cx.err(e, field_path!("spec", "profile"), format!("SwitchProfile {pname} references the unknown pipeline {pl}")),
+            None => cx.err(
+                e,
+                field_path!("spec", "profile"),
+                format!("SwitchProfile {pname} references the unknown pipeline {pl}"),
+            ),
         }
     }
 }
@@ -405,34 +537,63 @@ fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
     let mut protocol: HashMap<u32, String> = HashMap::new();
     let mut vtep: HashMap<u32, String> = HashMap::new();
     for (name, g) in cx.state.of_kind(Kind::Gateway) {
-        let Spec::Gateway(g) = &g.object.spec else { continue };
-        if let Some(p) = g.protocol_ip.as_deref().and_then(|v| Ipv4Prefix::parse(v).ok()) {
-            protocol.entry(p.addr).or_insert_with(|| format!("gateway {name}"));
+        let Spec::Gateway(g) = &g.object.spec else {
+            continue;
+        };
+        if let Some(p) = g
+            .protocol_ip
+            .as_deref()
+            .and_then(|v| Ipv4Prefix::parse(v).ok())
+        {
+            protocol
+                .entry(p.addr)
+                .or_insert_with(|| format!("gateway {name}"));
         }
         if let Some(p) = g.vtep_ip.as_deref().and_then(|v| Ipv4Prefix::parse(v).ok()) {
-            vtep.entry(p.addr).or_insert_with(|| format!("gateway {name}"));
+            vtep.entry(p.addr)
+                .or_insert_with(|| format!("gateway {name}"));
         }
     }
     let mut mgmt: HashMap<u32, &str> = HashMap::new();
     let mut asns: HashMap<u32, &str> = HashMap::new();
     for e in list {
-        let Spec::Switch(s) = &e.object.spec else { continue };
+        let Spec::Switch(s) = &e.object.spec else {
+            continue;
+        };
         let name = e.object.name();
         let mclag = s.redundancy_type() == "mclag";
         if let Some(p) = s.ip.as_deref().and_then(|v| Ipv4Prefix::parse(v).ok()) {
             cx.checked += 1;
             if let Some(other) = mgmt.get(&p.addr) {
                 let other = other.to_string();
-                cx.err(e, field_path!("spec", "ip"), format!("management IP {} is already used by switch {other}", fmt_addr(p.addr)));
+                cx.err(
+                    e,
+                    field_path!("spec", "ip"),
+                    format!(
+                        "management IP {} is already used by switch {other}",
+                        fmt_addr(p.addr)
+                    ),
+                );
             } else {
                 mgmt.insert(p.addr, name);
             }
         }
-        if let Some(p) = s.protocol_ip.as_deref().and_then(|v| Ipv4Prefix::parse(v).ok()) {
+        if let Some(p) = s
+            .protocol_ip
+            .as_deref()
+            .and_then(|v| Ipv4Prefix::parse(v).ok())
+        {
             cx.checked += 1;
             if let Some(other) = protocol.get(&p.addr) {
                 let other = other.clone();
-                cx.err(e, field_path!("spec", "protocolIP"), format!("protocol IP {} is already used by {other}", fmt_addr(p.addr)));
+                cx.err(
+                    e,
+                    field_path!("spec", "protocolIP"),
+                    format!(
+                        "protocol IP {} is already used by {other}",
+                        fmt_addr(p.addr)
+                    ),
+                );
             } else {
                 protocol.insert(p.addr, format!("switch {name}"));
             }
@@ -445,7 +606,11 @@ fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
             match asns.get(&asn) {
                 Some(other) if !mclag => {
                     let other = other.to_string();
-                    cx.err(e, field_path!("spec", "asn"), format!("leaf ASN {asn} is already used by leaf {other}"));
+                    cx.err(
+                        e,
+                        field_path!("spec", "asn"),
+                        format!("leaf ASN {asn} is already used by leaf {other}"),
+                    );
                 }
                 Some(_) => {}
                 None => {
@@ -458,7 +623,11 @@ fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
             match vtep.get(&p.addr) {
                 Some(other) if !mclag => {
                     let other = other.clone();
-                    cx.err(e, field_path!("spec", "vtepIP"), format!("VTEP IP {} is already used by {other}", fmt_addr(p.addr)));
+                    cx.err(
+                        e,
+                        field_path!("spec", "vtepIP"),
+                        format!("VTEP IP {} is already used by {other}", fmt_addr(p.addr)),
+                    );
                 }
                 Some(_) => {}
                 None => {
@@ -491,8 +660,12 @@ fn connections(cx: &mut Cx<'_>) {
     let mut used_ports: HashMap<Cow<'_, str>, &str> = HashMap::with_capacity(list.len() * 4);
     let mut used_ips: HashMap<u32, &str> = HashMap::new();
     for e in &list {
-        let Spec::Connection(c) = &e.object.spec else { continue };
-        let Some(t) = c.connection_type() else { continue };
+        let Spec::Connection(c) = &e.object.spec else {
+            continue;
+        };
+        let Some(t) = c.connection_type() else {
+            continue;
+        };
         if matches!(t, ConnectionType::MCLAG | ConnectionType::MCLAGDomain) {
             continue;
         }
@@ -504,7 +677,9 @@ fn connections(cx: &mut Cx<'_>) {
         let mut eslag_type: Option<(&str, &str)> = None;
         let mut eslag_switches: Vec<&str> = Vec::new();
         for pr in &ports {
-            let Some((dev, local)) = split_port(pr.port) else { continue };
+            let Some((dev, local)) = split_port(pr.port) else {
+                continue;
+            };
             match pr.role {
                 PortRole::Gateway => continue,
                 PortRole::Server => {
@@ -513,7 +688,12 @@ fn connections(cx: &mut Cx<'_>) {
                     }
                 }
                 PortRole::Switch => {
-                    if seen_devices.insert(dev) && cx.reference(e, spec_path(&pr.path), Kind::Switch, dev, "switch").is_some() && t == ConnectionType::ESLAG {
+                    if seen_devices.insert(dev)
+                        && cx
+                            .reference(e, spec_path(&pr.path), Kind::Switch, dev, "switch")
+                            .is_some()
+                        && t == ConnectionType::ESLAG
+                    {
                         eslag_switches.push(dev);
                     }
                     if cx.switch(dev).is_none() {
@@ -523,11 +703,17 @@ fn connections(cx: &mut Cx<'_>) {
                         Some(true) => cx.checked += 1,
                         Some(false) => {
                             cx.checked += 1;
-                            let profile = cx.switch(dev).and_then(|s| s.profile.clone()).unwrap_or_default();
+                            let profile = cx
+                                .switch(dev)
+                                .and_then(|s| s.profile.clone())
+                                .unwrap_or_default();
                             cx.err(e, spec_path(&pr.path), format!("port {local} does not exist on switch {dev} (SwitchProfile {profile})"));
                         }
                         None => {
-                            let profile = cx.switch(dev).and_then(|s| s.profile.clone()).unwrap_or_default();
+                            let profile = cx
+                                .switch(dev)
+                                .and_then(|s| s.profile.clone())
+                                .unwrap_or_default();
                             cx.skip(format!("SwitchProfile {profile} is not in the fabric: connection ports exist on the switch"));
                         }
                     }
@@ -551,12 +737,23 @@ fn connections(cx: &mut Cx<'_>) {
                 eslag_type = Some((ty, sw));
             }
             if ty != "eslag" {
-                let found = if ty.is_empty() { "none".to_string() } else { ty.to_string() };
+                let found = if ty.is_empty() {
+                    "none".to_string()
+                } else {
+                    ty.to_string()
+                };
                 cx.err(e, field_path!("spec", "eslag"), format!("switch {sw} of an ESLAG connection must have redundancy type eslag, found {found}"));
             }
         }
-        if t == ConnectionType::ESLAG && eslag_group.is_none() && seen_devices.iter().any(|d| cx.switch(d).is_some()) {
-            cx.err(e, field_path!("spec", "eslag"), "the switches of an ESLAG connection must have a redundancy group");
+        if t == ConnectionType::ESLAG
+            && eslag_group.is_none()
+            && seen_devices.iter().any(|d| cx.switch(d).is_some())
+        {
+            cx.err(
+                e,
+                field_path!("spec", "eslag"),
+                "the switches of an ESLAG connection must have a redundancy group",
+            );
         }
         // Ports are used by one connection only.
         let mut own: HashSet<Cow<'_, str>> = HashSet::new();
@@ -569,7 +766,11 @@ fn connections(cx: &mut Cx<'_>) {
             match used_ports.get(&key) {
                 Some(other) => {
                     let other = other.to_string();
-                    cx.err(e, spec_path(&pr.path), format!("port {} is already used by connection {other}", pr.port));
+                    cx.err(
+                        e,
+                        spec_path(&pr.path),
+                        format!("port {} is already used by connection {other}", pr.port),
+                    );
                 }
                 None => {
                     used_ports.insert(key, name);
@@ -580,12 +781,21 @@ fn connections(cx: &mut Cx<'_>) {
         let field = t.field();
         for (i, (an, a), (bn, b)) in super::object::wiring_helpers::ip_links(c) {
             for (end, ip) in [(an, a), (bn, b)] {
-                let Some(p) = ip.and_then(|v| Ipv4Prefix::parse(v).ok()) else { continue };
+                let Some(p) = ip.and_then(|v| Ipv4Prefix::parse(v).ok()) else {
+                    continue;
+                };
                 cx.checked += 1;
                 match used_ips.get(&p.addr) {
                     Some(other) if *other != name => {
                         let other = other.to_string();
-                        cx.err(e, field_path!("spec", field, "links", i, end, "ip"), format!("IP {} is already used by connection {other}", fmt_addr(p.addr)));
+                        cx.err(
+                            e,
+                            field_path!("spec", field, "links", i, end, "ip"),
+                            format!(
+                                "IP {} is already used by connection {other}",
+                                fmt_addr(p.addr)
+                            ),
+                        );
                     }
                     Some(_) => {}
                     None => {
@@ -594,8 +804,19 @@ fn connections(cx: &mut Cx<'_>) {
                 }
             }
         }
-        if let Some(vpc) = c.static_external.as_ref().and_then(|s| s.within_vpc.as_deref()).filter(|v| !v.is_empty()) {
-            cx.reference(e, field_path!("spec", "staticExternal", "withinVPC"), Kind::VPC, vpc, "VPC");
+        if let Some(vpc) = c
+            .static_external
+            .as_ref()
+            .and_then(|s| s.within_vpc.as_deref())
+            .filter(|v| !v.is_empty())
+        {
+            cx.reference(
+                e,
+                field_path!("spec", "staticExternal", "withinVPC"),
+                Kind::VPC,
+                vpc,
+                "VPC",
+            );
         }
     }
 }
@@ -617,35 +838,64 @@ fn vpcs(cx: &mut Cx<'_>) {
     let mut by_ns: HashMap<&str, Vec<NsPrefix<'_>>> = HashMap::new();
     let mut vlans: HashMap<(&str, u16), (&str, &str)> = HashMap::new();
     for e in &list {
-        let Spec::VPC(v) = &e.object.spec else { continue };
+        let Spec::VPC(v) = &e.object.spec else {
+            continue;
+        };
         let name = e.object.name();
         let ipns = v.ipv4_namespace();
         let vlanns = v.vlan_namespace();
-        let ipns_entry = cx.reference(e, field_path!("spec", "ipv4Namespace"), Kind::IPv4Namespace, ipns, "IPv4 namespace");
+        let ipns_entry = cx.reference(
+            e,
+            field_path!("spec", "ipv4Namespace"),
+            Kind::IPv4Namespace,
+            ipns,
+            "IPv4 namespace",
+        );
         let ns_prefixes = ipv4_prefixes
             .entry(ipns)
             .or_insert_with(|| match ipns_entry.map(|n| &n.object.spec) {
-                Some(Spec::IPv4Namespace(n)) => Some(n.subnets.iter().flatten().filter_map(|s| Ipv4Prefix::parse(s).ok()).collect()),
+                Some(Spec::IPv4Namespace(n)) => Some(
+                    n.subnets
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| Ipv4Prefix::parse(s).ok())
+                        .collect(),
+                ),
                 _ => None,
             })
             .clone();
-        let vlanns_entry = cx.reference(e, field_path!("spec", "vlanNamespace"), Kind::VLANNamespace, vlanns, "VLAN namespace");
+        let vlanns_entry = cx.reference(
+            e,
+            field_path!("spec", "vlanNamespace"),
+            Kind::VLANNamespace,
+            vlanns,
+            "VLAN namespace",
+        );
         let ns_ranges = vlan_ranges
             .entry(vlanns)
             .or_insert_with(|| match vlanns_entry.map(|n| &n.object.spec) {
-                Some(Spec::VLANNamespace(n)) => Some(merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[]))),
+                Some(Spec::VLANNamespace(n)) => {
+                    Some(merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[])))
+                }
                 _ => None,
             })
             .clone();
         for (sname, sub) in v.subnets.iter().flatten() {
             let sp = |field: &str| field_path!("spec", "subnets", sname, field);
             let mut own: Vec<(Ipv4Prefix, FieldPath)> = Vec::new();
-            if let Some(p) = sub.subnet.as_deref().and_then(|s| Ipv4Prefix::parse(s).ok()) {
+            if let Some(p) = sub
+                .subnet
+                .as_deref()
+                .and_then(|s| Ipv4Prefix::parse(s).ok())
+            {
                 own.push((p, sp("subnet")));
             }
             for ps in sub.host_bgp_extra_prefixes.iter().flatten().map(|(k, _)| k) {
                 if let Ok(p) = Ipv4Prefix::parse(ps) {
-                    own.push((p, field_path!("spec", "subnets", sname, "hostBGPExtraPrefixes", ps)));
+                    own.push((
+                        p,
+                        field_path!("spec", "subnets", sname, "hostBGPExtraPrefixes", ps),
+                    ));
                 }
             }
             if let Some(nsp) = &ns_prefixes {
@@ -653,19 +903,33 @@ fn vpcs(cx: &mut Cx<'_>) {
                     cx.checked += 1;
                     if !nsp.iter().any(|n| n.contains(*p)) {
                         let shown: Vec<String> = nsp.iter().map(ToString::to_string).collect();
-                        cx.err(e, path.clone(), format!("{p} is outside IPv4 namespace {ipns}: expected a prefix inside {}", shown.join(", ")));
+                        cx.err(
+                            e,
+                            path.clone(),
+                            format!(
+                                "{p} is outside IPv4 namespace {ipns}: expected a prefix inside {}",
+                                shown.join(", ")
+                            ),
+                        );
                     }
                 }
             }
             for (p, path) in own {
-                by_ns.entry(ipns).or_default().push(NsPrefix { prefix: p, seq: e.seq, vpc: name, entry: e, path });
+                by_ns.entry(ipns).or_default().push(NsPrefix {
+                    prefix: p,
+                    seq: e.seq,
+                    vpc: name,
+                    entry: e,
+                    path,
+                });
             }
             let vlan = sub.vlan.unwrap_or(0);
             if !sub.is_host_bgp() && vlan != 0 {
                 if let Some(r) = &ns_ranges {
                     cx.checked += 1;
                     if !r.iter().any(|(a, b)| (*a..=*b).contains(&vlan)) {
-                        let shown: Vec<String> = r.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+                        let shown: Vec<String> =
+                            r.iter().map(|(a, b)| format!("{a}-{b}")).collect();
                         cx.err(e, sp("vlan"), format!("VLAN {vlan} is outside VLAN namespace {vlanns}: expected a VLAN in {}", shown.join(", ")));
                     }
                 }
@@ -683,8 +947,19 @@ fn vpcs(cx: &mut Cx<'_>) {
                     }
                 }
             }
-            if let Some(relay_vpc) = sub.dhcp.as_ref().and_then(|d| d.relay_vpc.as_deref()).filter(|r| !r.is_empty()) {
-                cx.reference(e, field_path!("spec", "subnets", sname, "dhcp", "relayVPC"), Kind::VPC, relay_vpc, "DHCP relay VPC");
+            if let Some(relay_vpc) = sub
+                .dhcp
+                .as_ref()
+                .and_then(|d| d.relay_vpc.as_deref())
+                .filter(|r| !r.is_empty())
+            {
+                cx.reference(
+                    e,
+                    field_path!("spec", "subnets", sname, "dhcp", "relayVPC"),
+                    Kind::VPC,
+                    relay_vpc,
+                    "DHCP relay VPC",
+                );
             }
         }
     }
@@ -711,7 +986,10 @@ fn vpcs(cx: &mut Cx<'_>) {
                     continue;
                 }
                 let (earlier, later) = if a.seq <= b.seq { (a, b) } else { (b, a) };
-                let msg = format!("{} overlaps {} of VPC {} in IPv4 namespace {ns}", later.prefix, earlier.prefix, earlier.vpc);
+                let msg = format!(
+                    "{} overlaps {} of VPC {} in IPv4 namespace {ns}",
+                    later.prefix, earlier.prefix, earlier.vpc
+                );
                 cx.err(later.entry, later.path.clone(), msg);
             }
             open.push(i);
@@ -724,30 +1002,48 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
     let mut pairs: HashMap<(&str, &str, &str), &str> = HashMap::new();
     let mut native: HashMap<&str, &str> = HashMap::new();
     for e in &list {
-        let Spec::VPCAttachment(a) = &e.object.spec else { continue };
+        let Spec::VPCAttachment(a) = &e.object.spec else {
+            continue;
+        };
         let name = e.object.name();
         let conn_name = a.connection.as_deref().unwrap_or("");
         let vs = a.vpc_subnet();
         let mut subnet = None;
         let mut vpc = None;
         if let Some((vpc_name, subnet_name)) = vs {
-            if cx.reference(e, field_path!("spec", "subnet"), Kind::VPC, vpc_name, "VPC").is_some() {
+            if cx
+                .reference(e, field_path!("spec", "subnet"), Kind::VPC, vpc_name, "VPC")
+                .is_some()
+            {
                 vpc = cx.vpc(vpc_name);
                 cx.checked += 1;
                 subnet = vpc.and_then(|v| v.subnet(subnet_name));
                 if subnet.is_none() {
-                    let names: Vec<&str> = vpc.and_then(|v| v.subnets.as_ref()).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let names: Vec<&str> = vpc
+                        .and_then(|v| v.subnets.as_ref())
+                        .map(|m| m.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
                     cx.err(e, field_path!("spec", "subnet"), format!("subnet {subnet_name:?} does not exist in VPC {vpc_name}: expected one of {}", names.join(", ")));
                 }
             }
         }
         let mut conn = None;
         if !conn_name.is_empty() {
-            if let Some(c) = cx.reference(e, field_path!("spec", "connection"), Kind::Connection, conn_name, "connection") {
+            if let Some(c) = cx.reference(
+                e,
+                field_path!("spec", "connection"),
+                Kind::Connection,
+                conn_name,
+                "connection",
+            ) {
                 if let Spec::Connection(c) = &c.object.spec {
                     cx.checked += 1;
                     match c.connection_type() {
-                        Some(ConnectionType::Unbundled | ConnectionType::Bundled | ConnectionType::ESLAG) => conn = Some(c),
+                        Some(
+                            ConnectionType::Unbundled
+                            | ConnectionType::Bundled
+                            | ConnectionType::ESLAG,
+                        ) => conn = Some(c),
                         t => {
                             let found = t.map_or("an invalid connection", |t| t.name());
                             cx.err(e, field_path!("spec", "connection"), format!("a VPC can be attached only to unbundled, bundled or eslag connections, found {found} connection {conn_name}"));
@@ -758,14 +1054,25 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
         }
         if let (Some(c), Some(v)) = (conn, vpc) {
             if c.eslag.is_some() && !v.mode().is_empty() {
-                cx.err(e, field_path!("spec", "connection"), format!("ESLAG connections need an L2VNI VPC, found mode {}", v.mode()));
+                cx.err(
+                    e,
+                    field_path!("spec", "connection"),
+                    format!(
+                        "ESLAG connections need an L2VNI VPC, found mode {}",
+                        v.mode()
+                    ),
+                );
             }
         }
         if let (Some(c), Some(s)) = (conn, subnet) {
             if s.is_host_bgp() {
                 cx.checked += 1;
                 if c.unbundled.is_none() {
-                    cx.err(e, field_path!("spec", "connection"), "only unbundled connections can be attached to a hostBGP subnet");
+                    cx.err(
+                        e,
+                        field_path!("spec", "connection"),
+                        "only unbundled connections can be attached to a hostBGP subnet",
+                    );
                 }
                 if a.native_vlan == Some(true) {
                     cx.err(e, field_path!("spec", "nativeVLAN"), "native VLAN is not supported for hostBGP subnets (use vlan 0 in the VPC subnet instead)");
@@ -778,17 +1085,35 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
                 if pr.role != PortRole::Switch {
                     continue;
                 }
-                let Some((sw, _)) = split_port(pr.port) else { continue };
+                let Some((sw, _)) = split_port(pr.port) else {
+                    continue;
+                };
                 if !seen.insert(sw) {
                     continue;
                 }
                 let Some(s) = cx.switch(sw) else { continue };
                 cx.checked += 1;
                 if !s.effective_vlan_namespaces().contains(&v.vlan_namespace()) {
-                    cx.err(e, field_path!("spec", "subnet"), format!("switch {sw} of connection {conn_name} does not have VLAN namespace {}", v.vlan_namespace()));
+                    cx.err(
+                        e,
+                        field_path!("spec", "subnet"),
+                        format!(
+                            "switch {sw} of connection {conn_name} does not have VLAN namespace {}",
+                            v.vlan_namespace()
+                        ),
+                    );
                 }
-                if subnet.is_some_and(|s| s.is_host_bgp()) && !s.redundancy_group().is_empty() && s.redundancy_type() == "mclag" {
-                    cx.err(e, field_path!("spec", "connection"), format!("a hostBGP subnet cannot be attached to switch {sw}, an MCLAG peer"));
+                if subnet.is_some_and(|s| s.is_host_bgp())
+                    && !s.redundancy_group().is_empty()
+                    && s.redundancy_type() == "mclag"
+                {
+                    cx.err(
+                        e,
+                        field_path!("spec", "connection"),
+                        format!(
+                            "a hostBGP subnet cannot be attached to switch {sw}, an MCLAG peer"
+                        ),
+                    );
                 }
                 let pname = s.profile.as_deref().unwrap_or("");
                 match cx.profile(pname) {
@@ -823,7 +1148,13 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
             match native.get(conn_name) {
                 Some(other) => {
                     let other = other.to_string();
-                    cx.err(e, field_path!("spec", "nativeVLAN"), format!("connection {conn_name} already has a native-VLAN attachment ({other})"));
+                    cx.err(
+                        e,
+                        field_path!("spec", "nativeVLAN"),
+                        format!(
+                            "connection {conn_name} already has a native-VLAN attachment ({other})"
+                        ),
+                    );
                 }
                 None => {
                     native.insert(conn_name, name);
@@ -835,12 +1166,17 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
 
 fn vpc_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::VPCPeering) {
-        let Spec::VPCPeering(p) = &e.object.spec else { continue };
+        let Spec::VPCPeering(p) = &e.object.spec else {
+            continue;
+        };
         let mut found: Vec<(&str, &VPCSpec)> = Vec::new();
         for (i, entry) in p.permit.iter().flatten().enumerate() {
             for (vpc_name, peer) in entry {
                 let path = field_path!("spec", "permit", i, vpc_name);
-                if cx.reference(e, path.clone(), Kind::VPC, vpc_name, "VPC").is_none() {
+                if cx
+                    .reference(e, path.clone(), Kind::VPC, vpc_name, "VPC")
+                    .is_none()
+                {
                     continue;
                 }
                 let Some(v) = cx.vpc(vpc_name) else { continue };
@@ -850,14 +1186,20 @@ fn vpc_peerings(cx: &mut Cx<'_>) {
                 for (j, sn) in peer.subnets.iter().flatten().enumerate() {
                     cx.checked += 1;
                     if v.subnet(sn).is_none() {
-                        cx.err(e, path.key("subnets").index(j), format!("subnet {sn:?} does not exist in VPC {vpc_name}"));
+                        cx.err(
+                            e,
+                            path.key("subnets").index(j),
+                            format!("subnet {sn:?} does not exist in VPC {vpc_name}"),
+                        );
                     }
                 }
             }
         }
         if let [(a, va), (b, vb)] = found.as_slice() {
             cx.checked += 1;
-            if va.ipv4_namespace() != vb.ipv4_namespace() || va.vlan_namespace() != vb.vlan_namespace() {
+            if va.ipv4_namespace() != vb.ipv4_namespace()
+                || va.vlan_namespace() != vb.vlan_namespace()
+            {
                 cx.err(
                     e,
                     field_path!("spec", "permit"),
@@ -876,17 +1218,36 @@ fn vpc_peerings(cx: &mut Cx<'_>) {
 
 fn externals(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::External) {
-        let Spec::External(x) = &e.object.spec else { continue };
-        cx.reference(e, field_path!("spec", "ipv4Namespace"), Kind::IPv4Namespace, x.ipv4_namespace(), "IPv4 namespace");
+        let Spec::External(x) = &e.object.spec else {
+            continue;
+        };
+        cx.reference(
+            e,
+            field_path!("spec", "ipv4Namespace"),
+            Kind::IPv4Namespace,
+            x.ipv4_namespace(),
+            "IPv4 namespace",
+        );
     }
 }
 
 fn external_attachments(cx: &mut Cx<'_>) {
     let mut vlans: HashMap<(&str, u16), &str> = HashMap::new();
     for e in entries(cx.state, Kind::ExternalAttachment) {
-        let Spec::ExternalAttachment(a) = &e.object.spec else { continue };
+        let Spec::ExternalAttachment(a) = &e.object.spec else {
+            continue;
+        };
         if let Some(ext) = a.external.as_deref().filter(|x| !x.is_empty()) {
-            if cx.reference(e, field_path!("spec", "external"), Kind::External, ext, "external").is_some() {
+            if cx
+                .reference(
+                    e,
+                    field_path!("spec", "external"),
+                    Kind::External,
+                    ext,
+                    "external",
+                )
+                .is_some()
+            {
                 if let Some(x) = cx.external(ext) {
                     cx.checked += 1;
                     match (a.r#static.is_some(), x.is_static()) {
@@ -897,13 +1258,25 @@ fn external_attachments(cx: &mut Cx<'_>) {
                 }
             }
         }
-        let Some(conn) = a.connection.as_deref().filter(|x| !x.is_empty()) else { continue };
-        if let Some(c) = cx.reference(e, field_path!("spec", "connection"), Kind::Connection, conn, "connection") {
+        let Some(conn) = a.connection.as_deref().filter(|x| !x.is_empty()) else {
+            continue;
+        };
+        if let Some(c) = cx.reference(
+            e,
+            field_path!("spec", "connection"),
+            Kind::Connection,
+            conn,
+            "connection",
+        ) {
             if let Spec::Connection(c) = &c.object.spec {
                 cx.checked += 1;
                 if c.connection_type() != Some(ConnectionType::External) {
                     let found = c.connection_type().map_or("an invalid", |t| t.name());
-                    cx.err(e, field_path!("spec", "connection"), format!("expected an external connection, found {found} connection {conn}"));
+                    cx.err(
+                        e,
+                        field_path!("spec", "connection"),
+                        format!("expected an external connection, found {found} connection {conn}"),
+                    );
                 }
             }
         }
@@ -912,7 +1285,11 @@ fn external_attachments(cx: &mut Cx<'_>) {
         match vlans.get(&(conn, vlan)) {
             Some(other) => {
                 let other = other.to_string();
-                let path = if a.r#static.is_some() { field_path!("spec", "static", "vlan") } else { field_path!("spec", "switch", "vlan") };
+                let path = if a.r#static.is_some() {
+                    field_path!("spec", "static", "vlan")
+                } else {
+                    field_path!("spec", "switch", "vlan")
+                };
                 cx.err(e, path, format!("connection {conn} already has an external attachment with VLAN {vlan} ({other})"));
             }
             None => {
@@ -924,27 +1301,67 @@ fn external_attachments(cx: &mut Cx<'_>) {
 
 fn external_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::ExternalPeering) {
-        let Spec::ExternalPeering(p) = &e.object.spec else { continue };
+        let Spec::ExternalPeering(p) = &e.object.spec else {
+            continue;
+        };
         let Some(permit) = &p.permit else { continue };
-        let vpc_name = permit.vpc.as_ref().and_then(|v| v.name.as_deref()).filter(|n| !n.is_empty());
-        let ext_name = permit.external.as_ref().and_then(|x| x.name.as_deref()).filter(|n| !n.is_empty());
+        let vpc_name = permit
+            .vpc
+            .as_ref()
+            .and_then(|v| v.name.as_deref())
+            .filter(|n| !n.is_empty());
+        let ext_name = permit
+            .external
+            .as_ref()
+            .and_then(|x| x.name.as_deref())
+            .filter(|n| !n.is_empty());
         let mut vpc = None;
         if let Some(n) = vpc_name {
-            if cx.reference(e, field_path!("spec", "permit", "vpc", "name"), Kind::VPC, n, "VPC").is_some() {
+            if cx
+                .reference(
+                    e,
+                    field_path!("spec", "permit", "vpc", "name"),
+                    Kind::VPC,
+                    n,
+                    "VPC",
+                )
+                .is_some()
+            {
                 vpc = cx.vpc(n);
             }
         }
         let mut ext = None;
         if let Some(n) = ext_name {
-            if cx.reference(e, field_path!("spec", "permit", "external", "name"), Kind::External, n, "external").is_some() {
+            if cx
+                .reference(
+                    e,
+                    field_path!("spec", "permit", "external", "name"),
+                    Kind::External,
+                    n,
+                    "external",
+                )
+                .is_some()
+            {
                 ext = cx.external(n);
             }
         }
         if let Some(v) = vpc {
-            for (i, sn) in permit.vpc.iter().flat_map(|x| x.subnets.iter().flatten()).enumerate() {
+            for (i, sn) in permit
+                .vpc
+                .iter()
+                .flat_map(|x| x.subnets.iter().flatten())
+                .enumerate()
+            {
                 cx.checked += 1;
                 if v.subnet(sn).is_none() {
-                    cx.err(e, field_path!("spec", "permit", "vpc", "subnets", i), format!("subnet {sn:?} does not exist in VPC {}", vpc_name.unwrap_or("")));
+                    cx.err(
+                        e,
+                        field_path!("spec", "permit", "vpc", "subnets", i),
+                        format!(
+                            "subnet {sn:?} does not exist in VPC {}",
+                            vpc_name.unwrap_or("")
+                        ),
+                    );
                 }
             }
         }
@@ -963,16 +1380,30 @@ fn external_peerings(cx: &mut Cx<'_>) {
 
 fn gateways(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::Gateway) {
-        let Spec::Gateway(g) = &e.object.spec else { continue };
+        let Spec::Gateway(g) = &e.object.spec else {
+            continue;
+        };
         for (i, group) in g.effective_groups() {
-            let path = if i == usize::MAX { field_path!("spec", "groups") } else { field_path!("spec", "groups", i, "name") };
+            let path = if i == usize::MAX {
+                field_path!("spec", "groups")
+            } else {
+                field_path!("spec", "groups", i, "name")
+            };
             cx.reference(e, path, Kind::GatewayGroup, group, "gateway group");
         }
     }
     for e in entries(cx.state, Kind::GatewayPeering) {
-        let Spec::GatewayPeering(p) = &e.object.spec else { continue };
+        let Spec::GatewayPeering(p) = &e.object.spec else {
+            continue;
+        };
         if let Some(g) = p.gateway_group.as_deref().filter(|g| !g.is_empty()) {
-            cx.reference(e, field_path!("spec", "gatewayGroup"), Kind::GatewayGroup, g, "gateway group");
+            cx.reference(
+                e,
+                field_path!("spec", "gatewayGroup"),
+                Kind::GatewayGroup,
+                g,
+                "gateway group",
+            );
         }
         for peer in p.peering.iter().flatten().map(|(k, _)| k) {
             let path = field_path!("spec", "peering", peer);

@@ -26,7 +26,10 @@ pub(crate) struct CheckedDocument {
 
 fn map_get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
     match &node.value {
-        Value::Map(pairs) => pairs.iter().find(|(k, _)| matches!(&k.value, Value::String(s) if s == key)).map(|(_, v)| v),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| matches!(&k.value, Value::String(s) if s == key))
+            .map(|(_, v)| v),
         _ => None,
     }
 }
@@ -45,7 +48,11 @@ fn describe(v: &Value) -> String {
 }
 
 fn kinds_list() -> String {
-    Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct Ctx<'a> {
@@ -58,24 +65,39 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, span: Span, path: &FieldPath, message: impl Into<String>) {
-        let mut d = Diagnostic::new(message).in_document(self.doc).at(span).with_path(path);
+        let mut d = Diagnostic::new(message)
+            .in_document(self.doc)
+            .at(span)
+            .with_path(path);
         d.kind = self.kind.clone();
         d.name = self.name.clone();
         self.errors.push(d);
     }
 
     /// A string field of the envelope; records an error and returns `None` when absent or not a string.
-    fn string_field<'n>(&mut self, parent: &'n Node, path: FieldPath, expected: &str) -> Option<&'n str> {
+    fn string_field<'n>(
+        &mut self,
+        parent: &'n Node,
+        path: FieldPath,
+        expected: &str,
+    ) -> Option<&'n str> {
         let key = match path.0.last() {
             Some(crate::path::PathSegment::Key(k)) => k.clone(),
             _ => return None,
         };
         match map_get(parent, &key) {
             None => {
-                self.err(parent.span, &path, format!("missing required field: expected {expected}"));
+                self.err(
+                    parent.span,
+                    &path,
+                    format!("missing required field: expected {expected}"),
+                );
                 None
             }
-            Some(Node { value: Value::String(s), .. }) => Some(s.as_str()),
+            Some(Node {
+                value: Value::String(s),
+                ..
+            }) => Some(s.as_str()),
             Some(n) => {
                 let found = describe(&n.value);
                 self.err(n.span, &path, format!("expected {expected}, found {found}"));
@@ -92,7 +114,13 @@ fn resolve_kind(kind: &str, api_version: &str) -> Result<Kind, (bool, String)> {
             Some(k) => format!(" (did you mean {k}?)"),
             None => String::new(),
         };
-        return Err((true, format!("unknown kind {kind:?}{hint}: expected one of {}", kinds_list())));
+        return Err((
+            true,
+            format!(
+                "unknown kind {kind:?}{hint}: expected one of {}",
+                kinds_list()
+            ),
+        ));
     };
     if api_version == k.api_version() {
         return Ok(k);
@@ -115,9 +143,19 @@ fn resolve_kind(kind: &str, api_version: &str) -> Result<Kind, (bool, String)> {
 }
 
 /// Checks one non-empty document.
-pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &FabricSettings) -> CheckedDocument {
+pub(crate) fn check_document(
+    index: usize,
+    root_arc: Arc<Node>,
+    settings: &FabricSettings,
+) -> CheckedDocument {
     let root: &Node = &root_arc;
-    let mut cx = Ctx { doc: index, root, errors: Vec::new(), kind: None, name: None };
+    let mut cx = Ctx {
+        doc: index,
+        root,
+        errors: Vec::new(),
+        kind: None,
+        name: None,
+    };
     if !matches!(root.value, Value::Map(_)) {
         let found = describe(&root.value);
         cx.err(
@@ -125,23 +163,50 @@ pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &Fabri
             &FieldPath::root(),
             format!("expected a mapping (an API object with apiVersion, kind, metadata and spec), found {found}"),
         );
-        return CheckedDocument { object: None, kind: None, name: None, errors: cx.errors };
+        return CheckedDocument {
+            object: None,
+            kind: None,
+            name: None,
+            errors: cx.errors,
+        };
     }
     // kind and name first, so that the other errors can carry them.
-    let kind_s = cx.string_field(root, field_path!("kind"), "a kind such as VPC or Connection").map(str::to_string);
+    let kind_s = cx
+        .string_field(
+            root,
+            field_path!("kind"),
+            "a kind such as VPC or Connection",
+        )
+        .map(str::to_string);
     cx.kind = kind_s.clone();
     let meta = map_get(root, "metadata");
     let name = match meta {
-        Some(m) if matches!(m.value, Value::Map(_)) => cx.string_field(m, field_path!("metadata", "name"), "the object's name").map(str::to_string),
+        Some(m) if matches!(m.value, Value::Map(_)) => cx
+            .string_field(m, field_path!("metadata", "name"), "the object's name")
+            .map(str::to_string),
         _ => None,
     };
     cx.name = name.clone();
-    let api_version = cx.string_field(root, field_path!("apiVersion"), "an apiVersion such as vpc.githedgehog.com/v1beta1").map(str::to_string);
+    let api_version = cx
+        .string_field(
+            root,
+            field_path!("apiVersion"),
+            "an apiVersion such as vpc.githedgehog.com/v1beta1",
+        )
+        .map(str::to_string);
     match meta {
-        None => cx.err(root.span, &field_path!("metadata"), "missing required field: expected a mapping with the object's name"),
+        None => cx.err(
+            root.span,
+            &field_path!("metadata"),
+            "missing required field: expected a mapping with the object's name",
+        ),
         Some(m) if !matches!(m.value, Value::Map(_)) => {
             let found = describe(&m.value);
-            cx.err(m.span, &field_path!("metadata"), format!("expected a mapping with the object's name, found {found}"));
+            cx.err(
+                m.span,
+                &field_path!("metadata"),
+                format!("expected a mapping with the object's name, found {found}"),
+            );
         }
         Some(_) => {}
     }
@@ -151,7 +216,11 @@ pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &Fabri
         match resolve_kind(k, av) {
             Ok(k) => kind = Some(k),
             Err((unknown_kind, msg)) => {
-                let (path, node) = if unknown_kind { ("kind", map_get(root, "kind")) } else { ("apiVersion", map_get(root, "apiVersion")) };
+                let (path, node) = if unknown_kind {
+                    ("kind", map_get(root, "kind"))
+                } else {
+                    ("apiVersion", map_get(root, "apiVersion"))
+                };
                 let span = node.map(|n| n.span).unwrap_or(root.span);
                 cx.err(span, &field_path!(path), msg);
             }
@@ -159,8 +228,15 @@ pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &Fabri
     }
     if let Some(n) = &name {
         if let Some(problem) = rfc1123_subdomain_problem(n) {
-            let span = meta.and_then(|m| map_get(m, "name")).map(|n| n.span).unwrap_or(root.span);
-            cx.err(span, &field_path!("metadata", "name"), format!("invalid name: {problem}"));
+            let span = meta
+                .and_then(|m| map_get(m, "name"))
+                .map(|n| n.span)
+                .unwrap_or(root.span);
+            cx.err(
+                span,
+                &field_path!("metadata", "name"),
+                format!("invalid name: {problem}"),
+            );
         }
     }
     if let Some(ns) = meta.and_then(|m| map_get(m, "namespace")) {
@@ -174,17 +250,32 @@ pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &Fabri
         }
     }
     let (Some(kind), Some(name)) = (kind, name) else {
-        return CheckedDocument { object: None, kind: None, name: cx.name.clone(), errors: cx.errors };
+        return CheckedDocument {
+            object: None,
+            kind: None,
+            name: cx.name.clone(),
+            errors: cx.errors,
+        };
     };
     if !cx.errors.is_empty() {
-        return CheckedDocument { object: None, kind: Some(kind), name: Some(name), errors: cx.errors };
+        return CheckedDocument {
+            object: None,
+            kind: Some(kind),
+            name: Some(name),
+            errors: cx.errors,
+        };
     }
 
     let object = match decode_object(kind, root) {
         Ok(o) => o,
         Err(e) => {
             cx.err(e.span, &e.path, e.message);
-            return CheckedDocument { object: None, kind: Some(kind), name: Some(name), errors: cx.errors };
+            return CheckedDocument {
+                object: None,
+                kind: Some(kind),
+                name: Some(name),
+                errors: cx.errors,
+            };
         }
     };
     let mut f = Findings::new();
@@ -194,5 +285,10 @@ pub(crate) fn check_document(index: usize, root_arc: Arc<Node>, settings: &Fabri
         cx.err(span, &finding.path, finding.message);
     }
     let normalized = normalize(&object);
-    CheckedDocument { object: Some((object, root_arc.clone(), normalized)), kind: Some(kind), name: Some(name), errors: cx.errors }
+    CheckedDocument {
+        object: Some((object, root_arc.clone(), normalized)),
+        kind: Some(kind),
+        name: Some(name),
+        errors: cx.errors,
+    }
 }

@@ -87,12 +87,19 @@ impl StateReport {
 
 /// Parses and checks one source file: syntax, envelope, strict schema, object rules and duplicates within the
 /// file. `file` is only used to label the diagnostics.
-pub fn parse_source(file: &str, bytes: &[u8], limits: &Limits, settings: &FabricSettings) -> SourceReport {
+pub fn parse_source(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    settings: &FabricSettings,
+) -> SourceReport {
     let mut report = SourceReport::default();
     let docs = match yaml::parse_stream(bytes, limits) {
         Ok(d) => d,
         Err(e) => {
-            let mut d = Diagnostic::new(e.message).in_file(file).at(Span::new(e.line, e.column));
+            let mut d = Diagnostic::new(e.message)
+                .in_file(file)
+                .at(Span::new(e.line, e.column));
             d.document = e.document;
             report.errors.push(d);
             return report;
@@ -109,10 +116,18 @@ pub fn parse_source(file: &str, bytes: &[u8], limits: &Limits, settings: &Fabric
         };
         let checked = document::check_document(index, Arc::new(root), settings);
         let valid = checked.errors.is_empty();
-        report.errors.extend(checked.errors.into_iter().map(|d| d.in_file(file)));
-        let (Some(kind), Some(name)) = (checked.kind, checked.name) else { continue };
+        report
+            .errors
+            .extend(checked.errors.into_iter().map(|d| d.in_file(file)));
+        let (Some(kind), Some(name)) = (checked.kind, checked.name) else {
+            continue;
+        };
         if let Some(first) = seen.get(&(kind, name.clone())) {
-            let span = checked.object.as_ref().map(|(_, root, _)| root.locate(&crate::field_path!("metadata", "name"))).unwrap_or(span);
+            let span = checked
+                .object
+                .as_ref()
+                .map(|(_, root, _)| root.locate(&crate::field_path!("metadata", "name")))
+                .unwrap_or(span);
             report.errors.push(
                 Diagnostic::new(format!("duplicate object: {kind} {name} is already defined in document {first} of this file"))
                     .in_file(file)
@@ -125,7 +140,16 @@ pub fn parse_source(file: &str, bytes: &[u8], limits: &Limits, settings: &Fabric
         }
         seen.insert((kind, name.clone()), index);
         if let Some((object, root, normalized)) = checked.object {
-            report.objects.push(ParsedObject { kind, name, document: index, span, object: Arc::new(object), normalized, root, valid });
+            report.objects.push(ParsedObject {
+                kind,
+                name,
+                document: index,
+                span,
+                object: Arc::new(object),
+                normalized,
+                root,
+                valid,
+            });
         }
     }
     report

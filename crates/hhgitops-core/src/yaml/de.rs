@@ -5,8 +5,8 @@
 use std::fmt;
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess, SeqAccess,
-    Unexpected, VariantAccess, Visitor,
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess,
+    SeqAccess, Unexpected, VariantAccess, Visitor,
 };
 
 use super::node::float_text;
@@ -19,11 +19,19 @@ use crate::path::FieldPath;
 pub(crate) const MAX_DECODE_DEPTH: usize = 256;
 
 pub(crate) fn decode<T: DeserializeOwned>(node: &Node) -> Result<T, DecodeError> {
-    let de = NodeDe { node, path: &Path::Root, depth: 0 };
+    let de = NodeDe {
+        node,
+        path: &Path::Root,
+        depth: 0,
+    };
     T::deserialize(de).map_err(|e| {
         let e = e.locate(&Path::Root, node);
         let (path, span) = e.at.unwrap_or((FieldPath::root(), node.span));
-        DecodeError { path, span, message: e.message }
+        DecodeError {
+            path,
+            span,
+            message: e.message,
+        }
     })
 }
 
@@ -69,7 +77,11 @@ pub(crate) struct Error {
 
 impl Error {
     fn new(message: String) -> Self {
-        Error { message, at: None, missing: None }
+        Error {
+            message,
+            at: None,
+            missing: None,
+        }
     }
 
     fn locate(mut self, path: &Path<'_>, node: &Node) -> Self {
@@ -83,7 +95,10 @@ impl Error {
             if let Some((key, value)) = node.entry(field) {
                 // Present but null: null fields count as absent.
                 span = key.span;
-                self.message = format!("missing required field `{field}` (its value is {})", value.describe());
+                self.message = format!(
+                    "missing required field `{field}` (its value is {})",
+                    value.describe()
+                );
             }
         }
         self.at = Some((fp, span));
@@ -149,11 +164,17 @@ impl de::Error for Error {
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
-        Error::new(format!("expected {exp}, found {}", describe_unexpected(&unexp)))
+        Error::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
-        Error::new(format!("expected {exp}, found {}", describe_unexpected(&unexp)))
+        Error::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(&unexp)
+        ))
     }
 
     fn invalid_length(len: usize, exp: &dyn Expected) -> Self {
@@ -173,12 +194,19 @@ impl de::Error for Error {
         if expected.is_empty() {
             Error::new(format!("unknown field `{field}`, there are no fields"))
         } else {
-            Error::new(format!("unknown field `{field}`, expected {}", OneOf(expected)))
+            Error::new(format!(
+                "unknown field `{field}`, expected {}",
+                OneOf(expected)
+            ))
         }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Error { message: format!("missing required field `{field}`"), at: None, missing: Some(field) }
+        Error {
+            message: format!("missing required field `{field}`"),
+            at: None,
+            missing: Some(field),
+        }
     }
 
     fn duplicate_field(field: &'static str) -> Self {
@@ -195,7 +223,10 @@ struct NodeDe<'de, 'p> {
 
 impl<'de> NodeDe<'de, '_> {
     fn fail(&self, expected: &str) -> Error {
-        Error::new(format!("expected {expected}, found {}", self.node.describe()))
+        Error::new(format!(
+            "expected {expected}, found {}",
+            self.node.describe()
+        ))
     }
 
     fn pin<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
@@ -204,13 +235,24 @@ impl<'de> NodeDe<'de, '_> {
 
     fn deeper(&self) -> Result<usize, Error> {
         if self.depth >= MAX_DECODE_DEPTH {
-            return Err(Error::new(format!("nesting deeper than {MAX_DECODE_DEPTH} levels")));
+            return Err(Error::new(format!(
+                "nesting deeper than {MAX_DECODE_DEPTH} levels"
+            )));
         }
         Ok(self.depth + 1)
     }
 
-    fn visit_seq<V: Visitor<'de>>(&self, items: &'de [Node], visitor: V) -> Result<V::Value, Error> {
-        let mut access = SeqDe { items: items.iter(), index: 0, path: self.path, depth: self.deeper()? };
+    fn visit_seq<V: Visitor<'de>>(
+        &self,
+        items: &'de [Node],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let mut access = SeqDe {
+            items: items.iter(),
+            index: 0,
+            path: self.path,
+            depth: self.deeper()?,
+        };
         let value = visitor.visit_seq(&mut access)?;
         let left = access.items.len();
         if left > 0 {
@@ -229,8 +271,13 @@ impl<'de> NodeDe<'de, '_> {
         fields: Option<&'static [&'static str]>,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let access =
-            MapDe { entries: entries.iter(), value: None, fields, path: self.path, depth: self.deeper()? };
+        let access = MapDe {
+            entries: entries.iter(),
+            value: None,
+            fields,
+            path: self.path,
+            depth: self.deeper()?,
+        };
         visitor.visit_map(access)
     }
 
@@ -239,8 +286,14 @@ impl<'de> NodeDe<'de, '_> {
             Value::Int(i) => ty.visit_i128(i128::from(*i), visitor),
             Value::UInt(u) => ty.visit_i128(i128::from(*u), visitor),
             // YAML `1.0` reaches Kubernetes as JSON `1`, which integer fields accept.
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e38 => ty.visit_i128(*f as i128, visitor),
-            Value::Float(f) if f.is_finite() => Err(Error::new(format!("expected {}, found {}", ty.name(), float_text(*f)))),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e38 => {
+                ty.visit_i128(*f as i128, visitor)
+            }
+            Value::Float(f) if f.is_finite() => Err(Error::new(format!(
+                "expected {}, found {}",
+                ty.name(),
+                float_text(*f)
+            ))),
             _ => Err(self.fail(ty.name())),
         };
         self.pin(r)
@@ -398,7 +451,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let r = match &self.node.value {
             Value::Null => visitor.visit_none(),
-            _ => visitor.visit_some(NodeDe { node: self.node, path: self.path, depth: self.depth }),
+            _ => visitor.visit_some(NodeDe {
+                node: self.node,
+                path: self.path,
+                depth: self.depth,
+            }),
         };
         self.pin(r)
     }
@@ -411,7 +468,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
         self.pin(r)
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_unit(visitor)
     }
 
@@ -420,7 +481,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
         _name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let r = visitor.visit_newtype_struct(NodeDe { node: self.node, path: self.path, depth: self.depth });
+        let r = visitor.visit_newtype_struct(NodeDe {
+            node: self.node,
+            path: self.path,
+            depth: self.depth,
+        });
         self.pin(r)
     }
 
@@ -432,7 +497,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
         self.pin(r)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -473,11 +542,21 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let r = match &self.node.value {
-            Value::String(s) => visitor.visit_enum(EnumDe { tag: s, tag_node: self.node, value: None, de: &self }),
+            Value::String(s) => visitor.visit_enum(EnumDe {
+                tag: s,
+                tag_node: self.node,
+                value: None,
+                de: &self,
+            }),
             Value::Map(entries) if entries.len() == 1 => {
                 let (k, v) = &entries[0];
                 match &k.value {
-                    Value::String(s) => visitor.visit_enum(EnumDe { tag: s, tag_node: k, value: Some(v), de: &self }),
+                    Value::String(s) => visitor.visit_enum(EnumDe {
+                        tag: s,
+                        tag_node: k,
+                        value: Some(v),
+                        de: &self,
+                    }),
                     _ => Err(self.fail(&format!("{}", OneOf(variants)))),
                 }
             }
@@ -505,13 +584,20 @@ struct SeqDe<'de, 'p> {
 impl<'de> SeqAccess<'de> for SeqDe<'de, '_> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
         let path = Path::Index(self.path, self.index);
         self.index += 1;
-        let r = seed.deserialize(NodeDe { node, path: &path, depth: self.depth });
+        let r = seed.deserialize(NodeDe {
+            node,
+            path: &path,
+            depth: self.depth,
+        });
         r.map(Some).map_err(|e| e.locate(&path, node))
     }
 
@@ -533,7 +619,10 @@ struct MapDe<'de, 'p> {
 impl<'de> MapAccess<'de> for MapDe<'de, '_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         loop {
             let Some(entry) = self.entries.next() else {
                 return Ok(None);
@@ -555,11 +644,18 @@ impl<'de> MapAccess<'de> for MapDe<'de, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         let Some((key, value)) = self.value.take() else {
-            return Err(Error::new("a mapping value was requested before its key".into()));
+            return Err(Error::new(
+                "a mapping value was requested before its key".into(),
+            ));
         };
         let name = key.key_text();
         let path = Path::Key(self.path, &name);
-        seed.deserialize(NodeDe { node: value, path: &path, depth: self.depth }).map_err(|e| e.locate(&path, value))
+        seed.deserialize(NodeDe {
+            node: value,
+            path: &path,
+            depth: self.depth,
+        })
+        .map_err(|e| e.locate(&path, value))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -583,7 +679,8 @@ impl KeyDe<'_> {
 
     fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, Error> {
         let text = self.text();
-        text.parse().map_err(|_| Error::new(format!("expected a key that is {what}, found {text:?}")))
+        text.parse()
+            .map_err(|_| Error::new(format!("expected a key that is {what}, found {text:?}")))
     }
 }
 
@@ -658,8 +755,13 @@ impl<'de, 'a, 'p> EnumAccess<'de> for EnumDe<'de, 'a, 'p> {
     type Error = Error;
     type Variant = VariantDe<'de, 'a, 'p>;
 
-    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self::Variant), Error> {
-        let variant = seed.deserialize(KeyDe { key: &self.tag_node.value });
+    fn variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<(T::Value, Self::Variant), Error> {
+        let variant = seed.deserialize(KeyDe {
+            key: &self.tag_node.value,
+        });
         let variant = match (variant, self.value) {
             (Ok(v), _) => v,
             // An unknown tag of a one-entry mapping is reported at the key.
@@ -669,7 +771,14 @@ impl<'de, 'a, 'p> EnumAccess<'de> for EnumDe<'de, 'a, 'p> {
             }
             (Err(e), None) => return Err(e),
         };
-        Ok((variant, VariantDe { tag: self.tag, value: self.value, de: self.de }))
+        Ok((
+            variant,
+            VariantDe {
+                tag: self.tag,
+                value: self.value,
+                de: self.de,
+            },
+        ))
     }
 }
 
@@ -686,11 +795,19 @@ impl<'de> VariantDe<'de, '_, '_> {
         f: impl FnOnce(NodeDe<'de, '_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let Some(value) = self.value else {
-            return Err(Error::new(format!("expected {expected} for `{}`, found a plain value", self.tag)));
+            return Err(Error::new(format!(
+                "expected {expected} for `{}`, found a plain value",
+                self.tag
+            )));
         };
         let path = Path::Key(self.de.path, self.tag);
         let depth = self.de.deeper()?;
-        f(NodeDe { node: value, path: &path, depth }).map_err(|e| e.locate(&path, value))
+        f(NodeDe {
+            node: value,
+            path: &path,
+            depth,
+        })
+        .map_err(|e| e.locate(&path, value))
     }
 }
 
@@ -703,8 +820,12 @@ impl<'de> VariantAccess<'de> for VariantDe<'de, '_, '_> {
             Some(v) if v.is_null() => Ok(()),
             Some(v) => {
                 let path = Path::Key(self.de.path, self.tag);
-                Err(Error::new(format!("expected `{}` alone, found {} with it", self.tag, v.describe()))
-                    .locate(&path, v))
+                Err(Error::new(format!(
+                    "expected `{}` alone, found {} with it",
+                    self.tag,
+                    v.describe()
+                ))
+                .locate(&path, v))
             }
         }
     }
@@ -714,7 +835,9 @@ impl<'de> VariantAccess<'de> for VariantDe<'de, '_, '_> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
-        self.with_value("a list", |de| de::Deserializer::deserialize_seq(de, visitor))
+        self.with_value("a list", |de| {
+            de::Deserializer::deserialize_seq(de, visitor)
+        })
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -722,7 +845,9 @@ impl<'de> VariantAccess<'de> for VariantDe<'de, '_, '_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.with_value("a mapping", |de| de::Deserializer::deserialize_struct(de, "", fields, visitor))
+        self.with_value("a mapping", |de| {
+            de::Deserializer::deserialize_struct(de, "", fields, visitor)
+        })
     }
 }
 
@@ -737,7 +862,13 @@ mod tests {
 
     fn root(s: &str) -> Node {
         let docs = parse_stream(s.as_bytes(), &Limits::default()).unwrap_or_default();
-        docs.into_iter().next().and_then(|d| d.root).unwrap_or(Node { span: Span::default(), value: Value::Null })
+        docs.into_iter()
+            .next()
+            .and_then(|d| d.root)
+            .unwrap_or(Node {
+                span: Span::default(),
+                value: Value::Null,
+            })
     }
 
     fn fails<T: DeserializeOwned + fmt::Debug>(s: &str) -> DecodeError {
@@ -791,7 +922,10 @@ mod tests {
             tags: vec!["a".into(), "b".into()],
             labels: BTreeMap::from([("k".into(), "v".into())]),
             mode: Some(Mode::L3Vni),
-            inner: Some(Inner { vlan: 10, enabled: true }),
+            inner: Some(Inner {
+                vlan: 10,
+                enabled: true,
+            }),
             free: Some(serde_json::json!({"a": [1, null]})),
         };
         assert_eq!(o.ok(), Some(want));
@@ -800,60 +934,119 @@ mod tests {
     #[test]
     fn null_fields_count_as_absent() {
         let o: Result<Obj, _> = decode(&root("name: x\nport: ~\ntags:\nlabels: null\ninner:\n"));
-        assert_eq!(o.ok().map(|o| (o.port, o.tags.len(), o.labels.len(), o.inner)), Some((None, 0, 0, None)));
+        assert_eq!(
+            o.ok()
+                .map(|o| (o.port, o.tags.len(), o.labels.len(), o.inner)),
+            Some((None, 0, 0, None))
+        );
         let e = fails::<Obj>("name: ~\n");
-        assert_eq!((e.path.to_string(), e.span), ("name".into(), Span::new(1, 1)));
-        assert!(e.message.contains("missing required field `name`") && e.message.contains("null"), "{e}");
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            ("name".into(), Span::new(1, 1))
+        );
+        assert!(
+            e.message.contains("missing required field `name`") && e.message.contains("null"),
+            "{e}"
+        );
         // Null where a value is required (a list item) is a type error.
         let e = fails::<Obj>("name: x\ntags: [a, ~]\n");
-        assert_eq!((e.path.to_string(), e.message.as_str()), ("tags[1]".into(), "expected a string, found null"));
+        assert_eq!(
+            (e.path.to_string(), e.message.as_str()),
+            ("tags[1]".into(), "expected a string, found null")
+        );
     }
 
     #[test]
     fn errors_point_at_the_innermost_node() {
         let e = fails::<Obj>("name: x\ninner:\n  vlan: 1\n  bogus: 2\n");
-        assert_eq!((e.path.to_string(), e.span), ("inner.bogus".into(), Span::new(4, 3)));
-        assert_eq!(e.message, "unknown field `bogus`, expected `vlan` or `enabled`");
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            ("inner.bogus".into(), Span::new(4, 3))
+        );
+        assert_eq!(
+            e.message,
+            "unknown field `bogus`, expected `vlan` or `enabled`"
+        );
         let e = fails::<Obj>("name: 5\n");
-        assert_eq!((e.path.to_string(), e.span, e.message.as_str()), ("name".into(), Span::new(1, 7), "expected a string, found integer 5"));
+        assert_eq!(
+            (e.path.to_string(), e.span, e.message.as_str()),
+            (
+                "name".into(),
+                Span::new(1, 7),
+                "expected a string, found integer 5"
+            )
+        );
         let e = fails::<Obj>("name: x\nport: 70000\n");
-        assert_eq!((e.path.to_string(), e.span, e.message.as_str()), ("port".into(), Span::new(2, 7), "expected u16, found 70000"));
+        assert_eq!(
+            (e.path.to_string(), e.span, e.message.as_str()),
+            ("port".into(), Span::new(2, 7), "expected u16, found 70000")
+        );
         let e = fails::<Obj>("name: x\nport: -1\n");
         assert_eq!(e.message, "expected u16, found -1");
         let e = fails::<Obj>("name: x\nport: '80'\n");
         assert_eq!(e.message, "expected u16, found string \"80\"");
         let e = fails::<Obj>("name: x\nmode: l4-vni\n");
-        assert_eq!((e.path.to_string(), e.span), ("mode".into(), Span::new(2, 7)));
-        assert_eq!(e.message, "unknown value `l4-vni`, expected `l2-vni` or `l3-vni`");
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            ("mode".into(), Span::new(2, 7))
+        );
+        assert_eq!(
+            e.message,
+            "unknown value `l4-vni`, expected `l2-vni` or `l3-vni`"
+        );
         let e = fails::<Obj>("name: x\nmode: 3\n");
         assert_eq!(e.message, "expected `l2-vni` or `l3-vni`, found integer 3");
         let e = fails::<Obj>("name: x\ninner:\n  enabled: true\n");
-        assert_eq!((e.path.to_string(), e.span), ("inner.vlan".into(), Span::new(3, 3)));
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            ("inner.vlan".into(), Span::new(3, 3))
+        );
         assert_eq!(e.message, "missing required field `vlan`");
         let e = fails::<Obj>("name: x\ninner: [1]\n");
-        assert_eq!((e.path.to_string(), e.message.as_str()), ("inner".into(), "expected a mapping, found a list"));
+        assert_eq!(
+            (e.path.to_string(), e.message.as_str()),
+            ("inner".into(), "expected a mapping, found a list")
+        );
         let e = fails::<Obj>("name: x\ntags:\n- a\n- [b]\n");
-        assert_eq!((e.path.to_string(), e.span), ("tags[1]".into(), Span::new(4, 3)));
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            ("tags[1]".into(), Span::new(4, 3))
+        );
         let e = fails::<Obj>("name: x\nlabels: {a.b/c: 1}\n");
         assert_eq!(e.path.to_string(), "labels[\"a.b/c\"]");
         let e = fails::<Obj>("name: x\ninner: {vlan: 1, enabled: 'true'}\n");
-        assert_eq!(e.message, "expected a boolean (true or false), found string \"true\"");
+        assert_eq!(
+            e.message,
+            "expected a boolean (true or false), found string \"true\""
+        );
         let e = fails::<Obj>("name: x\nfree: .nan\n");
         assert_eq!(e.path.to_string(), "free");
         let e = fails::<Obj>("[1]");
-        assert_eq!((e.path.to_string(), e.span), (String::new(), Span::new(1, 1)));
+        assert_eq!(
+            (e.path.to_string(), e.span),
+            (String::new(), Span::new(1, 1))
+        );
     }
 
     #[test]
     fn integers_accept_integral_floats_and_range_check() {
         assert_eq!(decode::<u16>(&root("1.0")).ok(), Some(1));
         assert_eq!(decode::<i64>(&root("-0x10")).ok(), Some(-16));
-        assert_eq!(decode::<u64>(&root("18446744073709551615")).ok(), Some(u64::MAX));
+        assert_eq!(
+            decode::<u64>(&root("18446744073709551615")).ok(),
+            Some(u64::MAX)
+        );
         assert!(decode::<u16>(&root("1.5")).is_err());
         assert!(decode::<i64>(&root("18446744073709551615")).is_err());
-        assert_eq!(decode::<u8>(&root("256")).err().map(|e| e.message), Some("expected u8, found 256".into()));
+        assert_eq!(
+            decode::<u8>(&root("256")).err().map(|e| e.message),
+            Some("expected u8, found 256".into())
+        );
         assert_eq!(decode::<f64>(&root("3")).ok(), Some(3.0));
-        assert_eq!(decode::<BTreeMap<u16, bool>>(&root("80: on")).ok(), Some(BTreeMap::from([(80, true)])));
+        assert_eq!(
+            decode::<BTreeMap<u16, bool>>(&root("80: on")).ok(),
+            Some(BTreeMap::from([(80, true)]))
+        );
     }
 
     #[test]
@@ -866,21 +1059,42 @@ mod tests {
             Named { a: u8 },
         }
         assert_eq!(decode::<Shape>(&root("plain")).ok(), Some(Shape::Plain));
-        assert_eq!(decode::<Shape>(&root("sized: 3")).ok(), Some(Shape::Sized(3)));
-        assert_eq!(decode::<Shape>(&root("named: {a: 1}")).ok(), Some(Shape::Named { a: 1 }));
+        assert_eq!(
+            decode::<Shape>(&root("sized: 3")).ok(),
+            Some(Shape::Sized(3))
+        );
+        assert_eq!(
+            decode::<Shape>(&root("named: {a: 1}")).ok(),
+            Some(Shape::Named { a: 1 })
+        );
         let e = decode::<Shape>(&root("named: {a: 1, b: 2}")).err();
-        assert_eq!(e.map(|e| (e.path.to_string(), e.span)), Some(("named.b".into(), Span::new(1, 15))));
+        assert_eq!(
+            e.map(|e| (e.path.to_string(), e.span)),
+            Some(("named.b".into(), Span::new(1, 15)))
+        );
         let e = decode::<Shape>(&root("other: 1")).err();
-        assert_eq!(e.map(|e| (e.path.to_string(), e.span)), Some(("other".into(), Span::new(1, 1))));
-        assert_eq!(decode::<(u8, String)>(&root("[1, a]")).ok(), Some((1, "a".into())));
+        assert_eq!(
+            e.map(|e| (e.path.to_string(), e.span)),
+            Some(("other".into(), Span::new(1, 1)))
+        );
+        assert_eq!(
+            decode::<(u8, String)>(&root("[1, a]")).ok(),
+            Some((1, "a".into()))
+        );
         assert!(decode::<(u8, String)>(&root("[1, a, 3]")).is_err());
     }
 
     #[test]
     fn hand_built_deep_trees_fail_cleanly() {
-        let mut node = Node { span: Span::default(), value: Value::Null };
+        let mut node = Node {
+            span: Span::default(),
+            value: Value::Null,
+        };
         for _ in 0..(MAX_DECODE_DEPTH + 10) {
-            node = Node { span: Span::default(), value: Value::Seq(vec![node]) };
+            node = Node {
+                span: Span::default(),
+                value: Value::Seq(vec![node]),
+            };
         }
         let e = decode::<serde_json::Value>(&node).err();
         assert!(e.is_some_and(|e| e.message.contains("nesting deeper")));

@@ -19,12 +19,24 @@ pub(crate) fn emit(value: &Json) -> String {
             out.push('\n');
             return out;
         }
-        Item::Map(map) => stack.push(Frame::Map { iter: map.iter(), indent: 0, inline_first: false }),
-        Item::Seq(items) => stack.push(Frame::Seq { iter: items.iter(), indent: 0, inline_first: false }),
+        Item::Map(map) => stack.push(Frame::Map {
+            iter: map.iter(),
+            indent: 0,
+            inline_first: false,
+        }),
+        Item::Seq(items) => stack.push(Frame::Seq {
+            iter: items.iter(),
+            indent: 0,
+            inline_first: false,
+        }),
     }
     while let Some(top) = stack.last_mut() {
         match top {
-            Frame::Map { iter, indent, inline_first } => {
+            Frame::Map {
+                iter,
+                indent,
+                inline_first,
+            } => {
                 let Some((key, value)) = iter.next() else {
                     stack.pop();
                     continue;
@@ -49,11 +61,19 @@ pub(crate) fn emit(value: &Json) -> String {
                         }
                         Item::Map(map) => {
                             out.push('\n');
-                            stack.push(Frame::Map { iter: map.iter(), indent: indent + 2, inline_first: false });
+                            stack.push(Frame::Map {
+                                iter: map.iter(),
+                                indent: indent + 2,
+                                inline_first: false,
+                            });
                         }
                         Item::Seq(items) => {
                             out.push('\n');
-                            stack.push(Frame::Seq { iter: items.iter(), indent: indent + 2, inline_first: false });
+                            stack.push(Frame::Seq {
+                                iter: items.iter(),
+                                indent: indent + 2,
+                                inline_first: false,
+                            });
                         }
                     }
                     continue;
@@ -68,15 +88,27 @@ pub(crate) fn emit(value: &Json) -> String {
                     }
                     Item::Map(map) => {
                         out.push('\n');
-                        stack.push(Frame::Map { iter: map.iter(), indent: indent + 2, inline_first: false });
+                        stack.push(Frame::Map {
+                            iter: map.iter(),
+                            indent: indent + 2,
+                            inline_first: false,
+                        });
                     }
                     Item::Seq(items) => {
                         out.push('\n');
-                        stack.push(Frame::Seq { iter: items.iter(), indent, inline_first: false });
+                        stack.push(Frame::Seq {
+                            iter: items.iter(),
+                            indent,
+                            inline_first: false,
+                        });
                     }
                 }
             }
-            Frame::Seq { iter, indent, inline_first } => {
+            Frame::Seq {
+                iter,
+                indent,
+                inline_first,
+            } => {
                 let Some(value) = iter.next() else {
                     stack.pop();
                     continue;
@@ -91,12 +123,16 @@ pub(crate) fn emit(value: &Json) -> String {
                         write_scalar(&mut out, value);
                         out.push('\n');
                     }
-                    Item::Map(map) => {
-                        stack.push(Frame::Map { iter: map.iter(), indent: indent + 2, inline_first: true })
-                    }
-                    Item::Seq(items) => {
-                        stack.push(Frame::Seq { iter: items.iter(), indent: indent + 2, inline_first: true })
-                    }
+                    Item::Map(map) => stack.push(Frame::Map {
+                        iter: map.iter(),
+                        indent: indent + 2,
+                        inline_first: true,
+                    }),
+                    Item::Seq(items) => stack.push(Frame::Seq {
+                        iter: items.iter(),
+                        indent: indent + 2,
+                        inline_first: true,
+                    }),
                 }
             }
         }
@@ -105,8 +141,16 @@ pub(crate) fn emit(value: &Json) -> String {
 }
 
 enum Frame<'a> {
-    Map { iter: serde_json::map::Iter<'a>, indent: usize, inline_first: bool },
-    Seq { iter: std::slice::Iter<'a, Json>, indent: usize, inline_first: bool },
+    Map {
+        iter: serde_json::map::Iter<'a>,
+        indent: usize,
+        inline_first: bool,
+    },
+    Seq {
+        iter: std::slice::Iter<'a, Json>,
+        indent: usize,
+        inline_first: bool,
+    },
 }
 
 /// How a value is laid out: on the line of its key or dash, or as a block below it.
@@ -163,7 +207,11 @@ fn float_repr(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     let s = format!("{f:?}");
     let Some((mantissa, exp)) = s.split_once('e') else {
@@ -213,7 +261,24 @@ fn needs_quotes(s: &str) -> bool {
     };
     if matches!(
         first,
-        '-' | '?' | ':' | ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`'
+        '-' | '?'
+            | ':'
+            | ','
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '#'
+            | '&'
+            | '*'
+            | '!'
+            | '|'
+            | '>'
+            | '\''
+            | '"'
+            | '%'
+            | '@'
+            | '`'
     ) || first == ' '
         || s.ends_with(' ')
         || s.ends_with(':')
@@ -267,7 +332,12 @@ mod tests {
 
     fn back(text: &str) -> Json {
         match parse_stream(text.as_bytes(), &Limits::default()) {
-            Ok(docs) => docs.into_iter().next().and_then(|d| d.root).map(|n| n.to_json()).unwrap_or(Json::Null),
+            Ok(docs) => docs
+                .into_iter()
+                .next()
+                .and_then(|d| d.root)
+                .map(|n| n.to_json())
+                .unwrap_or(Json::Null),
             Err(e) => panic!("{text:?}: {e}"),
         }
     }
@@ -333,7 +403,10 @@ spec:
             ("10.0.0.0/24", "10.0.0.0/24"),
             ("E1/55", "E1/55"),
             ("00:11:22:33:44:55", "00:11:22:33:44:55"),
-            ("wiring.githedgehog.com/v1beta1", "wiring.githedgehog.com/v1beta1"),
+            (
+                "wiring.githedgehog.com/v1beta1",
+                "wiring.githedgehog.com/v1beta1",
+            ),
             ("a b", "a b"),
             ("it's", "it's"),
             ("", "''"),
@@ -363,7 +436,10 @@ spec:
             ("-.Inf", "'-.Inf'"),
             (".NaN", "'.NaN'"),
             ("2024-01-15", "'2024-01-15'"),
-            ("2001-12-14t21:59:43.10-05:00", "'2001-12-14t21:59:43.10-05:00'"),
+            (
+                "2001-12-14t21:59:43.10-05:00",
+                "'2001-12-14t21:59:43.10-05:00'",
+            ),
             ("<<", "'<<'"),
             ("=", "'='"),
             (" lead", "' lead'"),
@@ -420,7 +496,17 @@ spec:
 
     #[test]
     fn numbers_round_trip() {
-        for v in [json!(0), json!(-7), json!(u64::MAX), json!(i64::MIN), json!(1.0), json!(-0.5), json!(1e300), json!(1e-7), json!(123456789.125)] {
+        for v in [
+            json!(0),
+            json!(-7),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.0),
+            json!(-0.5),
+            json!(1e300),
+            json!(1e-7),
+            json!(123456789.125),
+        ] {
             let text = emit(&json!({ "n": v }));
             assert_eq!(back(&text)["n"], v, "{text}");
         }
@@ -432,7 +518,11 @@ spec:
     #[test]
     fn long_keys_use_the_explicit_form() {
         let long = "k".repeat(3000);
-        for v in [json!({ long.clone(): 1 }), json!({ long.clone(): {"a": [1]} }), json!([{ long.clone(): [] , "b": [1, 2]}])] {
+        for v in [
+            json!({ long.clone(): 1 }),
+            json!({ long.clone(): {"a": [1]} }),
+            json!([{ long.clone(): [] , "b": [1, 2]}]),
+        ] {
             let text = emit(&v);
             assert!(text.contains("? "), "{text}");
             assert_eq!(back(&text), v);

@@ -53,23 +53,35 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a str, Yam
 /// tab, LF and CR; DEL; C1 controls other than NEL; U+FFFE and U+FFFF), with its byte offset. go-yaml
 /// rejects the same set.
 fn first_forbidden_char(text: &str) -> Option<(usize, char)> {
+    // Most input is printable ASCII: blocks holding nothing else (tab, LF and CR aside) are skipped with a
+    // branch-free test the compiler vectorizes; the others are looked at byte by byte.
+    const BLOCK: usize = 64;
     let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let bad = match c {
-            b'\t' | b'\n' | b'\r' => false,
-            0x00..=0x1F | 0x7F => true,
-            // U+0080..U+009F are C2 80..C2 9F; U+0085 (NEL) is a line break YAML allows.
-            0xC2 => matches!(b.get(i + 1), Some(&n) if (0x80..=0x9F).contains(&n) && n != 0x85),
-            // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
-            0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
-            _ => false,
-        };
-        if bad {
-            return text[i..].chars().next().map(|ch| (i, ch));
+    for (n, block) in b.chunks(BLOCK).enumerate() {
+        let suspicious = block.iter().fold(false, |acc, &c| {
+            acc | ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r')) | (c >= 0x7F)
+        });
+        if !suspicious {
+            continue;
         }
-        i += 1;
+        let base = n * BLOCK;
+        for i in base..base + block.len() {
+            let bad = match b[i] {
+                b'\t' | b'\n' | b'\r' => false,
+                0x00..=0x1F | 0x7F => true,
+                // U+0080..U+009F are C2 80..C2 9F; U+0085 (NEL) is a line break YAML allows.
+                0xC2 => matches!(b.get(i + 1), Some(&n) if (0x80..=0x9F).contains(&n) && n != 0x85),
+                // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+                0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
+                _ => false,
+            };
+            if bad {
+                return text
+                    .get(i..)
+                    .and_then(|rest| rest.chars().next())
+                    .map(|ch| (i, ch));
+            }
+        }
     }
     None
 }
@@ -87,8 +99,14 @@ pub(crate) fn position(input: &[u8], at: usize) -> (u32, u32) {
             line_start = i + 1;
         }
     }
-    let chars = before[line_start..].iter().filter(|&&c| c & 0xC0 != 0x80).count();
-    (line, u32::try_from(chars).unwrap_or(u32::MAX).saturating_add(1))
+    let chars = before[line_start..]
+        .iter()
+        .filter(|&&c| c & 0xC0 != 0x80)
+        .count();
+    (
+        line,
+        u32::try_from(chars).unwrap_or(u32::MAX).saturating_add(1),
+    )
 }
 
 #[cfg(test)]
@@ -104,30 +122,63 @@ mod tests {
 
     #[test]
     fn accepts_text_and_strips_a_bom() {
-        assert_eq!(check(b"\xEF\xBB\xBFa: 1\r\n", &Limits::default()).ok(), Some("a: 1\r\n"));
-        assert_eq!(check("a: \u{85}é\u{a0}\t".as_bytes(), &Limits::default()).ok(), Some("a: \u{85}é\u{a0}\t"));
+        assert_eq!(
+            check(b"\xEF\xBB\xBFa: 1\r\n", &Limits::default()).ok(),
+            Some("a: 1\r\n")
+        );
+        assert_eq!(
+            check("a: \u{85}é\u{a0}\t".as_bytes(), &Limits::default()).ok(),
+            Some("a: \u{85}é\u{a0}\t")
+        );
     }
 
     #[test]
     fn rejects_oversized_input() {
-        let limits = Limits { max_bytes: 4, ..Limits::default() };
+        let limits = Limits {
+            max_bytes: 4,
+            ..Limits::default()
+        };
         let e = check(b"a: 12", &limits).err();
-        assert!(matches!(e, Some(YamlError { line: 0, column: 0, .. })), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Some(YamlError {
+                    line: 0,
+                    column: 0,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn reports_first_bad_byte_position() {
         let e = err(b"a: 1\nb: caf\xC3\xA9 \xFF\n");
         assert_eq!((e.line, e.column), (2, 9), "{e}");
-        assert!(e.message.contains("UTF-8") && e.message.contains("0xFF"), "{e}");
+        assert!(
+            e.message.contains("UTF-8") && e.message.contains("0xFF"),
+            "{e}"
+        );
         let e = err(b"a: 1\r\nb: \x00\x01");
         assert_eq!((e.line, e.column), (2, 4), "{e}");
         assert!(e.message.contains("NUL"), "{e}");
         let e = err(b"x\n\n  \x1B[0m");
-        assert_eq!((e.line, e.column, e.message.contains("U+001B")), (3, 3, true), "{e}");
+        assert_eq!(
+            (e.line, e.column, e.message.contains("U+001B")),
+            (3, 3, true),
+            "{e}"
+        );
         let e = err("ok\n é\u{9b}".as_bytes());
         assert_eq!((e.line, e.column), (2, 3), "{e}");
         let e = err("\u{FFFF}".as_bytes());
         assert_eq!((e.line, e.column), (1, 1), "{e}");
+        // Past the first clean blocks, and with a character split across blocks.
+        let mut long = "a".repeat(63);
+        long.push_str("é\n");
+        long.push_str(&"b".repeat(200));
+        long.push('\u{7}');
+        let e = err(long.as_bytes());
+        assert_eq!((e.line, e.column), (2, 201), "{e}");
     }
 }

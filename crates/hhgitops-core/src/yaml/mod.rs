@@ -62,7 +62,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 64 << 20, max_alias_nodes: 100_000, max_depth: 128 }
+        Limits {
+            max_bytes: 64 << 20,
+            max_alias_nodes: 100_000,
+            max_depth: 128,
+        }
     }
 }
 

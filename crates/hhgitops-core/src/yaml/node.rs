@@ -54,7 +54,10 @@ impl Node {
     /// The key and value nodes of the entry `key`, when this node is a mapping that has it.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k.key_text() == key).map(|(k, v)| (k, v)),
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.key_text() == key)
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -124,12 +127,20 @@ impl Node {
     pub fn to_json(&self) -> Json {
         enum Open<'a> {
             Seq(Vec<Json>, std::slice::Iter<'a, Node>),
-            Map(serde_json::Map<String, Json>, std::slice::Iter<'a, (Node, Node)>, String),
+            Map(
+                serde_json::Map<String, Json>,
+                std::slice::Iter<'a, (Node, Node)>,
+                String,
+            ),
         }
         fn open(node: &Node) -> Result<Open<'_>, Json> {
             match &node.value {
                 Value::Seq(items) => Ok(Open::Seq(Vec::with_capacity(items.len()), items.iter())),
-                Value::Map(entries) => Ok(Open::Map(serde_json::Map::new(), entries.iter(), String::new())),
+                Value::Map(entries) => Ok(Open::Map(
+                    serde_json::Map::new(),
+                    entries.iter(),
+                    String::new(),
+                )),
                 _ => Err(scalar_json(&node.value)),
             }
         }
@@ -203,20 +214,36 @@ mod tests {
 
     fn root(s: &str) -> Node {
         let docs = parse_stream(s.as_bytes(), &Limits::default()).unwrap_or_default();
-        docs.into_iter().next().and_then(|d| d.root).unwrap_or(Node { span: Span::default(), value: Value::Null })
+        docs.into_iter()
+            .next()
+            .and_then(|d| d.root)
+            .unwrap_or(Node {
+                span: Span::default(),
+                value: Value::Null,
+            })
     }
 
     #[test]
     fn get_and_locate() {
-        let n = root("spec:\n  links:\n  - server:\n      port: s1/eth0\n  labels:\n    a.b/c: x\n");
+        let n =
+            root("spec:\n  links:\n  - server:\n      port: s1/eth0\n  labels:\n    a.b/c: x\n");
         let port = field_path!("spec", "links", 0usize, "server", "port");
         assert_eq!(n.get(&port).and_then(Node::as_str), Some("s1/eth0"));
         assert_eq!(n.locate(&port), Span::new(4, 13));
         assert_eq!(n.locate_key(&port), Span::new(4, 7));
         // Missing leaf → deepest existing ancestor.
-        assert_eq!(n.locate(&field_path!("spec", "links", 0usize, "switch", "port")), Span::new(3, 5));
-        assert_eq!(n.locate_key(&field_path!("spec", "links", 0usize, "nope")), Span::new(3, 5));
-        assert_eq!(n.locate(&field_path!("spec", "links", 5usize)), Span::new(3, 3));
+        assert_eq!(
+            n.locate(&field_path!("spec", "links", 0usize, "switch", "port")),
+            Span::new(3, 5)
+        );
+        assert_eq!(
+            n.locate_key(&field_path!("spec", "links", 0usize, "nope")),
+            Span::new(3, 5)
+        );
+        assert_eq!(
+            n.locate(&field_path!("spec", "links", 5usize)),
+            Span::new(3, 3)
+        );
         assert!(n.get(&field_path!("spec", "links", 5usize)).is_none());
         let label = field_path!("spec", "labels", "a.b/c");
         assert_eq!(n.get(&label).and_then(Node::as_str), Some("x"));
@@ -228,22 +255,33 @@ mod tests {
 
     #[test]
     fn to_json_keeps_order_and_types() {
-        let n = root("z: 1\na: [true, ~, 1.5, 'x', {k: -3}]\nm: {}\nbig: 18446744073709551615\ninf: .inf\n");
+        let n = root(
+            "z: 1\na: [true, ~, 1.5, 'x', {k: -3}]\nm: {}\nbig: 18446744073709551615\ninf: .inf\n",
+        );
         let j = n.to_json();
         assert_eq!(
             j,
             serde_json::json!({"z": 1, "a": [true, null, 1.5, "x", {"k": -3}], "m": {}, "big": u64::MAX, "inf": null})
         );
-        let keys: Vec<_> = j.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<_> = j
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["z", "a", "m", "big", "inf"]);
         assert_eq!(root("plain").to_json(), serde_json::json!("plain"));
     }
 
     #[test]
     fn deep_trees_convert_without_recursion() {
-        let mut node = Node { span: Span::default(), value: Value::Int(1) };
+        let mut node = Node {
+            span: Span::default(),
+            value: Value::Int(1),
+        };
         for _ in 0..100_000 {
-            node = Node { span: Span::default(), value: Value::Seq(vec![node]) };
+            node = Node {
+                span: Span::default(),
+                value: Value::Seq(vec![node]),
+            };
         }
         let mut j = node.to_json();
         let mut depth = 0;

@@ -2,6 +2,8 @@
 //! `kubectl` and the API server see), the standard tags, key conversion, and the "could a reader take this
 //! string for something else" test the emitter quotes by.
 
+use std::borrow::Cow;
+
 use saphyr_parser::{ScalarStyle, Tag};
 
 use super::Value;
@@ -31,7 +33,9 @@ pub(crate) fn resolve_plain(s: &str) -> Plain {
             return Plain::Bool(false)
         }
         ".nan" | ".NaN" | ".NAN" => return Plain::Float(f64::NAN),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Plain::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Plain::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Plain::Float(f64::NEG_INFINITY),
         "<<" => return Plain::Merge,
         _ => {}
@@ -165,7 +169,9 @@ fn is_yaml_style_float(s: &str) -> bool {
 fn go_parse_float(s: &str) -> Option<f64> {
     // Rust also accepts "inf", "nan" and "infinity"; go-yaml never passes those here (they do not start
     // with a digit, a sign followed by a digit or dot, or a dot), but reject them to be exact.
-    if s.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') {
+    if s.bytes()
+        .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+    {
         return None;
     }
     let f: f64 = s.parse().ok()?;
@@ -192,55 +198,58 @@ pub(crate) fn is_merge_tag(tag: &Tag) -> bool {
     core_suffix(tag) == Some("merge")
 }
 
-/// Resolves any scalar event: style, tag and text.
+/// Resolves any scalar event: style, tag and text. Strings are copied to their exact size even when the
+/// parser hands over an owned one: its spare capacity would cost more memory (and time, in cache misses) than
+/// the copy does.
 pub(crate) fn resolve_scalar(
-    text: &str,
+    text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
 ) -> Result<Value, TagError> {
     let Some(tag) = tag else {
         if style != ScalarStyle::Plain {
-            return Ok(Value::String(text.to_owned()));
+            return Ok(Value::String(text.as_ref().to_owned()));
         }
-        return Ok(match resolve_plain(text) {
+        return Ok(match resolve_plain(&text) {
             Plain::Null => Value::Null,
             Plain::Bool(b) => Value::Bool(b),
             Plain::Int(i) => Value::Int(i),
             Plain::UInt(u) => Value::UInt(u),
             Plain::Float(f) => Value::Float(f),
-            Plain::Merge | Plain::Str => Value::String(text.to_owned()),
+            Plain::Merge | Plain::Str => Value::String(text.as_ref().to_owned()),
         });
     };
     let Some(suffix) = core_suffix(tag) else {
         // Local and unknown tags: go-yaml v2 leaves the text as it is.
-        return Ok(Value::String(text.to_owned()));
+        return Ok(Value::String(text.as_ref().to_owned()));
     };
-    let bad = |what: &str| TagError(format!("`{}` is not a valid {what}", abbreviate(text, 40)));
+    let bad = |what: &str| TagError(format!("`{}` is not a valid {what}", abbreviate(&text, 40)));
+    let trimmed = text.trim();
     match suffix {
-        "str" | "binary" | "timestamp" | "merge" => Ok(Value::String(text.to_owned())),
-        "int" => match resolve_plain(text.trim()) {
+        "str" | "binary" | "timestamp" | "merge" => Ok(Value::String(text.as_ref().to_owned())),
+        "int" => match resolve_plain(trimmed) {
             Plain::Int(i) => Ok(Value::Int(i)),
             Plain::UInt(u) => Ok(Value::UInt(u)),
             _ => Err(bad("!!int")),
         },
-        "float" => match resolve_plain(text.trim()) {
+        "float" => match resolve_plain(trimmed) {
             Plain::Int(i) => Ok(Value::Float(i as f64)),
             Plain::UInt(u) => Ok(Value::Float(u as f64)),
             Plain::Float(f) => Ok(Value::Float(f)),
             _ => Err(bad("!!float")),
         },
-        "bool" => match resolve_plain(text.trim()) {
+        "bool" => match resolve_plain(trimmed) {
             Plain::Bool(b) => Ok(Value::Bool(b)),
             _ => Err(bad("!!bool")),
         },
-        "null" => match resolve_plain(text.trim()) {
+        "null" => match resolve_plain(trimmed) {
             Plain::Null => Ok(Value::Null),
             _ => Err(bad("!!null")),
         },
-        "map" | "seq" | "set" | "omap" | "pairs" => {
-            Err(TagError(format!("the tag !!{suffix} cannot be used on a scalar")))
-        }
-        _ => Ok(Value::String(text.to_owned())),
+        "map" | "seq" | "set" | "omap" | "pairs" => Err(TagError(format!(
+            "the tag !!{suffix} cannot be used on a scalar"
+        ))),
+        _ => Ok(Value::String(text.as_ref().to_owned())),
     }
 }
 
@@ -262,14 +271,26 @@ fn go_format_float32_g(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     let f32v = f as f32;
     if f32v.is_infinite() {
-        return if f32v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f32v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f32v == 0.0 {
-        return if f32v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f32v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Shortest round-trip digits and decimal exponent, from Rust's `{:e}` (`-1.2345e6`).
     let sci = format!("{f32v:e}");
@@ -343,7 +364,9 @@ fn unsign(s: &str) -> &str {
 }
 
 fn all_digits_sep(s: &str, radix: u32) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c == b'_' || c == b',' || (c as char).is_digit(radix))
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c == b'_' || c == b',' || (c as char).is_digit(radix))
 }
 
 /// YAML 1.1 integers (binary, octal, decimal, hex with `_` separators, and sexagesimal `1:30`); commas as
@@ -491,19 +514,40 @@ mod tests {
 
     #[test]
     fn tags_are_honored_and_checked() {
-        let t = |suffix: &str| Tag { handle: "tag:yaml.org,2002:".into(), suffix: suffix.into() };
-        let r = |text: &str, style, tag: &Tag| resolve_scalar(text, style, Some(tag)).ok();
-        assert_eq!(r("123", ScalarStyle::Plain, &t("str")), Some(Value::String("123".into())));
-        assert_eq!(r("123", ScalarStyle::DoubleQuoted, &t("int")), Some(Value::Int(123)));
-        assert_eq!(r("1", ScalarStyle::Plain, &t("float")), Some(Value::Float(1.0)));
-        assert_eq!(r("yes", ScalarStyle::SingleQuoted, &t("bool")), Some(Value::Bool(true)));
+        let t = |suffix: &str| Tag {
+            handle: "tag:yaml.org,2002:".into(),
+            suffix: suffix.into(),
+        };
+        let r = |text: &str, style, tag: &Tag| resolve_scalar(text.into(), style, Some(tag)).ok();
+        assert_eq!(
+            r("123", ScalarStyle::Plain, &t("str")),
+            Some(Value::String("123".into()))
+        );
+        assert_eq!(
+            r("123", ScalarStyle::DoubleQuoted, &t("int")),
+            Some(Value::Int(123))
+        );
+        assert_eq!(
+            r("1", ScalarStyle::Plain, &t("float")),
+            Some(Value::Float(1.0))
+        );
+        assert_eq!(
+            r("yes", ScalarStyle::SingleQuoted, &t("bool")),
+            Some(Value::Bool(true))
+        );
         assert_eq!(r("~", ScalarStyle::Plain, &t("null")), Some(Value::Null));
         assert!(r("abc", ScalarStyle::Plain, &t("int")).is_none());
         assert!(r("abc", ScalarStyle::Plain, &t("map")).is_none());
-        let local = Tag { handle: "!".into(), suffix: "thing".into() };
-        assert_eq!(r("5", ScalarStyle::Plain, &local), Some(Value::String("5".into())));
+        let local = Tag {
+            handle: "!".into(),
+            suffix: "thing".into(),
+        };
         assert_eq!(
-            resolve_scalar("5", ScalarStyle::SingleQuoted, None).ok(),
+            r("5", ScalarStyle::Plain, &local),
+            Some(Value::String("5".into()))
+        );
+        assert_eq!(
+            resolve_scalar("5".into(), ScalarStyle::SingleQuoted, None).ok(),
             Some(Value::String("5".into()))
         );
     }
@@ -516,26 +560,76 @@ mod tests {
         assert_eq!(key_string(&Value::Float(100.0)).as_deref(), Some("100"));
         assert_eq!(key_string(&Value::Float(1e21)).as_deref(), Some("1e+21"));
         assert_eq!(key_string(&Value::Float(1e6)).as_deref(), Some("1e+06"));
-        assert_eq!(key_string(&Value::Float(123456.0)).as_deref(), Some("123456"));
-        assert_eq!(key_string(&Value::Float(-2.5e-7)).as_deref(), Some("-2.5e-07"));
+        assert_eq!(
+            key_string(&Value::Float(123456.0)).as_deref(),
+            Some("123456")
+        );
+        assert_eq!(
+            key_string(&Value::Float(-2.5e-7)).as_deref(),
+            Some("-2.5e-07")
+        );
         assert_eq!(key_string(&Value::Float(0.0001)).as_deref(), Some("0.0001"));
         assert_eq!(key_string(&Value::Float(0.00001)).as_deref(), Some("1e-05"));
-        assert_eq!(key_string(&Value::Float(f64::INFINITY)).as_deref(), Some(".inf"));
+        assert_eq!(
+            key_string(&Value::Float(f64::INFINITY)).as_deref(),
+            Some(".inf")
+        );
         assert_eq!(key_string(&Value::Null), None);
     }
 
     #[test]
     fn ambiguity_covers_yaml_1_1_and_1_2() {
         for s in [
-            "yes", "No", "on", "y", "~", "null", "", "12", "+1", "0o17", "0x1F", "0b11", "1_000", "1:30",
-            "190:20:30.15", "1.5", ".5", "1e3", "1.0e+3", ".inf", "-.inf", ".NaN", "2024-01-01",
-            "2001-12-14t21:59:43.10-05:00", "=", "<<", "1,000", "0x_", "08", "3.", "10:11:22:33:44:55",
+            "yes",
+            "No",
+            "on",
+            "y",
+            "~",
+            "null",
+            "",
+            "12",
+            "+1",
+            "0o17",
+            "0x1F",
+            "0b11",
+            "1_000",
+            "1:30",
+            "190:20:30.15",
+            "1.5",
+            ".5",
+            "1e3",
+            "1.0e+3",
+            ".inf",
+            "-.inf",
+            ".NaN",
+            "2024-01-01",
+            "2001-12-14t21:59:43.10-05:00",
+            "=",
+            "<<",
+            "1,000",
+            "0x_",
+            "08",
+            "3.",
+            "10:11:22:33:44:55",
         ] {
             assert!(plain_is_ambiguous(s), "{s:?} should be quoted");
         }
         for s in [
-            "hello", "10.0.0.1", "10.0.0.0/8", "1.2.3", "00:11:22:33:44:55", "E1/55", "Ethernet1", "v1beta1",
-            "nan", "inf", "yess", "1a", "a:b", "server-01", "0:30",
+            "hello",
+            "10.0.0.1",
+            "10.0.0.0/8",
+            "1.2.3",
+            "00:11:22:33:44:55",
+            "E1/55",
+            "Ethernet1",
+            "v1beta1",
+            "nan",
+            "inf",
+            "yess",
+            "1a",
+            "a:b",
+            "server-01",
+            "0:30",
         ] {
             assert!(!plain_is_ambiguous(s), "{s:?} should stay plain");
         }

@@ -12,7 +12,14 @@ use hhgitops_git::{CommandRecord, Git, Timeouts};
 /// Run git for fixtures, isolated from the operator's configuration, with a fixed identity.
 pub fn raw_git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=Fixture", "-c", "user.email=fixture@example.invalid", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Fixture",
+            "-c",
+            "user.email=fixture@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -34,7 +41,10 @@ pub fn raw_git(dir: &Path, args: &[&str]) -> String {
 pub fn bare_repo(parent: &Path, name: &str) -> PathBuf {
     let path = parent.join(name);
     fs::create_dir_all(&path).unwrap();
-    raw_git(&path, &["init", "--quiet", "--bare", "--initial-branch=main"]);
+    raw_git(
+        &path,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
     path
 }
 
@@ -49,7 +59,10 @@ pub fn seed(bare: &Path, branch: &str, files: &[(&str, &str)], message: &str) {
         raw_git(&work, &["init", "--quiet", "--initial-branch", branch]);
         raw_git(&work, &["remote", "add", "origin", url]);
     } else {
-        raw_git(scratch.path(), &["clone", "--quiet", "--branch", branch, url, "w"]);
+        raw_git(
+            scratch.path(),
+            &["clone", "--quiet", "--branch", branch, url, "w"],
+        );
     }
     for (path, content) in files {
         let p = work.join(path);
@@ -58,12 +71,23 @@ pub fn seed(bare: &Path, branch: &str, files: &[(&str, &str)], message: &str) {
     }
     raw_git(&work, &["add", "-A"]);
     raw_git(&work, &["commit", "--quiet", "-m", message]);
-    raw_git(&work, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")]);
+    raw_git(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            &format!("HEAD:refs/heads/{branch}"),
+        ],
+    );
 }
 
 /// Subjects of `branch` on the bare remote, newest first.
 pub fn remote_subjects(bare: &Path, branch: &str) -> Vec<String> {
-    raw_git(bare, &["log", "--format=%s", branch]).lines().map(str::to_owned).collect()
+    raw_git(bare, &["log", "--format=%s", branch])
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn remote_head(bare: &Path, branch: &str) -> String {
@@ -75,8 +99,13 @@ pub fn recording_git() -> (Git, Arc<Mutex<Vec<CommandRecord>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
     let git = Git::new()
-        .with_timeouts(Timeouts { local: std::time::Duration::from_secs(60), network: std::time::Duration::from_secs(60) })
-        .with_observer(Arc::new(move |r: &CommandRecord| sink.lock().unwrap().push(r.clone())));
+        .with_timeouts(Timeouts {
+            local: std::time::Duration::from_secs(60),
+            network: std::time::Duration::from_secs(60),
+        })
+        .with_observer(Arc::new(move |r: &CommandRecord| {
+            sink.lock().unwrap().push(r.clone())
+        }));
     (git, log)
 }
 

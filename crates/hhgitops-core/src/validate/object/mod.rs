@@ -11,7 +11,6 @@ mod wiring;
 
 /// Helpers the cross-object rules share with the object rules.
 pub(crate) mod wiring_helpers {
-    pub(crate) use super::vpc::effective_subnet;
     pub(crate) use super::wiring::{ip_links, merged_vlan_ranges};
 }
 
@@ -27,7 +26,8 @@ pub fn check_object(object: &Object, settings: &FabricSettings, f: &mut Findings
     let name = object.name();
     match &object.spec {
         Spec::SwitchProfile(s) => wiring::switch_profile(name, s, settings, f),
-        Spec::ServerProfile(_) | Spec::SwitchGroup(_) | Spec::GatewayGroup(_) | Spec::Server(_) => {}
+        Spec::ServerProfile(_) | Spec::SwitchGroup(_) | Spec::GatewayGroup(_) | Spec::Server(_) => {
+        }
         Spec::VLANNamespace(s) => wiring::vlan_namespace(s, settings, f),
         Spec::Switch(s) => wiring::switch(s, settings, f),
         Spec::Connection(s) => wiring::connection(s, settings, f),
@@ -49,7 +49,10 @@ fn check_metadata(object: &Object, f: &mut Findings) {
     if let Some(labels) = &object.metadata.labels {
         for (k, v) in labels {
             if let Some(p) = qualified_name_problem(k) {
-                f.push(field_path!("metadata", "labels", k), format!("invalid label: {p}"));
+                f.push(
+                    field_path!("metadata", "labels", k),
+                    format!("invalid label: {p}"),
+                );
             }
             if let Some(p) = label_value_problem(v) {
                 f.push(field_path!("metadata", "labels", k), p);
@@ -60,7 +63,10 @@ fn check_metadata(object: &Object, f: &mut Findings) {
         let mut total = 0usize;
         for (k, v) in ann {
             if let Some(p) = qualified_name_problem(k) {
-                f.push(field_path!("metadata", "annotations", k), format!("invalid annotation: {p}"));
+                f.push(
+                    field_path!("metadata", "annotations", k),
+                    format!("invalid annotation: {p}"),
+                );
             }
             total += k.len() + v.len();
         }
@@ -78,7 +84,10 @@ fn short_name(kind: &str, name: &str, f: &mut Findings) {
     if name.len() > 11 {
         f.push(
             field_path!("metadata", "name"),
-            format!("{kind} name {name:?} is {} characters long: expected at most 11", name.len()),
+            format!(
+                "{kind} name {name:?} is {} characters long: expected at most 11",
+                name.len()
+            ),
         );
     }
 }

@@ -27,32 +27,51 @@ pub(super) fn switch(s: &SwitchSpec, settings: &FabricSettings, f: &mut Findings
         }
     }
     if s.profile.as_deref().unwrap_or("").is_empty() {
-        f.missing(field_path!("spec", "profile"), "the name of a SwitchProfile (e.g. vs)");
+        f.missing(
+            field_path!("spec", "profile"),
+            "the name of a SwitchProfile (e.g. vs)",
+        );
     }
     for (i, g) in s.groups.iter().flatten().enumerate() {
         if g.is_empty() {
-            f.push(field_path!("spec", "groups", i), "expected the name of a SwitchGroup, found an empty string");
+            f.push(
+                field_path!("spec", "groups", i),
+                "expected the name of a SwitchGroup, found an empty string",
+            );
         }
     }
     for (i, ns) in s.vlan_namespaces.iter().flatten().enumerate() {
         if ns.is_empty() {
-            f.push(field_path!("spec", "vlanNamespaces", i), "expected the name of a VLANNamespace, found an empty string");
+            f.push(
+                field_path!("spec", "vlanNamespaces", i),
+                "expected the name of a VLANNamespace, found an empty string",
+            );
         }
     }
     if let Some(r) = &s.redundancy {
         let group = r.group.as_deref().unwrap_or("");
         let rtype = r.r#type.as_deref();
         if let Some(t) = rtype {
-            f.one_of(field_path!("spec", "redundancy", "type"), t, REDUNDANCY_TYPES);
+            f.one_of(
+                field_path!("spec", "redundancy", "type"),
+                t,
+                REDUNDANCY_TYPES,
+            );
         }
         if !group.is_empty() && rtype.unwrap_or("").is_empty() {
             f.push(
                 field_path!("spec", "redundancy", "type"),
-                format!("redundancy group {group:?} is set without a type: expected one of {}", list(REDUNDANCY_TYPES)),
+                format!(
+                    "redundancy group {group:?} is set without a type: expected one of {}",
+                    list(REDUNDANCY_TYPES)
+                ),
             );
         }
         if group.is_empty() && !rtype.unwrap_or("").is_empty() {
-            f.push(field_path!("spec", "redundancy", "group"), "redundancy type is set without a group: expected the name of a SwitchGroup");
+            f.push(
+                field_path!("spec", "redundancy", "group"),
+                "redundancy type is set without a group: expected the name of a SwitchGroup",
+            );
         }
     }
     for (port, fec) in s.port_fecs.iter().flatten() {
@@ -69,17 +88,26 @@ pub(super) fn switch(s: &SwitchSpec, settings: &FabricSettings, f: &mut Findings
     if let Some(lf) = &s.link_flap_err_disable {
         if let Some(v) = lf.flap_threshold {
             if !(1..=50).contains(&v) {
-                f.push(field_path!("spec", "linkFlapErrDisable", "flapThreshold"), format!("expected 1 to 50, found {v}"));
+                f.push(
+                    field_path!("spec", "linkFlapErrDisable", "flapThreshold"),
+                    format!("expected 1 to 50, found {v}"),
+                );
             }
         }
         if let Some(v) = lf.sampling_interval {
             if !(1..=65535).contains(&v) {
-                f.push(field_path!("spec", "linkFlapErrDisable", "samplingInterval"), format!("expected 1 to 65535, found {v}"));
+                f.push(
+                    field_path!("spec", "linkFlapErrDisable", "samplingInterval"),
+                    format!("expected 1 to 65535, found {v}"),
+                );
             }
         }
         if let Some(v) = lf.recovery_interval {
             if v > 65534 {
-                f.push(field_path!("spec", "linkFlapErrDisable", "recoveryInterval"), format!("expected 0 to 65534, found {v}"));
+                f.push(
+                    field_path!("spec", "linkFlapErrDisable", "recoveryInterval"),
+                    format!("expected 0 to 65534, found {v}"),
+                );
             }
         }
     }
@@ -98,80 +126,145 @@ fn hydration(s: &SwitchSpec, settings: &FabricSettings, f: &mut Findings) {
         || s.protocol_ip.is_some()
         || s.vtep_ip.is_some();
     if s.is_spine() && s.vtep_ip.as_deref().is_some_and(|v| !v.is_empty()) {
-        f.push(field_path!("spec", "vtepIP"), "a spine must not have a VTEP IP: expected no vtepIP");
+        f.push(
+            field_path!("spec", "vtepIP"),
+            "a spine must not have a VTEP IP: expected no vtepIP",
+        );
     }
     if !hydrated {
         return;
     }
-    let why = if settings.require_hydration { "the fabric settings require hydrated switches" } else { "the switch is (partly) hydrated" };
+    let why = if settings.require_hydration {
+        "the fabric settings require hydrated switches"
+    } else {
+        "the switch is (partly) hydrated"
+    };
     match s.asn {
         None | Some(0) => f.missing(field_path!("spec", "asn"), &format!("an ASN ({why})")),
         Some(asn) => {
             if s.is_leaf() && !(settings.leaf_asn_start..=settings.leaf_asn_end).contains(&asn) {
                 f.push(
                     field_path!("spec", "asn"),
-                    format!("leaf ASN {asn} is outside the fabric leaf ASN range: expected {} to {}", settings.leaf_asn_start, settings.leaf_asn_end),
+                    format!(
+                        "leaf ASN {asn} is outside the fabric leaf ASN range: expected {} to {}",
+                        settings.leaf_asn_start, settings.leaf_asn_end
+                    ),
                 );
             }
             if s.is_spine() && asn != settings.spine_asn {
-                f.push(field_path!("spec", "asn"), format!("spine ASN {asn} is not the fabric spine ASN: expected {}", settings.spine_asn));
+                f.push(
+                    field_path!("spec", "asn"),
+                    format!(
+                        "spine ASN {asn} is not the fabric spine ASN: expected {}",
+                        settings.spine_asn
+                    ),
+                );
             }
         }
     }
     match s.ip.as_deref() {
-        None | Some("") => f.missing(field_path!("spec", "ip"), &format!("the management IP with prefix length, e.g. 172.30.0.9/21 ({why})")),
+        None | Some("") => f.missing(
+            field_path!("spec", "ip"),
+            &format!("the management IP with prefix length, e.g. 172.30.0.9/21 ({why})"),
+        ),
         Some(ip) => {
             if let Some(p) = prefix(f, || field_path!("spec", "ip"), ip) {
                 let a = p.addr;
                 if !settings.management_subnet.contains_addr(a) {
                     f.push(field_path!("spec", "ip"), format!("management IP {ip} is outside the management subnet: expected an address in {}", settings.management_subnet));
-                } else if settings.management_dhcp_start_addr().is_some_and(|start| a >= start) {
+                } else if settings
+                    .management_dhcp_start_addr()
+                    .is_some_and(|start| a >= start)
+                {
                     f.push(
                         field_path!("spec", "ip"),
                         format!("management IP {ip} is in the management DHCP range: expected an address below {}", settings.management_dhcp_start),
                     );
                 }
                 if a == settings.control_vip.addr {
-                    f.push(field_path!("spec", "ip"), format!("management IP {ip} is the control VIP {}", fmt_addr(settings.control_vip.addr)));
+                    f.push(
+                        field_path!("spec", "ip"),
+                        format!(
+                            "management IP {ip} is the control VIP {}",
+                            fmt_addr(settings.control_vip.addr)
+                        ),
+                    );
                 }
             }
         }
     }
     match s.protocol_ip.as_deref() {
-        None | Some("") => f.missing(field_path!("spec", "protocolIP"), &format!("a /32 in the protocol subnet {} ({why})", settings.protocol_subnet)),
-        Some(ip) => slash32_in(f, field_path!("spec", "protocolIP"), ip, settings.protocol_subnet, "protocol"),
+        None | Some("") => f.missing(
+            field_path!("spec", "protocolIP"),
+            &format!(
+                "a /32 in the protocol subnet {} ({why})",
+                settings.protocol_subnet
+            ),
+        ),
+        Some(ip) => slash32_in(
+            f,
+            field_path!("spec", "protocolIP"),
+            ip,
+            settings.protocol_subnet,
+            "protocol",
+        ),
     }
     if s.is_leaf() {
         match s.vtep_ip.as_deref() {
             None | Some("") => {
                 if settings.fabric_mode == FabricMode::SpineLeaf {
-                    f.missing(field_path!("spec", "vtepIP"), &format!("a /32 in the VTEP subnet {} for a leaf in spine-leaf mode ({why})", settings.vtep_subnet));
+                    f.missing(
+                        field_path!("spec", "vtepIP"),
+                        &format!(
+                            "a /32 in the VTEP subnet {} for a leaf in spine-leaf mode ({why})",
+                            settings.vtep_subnet
+                        ),
+                    );
                 }
             }
-            Some(ip) => slash32_in(f, field_path!("spec", "vtepIP"), ip, settings.vtep_subnet, "VTEP"),
+            Some(ip) => slash32_in(
+                f,
+                field_path!("spec", "vtepIP"),
+                ip,
+                settings.vtep_subnet,
+                "VTEP",
+            ),
         }
     }
 }
 
 fn slash32_in(f: &mut Findings, path: FieldPath, ip: &str, subnet: Ipv4Prefix, what: &str) {
-    let Some(p) = prefix(f, || path.clone(), ip) else { return };
+    let Some(p) = prefix(f, || path.clone(), ip) else {
+        return;
+    };
     if p.len != 32 {
-        f.push(path.clone(), format!("{what} IP {ip} must be a /32: expected a.b.c.d/32"));
+        f.push(
+            path.clone(),
+            format!("{what} IP {ip} must be a /32: expected a.b.c.d/32"),
+        );
     }
     if !subnet.contains_addr(p.addr) {
-        f.push(path, format!("{what} IP {ip} is outside the {what} subnet: expected an address in {subnet}"));
+        f.push(
+            path,
+            format!("{what} IP {ip} is outside the {what} subnet: expected an address in {subnet}"),
+        );
     }
 }
 
 // ---------------------------------------------------------------------------------------------------- SwitchProfile
 
-const PORT_SPEEDS: &[&str] = &["1G", "2.5G", "5G", "10G", "20G", "25G", "40G", "50G", "100G", "200G", "400G", "800G"];
+const PORT_SPEEDS: &[&str] = &[
+    "1G", "2.5G", "5G", "10G", "20G", "25G", "40G", "50G", "100G", "200G", "400G", "800G",
+];
 
 pub(crate) fn speed_problem(speed: &str) -> Option<String> {
     if PORT_SPEEDS.contains(&speed) {
         None
     } else {
-        Some(format!("expected a speed out of {}, found {speed:?}", PORT_SPEEDS.join(", ")))
+        Some(format!(
+            "expected a speed out of {}, found {speed:?}",
+            PORT_SPEEDS.join(", ")
+        ))
     }
 }
 
@@ -183,7 +276,9 @@ pub(crate) fn breakout_mode_problem(mode: &str) -> Option<String> {
     if ok {
         None
     } else {
-        Some(format!("expected a breakout mode <1|2|4|8>x<speed> such as 4x25G, found {mode:?}"))
+        Some(format!(
+            "expected a breakout mode <1|2|4|8>x<speed> such as 4x25G, found {mode:?}"
+        ))
     }
 }
 
@@ -191,7 +286,12 @@ fn int_suffix(s: &str, prefix: &str) -> Option<i64> {
     s.strip_prefix(prefix).and_then(atoi)
 }
 
-pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &FabricSettings, f: &mut Findings) {
+pub(super) fn switch_profile(
+    name: &str,
+    s: &SwitchProfileSpec,
+    settings: &FabricSettings,
+    f: &mut Findings,
+) {
     if !settings.allow_extra_switch_profiles && !BUILTIN_SWITCH_PROFILES.contains(&name) {
         f.push(
             field_path!("metadata", "name"),
@@ -201,27 +301,43 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
             ),
         );
     }
-    for (field, v) in [("displayName", &s.display_name), ("switchSilicon", &s.switch_silicon), ("platform", &s.platform)] {
+    for (field, v) in [
+        ("displayName", &s.display_name),
+        ("switchSilicon", &s.switch_silicon),
+        ("platform", &s.platform),
+    ] {
         if v.as_deref().unwrap_or("").is_empty() {
             f.missing(field_path!("spec", field), "a non-empty string");
         }
     }
     match s.nos_type.as_deref() {
-        None | Some("") => f.missing(field_path!("spec", "nosType"), &format!("one of {}", list(NOS_TYPES))),
+        None | Some("") => f.missing(
+            field_path!("spec", "nosType"),
+            &format!("one of {}", list(NOS_TYPES)),
+        ),
         Some(t) => {
             f.one_of(field_path!("spec", "nosType"), t, NOS_TYPES);
         }
     }
     if let Some(names) = &s.other_names {
         if names.len() > 5 {
-            f.push(field_path!("spec", "otherNames"), format!("expected at most 5 other names, found {}", names.len()));
+            f.push(
+                field_path!("spec", "otherNames"),
+                format!("expected at most 5 other names, found {}", names.len()),
+            );
         }
         let mut seen = HashSet::new();
         for (i, n) in names.iter().enumerate() {
             if n.is_empty() {
-                f.push(field_path!("spec", "otherNames", i), "expected a non-empty name");
+                f.push(
+                    field_path!("spec", "otherNames", i),
+                    "expected a non-empty name",
+                );
             } else if !seen.insert(n.as_str()) {
-                f.push(field_path!("spec", "otherNames", i), format!("duplicate other name {n:?}"));
+                f.push(
+                    field_path!("spec", "otherNames", i),
+                    format!("duplicate other name {n:?}"),
+                );
             }
         }
     }
@@ -245,107 +361,172 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
         if nos.is_empty() {
             f.missing(p("nos"), "the port's NOS name");
         } else if let Some(other) = nos_names.insert(nos, pname) {
-            f.push(p("nos"), format!("NOS name {nos:?} is already used by port {other}"));
+            f.push(
+                p("nos"),
+                format!("NOS name {nos:?} is already used by port {other}"),
+            );
         }
         if pname.len() < 2 {
-            f.push(field_path!("spec", "ports", pname), format!("port name {pname:?} is too short: expected M<n> or E<asic>/<port>"));
+            f.push(
+                field_path!("spec", "ports", pname),
+                format!("port name {pname:?} is too short: expected M<n> or E<asic>/<port>"),
+            );
         }
         let base = port.base_nos_name.as_deref().unwrap_or("");
         if !base.is_empty() {
             if let Some(other) = base_nos_names.insert(base, pname) {
-                f.push(p("baseNOSName"), format!("base NOS name {base:?} is already used by port {other}"));
+                f.push(
+                    p("baseNOSName"),
+                    format!("base NOS name {base:?} is already used by port {other}"),
+                );
             }
         }
         let group = port.group.as_deref().unwrap_or("");
         let profile = port.profile.as_deref().unwrap_or("");
         if port.management == Some(true) {
             if int_suffix(pname, "M").is_none_or(|n| n <= 0) {
-                f.push(field_path!("spec", "ports", pname), format!("management port {pname:?} must be named M<n> with a positive n"));
+                f.push(
+                    field_path!("spec", "ports", pname),
+                    format!("management port {pname:?} must be named M<n> with a positive n"),
+                );
             }
             if !nos.is_empty() && int_suffix(nos, "Management").is_none_or(|n| n < 0) {
-                f.push(p("nos"), format!("management port NOS name must be Management<n>, found {nos:?}"));
+                f.push(
+                    p("nos"),
+                    format!("management port NOS name must be Management<n>, found {nos:?}"),
+                );
             }
             match port.onie_port_name.as_deref() {
-                None | Some("") => f.missing(p("oniePortName"), "the ONIE port name eth<n> of the management port"),
+                None | Some("") => f.missing(
+                    p("oniePortName"),
+                    "the ONIE port name eth<n> of the management port",
+                ),
                 Some(o) => {
                     if int_suffix(o, "eth").is_none_or(|n| n < 0) {
                         f.push(p("oniePortName"), format!("expected eth<n>, found {o:?}"));
                     }
                 }
             }
-            for (field, v) in [("group", group), ("profile", profile), ("baseNOSName", base)] {
+            for (field, v) in [
+                ("group", group),
+                ("profile", profile),
+                ("baseNOSName", base),
+            ] {
                 if !v.is_empty() {
-                    f.push(p(field), format!("a management port must not have a {field}"));
+                    f.push(
+                        p(field),
+                        format!("a management port must not have a {field}"),
+                    );
                 }
             }
             continue;
         }
-        let data_ok = pname.strip_prefix('E').and_then(|rest| rest.split_once('/')).is_some_and(|(a, b)| {
-            !b.contains('/') && atoi(a).is_some_and(|n| n > 0) && atoi(b).is_some_and(|n| n > 0)
-        });
+        let data_ok = pname
+            .strip_prefix('E')
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(a, b)| {
+                !b.contains('/') && atoi(a).is_some_and(|n| n > 0) && atoi(b).is_some_and(|n| n > 0)
+            });
         if !data_ok {
-            f.push(field_path!("spec", "ports", pname), format!("data port {pname:?} must be named E<asic>/<port> with positive integers"));
+            f.push(
+                field_path!("spec", "ports", pname),
+                format!("data port {pname:?} must be named E<asic>/<port> with positive integers"),
+            );
         }
         match port.label.as_deref() {
             None | Some("") => f.missing(p("label"), "the port label printed on the switch"),
             Some(l) => {
                 if let Some(other) = labels.insert(l, pname) {
-                    f.push(p("label"), format!("label {l:?} is already used by port {other}"));
+                    f.push(
+                        p("label"),
+                        format!("label {l:?} is already used by port {other}"),
+                    );
                 }
             }
         }
         if group.is_empty() == profile.is_empty() {
             f.push(
                 field_path!("spec", "ports", pname),
-                if group.is_empty() { "expected exactly one of group or profile, found neither" } else { "expected exactly one of group or profile, found both" },
+                if group.is_empty() {
+                    "expected exactly one of group or profile, found neither"
+                } else {
+                    "expected exactly one of group or profile, found both"
+                },
             );
         }
         let mut breakout = false;
         if !profile.is_empty() {
             used_profiles.insert(profile);
             match profiles.get(profile) {
-                None => f.push(p("profile"), format!("port profile {profile:?} does not exist in spec.portProfiles")),
+                None => f.push(
+                    p("profile"),
+                    format!("port profile {profile:?} does not exist in spec.portProfiles"),
+                ),
                 Some(pp) if pp.breakout.is_some() => {
                     breakout = true;
                     if !nos.is_empty() && int_suffix(nos, "1/").is_none() {
-                        f.push(p("nos"), format!("a breakout port's NOS name must be 1/<n>, found {nos:?}"));
+                        f.push(
+                            p("nos"),
+                            format!("a breakout port's NOS name must be 1/<n>, found {nos:?}"),
+                        );
                     }
                     if base.is_empty() {
                         f.missing(p("baseNOSName"), "Ethernet<n> for a breakout port");
                     } else if int_suffix(base, "Ethernet").is_none_or(|n| n < 0) {
-                        f.push(p("baseNOSName"), format!("expected Ethernet<n>, found {base:?}"));
+                        f.push(
+                            p("baseNOSName"),
+                            format!("expected Ethernet<n>, found {base:?}"),
+                        );
                     }
                 }
                 Some(_) => {}
             }
         }
         if !breakout && !nos.is_empty() && int_suffix(nos, "Ethernet").is_none_or(|n| n < 0) {
-            f.push(p("nos"), format!("a data port's NOS name must be Ethernet<n>, found {nos:?}"));
+            f.push(
+                p("nos"),
+                format!("a data port's NOS name must be Ethernet<n>, found {nos:?}"),
+            );
         }
         if !group.is_empty() {
             used_groups.insert(group);
             if !groups.contains_key(group) {
-                f.push(p("group"), format!("port group {group:?} does not exist in spec.portGroups"));
+                f.push(
+                    p("group"),
+                    format!("port group {group:?} does not exist in spec.portGroups"),
+                );
             }
         }
         if let Some(pl) = port.pipeline.as_deref() {
             if !breakout {
-                f.push(p("pipeline"), "a pipeline may only be set on a breakout port");
+                f.push(
+                    p("pipeline"),
+                    "a pipeline may only be set on a breakout port",
+                );
             } else if !pipelines.contains_key(pl) {
-                f.push(p("pipeline"), format!("pipeline {pl:?} does not exist in spec.pipelines"));
+                f.push(
+                    p("pipeline"),
+                    format!("pipeline {pl:?} does not exist in spec.pipelines"),
+                );
             }
         }
     }
     for (gname, g) in groups {
         let p = |field: &str| field_path!("spec", "portGroups", gname, field);
         if !used_groups.contains(gname.as_str()) {
-            f.push(field_path!("spec", "portGroups", gname), format!("port group {gname:?} is not referenced by any port"));
+            f.push(
+                field_path!("spec", "portGroups", gname),
+                format!("port group {gname:?} is not referenced by any port"),
+            );
         }
         match g.nos_name.as_deref() {
             None | Some("") => f.missing(p("nos"), "the group's NOS name (a positive integer)"),
             Some(n) => {
                 if atoi(n).is_none_or(|v| v <= 0) {
-                    f.push(p("nos"), format!("expected a positive integer, found {n:?}"));
+                    f.push(
+                        p("nos"),
+                        format!("expected a positive integer, found {n:?}"),
+                    );
                 }
             }
         }
@@ -354,10 +535,16 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
             Some(pr) => {
                 used_profiles.insert(pr);
                 match profiles.get(pr) {
-                    None => f.push(p("profile"), format!("port profile {pr:?} does not exist in spec.portProfiles")),
+                    None => f.push(
+                        p("profile"),
+                        format!("port profile {pr:?} does not exist in spec.portProfiles"),
+                    ),
                     Some(pp) => {
                         if pp.speed.is_none() {
-                            f.push(p("profile"), format!("port profile {pr:?} of a group must be a speed profile"));
+                            f.push(
+                                p("profile"),
+                                format!("port profile {pr:?} of a group must be a speed profile"),
+                            );
                         }
                         if pp.auto_neg_allowed == Some(true) {
                             f.push(p("profile"), format!("port profile {pr:?} of a group must not allow auto-negotiation"));
@@ -371,32 +558,56 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
         let p = |field: &str| field_path!("spec", "portProfiles", prname, field);
         let at = field_path!("spec", "portProfiles", prname);
         if !used_profiles.contains(prname.as_str()) {
-            f.push(at.clone(), format!("port profile {prname:?} is not referenced by any port or group"));
+            f.push(
+                at.clone(),
+                format!("port profile {prname:?} is not referenced by any port or group"),
+            );
         }
         match (&pp.speed, &pp.breakout) {
-            (None, None) => f.push(at.clone(), "expected exactly one of speed or breakout, found neither"),
-            (Some(_), Some(_)) => f.push(at.clone(), "expected exactly one of speed or breakout, found both"),
+            (None, None) => f.push(
+                at.clone(),
+                "expected exactly one of speed or breakout, found neither",
+            ),
+            (Some(_), Some(_)) => f.push(
+                at.clone(),
+                "expected exactly one of speed or breakout, found both",
+            ),
             _ => {}
         }
         if pp.auto_neg_default == Some(true) && pp.auto_neg_allowed != Some(true) {
-            f.push(p("autoNegDefault"), "autoNegDefault requires autoNegAllowed");
+            f.push(
+                p("autoNegDefault"),
+                "autoNegDefault requires autoNegAllowed",
+            );
         }
         if let Some(sp) = &pp.speed {
             let supported = sp.supported.as_deref().unwrap_or(&[]);
             match sp.default.as_deref() {
-                None | Some("") => f.missing(field_path!("spec", "portProfiles", prname, "speed", "default"), "the default speed"),
+                None | Some("") => f.missing(
+                    field_path!("spec", "portProfiles", prname, "speed", "default"),
+                    "the default speed",
+                ),
                 Some(d) => {
                     if !supported.iter().any(|x| x == d) {
-                        f.push(field_path!("spec", "portProfiles", prname, "speed", "default"), format!("default speed {d:?} is not in the supported speeds"));
+                        f.push(
+                            field_path!("spec", "portProfiles", prname, "speed", "default"),
+                            format!("default speed {d:?} is not in the supported speeds"),
+                        );
                     }
                 }
             }
             if supported.is_empty() {
-                f.missing(field_path!("spec", "portProfiles", prname, "speed", "supported"), "at least one supported speed");
+                f.missing(
+                    field_path!("spec", "portProfiles", prname, "speed", "supported"),
+                    "at least one supported speed",
+                );
             }
             for (i, sv) in supported.iter().enumerate() {
                 if let Some(pr) = speed_problem(sv) {
-                    f.push(field_path!("spec", "portProfiles", prname, "speed", "supported", i), pr);
+                    f.push(
+                        field_path!("spec", "portProfiles", prname, "speed", "supported", i),
+                        pr,
+                    );
                 }
             }
         }
@@ -404,18 +615,34 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
             let empty = BTreeMap::new();
             let supported = b.supported.as_ref().unwrap_or(&empty);
             match b.default.as_deref() {
-                None | Some("") => f.missing(field_path!("spec", "portProfiles", prname, "breakout", "default"), "the default breakout mode"),
+                None | Some("") => f.missing(
+                    field_path!("spec", "portProfiles", prname, "breakout", "default"),
+                    "the default breakout mode",
+                ),
                 Some(d) => {
                     if !supported.contains_key(d) {
-                        f.push(field_path!("spec", "portProfiles", prname, "breakout", "default"), format!("default breakout {d:?} is not in the supported modes"));
+                        f.push(
+                            field_path!("spec", "portProfiles", prname, "breakout", "default"),
+                            format!("default breakout {d:?} is not in the supported modes"),
+                        );
                     }
                 }
             }
             if supported.is_empty() {
-                f.missing(field_path!("spec", "portProfiles", prname, "breakout", "supported"), "at least one supported breakout mode");
+                f.missing(
+                    field_path!("spec", "portProfiles", prname, "breakout", "supported"),
+                    "at least one supported breakout mode",
+                );
             }
             for (mode, m) in supported {
-                let mp = field_path!("spec", "portProfiles", prname, "breakout", "supported", mode);
+                let mp = field_path!(
+                    "spec",
+                    "portProfiles",
+                    prname,
+                    "breakout",
+                    "supported",
+                    mode
+                );
                 if let Some(pr) = breakout_mode_problem(mode) {
                     f.push(mp.clone(), pr);
                 }
@@ -424,7 +651,10 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
                 }
                 for (i, o) in m.offsets.iter().flatten().enumerate() {
                     if atoi(o).is_none() {
-                        f.push(mp.key("offsets").index(i), format!("expected an integer offset, found {o:?}"));
+                        f.push(
+                            mp.key("offsets").index(i),
+                            format!("expected an integer offset, found {o:?}"),
+                        );
                     }
                 }
             }
@@ -432,7 +662,10 @@ pub(super) fn switch_profile(name: &str, s: &SwitchProfileSpec, settings: &Fabri
     }
     for (plname, pl) in pipelines {
         if pl.max_ports.unwrap_or(0) == 0 {
-            f.push(field_path!("spec", "pipelines", plname, "maxPorts"), "expected a maxPorts greater than 0");
+            f.push(
+                field_path!("spec", "pipelines", plname, "maxPorts"),
+                "expected a maxPorts greater than 0",
+            );
         }
     }
 }
@@ -460,29 +693,50 @@ pub(crate) fn merged_vlan_ranges(ranges: &[VLANRange]) -> Vec<(u16, u16)> {
 pub(super) fn vlan_namespace(s: &VLANNamespaceSpec, settings: &FabricSettings, f: &mut Findings) {
     let ranges = s.ranges.as_deref().unwrap_or(&[]);
     if ranges.is_empty() {
-        f.missing(field_path!("spec", "ranges"), "1 to 20 VLAN ranges ({from, to})");
+        f.missing(
+            field_path!("spec", "ranges"),
+            "1 to 20 VLAN ranges ({from, to})",
+        );
     }
     if ranges.len() > 20 {
-        f.push(field_path!("spec", "ranges"), format!("expected at most 20 ranges, found {}", ranges.len()));
+        f.push(
+            field_path!("spec", "ranges"),
+            format!("expected at most 20 ranges, found {}", ranges.len()),
+        );
     }
     for (i, r) in ranges.iter().enumerate() {
         let (from, to) = r.bounds();
         if r.from.is_none() {
-            f.missing(field_path!("spec", "ranges", i, "from"), "a VLAN from 1 to 4094");
+            f.missing(
+                field_path!("spec", "ranges", i, "from"),
+                "a VLAN from 1 to 4094",
+            );
             continue;
         }
         if !(1..=4094).contains(&from) {
-            f.push(field_path!("spec", "ranges", i, "from"), format!("expected a VLAN from 1 to 4094, found {from}"));
+            f.push(
+                field_path!("spec", "ranges", i, "from"),
+                format!("expected a VLAN from 1 to 4094, found {from}"),
+            );
         } else if to > 4094 {
-            f.push(field_path!("spec", "ranges", i, "to"), format!("expected a VLAN from 1 to 4094 (or 0 for 'same as from'), found {to}"));
+            f.push(
+                field_path!("spec", "ranges", i, "to"),
+                format!("expected a VLAN from 1 to 4094 (or 0 for 'same as from'), found {to}"),
+            );
         } else if from > to {
-            f.push(field_path!("spec", "ranges", i, "to"), format!("range end {to} is below its start {from}: expected to >= from"));
+            f.push(
+                field_path!("spec", "ranges", i, "to"),
+                format!("range end {to} is below its start {from}: expected to >= from"),
+            );
         } else {
             for (reserved, what) in settings.reserved_vlans() {
                 if reserved.overlaps(from, to) {
                     f.push(
                         field_path!("spec", "ranges", i),
-                        format!("range {from}-{to} overlaps {what} {}-{}: expected VLANs outside them", reserved.from, reserved.to),
+                        format!(
+                            "range {from}-{to} overlaps {what} {}-{}: expected VLANs outside them",
+                            reserved.from, reserved.to
+                        ),
                     );
                 }
             }
@@ -511,7 +765,13 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
         }
         many => {
             let names: Vec<&str> = many.iter().map(|t| t.field()).collect();
-            f.push(field_path!("spec", many[1].field()), format!("expected exactly one connection type, found {}", names.join(" and ")));
+            f.push(
+                field_path!("spec", many[1].field()),
+                format!(
+                    "expected exactly one connection type, found {}",
+                    names.join(" and ")
+                ),
+            );
             return;
         }
     };
@@ -531,12 +791,22 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
         }
     };
     match t {
-        ConnectionType::Unbundled => mtu_check(f, "unbundled", s.unbundled.as_ref().and_then(|c| c.mtu)),
+        ConnectionType::Unbundled => {
+            mtu_check(f, "unbundled", s.unbundled.as_ref().and_then(|c| c.mtu))
+        }
         ConnectionType::Bundled => mtu_check(f, "bundled", s.bundled.as_ref().and_then(|c| c.mtu)),
         _ => {}
     }
-    if settings.fabric_mode != FabricMode::SpineLeaf && matches!(t, ConnectionType::ESLAG | ConnectionType::Gateway) {
-        f.push(field_path!("spec", t.field()), format!("{} connections are allowed only in spine-leaf mode", t.name()));
+    if settings.fabric_mode != FabricMode::SpineLeaf
+        && matches!(t, ConnectionType::ESLAG | ConnectionType::Gateway)
+    {
+        f.push(
+            field_path!("spec", t.field()),
+            format!(
+                "{} connections are allowed only in spine-leaf mode",
+                t.name()
+            ),
+        );
     }
 
     // Required links and ports, and the shape (devices and cardinalities).
@@ -544,23 +814,72 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
     let ports = s.ports();
     let links_len = |links: Option<usize>| links.unwrap_or(0);
     let (min_links, count) = match t {
-        ConnectionType::Bundled => (1, links_len(s.bundled.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
-        ConnectionType::ESLAG => (2, links_len(s.eslag.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
-        ConnectionType::Fabric => (1, links_len(s.fabric.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
-        ConnectionType::Mesh => (1, links_len(s.mesh.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
-        ConnectionType::Gateway => (1, links_len(s.gateway.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
-        ConnectionType::VPCLoopback => (1, links_len(s.vpc_loopback.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len))),
+        ConnectionType::Bundled => (
+            1,
+            links_len(
+                s.bundled
+                    .as_ref()
+                    .and_then(|c| c.links.as_ref())
+                    .map(Vec::len),
+            ),
+        ),
+        ConnectionType::ESLAG => (
+            2,
+            links_len(
+                s.eslag
+                    .as_ref()
+                    .and_then(|c| c.links.as_ref())
+                    .map(Vec::len),
+            ),
+        ),
+        ConnectionType::Fabric => (
+            1,
+            links_len(
+                s.fabric
+                    .as_ref()
+                    .and_then(|c| c.links.as_ref())
+                    .map(Vec::len),
+            ),
+        ),
+        ConnectionType::Mesh => (
+            1,
+            links_len(s.mesh.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)),
+        ),
+        ConnectionType::Gateway => (
+            1,
+            links_len(
+                s.gateway
+                    .as_ref()
+                    .and_then(|c| c.links.as_ref())
+                    .map(Vec::len),
+            ),
+        ),
+        ConnectionType::VPCLoopback => (
+            1,
+            links_len(
+                s.vpc_loopback
+                    .as_ref()
+                    .and_then(|c| c.links.as_ref())
+                    .map(Vec::len),
+            ),
+        ),
         _ => (0, 0),
     };
     if count < min_links {
-        f.push(field_path!("spec", field, "links"), format!("expected at least {min_links} link(s), found {count}"));
+        f.push(
+            field_path!("spec", field, "links"),
+            format!("expected at least {min_links} link(s), found {count}"),
+        );
     }
     // Every expected port field must be present.
     let expected_ports = expected_port_paths(s, t);
     let present: HashSet<Vec<PathSegment>> = ports.iter().map(|p| p.path.clone()).collect();
     for path in expected_ports {
         if !present.contains(&path) {
-            f.missing(spec_path(&path), "a port \"<device>/<port>\", e.g. leaf-01/E1/1");
+            f.missing(
+                spec_path(&path),
+                "a port \"<device>/<port>\", e.g. leaf-01/E1/1",
+            );
         }
     }
     let mut switches: Vec<&str> = Vec::new();
@@ -569,7 +888,13 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
     let mut bad_syntax = false;
     for pr in &ports {
         let Some((dev, _)) = split_port(pr.port) else {
-            f.push(spec_path(&pr.path), format!("expected a port \"<device>/<port>\" such as leaf-01/E1/1, found {:?}", pr.port));
+            f.push(
+                spec_path(&pr.path),
+                format!(
+                    "expected a port \"<device>/<port>\" such as leaf-01/E1/1, found {:?}",
+                    pr.port
+                ),
+            );
             bad_syntax = true;
             continue;
         };
@@ -579,7 +904,13 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
             _ => {}
         }
         if let Some(first) = seen_ports.get(pr.port) {
-            f.push(spec_path(&pr.path), format!("port {} is used twice in this connection (also at {first})", pr.port));
+            f.push(
+                spec_path(&pr.path),
+                format!(
+                    "port {} is used twice in this connection (also at {first})",
+                    pr.port
+                ),
+            );
         } else {
             seen_ports.insert(pr.port, spec_path(&pr.path));
         }
@@ -589,27 +920,50 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
         let shape = match t {
             ConnectionType::Unbundled | ConnectionType::Bundled => {
                 if sw != 1 {
-                    Some(format!("expected exactly 1 switch in a {} connection, found {sw} ({})", t.name(), switches.join(", ")))
+                    Some(format!(
+                        "expected exactly 1 switch in a {} connection, found {sw} ({})",
+                        t.name(),
+                        switches.join(", ")
+                    ))
                 } else if srv != 1 {
-                    Some(format!("expected exactly 1 server in a {} connection, found {srv} ({})", t.name(), servers.join(", ")))
+                    Some(format!(
+                        "expected exactly 1 server in a {} connection, found {srv} ({})",
+                        t.name(),
+                        servers.join(", ")
+                    ))
                 } else {
                     None
                 }
             }
             ConnectionType::ESLAG => {
                 if !(1..=4).contains(&sw) {
-                    Some(format!("expected 1 to 4 switches in an eslag connection, found {sw}"))
+                    Some(format!(
+                        "expected 1 to 4 switches in an eslag connection, found {sw}"
+                    ))
                 } else if srv != 1 {
-                    Some(format!("expected exactly 1 server in an eslag connection, found {srv} ({})", servers.join(", ")))
+                    Some(format!(
+                        "expected exactly 1 server in an eslag connection, found {srv} ({})",
+                        servers.join(", ")
+                    ))
                 } else {
                     None
                 }
             }
-            ConnectionType::Fabric | ConnectionType::Mesh => {
-                (sw != 2 && count > 0).then(|| format!("expected exactly 2 switches in a {} connection, found {sw} ({})", t.name(), switches.join(", ")))
-            }
+            ConnectionType::Fabric | ConnectionType::Mesh => (sw != 2 && count > 0).then(|| {
+                format!(
+                    "expected exactly 2 switches in a {} connection, found {sw} ({})",
+                    t.name(),
+                    switches.join(", ")
+                )
+            }),
             ConnectionType::Gateway | ConnectionType::VPCLoopback => {
-                (sw != 1 && count > 0).then(|| format!("expected exactly 1 switch in a {} connection, found {sw} ({})", t.name(), switches.join(", ")))
+                (sw != 1 && count > 0).then(|| {
+                    format!(
+                        "expected exactly 1 switch in a {} connection, found {sw} ({})",
+                        t.name(),
+                        switches.join(", ")
+                    )
+                })
             }
             _ => None,
         };
@@ -629,7 +983,12 @@ fn expected_port_paths(s: &ConnectionSpec, t: ConnectionType) -> Vec<Vec<PathSeg
     let k = |x: &str| Key(x.to_string());
     let pairs = |field: &str, n: usize, a: &str, b: &str| -> Vec<Vec<PathSegment>> {
         (0..n)
-            .flat_map(|i| [vec![k(field), k("links"), Index(i), k(a), k("port")], vec![k(field), k("links"), Index(i), k(b), k("port")]])
+            .flat_map(|i| {
+                [
+                    vec![k(field), k("links"), Index(i), k(a), k("port")],
+                    vec![k(field), k("links"), Index(i), k(b), k("port")],
+                ]
+            })
             .collect()
     };
     let n = |links: Option<usize>| links.unwrap_or(0);
@@ -638,23 +997,77 @@ fn expected_port_paths(s: &ConnectionSpec, t: ConnectionType) -> Vec<Vec<PathSeg
             vec![k("unbundled"), k("link"), k("server"), k("port")],
             vec![k("unbundled"), k("link"), k("switch"), k("port")],
         ],
-        ConnectionType::Bundled => pairs("bundled", n(s.bundled.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "server", "switch"),
-        ConnectionType::ESLAG => pairs("eslag", n(s.eslag.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "server", "switch"),
-        ConnectionType::Fabric => pairs("fabric", n(s.fabric.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "spine", "leaf"),
-        ConnectionType::Mesh => pairs("mesh", n(s.mesh.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "leaf1", "leaf2"),
-        ConnectionType::Gateway => pairs("gateway", n(s.gateway.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "switch", "gateway"),
-        ConnectionType::VPCLoopback => {
-            pairs("vpcLoopback", n(s.vpc_loopback.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)), "switch1", "switch2")
-        }
+        ConnectionType::Bundled => pairs(
+            "bundled",
+            n(s.bundled
+                .as_ref()
+                .and_then(|c| c.links.as_ref())
+                .map(Vec::len)),
+            "server",
+            "switch",
+        ),
+        ConnectionType::ESLAG => pairs(
+            "eslag",
+            n(s.eslag
+                .as_ref()
+                .and_then(|c| c.links.as_ref())
+                .map(Vec::len)),
+            "server",
+            "switch",
+        ),
+        ConnectionType::Fabric => pairs(
+            "fabric",
+            n(s.fabric
+                .as_ref()
+                .and_then(|c| c.links.as_ref())
+                .map(Vec::len)),
+            "spine",
+            "leaf",
+        ),
+        ConnectionType::Mesh => pairs(
+            "mesh",
+            n(s.mesh.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)),
+            "leaf1",
+            "leaf2",
+        ),
+        ConnectionType::Gateway => pairs(
+            "gateway",
+            n(s.gateway
+                .as_ref()
+                .and_then(|c| c.links.as_ref())
+                .map(Vec::len)),
+            "switch",
+            "gateway",
+        ),
+        ConnectionType::VPCLoopback => pairs(
+            "vpcLoopback",
+            n(s.vpc_loopback
+                .as_ref()
+                .and_then(|c| c.links.as_ref())
+                .map(Vec::len)),
+            "switch1",
+            "switch2",
+        ),
         ConnectionType::External => vec![vec![k("external"), k("link"), k("switch"), k("port")]],
-        ConnectionType::StaticExternal => vec![vec![k("staticExternal"), k("link"), k("switch"), k("port")]],
+        ConnectionType::StaticExternal => {
+            vec![vec![k("staticExternal"), k("link"), k("switch"), k("port")]]
+        }
         ConnectionType::MCLAG | ConnectionType::MCLAGDomain => Vec::new(),
     }
 }
 
+/// One fabric, mesh or gateway link: its index and its two ends (name, IP).
+pub(crate) type IpLink<'a> = (
+    usize,
+    (&'static str, Option<&'a str>),
+    (&'static str, Option<&'a str>),
+);
+
 /// The two ends of each fabric, mesh or gateway link with their names.
-pub(crate) fn ip_links(s: &ConnectionSpec) -> Vec<(usize, (&'static str, Option<&str>), (&'static str, Option<&str>))> {
-    let ip = |e: &Option<ConnFabricLinkSwitch>| e.as_ref().and_then(|e| e.ip.as_deref());
+pub(crate) fn ip_links(s: &ConnectionSpec) -> Vec<IpLink<'_>> {
+    fn ip(e: &Option<ConnFabricLinkSwitch>) -> Option<&str> {
+        e.as_ref().and_then(|e| e.ip.as_deref())
+    }
     let mut out = Vec::new();
     if let Some(c) = &s.fabric {
         for (i, l) in c.links.iter().flatten().enumerate() {
@@ -675,7 +1088,10 @@ pub(crate) fn ip_links(s: &ConnectionSpec) -> Vec<(usize, (&'static str, Option<
 }
 
 fn link_ips(s: &ConnectionSpec, t: ConnectionType, settings: &FabricSettings, f: &mut Findings) {
-    if !matches!(t, ConnectionType::Fabric | ConnectionType::Mesh | ConnectionType::Gateway) {
+    if !matches!(
+        t,
+        ConnectionType::Fabric | ConnectionType::Mesh | ConnectionType::Gateway
+    ) {
         return;
     }
     let field = t.field();
@@ -690,13 +1106,19 @@ fn link_ips(s: &ConnectionSpec, t: ConnectionType, settings: &FabricSettings, f:
                 }
                 continue;
             }
-            (Some(_), None) => {
-                f.missing(pb, "an IP on both ends of a numbered link (or on neither for an unnumbered one)");
-                continue;
+            (Some(a), None) => {
+                link_ip(f, &pa, a, settings, &mut used);
+                f.missing(
+                    pb,
+                    "an IP on both ends of a numbered link (or on neither for an unnumbered one)",
+                );
             }
-            (None, Some(_)) => {
-                f.missing(pa, "an IP on both ends of a numbered link (or on neither for an unnumbered one)");
-                continue;
+            (None, Some(b)) => {
+                f.missing(
+                    pa,
+                    "an IP on both ends of a numbered link (or on neither for an unnumbered one)",
+                );
+                link_ip(f, &pb, b, settings, &mut used);
             }
             (Some(a), Some(b)) => {
                 let pfa = link_ip(f, &pa, a, settings, &mut used);
@@ -711,16 +1133,37 @@ fn link_ips(s: &ConnectionSpec, t: ConnectionType, settings: &FabricSettings, f:
     }
 }
 
-fn link_ip(f: &mut Findings, path: &FieldPath, ip: &str, settings: &FabricSettings, used: &mut HashMap<u32, FieldPath>) -> Option<Ipv4Prefix> {
+fn link_ip(
+    f: &mut Findings,
+    path: &FieldPath,
+    ip: &str,
+    settings: &FabricSettings,
+    used: &mut HashMap<u32, FieldPath>,
+) -> Option<Ipv4Prefix> {
     let p = prefix(f, || path.clone(), ip)?;
     if p.len != 31 {
-        f.push(path.clone(), format!("link IP {ip} must be a /31: expected a.b.c.d/31"));
+        f.push(
+            path.clone(),
+            format!("link IP {ip} must be a /31: expected a.b.c.d/31"),
+        );
     }
     if !settings.fabric_subnet.contains_addr(p.addr) {
-        f.push(path.clone(), format!("link IP {ip} is outside the fabric subnet: expected an address in {}", settings.fabric_subnet));
+        f.push(
+            path.clone(),
+            format!(
+                "link IP {ip} is outside the fabric subnet: expected an address in {}",
+                settings.fabric_subnet
+            ),
+        );
     }
     if let Some(first) = used.get(&p.addr) {
-        f.push(path.clone(), format!("IP {} is used twice in this connection (also at {first})", fmt_addr(p.addr)));
+        f.push(
+            path.clone(),
+            format!(
+                "IP {} is used twice in this connection (also at {first})",
+                fmt_addr(p.addr)
+            ),
+        );
     } else {
         used.insert(p.addr, path.clone());
     }
@@ -729,10 +1172,15 @@ fn link_ip(f: &mut Findings, path: &FieldPath, ip: &str, settings: &FabricSettin
 
 fn static_external(se: &ConnStaticExternal, settings: &FabricSettings, f: &mut Findings) {
     let base = field_path!("spec", "staticExternal", "link", "switch");
-    let Some(sw) = se.link.as_ref().and_then(|l| l.switch.as_ref()) else { return };
+    let Some(sw) = se.link.as_ref().and_then(|l| l.switch.as_ref()) else {
+        return;
+    };
     let net = match sw.ip.as_deref() {
         None | Some("") => {
-            f.missing(base.key("ip"), "the switch IP with prefix length, e.g. 172.31.0.1/24");
+            f.missing(
+                base.key("ip"),
+                "the switch IP with prefix length, e.g. 172.31.0.1/24",
+            );
             None
         }
         Some(ip) => prefix(f, || base.key("ip"), ip),
@@ -740,7 +1188,10 @@ fn static_external(se: &ConnStaticExternal, settings: &FabricSettings, f: &mut F
     match sw.next_hop.as_deref() {
         None | Some("") => f.missing(base.key("nextHop"), "the next hop IP address"),
         Some(nh) => {
-            if let (Some(a), Some(n)) = (crate::validate::check::addr(f, || base.key("nextHop"), nh), net) {
+            if let (Some(a), Some(n)) = (
+                crate::validate::check::addr(f, || base.key("nextHop"), nh),
+                net,
+            ) {
                 if !n.contains_addr(a) {
                     f.push(base.key("nextHop"), format!("next hop {nh} is not in {}: expected an address in the switch IP's subnet", n.masked()));
                 }
@@ -751,7 +1202,9 @@ fn static_external(se: &ConnStaticExternal, settings: &FabricSettings, f: &mut F
     let mut parsed: Vec<(usize, Ipv4Prefix)> = Vec::new();
     for (i, sn) in subnets.iter().enumerate() {
         let path = base.key("subnets").index(i);
-        let Some(p) = prefix(f, || path.clone(), sn) else { continue };
+        let Some(p) = prefix(f, || path.clone(), sn) else {
+            continue;
+        };
         if sn == "0.0.0.0/0" {
             if subnets.len() > 1 {
                 f.push(path, "the default route 0.0.0.0/0 must be the only subnet");
@@ -759,11 +1212,17 @@ fn static_external(se: &ConnStaticExternal, settings: &FabricSettings, f: &mut F
             continue;
         }
         if !p.is_canonical() {
-            f.push(path, format!("subnet {sn} has host bits set: expected {}", p.masked()));
+            f.push(
+                path,
+                format!("subnet {sn} has host bits set: expected {}", p.masked()),
+            );
             continue;
         }
         if let Some(r) = settings.reserved_overlap(p) {
-            f.push(path, format!("subnet {sn} overlaps the reserved subnet {r}"));
+            f.push(
+                path,
+                format!("subnet {sn} overlaps the reserved subnet {r}"),
+            );
             continue;
         }
         parsed.push((i, p));
@@ -771,6 +1230,9 @@ fn static_external(se: &ConnStaticExternal, settings: &FabricSettings, f: &mut F
     let prefixes: Vec<Ipv4Prefix> = parsed.iter().map(|(_, p)| *p).collect();
     if let Some((a, b)) = first_overlap(&prefixes) {
         let (ia, ib) = (parsed[a].0, parsed[b].0);
-        f.push(base.key("subnets").index(ia.max(ib)), format!("subnet {} overlaps subnet {}", prefixes[b], prefixes[a]));
+        f.push(
+            base.key("subnets").index(ia.max(ib)),
+            format!("subnet {} overlaps subnet {}", prefixes[b], prefixes[a]),
+        );
     }
 }
