@@ -27,7 +27,28 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
     if let Command::Serve(_) = &args.command {
         return Ok(not_implemented("serve"));
     }
-    let engine = Engine::open(home, args.database.as_deref()).await?;
+    let mut git = hhgitops_engine::gitops::GitSettings::default();
+    if let Ok(a) = std::env::var("HHGITOPS_GIT_AUTHOR") {
+        git.author = hhgitops_git::Author::parse(&a).map_err(|e| {
+            Error::usage(format!(
+                "HHGITOPS_GIT_AUTHOR={a:?}: {e} (expected \"Name <email>\")"
+            ))
+        })?;
+    }
+    if let Ok(cmd) = std::env::var("HHGITOPS_TEST_BEFORE_PUSH") {
+        // Test-only: run a shell command between the commit and the push, to move the remote at that moment.
+        if !cmd.is_empty() {
+            git.before_push = Some(std::sync::Arc::new(move || {
+                let _ = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&cmd)
+                    .status();
+            }));
+        }
+    }
+    let engine = Engine::open(home, args.database.as_deref())
+        .await?
+        .with_git_settings(git);
     match args.command {
         Command::Fabric(cmd) => fabric(&engine, cmd).await,
         Command::Init(a) => init(&engine, a).await,
@@ -35,12 +56,31 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
         Command::Validate(a) => crate::ingest_cmd::validate(&engine, a).await,
         Command::Status(a) => crate::ingest_cmd::status(&engine, a).await,
         Command::Delete(a) => crate::ingest_cmd::delete(&engine, a).await,
-        Command::Sync(_) => Ok(not_implemented("sync")),
+        Command::Sync(a) => crate::ingest_cmd::sync(&engine, a).await,
         Command::Drift(_) => Ok(not_implemented("drift")),
         Command::Import(_) => Ok(not_implemented("import")),
-        Command::Onboard(_) => Ok(not_implemented("onboard")),
+        Command::Onboard(a) => crate::ingest_cmd::onboard(&engine, a).await,
         Command::Reindex(a) => crate::ingest_cmd::reindex(&engine, a).await,
         Command::Serve(_) => Ok(not_implemented("serve")),
+    }
+}
+
+/// One line about the commit and push an operation made.
+pub fn print_git(fabric: &str, git: Option<&hhgitops_engine::gitops::GitOutcome>) {
+    let Some(g) = git else { return };
+    match (&g.commit, g.pushed) {
+        (Some(c), true) => println!(
+            "{fabric}: committed {} and pushed: {}",
+            &c[..c.len().min(12)],
+            g.message.as_deref().unwrap_or("")
+        ),
+        (Some(c), false) => println!(
+            "{fabric}: committed {}: {}",
+            &c[..c.len().min(12)],
+            g.message.as_deref().unwrap_or("")
+        ),
+        (None, true) => println!("{fabric}: pushed earlier commits"),
+        (None, false) => {}
     }
 }
 
@@ -77,6 +117,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                     eprintln!("hhgitops: warning: {w}");
                 }
             }
+            print_git(&report.fabric.name, report.git.as_ref());
             if let Some(note) = &report.note {
                 println!("  {note}");
             }
@@ -207,7 +248,8 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
                 eprintln!("hhgitops: warning: {}: {p}", f.name);
             }
         } else {
-            let report = engine.init(f).await?;
+            let (report, git) = engine.init(f).await?;
+            print_git(&f.name, git.as_ref());
             if report.actions.is_empty() {
                 println!("{}: layout already complete", f.name);
             }

@@ -9,7 +9,9 @@ use hhgitops_engine::ingest::{
 use hhgitops_engine::txn::Failpoint;
 use hhgitops_engine::{Engine, Error};
 
-use crate::cli::{DeleteArgs, FabricArg, IngestArgs, StatusArgs, ValidateArgs};
+use crate::cli::{
+    DeleteArgs, FabricArg, IngestArgs, OnboardArgs, StatusArgs, SyncArgs, ValidateArgs,
+};
 use crate::commands::selected_fabrics;
 use crate::output::{print_json, EXIT_OK, EXIT_REJECTED};
 
@@ -71,6 +73,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         }
         if !a.json {
             print_ingest(&report);
+            crate::commands::print_git(&f.name, report.git.as_ref());
         }
         reports.push(report);
     }
@@ -315,4 +318,80 @@ pub async fn reindex(engine: &Engine, a: FabricArg) -> Result<u8, Error> {
         }
     }
     Ok(if r.is_clean() { EXIT_OK } else { EXIT_REJECTED })
+}
+
+pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
+    let spec = hhgitops_engine::fabric::FabricSpec {
+        name: a.name,
+        path: None,
+        git_url: Some(a.git_url),
+        git_branch: a.branch,
+        git_path: a.git_path,
+        git_token_env: a.git_token_env,
+        kubeconfig: a.kubeconfig,
+        kube_context: a.context,
+    };
+    let opts = IngestOptions {
+        failpoint: failpoint(),
+        lock_timeout: lock_timeout()?,
+        ..IngestOptions::default()
+    };
+    let r = engine.onboard(&spec, &opts).await?;
+    if a.json {
+        print_json(&r);
+    } else {
+        for step in &r.steps {
+            println!("{}: {step}", r.fabric.name);
+        }
+        for f in &r.ingest.files {
+            if f.status == FileStatus::Rejected {
+                for e in &f.errors {
+                    eprintln!("{}", e.display(&f.file));
+                }
+            }
+        }
+    }
+    Ok(if r.ingest.has_rejections() {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `sync`: pull, ensure the layout, ingest, commit and push; then the Kubernetes half when a target is set.
+pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
+    let fabric = engine.fabric(&a.fabric).await?;
+    let opts = IngestOptions {
+        dry_run: a.dry_run,
+        failpoint: failpoint(),
+        lock_timeout: lock_timeout()?,
+        ..IngestOptions::default()
+    };
+    if !a.dry_run {
+        let (init, git) = engine.init(&fabric).await?;
+        if !a.json {
+            for action in &init.actions {
+                println!("{}: {action}", fabric.name);
+            }
+            crate::commands::print_git(&fabric.name, git.as_ref());
+        }
+    }
+    let report = run_ingest(engine, &fabric, &opts).await?;
+    if a.json {
+        print_json(&serde_json::json!({ "fabric": fabric.name, "ingest": report, "apply": null }));
+    } else {
+        print_ingest(&report);
+        crate::commands::print_git(&fabric.name, report.git.as_ref());
+        if fabric.kubeconfig.is_none() {
+            println!(
+                "{}: no Kubernetes target configured (fabric add --kubeconfig): apply skipped",
+                fabric.name
+            );
+        }
+    }
+    Ok(if report.has_rejections() {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    })
 }

@@ -48,15 +48,17 @@ fn parse_expect(line: &str) -> Result<Expect, String> {
             s.parse().map(Some).map_err(|_| format!("bad number {s:?}"))
         }
     };
-    let (path, msg) = rest
-        .trim_start()
-        .split_once(' ')
-        .ok_or("expected a path and a message")?;
-    let msg = msg.trim();
+    // The message is the quoted text after the first ` "`; paths never contain a space followed by a quote.
+    let rest = rest.trim_start();
+    let at = rest
+        .find(" \"")
+        .ok_or("expected a path and a quoted message")?;
+    let (path, msg) = (&rest[..at], rest[at + 1..].trim());
     let msg = msg
         .strip_prefix('"')
         .and_then(|m| m.strip_suffix('"'))
-        .ok_or("the message must be quoted")?;
+        .ok_or("the message must be quoted")?
+        .replace("\\\"", "\"");
     Ok(Expect {
         line: num(l)?,
         column: num(c)?,
@@ -65,7 +67,7 @@ fn parse_expect(line: &str) -> Result<Expect, String> {
         } else {
             path.to_string()
         },
-        message: msg.to_string(),
+        message: msg,
     })
 }
 
@@ -104,7 +106,9 @@ fn load(path: &PathBuf) -> Result<Case, String> {
                     .replace('\n', "\r\n")
                     .into_bytes()
             }
-            "bom" => bytes.splice(0..0, [0xEF, 0xBB, 0xBF]),
+            "bom" => {
+                bytes.splice(0..0, [0xEF, 0xBB, 0xBF]);
+            }
             other => return Err(format!("unknown transform {other:?}")),
         };
     }
@@ -142,6 +146,9 @@ fn run_case(path: &PathBuf) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    if std::env::var_os("HHGITOPS_CASES_PRINT").is_some() {
+        eprintln!("{name}:\n{}", shown());
+    }
     if case.valid {
         return if found.is_empty() {
             Ok(())
@@ -167,6 +174,10 @@ fn run_case(path: &PathBuf) -> Result<(), String> {
         .filter(|(_, u)| **u)
         .map(|(d, _)| d)
         .collect();
+    if missing.is_empty() && extra.is_empty() && std::env::var_os("HHGITOPS_BLESS_CASES").is_some()
+    {
+        bless(path, &case, &found)?;
+    }
     if missing.is_empty() && extra.is_empty() {
         // Every error names its document and, past the document level, the object.
         for d in &found {
@@ -182,6 +193,35 @@ fn run_case(path: &PathBuf) -> Result<(), String> {
             shown()
         ))
     }
+}
+
+/// `HHGITOPS_BLESS_CASES=1`: pins every `*:*` expectation to the position of the error it matched (review the
+/// diff: the position must point at the offending node).
+fn bless(path: &PathBuf, case: &Case, found: &[Diagnostic]) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut used = vec![false; found.len()];
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        if let Some(e) = body.strip_prefix("# expect: *:* ") {
+            let exp = parse_expect(&format!("*:* {e}"))?;
+            if let Some(i) = found
+                .iter()
+                .enumerate()
+                .position(|(i, d)| !used[i] && exp.matches(d))
+            {
+                used[i] = true;
+                out.push_str(&format!(
+                    "# expect: {}:{} {e}\n",
+                    found[i].line, found[i].column
+                ));
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    let _ = case;
+    std::fs::write(path, out).map_err(|e| e.to_string())
 }
 
 #[test]

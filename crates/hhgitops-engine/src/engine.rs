@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::fabric::{new_fabric, Fabric, FabricSpec, Registry, RootRule};
+use crate::gitops::{open_session, GitOutcome, GitSession, GitSettings};
 use crate::home::Home;
 use crate::layout::{GitOpsRoot, InitPlan, InitReport, Problem};
 
@@ -13,6 +14,7 @@ use crate::layout::{GitOpsRoot, InitPlan, InitReport, Problem};
 pub struct Engine {
     home: Home,
     db: Database,
+    git: GitSettings,
 }
 
 /// What `fabric add` did.
@@ -20,8 +22,9 @@ pub struct Engine {
 pub struct AddReport {
     pub fabric: Fabric,
     pub init: Option<InitReport>,
-    /// Why no layout was initialized (e.g. a Git fabric whose clone does not exist yet).
+    /// Why no layout was initialized.
     pub note: Option<String>,
+    pub git: Option<GitOutcome>,
 }
 
 impl Engine {
@@ -35,7 +38,48 @@ impl Engine {
             }
         };
         let db = Database::open(&url).await?;
-        Ok(Engine { home, db })
+        Ok(Engine {
+            home,
+            db,
+            git: GitSettings::default(),
+        })
+    }
+
+    /// Sets how commits are authored and pushed.
+    pub fn with_git_settings(mut self, git: GitSettings) -> Self {
+        self.git = git;
+        self
+    }
+
+    pub fn git_settings(&self) -> &GitSettings {
+        &self.git
+    }
+
+    /// Opens the Git side of an operation (clone, pull, lock); `None` for a fabric outside Git.
+    pub async fn git_session(&self, fabric: &Fabric, purpose: &str) -> Result<Option<GitSession>> {
+        let home = self.home.clone();
+        let fabric = fabric.clone();
+        let settings = self.git.clone();
+        let purpose = purpose.to_string();
+        tokio::task::spawn_blocking(move || open_session(&home, &fabric, &settings, &purpose))
+            .await
+            .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
+    }
+
+    /// Commits what changed under the fabric's root and pushes (re-validating after a rebase).
+    pub async fn git_commit(
+        &self,
+        fabric: &Fabric,
+        session: GitSession,
+        message: String,
+    ) -> Result<GitOutcome> {
+        let fabric = fabric.clone();
+        let settings = self.git.clone();
+        tokio::task::spawn_blocking(move || {
+            session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric))
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
 
     pub fn home(&self) -> &Home {
@@ -58,33 +102,58 @@ impl Engine {
         self.registry().list().await
     }
 
-    /// Registers a fabric and initializes its layout. All or nothing: on failure no row and no new folders.
+    /// Registers a fabric and initializes its layout (cloning its repository first when it has a remote, and
+    /// committing and pushing the new layout). All or nothing: on failure no row, no new folders, no new clone.
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
         registry.check_new(&fabric.name, &fabric.root).await?;
-        if fabric.root_rule == RootRule::GitClone {
-            registry.insert(&fabric, || Ok(())).await?;
-            return Ok(AddReport {
-                fabric,
-                init: None,
-                note: Some("Git remote stored; the repository is cloned and its layout initialized by Git support".into()),
-            });
+        if fabric.root_rule != RootRule::GitClone {
+            check_root_usable(&fabric)?;
         }
-        check_root_usable(&fabric)?;
+        // Clone (or update) first: a bad URL, missing branch or failed authentication registers nothing.
+        let session = self
+            .git_session(&fabric, &format!("fabric add {}", fabric.name))
+            .await?;
+        let created_clone = session.as_ref().and_then(|s| s.created_clone.clone());
         let root = GitOpsRoot::new(&fabric.root);
         let mut report = None;
-        registry
-            .insert(&fabric, || {
-                let plan = root.plan_init(&fabric.name)?;
-                report = Some(root.apply_init(&fabric.name, &plan)?);
-                Ok(())
-            })
-            .await?;
+        let mut git = None;
+        let result = async {
+            let mut init_report = None;
+            registry
+                .insert(&fabric, || {
+                    let plan = root.plan_init(&fabric.name)?;
+                    init_report = Some(root.apply_init(&fabric.name, &plan)?);
+                    Ok(())
+                })
+                .await?;
+            let init_report = init_report.unwrap_or_default();
+            if let Some(s) = session {
+                let message = init_commit_message(&fabric, &init_report);
+                match self.git_commit(&fabric, s, message).await {
+                    Ok(g) => git = Some(g),
+                    Err(e) => {
+                        let _ = registry.remove(&fabric.name).await;
+                        return Err(e);
+                    }
+                }
+            }
+            report = Some(init_report);
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            if let Some(dir) = created_clone {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return Err(e);
+        }
         Ok(AddReport {
             fabric,
             init: report,
             note: None,
+            git,
         })
     }
 
@@ -98,15 +167,65 @@ impl Engine {
         GitOpsRoot::new(&fabric.root).plan_init(&fabric.name)
     }
 
-    pub async fn init(&self, fabric: &Fabric) -> Result<InitReport> {
+    /// `init`: creates what is missing, migrates old structures, then commits (and pushes) when in Git.
+    pub async fn init(&self, fabric: &Fabric) -> Result<(InitReport, Option<GitOutcome>)> {
+        let session = self
+            .git_session(fabric, &format!("init {}", fabric.name))
+            .await?;
         let root = GitOpsRoot::new(&fabric.root);
         let plan = root.plan_init(&fabric.name)?;
-        root.apply_init(&fabric.name, &plan)
+        let report = root.apply_init(&fabric.name, &plan)?;
+        let git = match session {
+            Some(s) => Some(
+                self.git_commit(fabric, s, init_commit_message(fabric, &report))
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok((report, git))
     }
 
     pub async fn check(&self, fabric: &Fabric) -> Result<Vec<Problem>> {
         GitOpsRoot::new(&fabric.root).check(&fabric.name)
     }
+}
+
+/// `init fabrics/f/gitops: create layout, migrate 3 loose files`.
+pub(crate) fn init_commit_message(fabric: &Fabric, report: &InitReport) -> String {
+    use crate::layout::Action;
+    let mut parts = Vec::new();
+    if report
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CreateDir { .. } | Action::WriteManifest { .. }))
+    {
+        parts.push("create layout".to_string());
+    }
+    let moves = report
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::MoveLoose { .. }))
+        .count();
+    if moves > 0 {
+        parts.push(format!("migrate {moves} loose YAML file(s) into raw/"));
+    }
+    if report.actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::UpgradeManifest { .. } | Action::UpgradeArchiveLog { .. }
+        )
+    }) {
+        parts.push("upgrade the Hedgehog NetBox Plugin layout".to_string());
+    }
+    if parts.is_empty() {
+        parts.push("complete layout".to_string());
+    }
+    let op = if moves > 0 || parts.iter().any(|p| p.starts_with("upgrade")) {
+        "migrate"
+    } else {
+        "init"
+    };
+    format!("{op} fabric {}: {}", fabric.name, parts.join(", "))
 }
 
 /// A `--path` root must be a folder (or not exist yet) and its nearest existing ancestor writable.

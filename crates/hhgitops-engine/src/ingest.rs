@@ -216,6 +216,8 @@ pub struct IngestReport {
     pub recovery: Recovery,
     /// True when the GitOps tree changed (a commit is due).
     pub changed: bool,
+    /// The commit and push that recorded this run, when the fabric is in Git.
+    pub git: Option<crate::gitops::GitOutcome>,
 }
 
 impl IngestReport {
@@ -266,6 +268,22 @@ impl IngestReport {
         } else {
             format!("ingest {} files", files.len())
         };
+        let rejected: Vec<&str> = self
+            .files
+            .iter()
+            .filter(|f| f.status == FileStatus::Rejected && !f.previously_rejected)
+            .map(|f| f.file.as_str())
+            .collect();
+        if files.is_empty() && !rejected.is_empty() && parts.is_empty() {
+            return format!(
+                "reject {}",
+                if rejected.len() <= 3 {
+                    rejected.join(", ")
+                } else {
+                    format!("{} files", rejected.len())
+                }
+            );
+        }
         if parts.is_empty() {
             format!("{what}: no object changes")
         } else {
@@ -291,8 +309,34 @@ pub fn fabric_settings(fabric: &Fabric) -> Result<FabricSettings> {
     }
 }
 
-/// Ingests the raw files of one fabric.
+/// Ingests the raw files of one fabric: brings its Git clone up to date first, ingests, then commits what
+/// changed and pushes (SPEC §5). A dry run touches neither the tree nor Git.
 pub async fn ingest(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &IngestOptions,
+) -> Result<IngestReport> {
+    if opts.dry_run {
+        return ingest_local(engine, fabric, opts).await;
+    }
+    let session = engine
+        .git_session(fabric, &format!("ingest {}", fabric.name))
+        .await?;
+    let mut report = ingest_local(engine, fabric, opts).await?;
+    if let Some(s) = session {
+        if report.changed || s.pushes() {
+            report.git = Some(
+                engine
+                    .git_commit(fabric, s, report.commit_message())
+                    .await?,
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// Ingestion without Git: the tree and the database only.
+pub async fn ingest_local(
     engine: &Engine,
     fabric: &Fabric,
     opts: &IngestOptions,
@@ -757,6 +801,7 @@ fn ingest_files(
         summary,
         recovery,
         changed: changed && !opts.dry_run,
+        git: None,
     };
     let final_manifest_bytes = if manifest_changed {
         new_manifest.into_bytes()

@@ -44,6 +44,7 @@ pub struct DeleteReport {
     /// Objects that still refer to the deleted one: the delete is refused while any exist.
     pub blocked_by: Vec<Diagnostic>,
     pub deleted: bool,
+    pub git: Option<crate::gitops::GitOutcome>,
 }
 
 fn read_current_manifest(root: &GitOpsRoot, fabric: &str) -> Result<Manifest> {
@@ -64,8 +65,11 @@ pub async fn delete_object(
     name: &str,
     failpoint: &Failpoint,
 ) -> Result<DeleteReport> {
+    let session = engine
+        .git_session(fabric, &format!("delete {kind}/{name}"))
+        .await?;
     let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(
+    let lock = lock_fabric(
         engine.db(),
         &fabric.name,
         root.path(),
@@ -105,6 +109,7 @@ pub async fn delete_object(
         file: rel.clone(),
         blocked_by,
         deleted: false,
+        git: None,
     };
     if !report.blocked_by.is_empty() {
         return Ok(report);
@@ -149,6 +154,18 @@ pub async fn delete_object(
         )
         .await?;
     report.deleted = true;
+    drop(lock);
+    if let Some(s) = session {
+        report.git = Some(
+            engine
+                .git_commit(
+                    fabric,
+                    s,
+                    format!("delete {kind}/{name} from fabric {}", fabric.name),
+                )
+                .await?,
+        );
+    }
     Ok(report)
 }
 

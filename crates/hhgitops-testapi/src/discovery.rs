@@ -150,6 +150,71 @@ pub fn group(resources: &[Arc<ResourceDef>], name: &str) -> Option<Value> {
     Some(g)
 }
 
+/// The content type of aggregated discovery documents.
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery (`apidiscovery.k8s.io/v2`).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|media| {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+/// Aggregated discovery for `/api` (`core == true`) or `/apis`: every group, version and resource at once.
+pub fn aggregated(resources: &[Arc<ResourceDef>], core: bool) -> Value {
+    let mut by_group: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for r in resources.iter().filter(|r| r.group.is_empty() == core) {
+        for v in &r.versions {
+            let kind = json!({"group": r.group, "version": v.name, "kind": r.kind});
+            let verbs = if r.group.is_empty() {
+                NAMESPACE_VERBS
+            } else {
+                CR_VERBS
+            };
+            let mut res = json!({
+                "resource": r.plural,
+                "responseKind": kind,
+                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": r.singular,
+                "verbs": verbs
+            });
+            if !r.short_names.is_empty() {
+                res["shortNames"] = json!(r.short_names);
+            }
+            if !r.categories.is_empty() {
+                res["categories"] = json!(r.categories);
+            }
+            if v.status_subresource {
+                res["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+            }
+            by_group
+                .entry(r.group.clone())
+                .or_default()
+                .entry(v.name.clone())
+                .or_default()
+                .push(res);
+        }
+    }
+    let items: Vec<Value> = by_group
+        .into_iter()
+        .map(|(group, versions)| {
+            let preferred = groups(resources).get(&group).and_then(|v| v.first().cloned());
+            let mut vs: Vec<(String, Vec<Value>)> = versions.into_iter().collect();
+            vs.sort_by_key(|(v, _)| Some(v) != preferred.as_ref());
+            let versions: Vec<Value> = vs
+                .into_iter()
+                .map(|(version, resources)| json!({"version": version, "resources": resources, "freshness": "Current"}))
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
 /// `/openapi/v2` as JSON: a valid, empty Swagger document (CRD schemas are published through v3).
 pub fn openapi_v2_json() -> Value {
     json!({
@@ -295,6 +360,35 @@ fn operation(
     op
 }
 
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+fn object_meta_schema() -> Value {
+    let string = json!({"type": "string"});
+    let string_map =
+        json!({"type": "object", "additionalProperties": {"type": "string", "default": ""}});
+    json!({
+        "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+        "type": "object",
+        "properties": {
+            "annotations": string_map,
+            "creationTimestamp": {"type": "string", "format": "date-time"},
+            "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
+            "deletionTimestamp": {"type": "string", "format": "date-time"},
+            "finalizers": {"type": "array", "items": {"type": "string", "default": ""}},
+            "generateName": string,
+            "generation": {"type": "integer", "format": "int64"},
+            "labels": string_map,
+            "managedFields": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            "name": string,
+            "namespace": string,
+            "ownerReferences": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            "resourceVersion": string,
+            "selfLink": string,
+            "uid": string
+        }
+    })
+}
+
 /// `/openapi/v3/api/v1` or `/openapi/v3/apis/<group>/<version>`.
 pub fn openapi_v3_document(
     resources: &[Arc<ResourceDef>],
@@ -372,6 +466,13 @@ pub fn openapi_v3_document(
         let mut schema = vdef.and_then(|v| v.raw_schema.clone()).unwrap_or_else(
             || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
         );
+        // As the real server does, publish metadata as ObjectMeta: clients (kubectl apply) look fields up in it.
+        if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert(
+                "metadata".into(),
+                json!({"allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}], "default": {}}),
+            );
+        }
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(item_ref.clone(), schema);
         schemas.insert(
@@ -389,6 +490,7 @@ pub fn openapi_v3_document(
             }),
         );
     }
+    schemas.insert(OBJECT_META.into(), object_meta_schema());
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": SERVER_GIT_VERSION},

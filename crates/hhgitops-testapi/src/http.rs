@@ -16,11 +16,12 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::discovery;
 use crate::faults::Faults;
+use crate::protobuf;
 use crate::request_log::{RequestLog, RequestRecord};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{
-    Cluster, DeleteOptions, EventType, FieldValidation, ListOptions, ListResult, PatchType, Target,
+    Cluster, DeleteOptions, FieldValidation, ListOptions, ListResult, PatchType, Target,
     WatchOptions, WatchStart, WriteOptions, WriteResult,
 };
 use crate::table::{self, IncludeObject};
@@ -249,6 +250,15 @@ fn dispatch(shared: &Shared, info: &RequestInfo, body: &[u8]) -> Result<Reply, A
     };
     match segments.as_slice() {
         ["version"] => get_only(ok(discovery::version())),
+        ["api" | "apis"] if discovery::wants_aggregated(&info.accept) => get_only(Ok(Reply::Raw(
+            StatusCode::OK,
+            discovery::AGGREGATED_CONTENT_TYPE,
+            serde_json::to_vec(&discovery::aggregated(
+                shared.cluster().resources(),
+                segments[0] == "api",
+            ))
+            .unwrap_or_default(),
+        ))),
         ["api"] => get_only(ok(discovery::core_versions(&shared.server_address))),
         ["apis"] => get_only(ok(discovery::group_list(shared.cluster().resources()))),
         ["apis", group] => get_only(
@@ -419,6 +429,9 @@ fn decode_body(info: &RequestInfo, body: &[u8]) -> Result<Value, ApiError> {
             serde_yaml_ng::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         }
+        "application/vnd.kubernetes.protobuf" => {
+            protobuf::decode(body).map_err(|_| ApiError::unsupported_media_type(base))
+        }
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -431,8 +444,7 @@ fn delete_options(info: &RequestInfo, body: &[u8]) -> Result<DeleteOptions, ApiE
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(opts);
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    let v: Value = decode_body(info, body)?;
     if let Some(dry) = v.get("dryRun").and_then(Value::as_array) {
         for d in dry {
             match d.as_str() {
@@ -675,13 +687,13 @@ fn watch_response(t: Target, start: WatchStart, params: WatchParams) -> Response
                 None => return,
                 Some(Ok(ev)) => {
                     if let Some((event_type, obj)) = filter.view(&ev) {
-                        let event_type = match event_type {
-                            EventType::Added => "ADDED",
-                            EventType::Modified => "MODIFIED",
-                            EventType::Deleted => "DELETED",
-                        };
                         if tx
-                            .send(event_line(&t, event_type, present(&t, &obj), params.table))
+                            .send(event_line(
+                                &t,
+                                event_type.as_str(),
+                                present(&t, &obj),
+                                params.table,
+                            ))
                             .await
                             .is_err()
                         {

@@ -53,8 +53,8 @@
 //!
 //! Not a Kubernetes: no controllers, no garbage collection, no authorization, no admission webhooks other
 //! than the injected denials, no CRD registration over the API (CRDs come from the directory), no CEL
-//! (`x-kubernetes-validations`), no conversion between versions beyond rewriting `apiVersion`, no protobuf or
-//! CBOR bodies. Server-side apply treats every list as atomic (the Hedgehog CRDs declare no list types).
+//! (`x-kubernetes-validations`), no conversion between versions beyond rewriting `apiVersion`, no protobuf
+//! (except the namespace and delete bodies kubectl sends) or CBOR. Server-side apply treats every list as atomic (the Hedgehog CRDs declare no list types).
 //! State lives in memory and dies with the server.
 //!
 //! # Invariants
@@ -71,6 +71,7 @@ pub mod kubeconfig;
 pub mod managed;
 pub mod meta;
 pub mod patch;
+mod protobuf;
 pub mod request_log;
 pub mod schema;
 pub mod selector;

@@ -23,6 +23,20 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Removes strategic-merge-patch directives (`$patch`, `$retainKeys`, `$setElementOrder/…`,
+/// `$deleteFromPrimitiveList/…`), so that the rest applies as a merge patch: without patch strategies in the
+/// schema, that is what a strategic merge patch means for custom resources.
+pub fn strip_strategic_directives(patch: &mut Value) {
+    match patch {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            m.values_mut().for_each(strip_strategic_directives);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_strategic_directives),
+        _ => {}
+    }
+}
+
 /// Applies an RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`).
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
     let ops = patch
@@ -153,6 +167,13 @@ mod tests {
             v,
             json!({"a": "z", "c": {"d": "e"}, "l": [3], "n": {"x": 1}})
         );
+    }
+
+    #[test]
+    fn strategic_directives_are_dropped() {
+        let mut p = json!({"spec": {"$setElementOrder/groups": [{"name": "a"}], "x": 1}, "$retainKeys": ["spec"]});
+        strip_strategic_directives(&mut p);
+        assert_eq!(p, json!({"spec": {"x": 1}}));
     }
 
     #[test]

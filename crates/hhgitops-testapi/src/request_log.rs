@@ -38,35 +38,41 @@ impl RequestRecord {
 /// the log was cleared in between.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RequestLog {
-    records: Arc<Mutex<(u64, Vec<(u64, RequestRecord)>)>>,
+    state: Arc<Mutex<LogState>>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    last_id: u64,
+    records: Vec<(u64, RequestRecord)>,
 }
 
 impl RequestLog {
-    fn lock(&self) -> MutexGuard<'_, (u64, Vec<(u64, RequestRecord)>)> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Appends a record and returns its sequence number, for [`RequestLog::set_status`].
     pub fn push(&self, record: RequestRecord) -> u64 {
-        let mut r = self.lock();
-        r.0 += 1;
-        let id = r.0;
-        r.1.push((id, record));
+        let mut s = self.lock();
+        s.last_id += 1;
+        let id = s.last_id;
+        s.records.push((id, record));
         id
     }
 
     pub fn set_status(&self, id: u64, status: u16) {
-        let mut r = self.lock();
-        if let Some((_, rec)) = r.1.iter_mut().rev().find(|(i, _)| *i == id) {
+        let mut s = self.lock();
+        if let Some((_, rec)) = s.records.iter_mut().rev().find(|(i, _)| *i == id) {
             rec.status = Some(status);
         }
     }
 
     pub fn snapshot(&self) -> Vec<RequestRecord> {
-        self.lock().1.iter().map(|(_, r)| r.clone()).collect()
+        self.lock().records.iter().map(|(_, r)| r.clone()).collect()
     }
 
     pub fn clear(&self) {
-        self.lock().1.clear();
+        self.lock().records.clear();
     }
 }

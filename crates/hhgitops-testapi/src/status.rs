@@ -13,8 +13,8 @@ pub struct ApiError {
     pub reason: String,
     /// Human-readable `Status.message`.
     pub message: String,
-    /// `Status.details`, when the error concerns one object.
-    pub details: Option<StatusDetails>,
+    /// `Status.details`, when the error concerns one object (boxed: errors travel in `Result`s everywhere).
+    pub details: Option<Box<StatusDetails>>,
 }
 
 /// `Status.details`: which object the error is about and, for validation errors, the offending fields.
@@ -48,7 +48,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: StatusDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 

@@ -393,12 +393,6 @@ impl Cluster {
             .map(|r| (r.clone(), version.to_string()))
     }
 
-    fn version_def<'a>(t: &'a Target) -> Result<&'a VersionDef, ApiError> {
-        t.resource
-            .version(&t.version)
-            .ok_or_else(ApiError::no_route)
-    }
-
     fn store_key(res: &ResourceDef) -> (String, String) {
         (res.group.clone(), res.plural.clone())
     }
@@ -601,7 +595,7 @@ impl Cluster {
         mut warnings: Vec<String>,
     ) -> Result<WriteResult, ApiError> {
         let res = t.resource.clone();
-        let vdef = Self::version_def(t)?.clone();
+        let vdef = res.version(&t.version).ok_or_else(ApiError::no_route)?;
         let scope = if t.status {
             Scope::Status
         } else {
@@ -851,13 +845,12 @@ impl Cluster {
                 })
                 .collect();
             let limit = opts.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
-            for (i, (key, obj)) in selected.iter().enumerate() {
+            for (i, (_, obj)) in selected.iter().enumerate() {
                 if i == limit {
                     continue_token = Some(encode_continue(selected[i - 1].0));
                     remaining = Some(selected.len() - limit);
                     break;
                 }
-                let _ = key;
                 items.push(Self::present(t, obj));
             }
         }
@@ -1098,6 +1091,10 @@ impl Cluster {
                 if !patch_doc.is_object() {
                     return Err(ApiError::bad_request("a merge patch must be a JSON object"));
                 }
+                let mut patch_doc = patch_doc;
+                if patch_type == PatchType::StrategicMerge {
+                    patch::strip_strategic_directives(&mut patch_doc);
+                }
                 patch::merge_patch(&mut patched, &patch_doc)
             }
         }
@@ -1181,7 +1178,7 @@ impl Cluster {
             }
             self.require_namespace(t)?;
         }
-        let vdef = Self::version_def(t)?.clone();
+        let vdef = res.version(&t.version).ok_or_else(ApiError::no_route)?;
         let warnings = Self::prune_unknown(&mut config, &vdef, opts.field_validation)?;
         strip_nulls(&mut config);
         let now = now();

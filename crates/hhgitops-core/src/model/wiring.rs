@@ -525,126 +525,141 @@ pub enum PortRole {
     Gateway,
 }
 
-/// One `port` value of a connection with its field path segments (relative to `spec`).
-#[derive(Debug, Clone)]
+/// Where a port field sits in a connection, kept as static parts so that a path is built only for an error:
+/// `spec.<member>[.<list>[<index>]][.link].<end>.port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortAt {
+    pub member: &'static str,
+    pub list: Option<(&'static str, usize)>,
+    pub link: bool,
+    pub end: &'static str,
+}
+
+impl PortAt {
+    /// The field path of the `port` value.
+    pub fn path(&self) -> crate::path::FieldPath {
+        let mut p = crate::field_path!("spec", self.member);
+        if let Some((list, i)) = self.list {
+            p.push_key(list);
+            p.push_index(i);
+        }
+        if self.link {
+            p.push_key("link");
+        }
+        p.push_key(self.end);
+        p.push_key("port");
+        p
+    }
+}
+
+/// One port field a connection of its type must have; `port` is `None` when it is absent.
+#[derive(Debug, Clone, Copy)]
+pub struct PortSlot<'a> {
+    pub port: Option<&'a str>,
+    pub role: PortRole,
+    pub at: PortAt,
+}
+
+/// One `port` value of a connection.
+#[derive(Debug, Clone, Copy)]
 pub struct PortRef<'a> {
     pub port: &'a str,
     pub role: PortRole,
-    /// Path below `spec`, e.g. `["eslag", "links", 0, "switch", "port"]`.
-    pub path: Vec<crate::path::PathSegment>,
+    pub at: PortAt,
+}
+
+impl PortRef<'_> {
+    pub fn path(&self) -> crate::path::FieldPath {
+        self.at.path()
+    }
 }
 
 impl ConnectionSpec {
     /// The types whose member is set, in API order.
     pub fn types(&self) -> Vec<ConnectionType> {
-        let mut t = Vec::with_capacity(1);
-        if self.unbundled.is_some() {
-            t.push(ConnectionType::Unbundled);
-        }
-        if self.bundled.is_some() {
-            t.push(ConnectionType::Bundled);
-        }
-        if self.mclag.is_some() {
-            t.push(ConnectionType::MCLAG);
-        }
-        if self.eslag.is_some() {
-            t.push(ConnectionType::ESLAG);
-        }
-        if self.mclag_domain.is_some() {
-            t.push(ConnectionType::MCLAGDomain);
-        }
-        if self.fabric.is_some() {
-            t.push(ConnectionType::Fabric);
-        }
-        if self.mesh.is_some() {
-            t.push(ConnectionType::Mesh);
-        }
-        if self.gateway.is_some() {
-            t.push(ConnectionType::Gateway);
-        }
-        if self.vpc_loopback.is_some() {
-            t.push(ConnectionType::VPCLoopback);
-        }
-        if self.external.is_some() {
-            t.push(ConnectionType::External);
-        }
-        if self.static_external.is_some() {
-            t.push(ConnectionType::StaticExternal);
-        }
-        t
+        self.type_flags()
+            .into_iter()
+            .filter_map(|(set, t)| set.then_some(t))
+            .collect()
+    }
+
+    fn type_flags(&self) -> [(bool, ConnectionType); 11] {
+        [
+            (self.unbundled.is_some(), ConnectionType::Unbundled),
+            (self.bundled.is_some(), ConnectionType::Bundled),
+            (self.mclag.is_some(), ConnectionType::MCLAG),
+            (self.eslag.is_some(), ConnectionType::ESLAG),
+            (self.mclag_domain.is_some(), ConnectionType::MCLAGDomain),
+            (self.fabric.is_some(), ConnectionType::Fabric),
+            (self.mesh.is_some(), ConnectionType::Mesh),
+            (self.gateway.is_some(), ConnectionType::Gateway),
+            (self.vpc_loopback.is_some(), ConnectionType::VPCLoopback),
+            (self.external.is_some(), ConnectionType::External),
+            (
+                self.static_external.is_some(),
+                ConnectionType::StaticExternal,
+            ),
+        ]
     }
 
     /// The single type when exactly one member is set.
     pub fn connection_type(&self) -> Option<ConnectionType> {
-        match self.types().as_slice() {
-            [t] => Some(*t),
-            _ => None,
+        let mut found = None;
+        for (set, t) in self.type_flags() {
+            if set {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(t);
+            }
         }
+        found
     }
 
-    /// Every port reference, in document order (absent ports are skipped; the rules report them).
-    pub fn ports(&self) -> Vec<PortRef<'_>> {
-        use crate::path::PathSegment::{Index, Key};
-        fn k(s: &str) -> crate::path::PathSegment {
-            Key(s.to_string())
+    /// Every port field the connection's members have or must have, in document order.
+    pub fn port_slots(&self) -> Vec<PortSlot<'_>> {
+        fn bp(b: &Option<BasePortName>) -> Option<&str> {
+            b.as_ref().and_then(|b| b.port.as_deref())
         }
-        fn bp(b: &Option<BasePortName>) -> Option<&String> {
-            b.as_ref().and_then(|b| b.port.as_ref())
+        fn fp(b: &Option<ConnFabricLinkSwitch>) -> Option<&str> {
+            b.as_ref().and_then(|b| b.port.as_deref())
         }
-        fn fp(b: &Option<ConnFabricLinkSwitch>) -> Option<&String> {
-            b.as_ref().and_then(|b| b.port.as_ref())
-        }
-        fn push<'a>(
-            out: &mut Vec<PortRef<'a>>,
-            port: Option<&'a String>,
-            role: PortRole,
-            path: Vec<crate::path::PathSegment>,
-        ) {
-            if let Some(p) = port {
-                out.push(PortRef {
-                    port: p.as_str(),
-                    role,
-                    path,
-                });
-            }
-        }
-        let mut out: Vec<PortRef<'_>> = Vec::new();
+        let at = |member, list, link, end| PortAt {
+            member,
+            list,
+            link,
+            end,
+        };
+        let mut v: Vec<PortSlot<'_>> = Vec::new();
         if let Some(c) = &self.unbundled {
-            if let Some(l) = &c.link {
-                push(
-                    &mut out,
-                    bp(&l.server),
-                    PortRole::Server,
-                    vec![k("unbundled"), k("link"), k("server"), k("port")],
-                );
-                push(
-                    &mut out,
-                    bp(&l.switch),
-                    PortRole::Switch,
-                    vec![k("unbundled"), k("link"), k("switch"), k("port")],
-                );
-            }
+            let l = c.link.as_ref();
+            v.push(PortSlot {
+                port: l.and_then(|l| bp(&l.server)),
+                role: PortRole::Server,
+                at: at("unbundled", None, true, "server"),
+            });
+            v.push(PortSlot {
+                port: l.and_then(|l| bp(&l.switch)),
+                role: PortRole::Switch,
+                at: at("unbundled", None, true, "switch"),
+            });
         }
-        for (field, c) in [
+        for (member, c) in [
             ("bundled", &self.bundled),
             ("mclag", &self.mclag),
             ("eslag", &self.eslag),
         ] {
-            if let Some(c) = c {
-                for (i, l) in c.links.iter().flatten().enumerate() {
-                    push(
-                        &mut out,
-                        bp(&l.server),
-                        PortRole::Server,
-                        vec![k(field), k("links"), Index(i), k("server"), k("port")],
-                    );
-                    push(
-                        &mut out,
-                        bp(&l.switch),
-                        PortRole::Switch,
-                        vec![k(field), k("links"), Index(i), k("switch"), k("port")],
-                    );
-                }
+            for (i, l) in c.iter().flat_map(|c| c.links.iter().flatten()).enumerate() {
+                v.push(PortSlot {
+                    port: bp(&l.server),
+                    role: PortRole::Server,
+                    at: at(member, Some(("links", i)), false, "server"),
+                });
+                v.push(PortSlot {
+                    port: bp(&l.switch),
+                    role: PortRole::Switch,
+                    at: at(member, Some(("links", i)), false, "switch"),
+                });
             }
         }
         if let Some(c) = &self.mclag_domain {
@@ -653,124 +668,131 @@ impl ConnectionSpec {
                 ("sessionLinks", &c.session_links),
             ] {
                 for (i, l) in links.iter().flatten().enumerate() {
-                    push(
-                        &mut out,
-                        bp(&l.switch1),
-                        PortRole::Switch,
-                        vec![k("mclagDomain"), k(list), Index(i), k("switch1"), k("port")],
-                    );
-                    push(
-                        &mut out,
-                        bp(&l.switch2),
-                        PortRole::Switch,
-                        vec![k("mclagDomain"), k(list), Index(i), k("switch2"), k("port")],
-                    );
+                    v.push(PortSlot {
+                        port: bp(&l.switch1),
+                        role: PortRole::Switch,
+                        at: at("mclagDomain", Some((list, i)), false, "switch1"),
+                    });
+                    v.push(PortSlot {
+                        port: bp(&l.switch2),
+                        role: PortRole::Switch,
+                        at: at("mclagDomain", Some((list, i)), false, "switch2"),
+                    });
                 }
             }
         }
-        if let Some(c) = &self.fabric {
-            for (i, l) in c.links.iter().flatten().enumerate() {
-                push(
-                    &mut out,
-                    fp(&l.spine),
-                    PortRole::Switch,
-                    vec![k("fabric"), k("links"), Index(i), k("spine"), k("port")],
-                );
-                push(
-                    &mut out,
-                    fp(&l.leaf),
-                    PortRole::Switch,
-                    vec![k("fabric"), k("links"), Index(i), k("leaf"), k("port")],
-                );
-            }
+        for (i, l) in self
+            .fabric
+            .iter()
+            .flat_map(|c| c.links.iter().flatten())
+            .enumerate()
+        {
+            v.push(PortSlot {
+                port: fp(&l.spine),
+                role: PortRole::Switch,
+                at: at("fabric", Some(("links", i)), false, "spine"),
+            });
+            v.push(PortSlot {
+                port: fp(&l.leaf),
+                role: PortRole::Switch,
+                at: at("fabric", Some(("links", i)), false, "leaf"),
+            });
         }
-        if let Some(c) = &self.mesh {
-            for (i, l) in c.links.iter().flatten().enumerate() {
-                push(
-                    &mut out,
-                    fp(&l.leaf1),
-                    PortRole::Switch,
-                    vec![k("mesh"), k("links"), Index(i), k("leaf1"), k("port")],
-                );
-                push(
-                    &mut out,
-                    fp(&l.leaf2),
-                    PortRole::Switch,
-                    vec![k("mesh"), k("links"), Index(i), k("leaf2"), k("port")],
-                );
-            }
+        for (i, l) in self
+            .mesh
+            .iter()
+            .flat_map(|c| c.links.iter().flatten())
+            .enumerate()
+        {
+            v.push(PortSlot {
+                port: fp(&l.leaf1),
+                role: PortRole::Switch,
+                at: at("mesh", Some(("links", i)), false, "leaf1"),
+            });
+            v.push(PortSlot {
+                port: fp(&l.leaf2),
+                role: PortRole::Switch,
+                at: at("mesh", Some(("links", i)), false, "leaf2"),
+            });
         }
-        if let Some(c) = &self.gateway {
-            for (i, l) in c.links.iter().flatten().enumerate() {
-                push(
-                    &mut out,
-                    fp(&l.switch),
-                    PortRole::Switch,
-                    vec![k("gateway"), k("links"), Index(i), k("switch"), k("port")],
-                );
-                push(
-                    &mut out,
-                    fp(&l.gateway),
-                    PortRole::Gateway,
-                    vec![k("gateway"), k("links"), Index(i), k("gateway"), k("port")],
-                );
-            }
+        for (i, l) in self
+            .gateway
+            .iter()
+            .flat_map(|c| c.links.iter().flatten())
+            .enumerate()
+        {
+            v.push(PortSlot {
+                port: fp(&l.switch),
+                role: PortRole::Switch,
+                at: at("gateway", Some(("links", i)), false, "switch"),
+            });
+            v.push(PortSlot {
+                port: fp(&l.gateway),
+                role: PortRole::Gateway,
+                at: at("gateway", Some(("links", i)), false, "gateway"),
+            });
         }
-        if let Some(c) = &self.vpc_loopback {
-            for (i, l) in c.links.iter().flatten().enumerate() {
-                push(
-                    &mut out,
-                    bp(&l.switch1),
-                    PortRole::Switch,
-                    vec![
-                        k("vpcLoopback"),
-                        k("links"),
-                        Index(i),
-                        k("switch1"),
-                        k("port"),
-                    ],
-                );
-                push(
-                    &mut out,
-                    bp(&l.switch2),
-                    PortRole::Switch,
-                    vec![
-                        k("vpcLoopback"),
-                        k("links"),
-                        Index(i),
-                        k("switch2"),
-                        k("port"),
-                    ],
-                );
-            }
+        for (i, l) in self
+            .vpc_loopback
+            .iter()
+            .flat_map(|c| c.links.iter().flatten())
+            .enumerate()
+        {
+            v.push(PortSlot {
+                port: bp(&l.switch1),
+                role: PortRole::Switch,
+                at: at("vpcLoopback", Some(("links", i)), false, "switch1"),
+            });
+            v.push(PortSlot {
+                port: bp(&l.switch2),
+                role: PortRole::Switch,
+                at: at("vpcLoopback", Some(("links", i)), false, "switch2"),
+            });
         }
         if let Some(c) = &self.external {
-            let p = c
-                .link
-                .as_ref()
-                .and_then(|l| l.switch.as_ref())
-                .and_then(|s| s.port.as_ref());
-            push(
-                &mut out,
-                p,
-                PortRole::Switch,
-                vec![k("external"), k("link"), k("switch"), k("port")],
-            );
+            let p = c.link.as_ref().and_then(|l| bp(&l.switch));
+            v.push(PortSlot {
+                port: p,
+                role: PortRole::Switch,
+                at: at("external", None, true, "switch"),
+            });
         }
         if let Some(c) = &self.static_external {
             let p = c
                 .link
                 .as_ref()
                 .and_then(|l| l.switch.as_ref())
-                .and_then(|s| s.port.as_ref());
-            push(
-                &mut out,
-                p,
-                PortRole::Switch,
-                vec![k("staticExternal"), k("link"), k("switch"), k("port")],
-            );
+                .and_then(|s| s.port.as_deref());
+            v.push(PortSlot {
+                port: p,
+                role: PortRole::Switch,
+                at: at("staticExternal", None, true, "switch"),
+            });
         }
-        out
+        v
+    }
+
+    /// Every port value that is present, in document order.
+    pub fn ports(&self) -> Vec<PortRef<'_>> {
+        self.port_slots()
+            .into_iter()
+            .filter_map(|s| {
+                s.port.map(|port| PortRef {
+                    port,
+                    role: s.role,
+                    at: s.at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The key under which a port is unique across connections: `X/E1/4` is an alias of `X/E1/4/1` (when E1/4 is
+/// broken out), so a trailing `/1` after two slashes is dropped; no allocation.
+pub fn port_key(port: &str) -> &str {
+    match port.strip_suffix("/1") {
+        Some(base) if port.bytes().filter(|b| *b == b'/').count() == 3 => base,
+        _ => port,
     }
 }
 

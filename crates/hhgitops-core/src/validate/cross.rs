@@ -5,7 +5,6 @@
 //! to the one inserted into the state later (see [`crate::state`]). Checks that need data the state does not have
 //! (a built-in SwitchProfile whose port map is not embedded) are skipped and counted as unchecked.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::diag::Diagnostic;
@@ -36,7 +35,7 @@ struct Cx<'a> {
 impl<'a> Cx<'a> {
     fn err(&mut self, e: &StateEntry, path: FieldPath, message: impl Into<String>) {
         let span = match &e.origin.root {
-            Some(root) => root.locate(&path),
+            Some(root) => super::check::locate(root, &path),
             None => e.origin.span,
         };
         let d = Diagnostic::new(message)
@@ -57,7 +56,7 @@ impl<'a> Cx<'a> {
     fn reference(
         &mut self,
         e: &StateEntry,
-        path: FieldPath,
+        path: impl FnOnce() -> FieldPath,
         kind: Kind,
         name: &str,
         what: &str,
@@ -65,7 +64,14 @@ impl<'a> Cx<'a> {
         self.checked += 1;
         let found = self.state.get(kind, name);
         if found.is_none() {
-            self.err(e, path, format!("{what} {kind} {name:?} does not exist: expected the name of a {kind} in the fabric"));
+            self.err(
+                e,
+                path(),
+                format!(
+                    "{what} {name:?} does not exist: expected the name of {} {kind} in the fabric",
+                    article(kind.name())
+                ),
+            );
         }
         found
     }
@@ -112,6 +118,15 @@ impl<'a> Cx<'a> {
             self.api_ports.insert(switch, ports);
         }
         self.api_ports.get(switch).and_then(Option::as_ref)
+    }
+}
+
+/// `a` or `an` for a kind name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -223,7 +238,7 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
         } else {
             "VLAN namespace"
         };
-        if let Some(n) = cx.reference(e, path, Kind::VLANNamespace, ns, what) {
+        if let Some(n) = cx.reference(e, || path, Kind::VLANNamespace, ns, what) {
             if let Spec::VLANNamespace(v) = &n.object.spec {
                 for (a, b) in merged_vlan_ranges(v.ranges.as_deref().unwrap_or(&[])) {
                     ranges.push((a, b, ns));
@@ -251,7 +266,7 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
         if !g.is_empty() {
             cx.reference(
                 e,
-                field_path!("spec", "groups", i),
+                || field_path!("spec", "groups", i),
                 Kind::SwitchGroup,
                 g,
                 "switch group",
@@ -262,7 +277,7 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
     if !rg.is_empty() && !groups.iter().any(|g| g == rg) {
         cx.reference(
             e,
-            field_path!("spec", "redundancy", "group"),
+            || field_path!("spec", "redundancy", "group"),
             Kind::SwitchGroup,
             rg,
             "redundancy group",
@@ -293,7 +308,8 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
     let ports = p.ports.as_ref().unwrap_or(&empty_ports);
     let empty_profiles = BTreeMap::new();
     let profiles = p.port_profiles.as_ref().unwrap_or(&empty_profiles);
-    let features = p.features.clone().unwrap_or_default();
+    let no_features = SwitchProfileFeatures::default();
+    let features = p.features.as_ref().unwrap_or(&no_features);
     let strip = |v: &str| v.strip_prefix("SPEED_").unwrap_or(v).to_string();
 
     for (g, speed) in s.port_group_speeds.iter().flatten() {
@@ -640,24 +656,9 @@ fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
 
 // ---------------------------------------------------------------------------------------------------- connections
 
-fn spec_path(segs: &[crate::path::PathSegment]) -> FieldPath {
-    let mut p = field_path!("spec");
-    p.0.extend(segs.iter().cloned());
-    p
-}
-
-/// `X/E1/4` is an alias of `X/E1/4/1`: both map to the same key.
-fn port_key(port: &str) -> Cow<'_, str> {
-    if port.bytes().filter(|b| *b == b'/').count() == 2 {
-        Cow::Owned(format!("{port}/1"))
-    } else {
-        Cow::Borrowed(port)
-    }
-}
-
 fn connections(cx: &mut Cx<'_>) {
     let list = entries(cx.state, Kind::Connection);
-    let mut used_ports: HashMap<Cow<'_, str>, &str> = HashMap::with_capacity(list.len() * 4);
+    let mut used_ports: HashMap<&str, &str> = HashMap::with_capacity(list.len() * 4);
     let mut used_ips: HashMap<u32, &str> = HashMap::new();
     for e in &list {
         let Spec::Connection(c) = &e.object.spec else {
@@ -684,13 +685,13 @@ fn connections(cx: &mut Cx<'_>) {
                 PortRole::Gateway => continue,
                 PortRole::Server => {
                     if seen_devices.insert(dev) {
-                        cx.reference(e, spec_path(&pr.path), Kind::Server, dev, "server");
+                        cx.reference(e, || pr.path(), Kind::Server, dev, "server");
                     }
                 }
                 PortRole::Switch => {
                     if seen_devices.insert(dev)
                         && cx
-                            .reference(e, spec_path(&pr.path), Kind::Switch, dev, "switch")
+                            .reference(e, || pr.path(), Kind::Switch, dev, "switch")
                             .is_some()
                         && t == ConnectionType::ESLAG
                     {
@@ -707,7 +708,7 @@ fn connections(cx: &mut Cx<'_>) {
                                 .switch(dev)
                                 .and_then(|s| s.profile.clone())
                                 .unwrap_or_default();
-                            cx.err(e, spec_path(&pr.path), format!("port {local} does not exist on switch {dev} (SwitchProfile {profile})"));
+                            cx.err(e, pr.path(), format!("port {local} does not exist on switch {dev} (SwitchProfile {profile})"));
                         }
                         None => {
                             let profile = cx
@@ -756,10 +757,10 @@ fn connections(cx: &mut Cx<'_>) {
             );
         }
         // Ports are used by one connection only.
-        let mut own: HashSet<Cow<'_, str>> = HashSet::new();
+        let mut own: HashSet<&str> = HashSet::new();
         for pr in &ports {
             let key = port_key(pr.port);
-            if !own.insert(key.clone()) {
+            if !own.insert(key) {
                 continue;
             }
             cx.checked += 1;
@@ -768,7 +769,7 @@ fn connections(cx: &mut Cx<'_>) {
                     let other = other.to_string();
                     cx.err(
                         e,
-                        spec_path(&pr.path),
+                        pr.path(),
                         format!("port {} is already used by connection {other}", pr.port),
                     );
                 }
@@ -812,7 +813,7 @@ fn connections(cx: &mut Cx<'_>) {
         {
             cx.reference(
                 e,
-                field_path!("spec", "staticExternal", "withinVPC"),
+                || field_path!("spec", "staticExternal", "withinVPC"),
                 Kind::VPC,
                 vpc,
                 "VPC",
@@ -828,13 +829,45 @@ struct NsPrefix<'a> {
     seq: u64,
     vpc: &'a str,
     entry: &'a StateEntry,
-    path: FieldPath,
+    subnet: &'a str,
+    /// The hostBGP extra prefix key, when the prefix is one.
+    extra: Option<&'a str>,
+}
+
+fn subnet_path(subnet: &str, extra: Option<&str>) -> FieldPath {
+    match extra {
+        Some(x) => field_path!("spec", "subnets", subnet, "hostBGPExtraPrefixes", x),
+        None => field_path!("spec", "subnets", subnet, "subnet"),
+    }
 }
 
 fn vpcs(cx: &mut Cx<'_>) {
     let list = entries(cx.state, Kind::VPC);
-    let mut ipv4_prefixes: HashMap<&str, Option<Vec<Ipv4Prefix>>> = HashMap::new();
-    let mut vlan_ranges: HashMap<&str, Option<Vec<(u16, u16)>>> = HashMap::new();
+    let ipv4_prefixes: HashMap<&str, Vec<Ipv4Prefix>> = cx
+        .state
+        .of_kind(Kind::IPv4Namespace)
+        .filter_map(|(name, e)| match &e.object.spec {
+            Spec::IPv4Namespace(n) => Some((
+                name,
+                n.subnets
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| Ipv4Prefix::parse(s).ok())
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let vlan_ranges: HashMap<&str, Vec<(u16, u16)>> = cx
+        .state
+        .of_kind(Kind::VLANNamespace)
+        .filter_map(|(name, e)| match &e.object.spec {
+            Spec::VLANNamespace(n) => {
+                Some((name, merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[]))))
+            }
+            _ => None,
+        })
+        .collect();
     let mut by_ns: HashMap<&str, Vec<NsPrefix<'_>>> = HashMap::new();
     let mut vlans: HashMap<(&str, u16), (&str, &str)> = HashMap::new();
     for e in &list {
@@ -844,68 +877,46 @@ fn vpcs(cx: &mut Cx<'_>) {
         let name = e.object.name();
         let ipns = v.ipv4_namespace();
         let vlanns = v.vlan_namespace();
-        let ipns_entry = cx.reference(
+        cx.reference(
             e,
-            field_path!("spec", "ipv4Namespace"),
+            || field_path!("spec", "ipv4Namespace"),
             Kind::IPv4Namespace,
             ipns,
             "IPv4 namespace",
         );
-        let ns_prefixes = ipv4_prefixes
-            .entry(ipns)
-            .or_insert_with(|| match ipns_entry.map(|n| &n.object.spec) {
-                Some(Spec::IPv4Namespace(n)) => Some(
-                    n.subnets
-                        .iter()
-                        .flatten()
-                        .filter_map(|s| Ipv4Prefix::parse(s).ok())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .clone();
-        let vlanns_entry = cx.reference(
+        let ns_prefixes = ipv4_prefixes.get(ipns);
+        cx.reference(
             e,
-            field_path!("spec", "vlanNamespace"),
+            || field_path!("spec", "vlanNamespace"),
             Kind::VLANNamespace,
             vlanns,
             "VLAN namespace",
         );
-        let ns_ranges = vlan_ranges
-            .entry(vlanns)
-            .or_insert_with(|| match vlanns_entry.map(|n| &n.object.spec) {
-                Some(Spec::VLANNamespace(n)) => {
-                    Some(merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[])))
-                }
-                _ => None,
-            })
-            .clone();
+        let ns_ranges = vlan_ranges.get(vlanns);
         for (sname, sub) in v.subnets.iter().flatten() {
             let sp = |field: &str| field_path!("spec", "subnets", sname, field);
-            let mut own: Vec<(Ipv4Prefix, FieldPath)> = Vec::new();
+            // (prefix, extra-prefix key): paths are built only for errors.
+            let mut own: Vec<(Ipv4Prefix, Option<&str>)> = Vec::new();
             if let Some(p) = sub
                 .subnet
                 .as_deref()
                 .and_then(|s| Ipv4Prefix::parse(s).ok())
             {
-                own.push((p, sp("subnet")));
+                own.push((p, None));
             }
             for ps in sub.host_bgp_extra_prefixes.iter().flatten().map(|(k, _)| k) {
                 if let Ok(p) = Ipv4Prefix::parse(ps) {
-                    own.push((
-                        p,
-                        field_path!("spec", "subnets", sname, "hostBGPExtraPrefixes", ps),
-                    ));
+                    own.push((p, Some(ps.as_str())));
                 }
             }
-            if let Some(nsp) = &ns_prefixes {
-                for (p, path) in &own {
+            if let Some(nsp) = ns_prefixes {
+                for (p, extra) in &own {
                     cx.checked += 1;
                     if !nsp.iter().any(|n| n.contains(*p)) {
                         let shown: Vec<String> = nsp.iter().map(ToString::to_string).collect();
                         cx.err(
                             e,
-                            path.clone(),
+                            subnet_path(sname, *extra),
                             format!(
                                 "{p} is outside IPv4 namespace {ipns}: expected a prefix inside {}",
                                 shown.join(", ")
@@ -914,18 +925,19 @@ fn vpcs(cx: &mut Cx<'_>) {
                     }
                 }
             }
-            for (p, path) in own {
+            for (p, extra) in own {
                 by_ns.entry(ipns).or_default().push(NsPrefix {
                     prefix: p,
                     seq: e.seq,
                     vpc: name,
                     entry: e,
-                    path,
+                    subnet: sname,
+                    extra,
                 });
             }
             let vlan = sub.vlan.unwrap_or(0);
             if !sub.is_host_bgp() && vlan != 0 {
-                if let Some(r) = &ns_ranges {
+                if let Some(r) = ns_ranges {
                     cx.checked += 1;
                     if !r.iter().any(|(a, b)| (*a..=*b).contains(&vlan)) {
                         let shown: Vec<String> =
@@ -955,7 +967,7 @@ fn vpcs(cx: &mut Cx<'_>) {
             {
                 cx.reference(
                     e,
-                    field_path!("spec", "subnets", sname, "dhcp", "relayVPC"),
+                    || field_path!("spec", "subnets", sname, "dhcp", "relayVPC"),
                     Kind::VPC,
                     relay_vpc,
                     "DHCP relay VPC",
@@ -990,7 +1002,7 @@ fn vpcs(cx: &mut Cx<'_>) {
                     "{} overlaps {} of VPC {} in IPv4 namespace {ns}",
                     later.prefix, earlier.prefix, earlier.vpc
                 );
-                cx.err(later.entry, later.path.clone(), msg);
+                cx.err(later.entry, subnet_path(later.subnet, later.extra), msg);
             }
             open.push(i);
         }
@@ -1012,7 +1024,13 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
         let mut vpc = None;
         if let Some((vpc_name, subnet_name)) = vs {
             if cx
-                .reference(e, field_path!("spec", "subnet"), Kind::VPC, vpc_name, "VPC")
+                .reference(
+                    e,
+                    || field_path!("spec", "subnet"),
+                    Kind::VPC,
+                    vpc_name,
+                    "VPC",
+                )
                 .is_some()
             {
                 vpc = cx.vpc(vpc_name);
@@ -1031,7 +1049,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
         if !conn_name.is_empty() {
             if let Some(c) = cx.reference(
                 e,
-                field_path!("spec", "connection"),
+                || field_path!("spec", "connection"),
                 Kind::Connection,
                 conn_name,
                 "connection",
@@ -1119,7 +1137,8 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
                 match cx.profile(pname) {
                     Some(p) => {
                         cx.checked += 1;
-                        let f = p.features.clone().unwrap_or_default();
+                        let no_features = SwitchProfileFeatures::default();
+                        let f = p.features.as_ref().unwrap_or(&no_features);
                         let ok = if v.mode().is_empty() { f.l2vni == Some(true) && f.l3vni == Some(true) } else { f.l3vni == Some(true) };
                         if !ok {
                             let mode = if v.mode().is_empty() { "l2vni (needs features l2vni and l3vni)" } else { "l3vni (needs feature l3vni)" };
@@ -1174,7 +1193,7 @@ fn vpc_peerings(cx: &mut Cx<'_>) {
             for (vpc_name, peer) in entry {
                 let path = field_path!("spec", "permit", i, vpc_name);
                 if cx
-                    .reference(e, path.clone(), Kind::VPC, vpc_name, "VPC")
+                    .reference(e, || path.clone(), Kind::VPC, vpc_name, "VPC")
                     .is_none()
                 {
                     continue;
@@ -1223,7 +1242,7 @@ fn externals(cx: &mut Cx<'_>) {
         };
         cx.reference(
             e,
-            field_path!("spec", "ipv4Namespace"),
+            || field_path!("spec", "ipv4Namespace"),
             Kind::IPv4Namespace,
             x.ipv4_namespace(),
             "IPv4 namespace",
@@ -1241,7 +1260,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
             if cx
                 .reference(
                     e,
-                    field_path!("spec", "external"),
+                    || field_path!("spec", "external"),
                     Kind::External,
                     ext,
                     "external",
@@ -1263,7 +1282,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
         };
         if let Some(c) = cx.reference(
             e,
-            field_path!("spec", "connection"),
+            || field_path!("spec", "connection"),
             Kind::Connection,
             conn,
             "connection",
@@ -1320,7 +1339,7 @@ fn external_peerings(cx: &mut Cx<'_>) {
             if cx
                 .reference(
                     e,
-                    field_path!("spec", "permit", "vpc", "name"),
+                    || field_path!("spec", "permit", "vpc", "name"),
                     Kind::VPC,
                     n,
                     "VPC",
@@ -1335,7 +1354,7 @@ fn external_peerings(cx: &mut Cx<'_>) {
             if cx
                 .reference(
                     e,
-                    field_path!("spec", "permit", "external", "name"),
+                    || field_path!("spec", "permit", "external", "name"),
                     Kind::External,
                     n,
                     "external",
@@ -1389,7 +1408,7 @@ fn gateways(cx: &mut Cx<'_>) {
             } else {
                 field_path!("spec", "groups", i, "name")
             };
-            cx.reference(e, path, Kind::GatewayGroup, group, "gateway group");
+            cx.reference(e, || path, Kind::GatewayGroup, group, "gateway group");
         }
     }
     for e in entries(cx.state, Kind::GatewayPeering) {
@@ -1399,7 +1418,7 @@ fn gateways(cx: &mut Cx<'_>) {
         if let Some(g) = p.gateway_group.as_deref().filter(|g| !g.is_empty()) {
             cx.reference(
                 e,
-                field_path!("spec", "gatewayGroup"),
+                || field_path!("spec", "gatewayGroup"),
                 Kind::GatewayGroup,
                 g,
                 "gateway group",
@@ -1408,8 +1427,8 @@ fn gateways(cx: &mut Cx<'_>) {
         for peer in p.peering.iter().flatten().map(|(k, _)| k) {
             let path = field_path!("spec", "peering", peer);
             match peer.strip_prefix(EXTERNAL_PEER_PREFIX) {
-                Some(ext) => cx.reference(e, path, Kind::External, ext, "external"),
-                None => cx.reference(e, path, Kind::VPC, peer, "VPC"),
+                Some(ext) => cx.reference(e, || path, Kind::External, ext, "external"),
+                None => cx.reference(e, || path, Kind::VPC, peer, "VPC"),
             };
         }
     }

@@ -88,7 +88,7 @@ impl Ctx<'_> {
         match map_get(parent, &key) {
             None => {
                 self.err(
-                    parent.span,
+                    super::check::locate(self.root, &path),
                     &path,
                     format!("missing required field: expected {expected}"),
                 );
@@ -281,7 +281,7 @@ pub(crate) fn check_document(
     let mut f = Findings::new();
     check_object(&object, settings, &mut f);
     for finding in f.items {
-        let span = cx.root.locate(&finding.path);
+        let span = super::check::locate(cx.root, &finding.path);
         cx.err(span, &finding.path, finding.message);
     }
     let normalized = normalize(&object);

@@ -126,7 +126,7 @@ pub fn parse_source(
             let span = checked
                 .object
                 .as_ref()
-                .map(|(_, root, _)| root.locate(&crate::field_path!("metadata", "name")))
+                .map(|(_, root, _)| check::locate(root, &crate::field_path!("metadata", "name")))
                 .unwrap_or(span);
             report.errors.push(
                 Diagnostic::new(format!("duplicate object: {kind} {name} is already defined in document {first} of this file"))

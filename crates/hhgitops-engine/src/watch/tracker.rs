@@ -46,7 +46,13 @@ impl Snapshot {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos() as i64))
         };
-        Snapshot { len: m.len(), mtime: t(m.modified()), ctime: t(m.created()), ino: 0, dev: 0 }
+        Snapshot {
+            len: m.len(),
+            mtime: t(m.modified()),
+            ctime: t(m.created()),
+            ino: 0,
+            dev: 0,
+        }
     }
 }
 
@@ -107,7 +113,12 @@ pub(crate) struct Tracker {
 
 impl Tracker {
     pub fn new(debounce: Duration, settle_max: Duration) -> Tracker {
-        Tracker { debounce, settle_max: settle_max.max(debounce), files: BTreeMap::new(), seen_total: 0 }
+        Tracker {
+            debounce,
+            settle_max: settle_max.max(debounce),
+            files: BTreeMap::new(),
+            seen_total: 0,
+        }
     }
 
     pub fn seen_total(&self) -> u64 {
@@ -155,7 +166,10 @@ impl Tracker {
 
     /// A write event: the file is being written (until a close-write or rename-into-place event).
     pub fn note_write(&mut self, rel: &str, now: Instant) {
-        let t = self.files.entry(rel.to_string()).or_insert_with(|| Track::new(now));
+        let t = self
+            .files
+            .entry(rel.to_string())
+            .or_insert_with(|| Track::new(now));
         t.writing = true;
         t.changed_at = now;
     }
@@ -175,11 +189,17 @@ impl Tracker {
     }
 
     fn standing(&self, t: &Track, now: Instant) -> Standing {
-        let Some(snap) = t.snap else { return Standing::Idle };
+        let Some(snap) = t.snap else {
+            return Standing::Idle;
+        };
         if t.symlink || t.rejected == Some(snap) {
             return Standing::Idle;
         }
-        let wait = if t.writing || snap.len == 0 { self.settle_max } else { self.debounce };
+        let wait = if t.writing || snap.len == 0 {
+            self.settle_max
+        } else {
+            self.debounce
+        };
         let mut due = t.changed_at + wait;
         if let Some(r) = t.retry_at {
             due = due.max(r);
@@ -215,12 +235,17 @@ impl Tracker {
 
     /// Files waiting to be taken or ready now.
     pub fn pending(&self, now: Instant) -> usize {
-        self.files.values().filter(|t| self.standing(t, now) != Standing::Idle).count()
+        self.files
+            .values()
+            .filter(|t| self.standing(t, now) != Standing::Idle)
+            .count()
     }
 
     /// Records what a run did with a file taken at `taken`.
     pub fn after_run(&mut self, rel: &str, taken: Snapshot, status: FileStatus, now: Instant) {
-        let Some(t) = self.files.get_mut(rel) else { return };
+        let Some(t) = self.files.get_mut(rel) else {
+            return;
+        };
         t.retry_at = None;
         match status {
             FileStatus::Rejected => t.rejected = Some(taken),
@@ -249,7 +274,13 @@ mod tests {
     const HOLD: Duration = Duration::from_secs(10);
 
     fn snap(len: u64, mtime: i64) -> Seen {
-        Seen::File(Snapshot { len, mtime: (mtime, 0), ctime: (mtime, 0), ino: 1, dev: 1 })
+        Seen::File(Snapshot {
+            len,
+            mtime: (mtime, 0),
+            ctime: (mtime, 0),
+            ino: 1,
+            dev: 1,
+        })
     }
 
     fn scan(entries: &[(&str, Seen)]) -> BTreeMap<String, Seen> {
@@ -291,8 +322,14 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Tracker::new(D, HOLD);
         t.note_write("raw/a.yaml", t0);
-        t.observe(&scan(&[("raw/a.yaml", snap(10, 1)), ("raw/e.yaml", snap(0, 1))]), t0);
-        t.observe(&scan(&[("raw/a.yaml", snap(10, 1)), ("raw/e.yaml", snap(0, 1))]), t0 + 2 * D);
+        t.observe(
+            &scan(&[("raw/a.yaml", snap(10, 1)), ("raw/e.yaml", snap(0, 1))]),
+            t0,
+        );
+        t.observe(
+            &scan(&[("raw/a.yaml", snap(10, 1)), ("raw/e.yaml", snap(0, 1))]),
+            t0 + 2 * D,
+        );
         assert!(t.ready(t0 + 2 * D).is_empty());
         t.note_complete("raw/a.yaml");
         assert_eq!(names(t.ready(t0 + 2 * D)), ["raw/a.yaml"]);

@@ -189,7 +189,8 @@ fn subnet<'a>(
             prefixes.push((p("subnet"), n));
         }
     }
-    let dhcp = s.dhcp.clone().unwrap_or_default();
+    let no_dhcp = VPCDHCP::default();
+    let dhcp = s.dhcp.as_ref().unwrap_or(&no_dhcp);
     let enabled = dhcp.enable == Some(true);
     let mut gateway: Option<u32> = None;
     if s.is_host_bgp() {
@@ -392,7 +393,8 @@ fn dhcp_server(
     f: &mut Findings,
 ) {
     let rp = |field: &str| field_path!("spec", "subnets", sname, "dhcp", "range", field);
-    let range = dhcp.range.clone().unwrap_or_default();
+    let no_range = VPCDHCPRange::default();
+    let range = dhcp.range.as_ref().unwrap_or(&no_range);
     // Defaults: network+2 .. the last address of the subnet.
     let endpoint = |f: &mut Findings, field: &str, v: Option<&str>, default: u32| -> Option<u32> {
         let a = match v {
@@ -736,11 +738,17 @@ pub(super) fn external_attachment(
             "neighbor ({} for a static attachment)",
         );
     }
-    let sw = s.switch.clone().unwrap_or_default();
-    let nb = s.neighbor.clone().unwrap_or_default();
+    let (no_sw, no_nb) = (
+        ExternalAttachmentSwitch::default(),
+        ExternalAttachmentNeighbor::default(),
+    );
+    let sw = s.switch.as_ref().unwrap_or(&no_sw);
+    let nb = s.neighbor.as_ref().unwrap_or(&no_nb);
     match &s.r#static {
         None => {
+            // A missing switch or neighbor is reported once, above, not once per sub-field.
             match sw.ip.as_deref() {
+                _ if s.switch.is_none() => {}
                 None | Some("") => f.missing(
                     field_path!("spec", "switch", "ip"),
                     "the switch IP with prefix length, e.g. 100.1.10.1/24",
@@ -749,13 +757,14 @@ pub(super) fn external_attachment(
                     prefix(f, || field_path!("spec", "switch", "ip"), ip);
                 }
             }
-            if nb.asn.unwrap_or(0) == 0 {
+            if nb.asn.unwrap_or(0) == 0 && s.neighbor.is_some() {
                 f.missing(
                     field_path!("spec", "neighbor", "asn"),
                     "the BGP neighbor's ASN",
                 );
             }
             match nb.ip.as_deref() {
+                _ if s.neighbor.is_none() => {}
                 None | Some("") => f.missing(
                     field_path!("spec", "neighbor", "ip"),
                     "the BGP neighbor's IP address",
@@ -919,7 +928,8 @@ fn acl_statements(acl: &ACLSpec, f: &mut Findings) {
 // ---------------------------------------------------------------------------------------------------- ExternalPeering
 
 pub(super) fn external_peering(s: &ExternalPeeringSpec, f: &mut Findings) {
-    let permit = s.permit.clone().unwrap_or_default();
+    let no_permit = ExternalPeeringPermit::default();
+    let permit = s.permit.as_ref().unwrap_or(&no_permit);
     if permit
         .vpc
         .as_ref()
@@ -932,14 +942,15 @@ pub(super) fn external_peering(s: &ExternalPeeringSpec, f: &mut Findings) {
             "the name of a VPC",
         );
     }
-    let ext = permit.external.unwrap_or_default();
+    let no_ext = ExternalPeeringExternal::default();
+    let ext = permit.external.as_ref().unwrap_or(&no_ext);
     if ext.name.as_deref().unwrap_or("").is_empty() {
         f.missing(
             field_path!("spec", "permit", "external", "name"),
             "the name of an External",
         );
     }
-    let prefixes = ext.prefixes.unwrap_or_default();
+    let prefixes = ext.prefixes.as_deref().unwrap_or(&[]);
     if prefixes.is_empty() {
         f.missing(
             field_path!("spec", "permit", "external", "prefixes"),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::field_path;
 use crate::model::ip::{first_overlap, fmt_addr, Ipv4Prefix};
 use crate::model::wiring::*;
-use crate::path::{FieldPath, PathSegment};
+use crate::path::FieldPath;
 use crate::settings::{FabricMode, FabricSettings};
 use crate::validate::check::{atoi, is_go_datetime, is_go_duration, list, prefix, Findings};
 
@@ -746,12 +746,6 @@ pub(super) fn vlan_namespace(s: &VLANNamespaceSpec, settings: &FabricSettings, f
 
 // ---------------------------------------------------------------------------------------------------- Connection
 
-fn spec_path(segs: &[PathSegment]) -> FieldPath {
-    let mut p = field_path!("spec");
-    p.0.extend(segs.iter().cloned());
-    p
-}
-
 pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut Findings) {
     let types = s.types();
     let t = match types.as_slice() {
@@ -811,7 +805,7 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
 
     // Required links and ports, and the shape (devices and cardinalities).
     let field = t.field();
-    let ports = s.ports();
+    let slots = s.port_slots();
     let links_len = |links: Option<usize>| links.unwrap_or(0);
     let (min_links, count) = match t {
         ConnectionType::Bundled => (
@@ -871,48 +865,43 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
             format!("expected at least {min_links} link(s), found {count}"),
         );
     }
-    // Every expected port field must be present.
-    let expected_ports = expected_port_paths(s, t);
-    let present: HashSet<Vec<PathSegment>> = ports.iter().map(|p| p.path.clone()).collect();
-    for path in expected_ports {
-        if !present.contains(&path) {
-            f.missing(
-                spec_path(&path),
-                "a port \"<device>/<port>\", e.g. leaf-01/E1/1",
-            );
-        }
-    }
     let mut switches: Vec<&str> = Vec::new();
     let mut servers: Vec<&str> = Vec::new();
-    let mut seen_ports: HashMap<&str, FieldPath> = HashMap::new();
+    let mut seen_ports: HashMap<&str, PortAt> = HashMap::new();
     let mut bad_syntax = false;
-    for pr in &ports {
-        let Some((dev, _)) = split_port(pr.port) else {
-            f.push(
-                spec_path(&pr.path),
-                format!(
-                    "expected a port \"<device>/<port>\" such as leaf-01/E1/1, found {:?}",
-                    pr.port
-                ),
+    for slot in &slots {
+        // Every port field of the connection's links must be present.
+        let Some(port) = slot.port else {
+            f.missing(
+                slot.at.path(),
+                "a port \"<device>/<port>\", e.g. leaf-01/E1/1",
             );
             bad_syntax = true;
             continue;
         };
-        match pr.role {
+        let Some((dev, _)) = split_port(port) else {
+            f.push(
+                slot.at.path(),
+                format!("expected a port \"<device>/<port>\" such as leaf-01/E1/1, found {port:?}"),
+            );
+            bad_syntax = true;
+            continue;
+        };
+        match slot.role {
             PortRole::Switch if !switches.contains(&dev) => switches.push(dev),
             PortRole::Server if !servers.contains(&dev) => servers.push(dev),
             _ => {}
         }
-        if let Some(first) = seen_ports.get(pr.port) {
+        if let Some(first) = seen_ports.get(port) {
             f.push(
-                spec_path(&pr.path),
+                slot.at.path(),
                 format!(
-                    "port {} is used twice in this connection (also at {first})",
-                    pr.port
+                    "port {port} is used twice in this connection (also at {})",
+                    first.path()
                 ),
             );
         } else {
-            seen_ports.insert(pr.port, spec_path(&pr.path));
+            seen_ports.insert(port, slot.at);
         }
     }
     if !bad_syntax {
@@ -974,85 +963,6 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
     link_ips(s, t, settings, f);
     if let Some(se) = &s.static_external {
         static_external(se, settings, f);
-    }
-}
-
-/// The port fields a connection of type `t` must have (relative to `spec`).
-fn expected_port_paths(s: &ConnectionSpec, t: ConnectionType) -> Vec<Vec<PathSegment>> {
-    use PathSegment::{Index, Key};
-    let k = |x: &str| Key(x.to_string());
-    let pairs = |field: &str, n: usize, a: &str, b: &str| -> Vec<Vec<PathSegment>> {
-        (0..n)
-            .flat_map(|i| {
-                [
-                    vec![k(field), k("links"), Index(i), k(a), k("port")],
-                    vec![k(field), k("links"), Index(i), k(b), k("port")],
-                ]
-            })
-            .collect()
-    };
-    let n = |links: Option<usize>| links.unwrap_or(0);
-    match t {
-        ConnectionType::Unbundled => vec![
-            vec![k("unbundled"), k("link"), k("server"), k("port")],
-            vec![k("unbundled"), k("link"), k("switch"), k("port")],
-        ],
-        ConnectionType::Bundled => pairs(
-            "bundled",
-            n(s.bundled
-                .as_ref()
-                .and_then(|c| c.links.as_ref())
-                .map(Vec::len)),
-            "server",
-            "switch",
-        ),
-        ConnectionType::ESLAG => pairs(
-            "eslag",
-            n(s.eslag
-                .as_ref()
-                .and_then(|c| c.links.as_ref())
-                .map(Vec::len)),
-            "server",
-            "switch",
-        ),
-        ConnectionType::Fabric => pairs(
-            "fabric",
-            n(s.fabric
-                .as_ref()
-                .and_then(|c| c.links.as_ref())
-                .map(Vec::len)),
-            "spine",
-            "leaf",
-        ),
-        ConnectionType::Mesh => pairs(
-            "mesh",
-            n(s.mesh.as_ref().and_then(|c| c.links.as_ref()).map(Vec::len)),
-            "leaf1",
-            "leaf2",
-        ),
-        ConnectionType::Gateway => pairs(
-            "gateway",
-            n(s.gateway
-                .as_ref()
-                .and_then(|c| c.links.as_ref())
-                .map(Vec::len)),
-            "switch",
-            "gateway",
-        ),
-        ConnectionType::VPCLoopback => pairs(
-            "vpcLoopback",
-            n(s.vpc_loopback
-                .as_ref()
-                .and_then(|c| c.links.as_ref())
-                .map(Vec::len)),
-            "switch1",
-            "switch2",
-        ),
-        ConnectionType::External => vec![vec![k("external"), k("link"), k("switch"), k("port")]],
-        ConnectionType::StaticExternal => {
-            vec![vec![k("staticExternal"), k("link"), k("switch"), k("port")]]
-        }
-        ConnectionType::MCLAG | ConnectionType::MCLAGDomain => Vec::new(),
     }
 }
 

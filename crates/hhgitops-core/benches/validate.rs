@@ -1,0 +1,218 @@
+//! Validation benchmark: parse + validate + normalize of generated fabrics at full, half and quarter size (the full
+//! one is the ~5,600-object reference input of SPEC §9), reporting the median time, the time per object
+//! (linearity) and the peak heap, measured by a counting global allocator.
+//!
+//! Run: `cargo bench -p hhgitops-core --bench validate`. Needs `python3` and `../shared/tools/gen_vlab_wiring.py`.
+//! Targets: under 100 ms and 64 MiB for the full fabric, cost linear in the number of objects.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use hhgitops_core::settings::FabricSettings;
+use hhgitops_core::state::FabricState;
+use hhgitops_core::validate::{parse_source, validate_state};
+use hhgitops_core::yaml::Limits;
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                    - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn generate(args: &[String]) -> Option<Vec<u8>> {
+    let tool =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/gen_vlab_wiring.py");
+    if !tool.is_file() {
+        eprintln!("note: {} is absent, skipping", tool.display());
+        return None;
+    }
+    match Command::new("python3").arg(&tool).args(args).output() {
+        Ok(o) if o.status.success() => Some(o.stdout),
+        Ok(o) => {
+            eprintln!("generator failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("note: cannot run python3 ({e}), skipping");
+            None
+        }
+    }
+}
+
+fn fabric_args(groups: usize, orphans: usize) -> Vec<String> {
+    let groups = vec!["2"; groups].join(",");
+    let mut args: Vec<String> = vec![
+        "--spines",
+        "8",
+        "--eslag-leaf-groups",
+        &groups,
+        "--orphan-leafs",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    args.push(orphans.to_string());
+    for a in [
+        "--eslag-servers",
+        "16",
+        "--unbundled-servers",
+        "16",
+        "--bundled-servers",
+        "16",
+        "--vpcs",
+    ] {
+        args.push(a.to_string());
+    }
+    args
+}
+
+struct Run {
+    objects: usize,
+    errors: usize,
+    millis: f64,
+}
+
+fn run_once(bytes: &[u8], settings: &FabricSettings) -> Run {
+    let start = Instant::now();
+    let report = parse_source("raw/fabric.yaml", bytes, &Limits::default(), settings);
+    let mut state = FabricState::new();
+    state.insert_report("raw/fabric.yaml", &report);
+    let st = validate_state(&state, settings);
+    let millis = start.elapsed().as_secs_f64() * 1000.0;
+    Run {
+        objects: report.objects.len(),
+        errors: report.errors.len() + st.errors.len(),
+        millis,
+    }
+}
+
+/// Time of each stage, for finding where the time goes (`HHGITOPS_BENCH_BREAKDOWN=1`).
+fn breakdown(bytes: &[u8], settings: &FabricSettings) {
+    let t = Instant::now();
+    let docs = hhgitops_core::yaml::parse_stream(bytes, &Limits::default()).unwrap_or_default();
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let mut objects = Vec::new();
+    for d in &docs {
+        if let Some(root) = &d.root {
+            let kind = root
+                .get_key("kind")
+                .and_then(|k| k.as_str())
+                .and_then(hhgitops_core::Kind::from_kind_name);
+            if let Some(k) = kind {
+                if let Ok(o) = hhgitops_core::model::decode_object(k, root) {
+                    objects.push(o);
+                }
+            }
+        }
+    }
+    let decode = t.elapsed();
+    let t = Instant::now();
+    for o in &objects {
+        let _ = hhgitops_core::validate::check_object(o, settings);
+    }
+    let rules = t.elapsed();
+    let t = Instant::now();
+    let mut values = Vec::new();
+    for o in &objects {
+        values.push(hhgitops_core::normalize::normalize_value(o));
+    }
+    let to_value = t.elapsed();
+    let t = Instant::now();
+    let mut total = 0;
+    for v in &values {
+        total += hhgitops_core::yaml::emit(v).len();
+    }
+    let emit = t.elapsed();
+    let t = Instant::now();
+    let report = parse_source("raw/fabric.yaml", bytes, &Limits::default(), settings);
+    let mut state = FabricState::new();
+    state.insert_report("raw/fabric.yaml", &report);
+    let whole = t.elapsed();
+    let t = Instant::now();
+    let _ = validate_state(&state, settings);
+    let cross = t.elapsed();
+    println!(
+        "  parse {:?}  decode {:?}  rules {:?}  to_value {:?}  emit {:?} ({} bytes)  parse_source {:?}  validate_state {:?}",
+        parse, decode, rules, to_value, emit, total, whole, cross
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench`-less arguments: keep it quick there.
+    let quick = std::env::args().any(|a| a == "--test");
+    let settings = FabricSettings::default();
+    let sizes: &[(&str, usize, usize)] = if quick {
+        &[("quarter", 4, 4)]
+    } else {
+        &[("full", 16, 16), ("half", 8, 8), ("quarter", 4, 4)]
+    };
+    let iterations = if quick { 1 } else { 9 };
+    println!(
+        "{:<8} {:>8} {:>10} {:>10} {:>12} {:>14}",
+        "fabric", "objects", "bytes", "median ms", "µs/object", "peak heap MiB"
+    );
+    for (label, groups, orphans) in sizes {
+        let Some(bytes) = generate(&fabric_args(*groups, *orphans)) else {
+            return;
+        };
+        // Warm up, then measure the peak heap of one run (input bytes included) and the median time of several.
+        let warm = run_once(&bytes, &settings);
+        assert_eq!(warm.errors, 0, "the generated {label} fabric must validate");
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let _ = run_once(&bytes, &settings);
+        let peak = PEAK.load(Ordering::Relaxed);
+        let mut times: Vec<f64> = (0..iterations)
+            .map(|_| run_once(&bytes, &settings).millis)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        if std::env::var_os("HHGITOPS_BENCH_BREAKDOWN").is_some() {
+            breakdown(&bytes, &settings);
+        }
+        println!(
+            "{:<8} {:>8} {:>10} {:>10.1} {:>12.2} {:>14.1}",
+            label,
+            warm.objects,
+            bytes.len(),
+            median,
+            median * 1000.0 / warm.objects as f64,
+            peak as f64 / (1024.0 * 1024.0)
+        );
+    }
+}

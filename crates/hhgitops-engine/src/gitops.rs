@@ -1,0 +1,293 @@
+//! The Git side of every operation that changes a GitOps root (SPEC §5): bring the clone up to date first,
+//! then exactly one commit of what changed under the fabric's root, then a push when there is a remote —
+//! retried after fetch, rebase and re-validation when the remote moved, never forced.
+//!
+//! - A fabric with `--git-url` works in its clone under the home (one clone per repository and branch, shared by
+//!   the fabrics that live in it); the clone is made on first use.
+//! - A fabric with `--path` inside a Git work tree commits there, and pushes only when the branch has an upstream.
+//! - Any other fabric works without Git.
+//!
+//! Invariants: one [`CloneLock`] per clone is held from the pull to the push, so operations on one clone never
+//! interleave; commits include only paths under the fabric's root; a token is handed to git only through
+//! [`Credentials::TokenEnv`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hhgitops_git::{
+    Author, CloneLock, CommitOutcome, Credentials, FastForward, GitError, GitRepo, PushOutcome,
+    RebaseOutcome, SyncError,
+};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fabric::{clone_dir_name, Fabric, RootRule};
+use crate::home::Home;
+
+/// A callback run between the commit and the push (tests use it to move the remote at the worst moment).
+pub type BeforePush = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// How hhgitops commits.
+#[derive(Clone)]
+pub struct GitSettings {
+    pub author: Author,
+    /// Push attempts when the remote keeps moving.
+    pub max_push_attempts: u32,
+    pub lock_timeout: Duration,
+    pub before_push: Option<BeforePush>,
+}
+
+impl std::fmt::Debug for GitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSettings")
+            .field("author", &self.author)
+            .field("max_push_attempts", &self.max_push_attempts)
+            .field("lock_timeout", &self.lock_timeout)
+            .finish()
+    }
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        GitSettings {
+            author: Author::default(),
+            max_push_attempts: 5,
+            lock_timeout: Duration::from_secs(120),
+            before_push: None,
+        }
+    }
+}
+
+/// What the Git side of an operation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GitOutcome {
+    /// The new commit, when one was made.
+    pub commit: Option<String>,
+    pub message: Option<String>,
+    pub pushed: bool,
+    /// Rebases onto a remote that had moved before the push went through.
+    pub rebases: u32,
+}
+
+/// An open Git context for one operation on one fabric. Holds the clone's lock until dropped.
+pub struct GitSession {
+    repo: GitRepo,
+    root: PathBuf,
+    credentials: Credentials,
+    push: bool,
+    /// The clone was created by this session (so a failed `fabric add` can remove it again).
+    pub created_clone: Option<PathBuf>,
+    _lock: CloneLock,
+}
+
+impl std::fmt::Debug for GitSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSession")
+            .field("workdir", &self.repo.workdir())
+            .field("push", &self.push)
+            .finish()
+    }
+}
+
+pub fn git_error(e: GitError) -> Error {
+    Error::Git(e.to_string())
+}
+
+fn credentials(fabric: &Fabric) -> Credentials {
+    match fabric.git.as_ref().and_then(|g| g.token_env.clone()) {
+        Some(var) => Credentials::TokenEnv(var),
+        None => Credentials::Default,
+    }
+}
+
+/// The clone folder of a `--git-url` fabric.
+pub fn clone_dir(home: &Home, fabric: &Fabric) -> Option<PathBuf> {
+    let g = fabric.git.as_ref()?;
+    Some(
+        home.repos_dir()
+            .join(clone_dir_name(&g.url, g.branch.as_deref())),
+    )
+}
+
+/// Opens the Git side of an operation (blocking): clones or brings the clone up to date for a remote fabric,
+/// discovers the enclosing work tree for a local one. `None` when the fabric is not in Git.
+pub fn open_session(
+    home: &Home,
+    fabric: &Fabric,
+    settings: &GitSettings,
+    purpose: &str,
+) -> Result<Option<GitSession>> {
+    match fabric.root_rule {
+        RootRule::GitClone => {
+            let g = fabric
+                .git
+                .as_ref()
+                .ok_or_else(|| Error::Runtime("a Git fabric without a remote".into()))?;
+            let dir =
+                clone_dir(home, fabric).ok_or_else(|| Error::Runtime("no clone folder".into()))?;
+            let repos = home.repos_dir();
+            std::fs::create_dir_all(&repos).map_err(|e| Error::io("cannot create", &repos, e))?;
+            let lock_path = PathBuf::from(format!("{}.lock", dir.display()));
+            let lock = CloneLock::acquire_file(&lock_path, purpose, settings.lock_timeout)
+                .map_err(git_error)?;
+            let creds = credentials(fabric);
+            let git = hhgitops_git::Git::new().with_author(settings.author.clone());
+            let mut created = None;
+            let repo = if dir.join(".git").exists() {
+                git.open(&dir).map_err(git_error)?
+            } else {
+                let r = git
+                    .clone_repo(&g.url, g.branch.as_deref(), &dir, &creds)
+                    .map_err(git_error)?;
+                created = Some(dir.clone());
+                r
+            };
+            let session = GitSession {
+                repo,
+                root: fabric.root.clone(),
+                credentials: creds,
+                push: true,
+                created_clone: created,
+                _lock: lock,
+            };
+            session.pull()?;
+            Ok(Some(session))
+        }
+        RootRule::Path | RootRule::HomeDefault => {
+            let probe = nearest_existing(&fabric.root);
+            let git = hhgitops_git::Git::new().with_author(settings.author.clone());
+            let Some(found) = git.discover(&probe).map_err(git_error)? else {
+                return Ok(None);
+            };
+            let repo = found.repo;
+            let lock =
+                CloneLock::acquire(&repo, purpose, settings.lock_timeout).map_err(git_error)?;
+            let push = repo.has_remote().unwrap_or(false) && repo.upstream().is_ok();
+            Ok(Some(GitSession {
+                repo,
+                root: fabric.root.clone(),
+                credentials: Credentials::Default,
+                push,
+                created_clone: None,
+                _lock: lock,
+            }))
+        }
+    }
+}
+
+fn nearest_existing(p: &Path) -> PathBuf {
+    let mut cur = p;
+    while !cur.exists() {
+        match cur.parent() {
+            Some(parent) => cur = parent,
+            None => break,
+        }
+    }
+    cur.to_path_buf()
+}
+
+impl GitSession {
+    pub fn repo(&self) -> &GitRepo {
+        &self.repo
+    }
+
+    pub fn pushes(&self) -> bool {
+        self.push
+    }
+
+    /// Fetch and fast-forward; with local commits that never reached the remote (a push that failed earlier),
+    /// rebase them onto it.
+    pub fn pull(&self) -> Result<()> {
+        self.repo.fetch(&self.credentials).map_err(git_error)?;
+        match self.repo.fast_forward().map_err(git_error)? {
+            FastForward::Diverged { .. } => {
+                match self.repo.rebase_onto_upstream().map_err(git_error)? {
+                    RebaseOutcome::Conflict { files } => {
+                        let saved = self
+                            .repo
+                            .save_recovery_branch("conflict")
+                            .map_err(git_error)?;
+                        Err(git_error(GitError::Conflict {
+                            workdir: self.repo.workdir().to_path_buf(),
+                            upstream: self
+                                .repo
+                                .upstream()
+                                .map(|u| u.tracking_ref())
+                                .unwrap_or_default(),
+                            files,
+                            saved_branch: Some(saved),
+                        }))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits everything under the fabric's root (nothing else) and pushes when there is a remote. `revalidate`
+    /// checks the fabric state again after a rebase onto a remote that moved.
+    pub fn commit_and_push<F>(
+        &self,
+        message: &str,
+        settings: &GitSettings,
+        revalidate: F,
+    ) -> Result<GitOutcome>
+    where
+        F: FnMut(&GitRepo) -> std::result::Result<(), String>,
+    {
+        let mut outcome = GitOutcome::default();
+        if self.root.exists() {
+            if let CommitOutcome::Committed(id) = self
+                .repo
+                .commit(message, &settings.author, &self.root)
+                .map_err(git_error)?
+            {
+                outcome.commit = Some(id.as_str().to_string());
+                outcome.message = Some(message.to_string());
+            }
+        }
+        if self.push {
+            if let Some(hook) = &settings.before_push {
+                hook();
+            }
+            match hhgitops_git::sync_push(
+                &self.repo,
+                &self.credentials,
+                settings.max_push_attempts,
+                revalidate,
+            ) {
+                Ok(r) => {
+                    outcome.pushed = matches!(r.outcome, PushOutcome::Pushed { .. });
+                    outcome.rebases = r.rebases;
+                }
+                Err(SyncError::Git(e)) => return Err(git_error(e)),
+                Err(e) => return Err(Error::Git(e.to_string())),
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Re-validation after a rebase: the managed state of the fabric must still validate.
+pub fn revalidate(fabric: &Fabric) -> impl FnMut(&GitRepo) -> std::result::Result<(), String> + '_ {
+    move |_repo| {
+        let files: Vec<PathBuf> = Vec::new();
+        match crate::check::validate_files(&files, Some(fabric)) {
+            Ok(r) if r.valid() && r.managed_errors.is_empty() => Ok(()),
+            Ok(r) => {
+                let first = r
+                    .files
+                    .iter()
+                    .flat_map(|f| f.errors.iter().map(move |e| e.display(&f.file)))
+                    .chain(r.managed_errors.iter().map(|d| d.to_string()))
+                    .next()
+                    .unwrap_or_default();
+                Err(format!(
+                    "the fabric state after the rebase is invalid: {first}"
+                ))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! One look at a fabric's raw/: every file the engine would ingest (same naming rules as
+//! [`crate::rawfiles::discover`]) with a snapshot of its metadata. Unlike discovery it survives an unreadable
+//! subfolder or a file vanishing mid-scan: those become messages, and the rest of raw/ is still seen.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::tracker::{Seen, Snapshot};
+use crate::layout::RAW;
+use crate::rawfiles::{is_ignored_name, rel_path};
+
+/// What one scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// `raw/...` → what is there.
+    pub files: BTreeMap<String, Seen>,
+    /// Problems with parts of raw/ (e.g. a subfolder that cannot be listed).
+    pub problems: Vec<String>,
+}
+
+/// Scans `<root>/raw`. Fails only when raw/ itself cannot be listed.
+pub(crate) fn scan_raw(root: &Path) -> std::io::Result<Scan> {
+    let raw = root.join(RAW);
+    let mut out = Scan::default();
+    let first = std::fs::read_dir(&raw)?;
+    let mut stack = vec![(raw, Some(first))];
+    while let Some((dir, listing)) = stack.pop() {
+        let entries = match listing {
+            Some(l) => l,
+            None => match std::fs::read_dir(&dir) {
+                Ok(l) => l,
+                // Removed between listing its parent and now: nothing to see.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    out.problems
+                        .push(format!("cannot list {}: {e}", rel_path(root, &dir)));
+                    continue;
+                }
+            },
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    out.problems
+                        .push(format!("cannot list {}: {e}", rel_path(root, &dir)));
+                    break;
+                }
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            if ft.is_dir() {
+                stack.push((path, None));
+                continue;
+            }
+            if is_ignored_name(&name) {
+                continue;
+            }
+            let rel = rel_path(root, &path);
+            if ft.is_symlink() {
+                out.files.insert(rel, Seen::Symlink);
+                continue;
+            }
+            if !ft.is_file() {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    out.files.insert(rel, Seen::File(Snapshot::of(&m)));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => out.problems.push(format!("cannot read {rel}: {e}")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// True when `rel` (relative to the root, `/`-separated) names a file the engine would ingest from raw/.
+pub(crate) fn is_raw_candidate(rel: &str) -> bool {
+    let Some(inner) = rel.strip_prefix("raw/") else {
+        return false;
+    };
+    let mut parts = inner.split('/').peekable();
+    while let Some(p) = parts.next() {
+        if p.is_empty() || p.starts_with('.') {
+            return false;
+        }
+        if parts.peek().is_none() {
+            return !is_ignored_name(p);
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_follows_the_discovery_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("raw/sub/.git")).unwrap();
+        for f in [
+            "raw/a.yaml",
+            "raw/sub/b.YML",
+            "raw/.a.yaml.XyZ12",
+            "raw/a.yaml.archived",
+            "raw/sub/.git/c.yaml",
+            "raw/x.txt",
+            "raw/e~",
+        ] {
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("raw/a.yaml"), root.join("raw/l.yaml")).unwrap();
+        let s = scan_raw(root).unwrap();
+        let names: Vec<&str> = s.files.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["raw/a.yaml", "raw/l.yaml", "raw/sub/b.YML"]);
+        assert_eq!(s.files["raw/l.yaml"], Seen::Symlink);
+        assert!(s.problems.is_empty());
+        let (found, _) = crate::rawfiles::discover(root).unwrap();
+        let discovered: Vec<&str> = found.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(
+            discovered, names,
+            "the same files as the engine's discovery"
+        );
+        assert!(scan_raw(&root.join("nowhere")).is_err());
+    }
+
+    #[test]
+    fn candidates() {
+        for ok in ["raw/a.yaml", "raw/s/b.yml"] {
+            assert!(is_raw_candidate(ok), "{ok}");
+        }
+        for no in [
+            "raw",
+            "raw/",
+            "raw/.a.yaml",
+            "raw/.s/a.yaml",
+            "raw/a.yaml.archived",
+            "managed/a.yaml",
+            "raw/a.yaml~",
+        ] {
+            assert!(!is_raw_candidate(no), "{no}");
+        }
+    }
+}
