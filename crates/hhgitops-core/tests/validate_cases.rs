@@ -93,7 +93,7 @@ fn load(path: &PathBuf) -> Result<Case, String> {
             transform = t.trim().to_string();
         }
     }
-    if valid == !expects.is_empty() {
+    if valid != expects.is_empty() {
         return Err(
             "a case needs `# expect: none` or at least one `# expect:` line (not both)".into(),
         );

@@ -71,7 +71,7 @@ impl FabricRecords {
         .bind(&id)
         .bind(&self.fabric)
         .bind(operation)
-        .bind(crate::clock::now_rfc3339())
+        .bind(crate::clock::now_rfc3339_precise())
         .execute(self.db.pool())
         .await?;
         Ok(id)
@@ -89,7 +89,7 @@ impl FabricRecords {
             "UPDATE runs SET finished_at = $1, outcome = $2, files = $3, created = $4, updated = $5, unchanged = $6, \
              deleted = $7, rejected = $8, message = $9, detail = $10 WHERE id = $11",
         )
-        .bind(crate::clock::now_rfc3339())
+        .bind(crate::clock::now_rfc3339_precise())
         .bind(outcome)
         .bind(counts.files)
         .bind(counts.created)
@@ -110,7 +110,7 @@ impl FabricRecords {
         let r = sqlx::query(
             "UPDATE runs SET outcome = 'interrupted', finished_at = $1 WHERE fabric = $2 AND outcome = 'running'",
         )
-        .bind(crate::clock::now_rfc3339())
+        .bind(crate::clock::now_rfc3339_precise())
         .bind(&self.fabric)
         .execute(self.db.pool())
         .await?;

@@ -512,6 +512,23 @@ mod tests {
     }
 
     #[test]
+    fn aggregated_discovery_is_negotiated_and_lists_resources() {
+        assert!(wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        ));
+        assert!(!wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+        ));
+        let resources = vec![Arc::new(ResourceDef::namespaces())];
+        let core = aggregated(&resources, true);
+        assert_eq!(core["kind"], "APIGroupDiscoveryList");
+        let ns = &core["items"][0]["versions"][0]["resources"][0];
+        assert_eq!(ns["resource"], "namespaces");
+        assert_eq!(ns["scope"], "Cluster");
+        assert_eq!(aggregated(&resources, false)["items"], json!([]));
+    }
+
+    #[test]
     fn namespaces_are_served_in_the_core_group() {
         let resources = vec![Arc::new(ResourceDef::namespaces())];
         let list = resource_list(&resources, "", "v1").unwrap();

@@ -212,13 +212,7 @@ impl TestApiServer {
 
     /// One stored object, if it exists.
     pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
-        self.objects(group, plural).into_iter().find(|o| {
-            o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
-                && o.pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    == namespace
-        })
+        self.shared.cluster().object(group, plural, namespace, name)
     }
 
     fn target_for(cluster: &Cluster, obj: &Value) -> Result<Target, ApiError> {

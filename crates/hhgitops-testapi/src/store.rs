@@ -433,6 +433,14 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// One stored object, as stored.
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
     fn emit(&mut self, event: StoredEvent) {
         self.history.push_back(event.clone());
         while self.history.len() > HISTORY_LIMIT {
@@ -662,7 +670,7 @@ impl Cluster {
             map.insert("kind".into(), json!(res.kind));
         }
 
-        warnings.extend(Self::prune_unknown(&mut obj, &vdef, opts.field_validation)?);
+        warnings.extend(Self::prune_unknown(&mut obj, vdef, opts.field_validation)?);
         if let Some(s) = &vdef.schema {
             schema::default_resource(&mut obj, s);
         }
@@ -1179,7 +1187,7 @@ impl Cluster {
             self.require_namespace(t)?;
         }
         let vdef = res.version(&t.version).ok_or_else(ApiError::no_route)?;
-        let warnings = Self::prune_unknown(&mut config, &vdef, opts.field_validation)?;
+        let warnings = Self::prune_unknown(&mut config, vdef, opts.field_validation)?;
         strip_nulls(&mut config);
         let now = now();
         let api_version = res.api_version(&t.version);
@@ -1472,6 +1480,108 @@ mod tests {
         )
         .unwrap();
         assert!(c.get(&t1).is_ok());
+    }
+
+    #[test]
+    fn apply_accepts_yaml_and_needs_a_field_manager() {
+        let (mut c, t) = cluster();
+        let t1 = named(&t, "leaf-01");
+        let yaml = b"apiVersion: wiring.githedgehog.com/v1beta1\nkind: Switch\nmetadata:\n  name: leaf-01\nspec:\n  role: spine\n";
+        let err = c
+            .patch(&t1, PatchType::Apply, yaml, &WriteOptions::default())
+            .unwrap_err();
+        assert_eq!(err.code, 400);
+        let r = c
+            .patch(&t1, PatchType::Apply, yaml, &opts("hhgitops"))
+            .unwrap();
+        assert!(r.created);
+        assert_eq!(r.object["spec"]["role"], "spine");
+        let wrong_name =
+            b"apiVersion: wiring.githedgehog.com/v1beta1\nkind: Switch\nmetadata:\n  name: other\n";
+        assert_eq!(
+            c.patch(&t1, PatchType::Apply, wrong_name, &opts("hhgitops"))
+                .unwrap_err()
+                .code,
+            400
+        );
+    }
+
+    #[test]
+    fn delete_collection_removes_the_selected_objects_only() {
+        let (mut c, t) = cluster();
+        for (name, fabric) in [("a", "f1"), ("b", "f1"), ("c", "f2")] {
+            let mut o = sw(name, "spine");
+            o["metadata"]["labels"] = json!({"fabric": fabric});
+            c.create(&t, o, &opts("test")).unwrap();
+        }
+        let sel = ListOptions {
+            labels: LabelSelector::parse("fabric=f1").unwrap(),
+            ..ListOptions::default()
+        };
+        let deleted = c
+            .delete_collection(&t, &sel, &DeleteOptions::default())
+            .unwrap();
+        assert_eq!(deleted.len(), 2);
+        let left = c.list(&t, &ListOptions::default()).unwrap().items;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["metadata"]["name"], "c");
+    }
+
+    #[test]
+    fn watchers_see_objects_leave_and_enter_their_selection() {
+        let (mut c, t) = cluster();
+        let mut o = sw("leaf-01", "spine");
+        o["metadata"]["labels"] = json!({"fabric": "f1"});
+        c.create(&t, o, &opts("test")).unwrap();
+        let rv = c.resource_version();
+        let t1 = named(&t, "leaf-01");
+        c.patch(
+            &t1,
+            PatchType::Merge,
+            br#"{"metadata":{"labels":{"fabric":"f2"}}}"#,
+            &opts("test"),
+        )
+        .unwrap();
+        c.patch(
+            &t1,
+            PatchType::Merge,
+            br#"{"metadata":{"labels":{"fabric":"f1"}}}"#,
+            &opts("test"),
+        )
+        .unwrap();
+        let sel = ListOptions {
+            labels: LabelSelector::parse("fabric=f1").unwrap(),
+            ..ListOptions::default()
+        };
+        let w = c.watch(
+            &t,
+            &WatchOptions {
+                selection: sel,
+                resource_version: Some(rv),
+                send_initial_events: false,
+            },
+        );
+        let types: Vec<EventType> = w.initial.iter().map(|(e, _)| *e).collect();
+        assert_eq!(types, vec![EventType::Deleted, EventType::Added]);
+    }
+
+    #[test]
+    fn objects_need_an_existing_namespace_and_the_path_namespace() {
+        let (mut c, t) = cluster();
+        let elsewhere = Target {
+            namespace: Some("nowhere".into()),
+            ..t.clone()
+        };
+        let err = c
+            .create(&elsewhere, sw("leaf-01", "spine"), &opts("t"))
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (404, "namespaces \"nowhere\" not found")
+        );
+        let mut o = sw("leaf-01", "spine");
+        o["metadata"]["namespace"] = json!("kube-system");
+        assert_eq!(c.create(&t, o, &opts("t")).unwrap_err().code, 400);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use hhgitops_testapi::TestApiServer;
+use hhgitops_testapi::{FaultRule, TestApiServer};
 use serde_json::{json, Value};
 
 fn kubectl_binary() -> Option<PathBuf> {
@@ -291,12 +291,21 @@ fn kubectl_patch_label_and_namespaces_work_as_on_a_cluster() {
         r#"{"spec":{"description":"rack 7"}}"#,
     ]);
     s.ok(&["label", "switch", "leaf-01", "rack=7"]);
+    s.ok(&[
+        "patch",
+        "switch",
+        "leaf-01",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/asn","value":65109}]"#,
+    ]);
     let live = s
         .server
         .object("wiring.githedgehog.com", "switches", "default", "leaf-01")
         .unwrap();
     assert_eq!(live["spec"]["description"], "rack 7");
     assert_eq!(live["metadata"]["labels"]["rack"], "7");
+    assert_eq!(live["spec"]["asn"], 65109);
     let managers: Vec<&str> = live["metadata"]["managedFields"]
         .as_array()
         .unwrap()
@@ -326,4 +335,21 @@ fn kubectl_patch_label_and_namespaces_work_as_on_a_cluster() {
     let refused = s.run(&["delete", "namespace", "default"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Forbidden"));
+}
+
+#[test]
+fn kubectl_uses_the_openapi_v2_document_when_v3_is_missing() {
+    let Some(s) = Session::start() else { return };
+    s.server
+        .faults()
+        .inject(FaultRule::error(404).path_contains("/openapi/v3"));
+    let file = s.file("objects.yaml", SWITCH_AND_VPC);
+    s.ok(&["apply", "--server-side", "-f", path_str(&file)]);
+    let log = s.server.request_log();
+    assert!(
+        log.iter()
+            .any(|r| r.path == "/openapi/v2" && r.status == Some(200)),
+        "kubectl fetched and accepted the v2 document: {log:?}"
+    );
+    assert_eq!(s.server.objects("vpc.githedgehog.com", "vpcs").len(), 1);
 }

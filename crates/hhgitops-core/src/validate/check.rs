@@ -259,6 +259,36 @@ pub fn atoi(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
+/// Where a finding at `path` is reported: a scalar at its value; a mapping or list reached through a key at that
+/// key (`eslag:` rather than the first line inside it); a missing field at the key of its deepest existing
+/// ancestor (`switch:` for a missing `switch.port`).
+pub fn locate(root: &crate::yaml::Node, path: &FieldPath) -> crate::diag::Span {
+    use crate::path::PathSegment;
+    use crate::yaml::Value;
+    let mut cur = root;
+    let mut key_span = None;
+    for seg in &path.0 {
+        let next = match (seg, &cur.value) {
+            (PathSegment::Key(k), Value::Map(_)) => {
+                cur.entry(k).map(|(key, v)| (Some(key.span), v))
+            }
+            (PathSegment::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (None, v)),
+            _ => None,
+        };
+        match next {
+            Some((ks, n)) => {
+                key_span = ks;
+                cur = n;
+            }
+            None => return key_span.unwrap_or(cur.span),
+        }
+    }
+    match cur.value {
+        Value::Map(_) | Value::Seq(_) => key_span.unwrap_or(cur.span),
+        _ => cur.span,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,35 +334,5 @@ mod tests {
         assert!(!is_go_datetime("2023-02-29 00:00:00"));
         assert!(!is_go_datetime("2026-08-05T18:45:47"));
         assert!(!is_go_datetime("2026-13-05 18:45:47"));
-    }
-}
-
-/// Where a finding at `path` is reported: a scalar at its value; a mapping or list reached through a key at that
-/// key (`eslag:` rather than the first line inside it); a missing field at the key of its deepest existing
-/// ancestor (`switch:` for a missing `switch.port`).
-pub fn locate(root: &crate::yaml::Node, path: &FieldPath) -> crate::diag::Span {
-    use crate::path::PathSegment;
-    use crate::yaml::Value;
-    let mut cur = root;
-    let mut key_span = None;
-    for seg in &path.0 {
-        let next = match (seg, &cur.value) {
-            (PathSegment::Key(k), Value::Map(_)) => {
-                cur.entry(k).map(|(key, v)| (Some(key.span), v))
-            }
-            (PathSegment::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (None, v)),
-            _ => None,
-        };
-        match next {
-            Some((ks, n)) => {
-                key_span = ks;
-                cur = n;
-            }
-            None => return key_span.unwrap_or(cur.span),
-        }
-    }
-    match cur.value {
-        Value::Map(_) | Value::Seq(_) => key_span.unwrap_or(cur.span),
-        _ => cur.span,
     }
 }

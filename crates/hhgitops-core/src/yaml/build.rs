@@ -210,7 +210,7 @@ impl LineIndex {
         if line[offset..].starts_with(['-', '[', '&', '!']) {
             return at;
         }
-        let before = line[..offset].as_bytes();
+        let before = &line.as_bytes()[..offset];
         let spaces = before.iter().rev().take_while(|&&c| c == b' ').count();
         if spaces > 0 && before.len() > spaces && before[before.len() - spaces - 1] == b'-' {
             let column = at.column.saturating_sub(clamp(spaces + 1));

@@ -359,7 +359,7 @@ fn subnet<'a>(
     // so they are accepted; static leases are not dropped, and are rejected.
     if enabled {
         if let Some(n) = net {
-            dhcp_server(sname, &dhcp, n, gateway, f);
+            dhcp_server(sname, dhcp, n, gateway, f);
         }
     } else if dhcp.r#static.as_ref().is_some_and(|m| !m.is_empty()) {
         f.push(
