@@ -241,13 +241,14 @@ impl Printer {
                 }
             }
             WatchEventKind::Refused { file, reason } => println!("{p}{file}: refused: {reason}"),
-            WatchEventKind::Run { recovery, .. } => {
+            WatchEventKind::Run { recovery, git, .. } => {
                 if recovery.rolled_forward + recovery.discarded > 0 {
                     println!(
                         "{p}recovered an interrupted run ({} completed, {} discarded)",
                         recovery.rolled_forward, recovery.discarded
                     );
                 }
+                crate::commands::print_git(fabric, git.as_ref());
             }
             WatchEventKind::Managed(m) => {
                 for e in &m.errors {

@@ -4,6 +4,16 @@ mod common;
 
 use common::*;
 
+/// An empty bare repository with `main` as its default branch.
+fn bare_repo(env: &TestEnv, name: &str) -> std::path::PathBuf {
+    let p = env.path(&format!("{name}.git"));
+    std::fs::create_dir_all(&p).unwrap();
+    let st = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).current_dir(&p).status().unwrap();
+    assert!(st.success());
+    p
+}
+
+
 #[test]
 fn add_list_show_remove_on_every_backend() {
     for backend in backends() {
@@ -72,12 +82,14 @@ fn each_resolution_rule() {
     assert_eq!(show["rootRule"], "path");
 
     // Rule 2: the clone under the home plus --git-path (default fabrics/<fabric>/gitops).
+    let repo = bare_repo(&env, "repo");
+    let repo_url = format!("file://{}", repo.display());
     env.ok(&[
         "fabric",
         "add",
         "two",
         "--git-url",
-        "file:///nonexistent/repo.git",
+        &repo_url,
     ]);
     let show: serde_json::Value =
         serde_json::from_str(&env.ok(&["fabric", "show", "two", "--json"])).unwrap();
@@ -88,13 +100,14 @@ fn each_resolution_rule() {
     );
     assert!(root.ends_with("fabrics/two/gitops"), "{root}");
     assert_eq!(show["rootRule"], "git-clone");
-    assert_eq!(show["git"]["url"], "file:///nonexistent/repo.git");
+    assert_eq!(show["git"]["url"], repo_url.as_str());
+    assert!(std::path::Path::new(root).join(".hnp/manifest.yaml").is_file(), "cloned and initialized");
     env.ok(&[
         "fabric",
         "add",
         "three",
         "--git-url",
-        "file:///nonexistent/repo.git",
+        &repo_url,
         "--git-path",
         "net/three",
         "--branch",
@@ -146,12 +159,14 @@ fn overlapping_roots_are_refused() {
         env.path("roots/ab").to_str().unwrap(),
     ]);
     // A second fabric in the same repository under another path is fine; the same path is not.
+    let repo = bare_repo(&env, "r");
+    let url = format!("file://{}", repo.display());
     env.ok(&[
         "fabric",
         "add",
         "g1",
         "--git-url",
-        "file:///r.git",
+        &url,
         "--git-path",
         "f/one",
     ]);
@@ -160,7 +175,7 @@ fn overlapping_roots_are_refused() {
         "add",
         "g2",
         "--git-url",
-        "file:///r.git",
+        &url,
         "--git-path",
         "f/two",
     ]);
@@ -170,7 +185,7 @@ fn overlapping_roots_are_refused() {
             "add",
             "g3",
             "--git-url",
-            "file:///r.git",
+            &url,
             "--git-path",
             "f/one/x",
         ],

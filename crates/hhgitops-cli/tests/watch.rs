@@ -192,61 +192,64 @@ fn wait_started(w: &mut Watch, fabric: &str) {
 
 #[test]
 fn startup_backlog_is_ingested_in_one_run_with_documented_json() {
-    let env = TestEnv::sqlite();
-    let root = fabric_at(&env, "f");
-    std::fs::write(root.join("raw/ns.yaml"), NAMESPACES).unwrap();
-    std::fs::write(root.join("raw/vpc-1.yaml"), vpc("vpc-1", 1)).unwrap();
-    std::fs::create_dir_all(root.join("raw/sub")).unwrap();
-    std::fs::write(root.join("raw/sub/vpc-2.yml"), vpc("vpc-2", 2)).unwrap();
-    let mut w = Watch::start(&env, &["--fabric", "f", "--json"]);
-    wait_started(&mut w, "f");
-    let events = w.events();
-    let watching = &events[0];
-    assert_eq!(watching["event"], "watching", "{}", w.dump());
-    assert_eq!(
-        (watching["fabric"].as_str(), watching["mode"].as_str()),
-        (Some("f"), Some("events"))
-    );
-    assert_eq!(watching["debounce_ms"], 100);
-    assert!(
-        watching["raw"].as_str().unwrap().ends_with("raw")
-            && watching["time"].as_str().unwrap().ends_with('Z')
-    );
-    let files: Vec<&Value> = events.iter().filter(|e| e["event"] == "file").collect();
-    assert_eq!(files.len(), 3, "{}", w.dump());
-    let vpc1 = files
-        .iter()
-        .find(|e| e["file"] == "raw/vpc-1.yaml")
-        .unwrap();
-    assert_eq!(vpc1["status"], "ingested");
-    assert_eq!(vpc1["fabric"], "f");
-    assert_eq!(vpc1["documents"], 1);
-    assert_eq!(strings(&vpc1["created"]), ["VPC/vpc-1"]);
-    assert_eq!(vpc1["archived_to"], "raw/vpc-1.yaml.archived");
-    assert_eq!(vpc1["errors"], serde_json::json!([]));
-    let runs: Vec<&Value> = events.iter().filter(|e| e["event"] == "run").collect();
-    assert_eq!(runs.len(), 1, "one startup run: {}", w.dump());
-    assert_eq!(
-        (
-            runs[0]["files"].as_u64(),
-            runs[0]["summary"]["created"].as_u64()
-        ),
-        (Some(3), Some(4))
-    );
-    assert!(runs[0]["duration_ms"].is_u64());
-    assert!(
-        managed(&root, "vpcs/vpc-2.yaml").is_file()
-            && root.join("raw/sub/vpc-2.yml.archived").is_file()
-    );
+    // SQLite, and PostgreSQL when reachable.
+    for backend in backends() {
+        let env = TestEnv::new(backend);
+        let root = fabric_at(&env, "f");
+        std::fs::write(root.join("raw/ns.yaml"), NAMESPACES).unwrap();
+        std::fs::write(root.join("raw/vpc-1.yaml"), vpc("vpc-1", 1)).unwrap();
+        std::fs::create_dir_all(root.join("raw/sub")).unwrap();
+        std::fs::write(root.join("raw/sub/vpc-2.yml"), vpc("vpc-2", 2)).unwrap();
+        let mut w = Watch::start(&env, &["--fabric", "f", "--json"]);
+        wait_started(&mut w, "f");
+        let events = w.events();
+        let watching = &events[0];
+        assert_eq!(watching["event"], "watching", "{}", w.dump());
+        assert_eq!(
+            (watching["fabric"].as_str(), watching["mode"].as_str()),
+            (Some("f"), Some("events"))
+        );
+        assert_eq!(watching["debounce_ms"], 100);
+        assert!(
+            watching["raw"].as_str().unwrap().ends_with("raw")
+                && watching["time"].as_str().unwrap().ends_with('Z')
+        );
+        let files: Vec<&Value> = events.iter().filter(|e| e["event"] == "file").collect();
+        assert_eq!(files.len(), 3, "{}", w.dump());
+        let vpc1 = files
+            .iter()
+            .find(|e| e["file"] == "raw/vpc-1.yaml")
+            .unwrap();
+        assert_eq!(vpc1["status"], "ingested");
+        assert_eq!(vpc1["fabric"], "f");
+        assert_eq!(vpc1["documents"], 1);
+        assert_eq!(strings(&vpc1["created"]), ["VPC/vpc-1"]);
+        assert_eq!(vpc1["archived_to"], "raw/vpc-1.yaml.archived");
+        assert_eq!(vpc1["errors"], serde_json::json!([]));
+        let runs: Vec<&Value> = events.iter().filter(|e| e["event"] == "run").collect();
+        assert_eq!(runs.len(), 1, "one startup run: {}", w.dump());
+        assert_eq!(
+            (
+                runs[0]["files"].as_u64(),
+                runs[0]["summary"]["created"].as_u64()
+            ),
+            (Some(3), Some(4))
+        );
+        assert!(runs[0]["duration_ms"].is_u64());
+        assert!(
+            managed(&root, "vpcs/vpc-2.yaml").is_file()
+                && root.join("raw/sub/vpc-2.yml.archived").is_file()
+        );
 
-    let (code, w) = w.terminate();
-    assert_eq!(code, 0, "{}", w.dump());
-    let last = w.events().pop().unwrap();
-    assert_eq!(
-        (last["event"].as_str(), last["reason"].as_str()),
-        (Some("stopped"), Some("shutdown"))
-    );
-    assert_consistent(&env, "f", &root);
+        let (code, w) = w.terminate();
+        assert_eq!(code, 0, "{}", w.dump());
+        let last = w.events().pop().unwrap();
+        assert_eq!(
+            (last["event"].as_str(), last["reason"].as_str()),
+            (Some("stopped"), Some("shutdown"))
+        );
+        assert_consistent(&env, "f", &root);
+    }
 }
 
 #[test]
@@ -480,34 +483,37 @@ fn a_rejected_file_is_not_retried_until_it_is_fixed() {
 
 #[test]
 fn with_all_fabrics_added_and_removed_meanwhile_are_picked_up_and_dropped() {
-    let env = TestEnv::sqlite();
-    let a = fabric_at(&env, "a");
-    let mut w = Watch::start(&env, &["--all", "--json"]);
-    wait_started(&mut w, "a");
-    let b = fabric_at(&env, "b");
-    wait_started(&mut w, "b");
-    drop_file(&b, "raw/ns.yaml", NAMESPACES);
-    let ev = w.wait_file(Some("b"), "raw/ns.yaml");
-    assert_eq!(ev["status"], "ingested");
-    env.ok(&["fabric", "remove", "a"]);
-    let ev = w.wait_event("a stopped", |e| {
-        e["event"] == "stopped" && e["fabric"] == "a"
-    });
-    assert_eq!(ev["reason"], "removed from the registry");
-    // Still watching b; a's files are no longer taken.
-    drop_file(&a, "raw/ns.yaml", NAMESPACES);
-    drop_file(&b, "raw/vpc.yaml", &vpc("v", 1));
-    w.wait_file(Some("b"), "raw/vpc.yaml");
-    assert!(a.join("raw/ns.yaml").is_file());
-    assert!(
-        w.events()
-            .iter()
-            .all(|e| !(e["event"] == "file" && e["fabric"] == "a")),
-        "{}",
-        w.dump()
-    );
-    let (code, w) = w.terminate();
-    assert_eq!(code, 0, "{}", w.dump());
+    // SQLite, and PostgreSQL when reachable.
+    for backend in backends() {
+        let env = TestEnv::new(backend);
+        let a = fabric_at(&env, "a");
+        let mut w = Watch::start(&env, &["--all", "--json"]);
+        wait_started(&mut w, "a");
+        let b = fabric_at(&env, "b");
+        wait_started(&mut w, "b");
+        drop_file(&b, "raw/ns.yaml", NAMESPACES);
+        let ev = w.wait_file(Some("b"), "raw/ns.yaml");
+        assert_eq!(ev["status"], "ingested");
+        env.ok(&["fabric", "remove", "a"]);
+        let ev = w.wait_event("a stopped", |e| {
+            e["event"] == "stopped" && e["fabric"] == "a"
+        });
+        assert_eq!(ev["reason"], "removed from the registry");
+        // Still watching b; a's files are no longer taken.
+        drop_file(&a, "raw/ns.yaml", NAMESPACES);
+        drop_file(&b, "raw/vpc.yaml", &vpc("v", 1));
+        w.wait_file(Some("b"), "raw/vpc.yaml");
+        assert!(a.join("raw/ns.yaml").is_file());
+        assert!(
+            w.events()
+                .iter()
+                .all(|e| !(e["event"] == "file" && e["fabric"] == "a")),
+            "{}",
+            w.dump()
+        );
+        let (code, w) = w.terminate();
+        assert_eq!(code, 0, "{}", w.dump());
+    }
 }
 
 #[test]
@@ -695,4 +701,56 @@ fn usage_errors() {
     );
     assert!(stderr(&out).contains("--debounce"), "{}", stderr(&out));
     env.expect_code(&["ingest", "--fabric", "f", "--poll", "1s"], 2);
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Someone Else",
+            "-c",
+            "user.email=else@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn each_run_of_a_fabric_in_git_is_one_commit_and_push() {
+    let env = TestEnv::sqlite();
+    let remote = env.path("r.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    git(&remote, &["init", "-q", "--bare", "-b", "main"]);
+    let url = format!("file://{}", remote.display());
+    env.ok(&["fabric", "add", "f", "--git-url", &url]);
+    let show = json(&env.expect_code(&["fabric", "show", "f", "--json"], 0));
+    let root = PathBuf::from(show["root"].as_str().unwrap());
+    let mut w = Watch::start(&env, &["--fabric", "f", "--json"]);
+    wait_started(&mut w, "f");
+    drop_file(
+        &root,
+        "raw/vpc.yaml",
+        &format!("{NAMESPACES}---\n{}", vpc("v", 1)),
+    );
+    w.wait_file(None, "raw/vpc.yaml");
+    let run = w.wait_event("the run with a commit", |e| {
+        e["event"] == "run" && e["git"]["commit"].is_string()
+    });
+    assert_eq!(run["git"]["pushed"], true, "{run}");
+    let log = git(&remote, &["log", "--format=%s", "main"]);
+    assert_eq!(
+        log.lines().next(),
+        Some("ingest raw/vpc.yaml: +1 VLANNamespace, +1 IPv4Namespace, +1 VPC"),
+        "{log}"
+    );
+    let (code, w) = w.terminate();
+    assert_eq!(code, 0, "{}", w.dump());
 }

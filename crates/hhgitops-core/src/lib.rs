@@ -6,6 +6,7 @@
 //! tasks at once.
 
 pub mod diag;
+pub mod diff;
 pub mod kinds;
 pub mod model;
 pub mod normalize;

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use hhgitops_core::field_path;
 use hhgitops_core::yaml::{
-    decode, emit, parse_stream, DecodeError, Document, Limits, Node, Value, YamlError,
+    decode, emit, parse_stream, parse_stream_reference, DecodeError, Document, Limits, Node, Value,
+    YamlError,
 };
 use hhgitops_core::Span;
 use proptest::prelude::*;
@@ -45,6 +46,19 @@ fn span_at(root: &Node, path: &hhgitops_core::FieldPath) -> (u32, u32) {
     }
 }
 
+/// `parse_stream` takes a shortcut for plain block YAML; it must give what the general parser gives, down to
+/// positions and errors. (Compared through `Debug` so that NaN equals NaN.)
+fn assert_same_as_reference(bytes: &[u8]) {
+    let got = parse_stream(bytes, &Limits::default());
+    let want = parse_stream_reference(bytes, &Limits::default());
+    assert_eq!(
+        format!("{got:?}"),
+        format!("{want:?}"),
+        "input: {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
 fn data_file(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/yaml")
@@ -71,6 +85,7 @@ fn every_sample_parses_and_survives_emit() {
     assert!(!files.is_empty(), "no samples in {}", dir.display());
     for file in files {
         let bytes = std::fs::read(&file).unwrap_or_default();
+        assert_same_as_reference(&bytes);
         let docs = match parse_bytes(&bytes) {
             Ok(docs) => docs,
             Err(e) => panic!("{}: {e}", file.display()),
@@ -118,6 +133,7 @@ fn crlf_positions() {
         bytes.windows(2).any(|w| w == b"\r\n"),
         "the test file must keep its CRLF line ends"
     );
+    assert_same_as_reference(&bytes);
     let docs = parse_bytes(&bytes).unwrap_or_default();
     assert_eq!(docs.len(), 2);
     let root = docs[0].root.clone().unwrap_or(Node {
@@ -161,6 +177,7 @@ fn bom_positions() {
         bytes.starts_with(b"\xEF\xBB\xBF"),
         "the test file must start with a byte order mark"
     );
+    assert_same_as_reference(&bytes);
     let root = parse_bytes(&bytes)
         .ok()
         .and_then(|d| d.into_iter().next())
@@ -776,6 +793,89 @@ proptest! {
         let back = docs.into_iter().next().and_then(|d| d.root).map(|n| n.to_json());
         prop_assert_eq!(back.as_ref(), Some(&v), "{}", text);
         prop_assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{}", text);
-        prop_assert_eq!(emit(&v), text);
+        prop_assert_eq!(emit(&v), text.clone());
+        assert_same_as_reference(text.as_bytes());
     }
+
+    /// Lines of plain block YAML and of things just outside it, in any order and indentation: the shortcut
+    /// must agree with the general parser, and never accept what it rejects.
+    #[test]
+    fn fast_path_agrees_with_the_general_parser(lines in prop::collection::vec((0usize..7, line_fragment()), 0..14)) {
+        let mut text = String::new();
+        for (indent, fragment) in &lines {
+            text.push_str(&" ".repeat(*indent));
+            text.push_str(fragment);
+            text.push('\n');
+        }
+        assert_same_as_reference(text.as_bytes());
+        assert_same_as_reference(text.replace('\n', "\r\n").as_bytes());
+    }
+}
+
+fn line_fragment() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "a: 1",
+        "b:",
+        "b: ",
+        "c: x # note",
+        "d: 'q''s'",
+        "e: \"s\"",
+        "f: {}",
+        "g: []",
+        "h: [] # c",
+        "- x",
+        "- k: v",
+        "- k:",
+        "-   y",
+        "- 'q'",
+        "- {}",
+        "---",
+        "--- # doc",
+        "# comment",
+        "",
+        "i: -1",
+        "j: a:b",
+        "k#: v",
+        "l: http://h:1/p",
+        "m: yes",
+        "n: ~",
+        "o: 0x1F",
+        "a: dup",
+        "p: a: b",
+        "q: b:",
+        "- - z",
+        "-",
+        "r: -",
+        "s: &a 1",
+        "t: *a",
+        "u: !!str 1",
+        "v: |",
+        "w: [1, 2]",
+        "x: {y: 1}",
+        "'k': 1",
+        "key : v",
+        "...",
+        "%YAML 1.2",
+        "--- a",
+        "plain",
+        "y: 'open",
+        "z: \"esc\\n\"",
+        "<<: {m: 1}",
+        "? q",
+        ": r",
+        "aa: x'y",
+        "bb: 'x'y",
+        "cc: a ]b",
+        "dd: 'a'#c",
+        "ee: \"\" # c",
+        "- - ",
+        "ff:   x  ",
+        "gg: x #",
+        "--- # c",
+        "hh: []#c",
+        "ii: {}#",
+        "- []#c",
+        "jj: x#c",
+        "---#c",
+    ])
 }

@@ -98,7 +98,10 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
                 .collect(),
         });
     }
-    let result = validate_state(&state, &settings);
+    let mut result = validate_state(&state, &settings);
+    if let Some(f) = fabric {
+        crate::ingest::relocate(&GitOpsRoot::new(&f.root), &mut result.errors);
+    }
     let mut managed_errors = Vec::new();
     for d in result.errors {
         match reports.iter_mut().find(|r| r.file == d.file) {

@@ -502,7 +502,7 @@ fn ingest_files(
     };
 
     // 1. The managed state as it is on disk.
-    let managed = load_managed(root, &manifest, settings)?;
+    let mut managed = load_managed(root, &manifest, settings)?;
     let mut state = managed.state.clone();
 
     // 2. The raw files of this run.
@@ -606,11 +606,12 @@ fn ingest_files(
             }
         }
     }
-    let _ = state;
+    drop(state);
+    // Parsed trees and typed objects are no longer needed: only what is written is kept from here on.
+    drop(std::mem::take(&mut managed.state));
 
     // 5. Plan the writes.
-    let mut txn_puts: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut txn_removes: Vec<(String, Option<String>)> = Vec::new();
+    let mut writes = Writes::new(root.path(), opts.dry_run);
     let mut inventory: BTreeMap<(Kind, String), InventoryEntry> = BTreeMap::new();
     for e in &manifest.inventory {
         if let Some(k) = Kind::from_kind_name(&e.kind) {
@@ -618,6 +619,7 @@ fn ingest_files(
         }
     }
     let mut log_entries: Vec<LogEntry> = Vec::new();
+    relocate(root, &mut managed_errors);
     let mut managed_report = ManagedReport {
         errors: managed_errors,
         ..Default::default()
@@ -672,8 +674,8 @@ fn ingest_files(
         ..Default::default()
     };
     for &i in &accepted {
-        let rf = &read[i];
-        let Some(rep) = &rf.report else { continue };
+        let rf = &mut read[i];
+        let Some(rep) = rf.report.take() else { continue };
         let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else {
             continue;
         };
@@ -687,11 +689,11 @@ fn ingest_files(
                 Some(cur) if cur.sha256 == sha => fr.unchanged.push(label),
                 Some(_) => {
                     fr.updated.push(label);
-                    txn_puts.push((rel.clone(), bytes.to_vec()));
+                    writes.put(&rel, bytes)?;
                 }
                 None => {
                     fr.created.push(label);
-                    txn_puts.push((rel.clone(), bytes.to_vec()));
+                    writes.put(&rel, bytes)?;
                 }
             }
             let key = (o.kind, o.name.clone());
@@ -722,8 +724,8 @@ fn ingest_files(
         };
         let archived = archive_name(root.path(), &rf.rel, &archive_taken);
         archive_taken.insert(archived.clone());
-        txn_puts.push((archived.clone(), rf.bytes.clone()));
-        txn_removes.push((rf.rel.clone(), Some(rf.sha256.clone())));
+        writes.put(&archived, &std::mem::take(&mut rf.bytes))?;
+        writes.remove(&rf.rel, Some(rf.sha256.clone()))?;
         fr.archived_to = Some(archived.clone());
         log_entries.push(LogEntry {
             files: vec![rf.rel.clone()],
@@ -780,7 +782,7 @@ fn ingest_files(
     let new_manifest = manifest.to_yaml()?;
     let manifest_changed = new_manifest.as_bytes() != old_manifest_bytes.as_slice();
     if manifest_changed {
-        txn_puts.push((MANIFEST.to_string(), new_manifest.clone().into_bytes()));
+        writes.put(MANIFEST, new_manifest.as_bytes())?;
     }
     if !log_entries.is_empty() {
         let log_path = root.archive_log_path();
@@ -789,9 +791,9 @@ fn ingest_files(
             None => ArchiveLog::new(&fabric.name),
         };
         log.entries.extend(log_entries);
-        txn_puts.push((ARCHIVE_LOG.to_string(), log.to_yaml()?.into_bytes()));
+        writes.put(ARCHIVE_LOG, log.to_yaml()?.as_bytes())?;
     }
-    let changed = !txn_puts.is_empty() || !txn_removes.is_empty();
+    let changed = writes.count > 0;
     let report = IngestReport {
         fabric: fabric.name.clone(),
         dry_run: opts.dry_run,
@@ -812,17 +814,47 @@ fn ingest_files(
     if opts.dry_run {
         return Ok((report, None, None));
     }
-    if changed {
-        let mut txn = Transaction::begin(root.path())?;
-        for (target, bytes) in &txn_puts {
-            txn.put(target, bytes)?;
-        }
-        for (target, sha) in txn_removes {
-            txn.remove(&target, sha);
-        }
+    if let Some(txn) = writes.txn {
         txn.commit(&opts.failpoint)?;
     }
     Ok((report, manifest_sha, Some(manifest.inventory)))
+}
+
+/// The writes of a run, staged into one transaction as they are decided (a dry run only counts them).
+struct Writes {
+    root: PathBuf,
+    dry_run: bool,
+    txn: Option<Transaction>,
+    count: usize,
+}
+
+impl Writes {
+    fn new(root: &Path, dry_run: bool) -> Self {
+        Writes { root: root.to_path_buf(), dry_run, txn: None, count: 0 }
+    }
+
+    fn txn(&mut self) -> Result<&mut Transaction> {
+        if self.txn.is_none() {
+            self.txn = Some(Transaction::begin(&self.root)?);
+        }
+        self.txn.as_mut().ok_or_else(|| Error::Runtime("transaction".into()))
+    }
+
+    fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
+        self.count += 1;
+        if self.dry_run {
+            return Ok(());
+        }
+        self.txn()?.put(target, bytes)
+    }
+
+    fn remove(&mut self, target: &str, sha256: Option<String>) -> Result<()> {
+        self.count += 1;
+        if !self.dry_run {
+            self.txn()?.remove(target, sha256);
+        }
+        Ok(())
+    }
 }
 
 /// The raw files of this run: all of raw/, or the `--file` ones (copied into raw/ when outside it).
@@ -1088,7 +1120,9 @@ pub fn load_managed(
                     file: Arc::from(rel.as_str()),
                     document: 1,
                     span: o.span,
-                    root: Some(o.root.clone()),
+                    // Parsed trees of managed files are not kept (memory); errors in them are located again
+                    // by `relocate` when there are any.
+                    root: None,
                 },
             );
             out.files.insert(
@@ -1143,4 +1177,25 @@ pub fn load_managed(
         }
     }
     Ok(out)
+}
+
+/// Points errors in managed files at their field: managed objects are validated without their parsed trees, so
+/// such errors start out at the document; the few files concerned are parsed again here.
+pub fn relocate(root: &GitOpsRoot, diags: &mut [Diagnostic]) {
+    let mut cache: BTreeMap<String, Option<hhgitops_core::yaml::Node>> = BTreeMap::new();
+    for d in diags.iter_mut() {
+        if !d.file.starts_with("managed/") || d.path.is_empty() {
+            continue;
+        }
+        let node = cache.entry(d.file.clone()).or_insert_with(|| {
+            let bytes = std::fs::read(root.abs(&d.file)).ok()?;
+            let docs = yaml::parse_stream(&bytes, &yaml::Limits::default()).ok()?;
+            docs.into_iter().find_map(|doc| doc.root)
+        });
+        if let (Some(n), Some(p)) = (node.as_ref(), hhgitops_core::FieldPath::parse(&d.path)) {
+            let span = n.locate(&p);
+            d.line = span.line;
+            d.column = span.column;
+        }
+    }
 }

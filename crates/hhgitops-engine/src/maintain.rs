@@ -98,11 +98,12 @@ pub async fn delete_object(
         .map(|d| d.to_string())
         .collect();
     state.remove(kind, name);
-    let blocked_by: Vec<Diagnostic> = validate_state(&state, &settings)
+    let mut blocked_by: Vec<Diagnostic> = validate_state(&state, &settings)
         .errors
         .into_iter()
         .filter(|d| !before.contains(&d.to_string()))
         .collect();
+    crate::ingest::relocate(&root, &mut blocked_by);
     let mut report = DeleteReport {
         fabric: fabric.name.clone(),
         object: format!("{kind}/{name}"),
@@ -211,6 +212,7 @@ pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> 
     let result = validate_state(&managed.state, &settings);
     let mut invalid = managed.problems.clone();
     invalid.extend(result.errors);
+    crate::ingest::relocate(&root, &mut invalid);
     let mut report = ReindexReport {
         fabric: fabric.name.clone(),
         indexed: 0,

@@ -25,8 +25,9 @@
 //!   the generated kubeconfig), and a bearer token; HTTP/1.1 and HTTP/2.
 //! - Discovery: `/version`, `/api`, `/api/v1` (namespaces), `/apis`, `/apis/<group>`,
 //!   `/apis/<group>/<version>` with kinds, plurals, short names, categories, scope, verbs and the status
-//!   subresource; `/openapi/v2` (an empty document, JSON or protobuf) and `/openapi/v3` (paths with their
-//!   query parameters and the CRD schemas).
+//!   subresource, and aggregated discovery (`apidiscovery.k8s.io/v2`) on `/api` and `/apis` when asked for;
+//!   `/openapi/v2` (an empty document, JSON or protobuf) and `/openapi/v3` (paths with their query
+//!   parameters, and the CRD schemas with `metadata` as ObjectMeta), enough for `kubectl explain`.
 //! - Per resource: get, list (label selectors with `=`, `==`, `!=`, `in`, `notin`, exists, `!`; field
 //!   selectors on `metadata.name`/`metadata.namespace`; `limit`/`continue`), watch (`ADDED`, `MODIFIED`,
 //!   `DELETED` from a resourceVersion, or the current state first; `sendInitialEvents` with the closing
@@ -54,13 +55,13 @@
 //! Not a Kubernetes: no controllers, no garbage collection, no authorization, no admission webhooks other
 //! than the injected denials, no CRD registration over the API (CRDs come from the directory), no CEL
 //! (`x-kubernetes-validations`), no conversion between versions beyond rewriting `apiVersion`, no protobuf
-//! (except the namespace and delete bodies kubectl sends) or CBOR. Server-side apply treats every list as atomic (the Hedgehog CRDs declare no list types).
-//! State lives in memory and dies with the server.
+//! (except the namespace and delete bodies kubectl sends) or CBOR. Server-side apply treats every list as
+//! atomic (the Hedgehog CRDs declare no list types). State lives in memory and dies with the server.
 //!
 //! # Invariants
 //!
-//! The store ([`store`]) and everything it calls are pure: no I/O, no clock except for timestamps. The HTTP
-//! layer only translates. The server runs on its own thread and runtime, so tests may block (for example on
+//! The store ([`store`]) and everything it calls do no I/O (the clock for timestamps and random uids aside);
+//! the HTTP layer only translates. The server runs on its own thread and runtime, so tests may block (for example on
 //! a `kubectl` child process) without stalling it.
 
 pub mod crd;

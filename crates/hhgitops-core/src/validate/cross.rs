@@ -27,7 +27,8 @@ struct Cx<'a> {
     errors: Vec<Diagnostic>,
     checked: usize,
     unchecked: usize,
-    unchecked_reasons: BTreeMap<String, usize>,
+    /// (SwitchProfile name, what was skipped) → count; formatted once at the end.
+    unchecked_reasons: HashMap<(&'a str, &'static str), usize>,
     /// Per switch: the API port names its profile allows (`None` when the profile is not in the state).
     api_ports: HashMap<&'a str, Option<HashSet<String>>>,
 }
@@ -47,9 +48,10 @@ impl<'a> Cx<'a> {
         self.errors.push(d);
     }
 
-    fn skip(&mut self, reason: String) {
+    /// Counts a check skipped because SwitchProfile `profile` is not available.
+    fn skip(&mut self, profile: &'a str, what: &'static str) {
         self.unchecked += 1;
-        *self.unchecked_reasons.entry(reason).or_insert(0) += 1;
+        *self.unchecked_reasons.entry((profile, what)).or_insert(0) += 1;
     }
 
     /// A reference to an object of `kind`; records an error when it does not resolve.
@@ -145,7 +147,7 @@ pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> State
         errors: Vec::new(),
         checked: 0,
         unchecked: 0,
-        unchecked_reasons: BTreeMap::new(),
+        unchecked_reasons: HashMap::new(),
         api_ports: HashMap::new(),
     };
     switch_profiles(&mut cx);
@@ -158,11 +160,20 @@ pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> State
     external_attachments(&mut cx);
     external_peerings(&mut cx);
     gateways(&mut cx);
+    // Grouped by file and in reading order (stable, so errors at one position keep their rule order).
+    let mut errors = cx.errors;
+    errors.sort_by(|a, b| {
+        (&a.file, a.document, a.line, a.column).cmp(&(&b.file, b.document, b.line, b.column))
+    });
     StateReport {
-        errors: cx.errors,
+        errors,
         checked: cx.checked,
         unchecked: cx.unchecked,
-        unchecked_reasons: cx.unchecked_reasons,
+        unchecked_reasons: cx
+            .unchecked_reasons
+            .into_iter()
+            .map(|((profile, what), n)| (format!("SwitchProfile {profile} {what}"), n))
+            .collect(),
     }
 }
 
@@ -171,9 +182,10 @@ pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> State
 fn switch_profiles(cx: &mut Cx<'_>) {
     for (name, _) in cx.state.of_kind(Kind::SwitchProfile) {
         if BUILTIN_SWITCH_PROFILES.contains(&name) {
-            cx.skip(format!(
-                "SwitchProfile {name} is built in: whether it matches the fabric's immutable copy"
-            ));
+            cx.skip(
+                name,
+                "is built in: whether it matches the fabric's immutable copy",
+            );
         }
     }
 }
@@ -292,7 +304,7 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
     match cx.profile(profile_name) {
         Some(p) => switch_profile_checks(cx, e, s, p),
         None if BUILTIN_SWITCH_PROFILES.contains(&profile_name) => {
-            cx.skip(format!("built-in SwitchProfile {profile_name} is not in the fabric: switch port settings and features"));
+            cx.skip(profile_name, "is built in and not in the fabric: switch port settings and features");
         }
         None => cx.err(
             e,
@@ -675,7 +687,6 @@ fn connections(cx: &mut Cx<'_>) {
         // Devices exist; ports exist in the switch's profile.
         let mut seen_devices: HashSet<&str> = HashSet::new();
         let mut eslag_group: Option<(&str, &str)> = None;
-        let mut eslag_type: Option<(&str, &str)> = None;
         let mut eslag_switches: Vec<&str> = Vec::new();
         for pr in &ports {
             let Some((dev, local)) = split_port(pr.port) else {
@@ -713,9 +724,12 @@ fn connections(cx: &mut Cx<'_>) {
                         None => {
                             let profile = cx
                                 .switch(dev)
-                                .and_then(|s| s.profile.clone())
-                                .unwrap_or_default();
-                            cx.skip(format!("SwitchProfile {profile} is not in the fabric: connection ports exist on the switch"));
+                                .and_then(|s| s.profile.as_deref())
+                                .unwrap_or("");
+                            cx.skip(
+                                profile,
+                                "is not in the fabric: connection ports exist on the switch",
+                            );
                         }
                     }
                 }
@@ -733,9 +747,6 @@ fn connections(cx: &mut Cx<'_>) {
                     None => eslag_group = Some((g, sw)),
                     _ => {}
                 }
-            }
-            if !ty.is_empty() && eslag_type.is_none() {
-                eslag_type = Some((ty, sw));
             }
             if ty != "eslag" {
                 let found = if ty.is_empty() {
@@ -1139,13 +1150,24 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
                         cx.checked += 1;
                         let no_features = SwitchProfileFeatures::default();
                         let f = p.features.as_ref().unwrap_or(&no_features);
-                        let ok = if v.mode().is_empty() { f.l2vni == Some(true) && f.l3vni == Some(true) } else { f.l3vni == Some(true) };
+                        let ok = if v.mode().is_empty() {
+                            f.l2vni == Some(true) && f.l3vni == Some(true)
+                        } else {
+                            f.l3vni == Some(true)
+                        };
                         if !ok {
-                            let mode = if v.mode().is_empty() { "l2vni (needs features l2vni and l3vni)" } else { "l3vni (needs feature l3vni)" };
+                            let mode = if v.mode().is_empty() {
+                                "l2vni (needs features l2vni and l3vni)"
+                            } else {
+                                "l3vni (needs feature l3vni)"
+                            };
                             cx.err(e, field_path!("spec", "subnet"), format!("VPC mode {mode} is not supported by SwitchProfile {pname} of switch {sw}"));
                         }
                     }
-                    None if !pname.is_empty() => cx.skip(format!("SwitchProfile {pname} is not in the fabric: VPC mode support of attached switches")),
+                    None if !pname.is_empty() => cx.skip(
+                        pname,
+                        "is not in the fabric: VPC mode support of attached switches",
+                    ),
                     None => {}
                 }
             }

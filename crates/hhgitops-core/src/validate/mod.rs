@@ -7,10 +7,29 @@
 //!
 //! Both are pure and re-entrant: no globals, every type is `Send + Sync`, so files can be checked on many threads.
 //!
-//! Partial fabrics: every reference must resolve inside the state, with two exceptions that mirror the fabric
-//! itself: a switch may name a *built-in* SwitchProfile that the state does not contain (the fabric ships them; the
-//! checks that need its ports or features are counted as unchecked), and the gateway end of a gateway connection is
-//! not looked up. Everything else that is absent is an error: the fabric's webhooks would reject it too.
+//! Decisions where the catalogue is silent or the sources disagree:
+//! - **Partial fabrics.** Every reference must resolve inside the state, with two exceptions that mirror the fabric
+//!   itself: a switch may name a *built-in* SwitchProfile that the state does not contain (the fabric ships them;
+//!   only their names are embedded here, so the checks that need their ports or features are skipped and counted
+//!   as unchecked), and the gateway end of a gateway connection is not looked up. The derived agent-fixture samples
+//!   are partial fabrics, but everything they reference is in them, so they validate under this rule.
+//! - **Unchecked.** [`StateReport::unchecked`] counts checks skipped for lack of data (never guessed), with the
+//!   reasons in [`StateReport::unchecked_reasons`]: ports and features of switches whose profile is built in but
+//!   absent, and whether a built-in SwitchProfile in the state matches the fabric's immutable copy.
+//! - **Defaulting.** The webhook defaults before it validates, so rules read effective values (VPC gateway =
+//!   network+1, DHCP range = network+2 … broadcast, namespaces = `default`, switch VLAN namespaces = `[default]`)
+//!   and DHCP range/options without `enable` are accepted (the webhook drops them); normalization keeps what the
+//!   author wrote.
+//! - **Hydration.** Unhydrated wiring (no ASN/IPs/VTEP, unnumbered links: what `hhfab` writes before hydrating)
+//!   is accepted; a switch with any hydration field must have all of them, and values are checked when set
+//!   ([`FabricSettings::require_hydration`] makes them mandatory).
+//! - **CRD-required fields** (`interfaceMTU`/`leaseTimeSeconds` of DHCP options, `switch`/`neighbor` of an
+//!   ExternalAttachment, ACL statement fields, `static.remoteIP`) are required, as the CRD schema says.
+//! - **Numbered links** must have an IP on both ends or on neither.
+//! - **Collisions** (ports, IPs, ASNs, VLANs, subnets, attachments) are reported on the object inserted into the
+//!   state later, at its colliding field.
+//! - **Invalid objects stay in the report.** An object that decoded but broke object rules is still returned
+//!   ([`ParsedObject::valid`] is false), so that checking a state does not add "does not exist" errors for it.
 
 mod check;
 mod cross;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
+use super::fast;
 use super::resolve::{self, Plain};
 use super::{Document, Limits, Node, Value, YamlError};
 use crate::diag::Span;
@@ -13,26 +14,27 @@ use crate::diag::Span;
 /// Mappings with more entries than this get a hash index for the duplicate-key check.
 const LINEAR_KEY_SCAN: usize = 16;
 
-/// Streams at least this large are parsed in chunks on several threads.
-const PARALLEL_MIN_BYTES: usize = 256 << 10;
-/// Smallest chunk worth a thread.
-const CHUNK_MIN_BYTES: usize = 128 << 10;
-/// Most threads one parse uses.
-const MAX_THREADS: usize = 8;
-
 pub(crate) fn parse_text(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
-    let threads = if text.len() < PARALLEL_MIN_BYTES {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(text.len() / CHUNK_MIN_BYTES)
-            .min(MAX_THREADS)
-    };
-    let mut docs = match parse_parallel(text, limits, threads) {
-        Some(docs) => docs,
-        None => parse_chunk(text, 0, limits)?.docs,
-    };
+    // The fast event source reads the plain block YAML most files are made of; anything else, and every
+    // error, goes through `saphyr-parser`, so that errors read the same whichever path met them.
+    if fast::eligible(text) {
+        if let Some(docs) = parse_fast(text, limits) {
+            return Ok(with_comment_document(text, docs));
+        }
+    }
+    parse_text_reference(text, limits)
+}
+
+/// [`parse_text`] through `saphyr-parser` alone.
+pub(crate) fn parse_text_reference(
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, YamlError> {
+    let docs = parse_general(text, limits)?;
+    Ok(with_comment_document(text, docs))
+}
+
+fn with_comment_document(text: &str, mut docs: Vec<Document>) -> Vec<Document> {
     if docs.is_empty() {
         // A stream of comments (or `...` markers) holds no YAML document, but people count it as one.
         if let Some(pos) = text.find(|c: char| !c.is_whitespace()) {
@@ -44,19 +46,21 @@ pub(crate) fn parse_text(text: &str, limits: &Limits) -> Result<Vec<Document>, Y
             });
         }
     }
-    Ok(docs)
+    docs
 }
 
-/// The documents of one chunk of a stream, and the alias budget they used.
-struct Chunk {
-    docs: Vec<Document>,
-    aliased: Cost,
+fn parse_fast(text: &str, limits: &Limits) -> Option<Vec<Document>> {
+    let mut b = Builder::new(limits);
+    let mut events = fast::FastEvents::new(text);
+    while let Some(item) = events.next_event() {
+        let (event, at) = item.ok()?;
+        b.event(event, at).ok()?;
+    }
+    Some(b.docs)
 }
 
-/// Parses `text`, a whole stream or a chunk of one that starts at a line boundary, `line_offset` lines
-/// into the stream.
-fn parse_chunk(text: &str, line_offset: u32, limits: &Limits) -> Result<Chunk, YamlError> {
-    let mut b = Builder::new(limits, line_offset);
+fn parse_general(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    let mut b = Builder::new(limits);
     let mut lines = LineIndex::default();
     let mut parser = Parser::new_from_str(text);
     while let Some(item) = parser.next_event() {
@@ -65,113 +69,23 @@ fn parse_chunk(text: &str, line_offset: u32, limits: &Limits) -> Result<Chunk, Y
             if e.info().contains("tab") {
                 at = lines.tab_before(text, at);
             }
-            b.error(b.shift(at), e.info())
+            b.error(at, e.info())
         })?;
-        let at = b.shift(span_of(span.start));
-        match event {
-            Event::StreamEnd => break,
-            Event::StreamStart | Event::Nothing => {}
-            Event::DocumentStart(_) => b.start_document(at),
-            Event::DocumentEnd => b.end_document(),
-            Event::Alias(id) => b.alias(id, at)?,
-            Event::Scalar(text, style, anchor, tag) => {
-                b.scalar(text, style, anchor, tag.as_deref(), at)?
-            }
-            Event::SequenceStart(anchor, _) => {
-                let at = b.shift(lines.dash_before(text, span_of(span.start)));
-                b.start(at, anchor, Body::Seq(Vec::new()))?
-            }
-            Event::MappingStart(anchor, _) => b.start(at, anchor, Body::Map(MapBody::default()))?,
-            Event::SequenceEnd | Event::MappingEnd => b.end_collection()?,
+        if matches!(event, Event::StreamEnd) {
+            break;
         }
-    }
-    Ok(Chunk {
-        docs: b.docs,
-        aliased: b.aliased,
-    })
-}
-
-/// Parses a large stream in chunks on several threads, split at `---` lines: in a stream that parses, a
-/// `---` at the start of a line (followed by a space or line break) always starts a document, and documents
-/// share nothing but the alias budget. `None` when the stream is not worth splitting or any chunk fails: the
-/// caller then parses the stream as a whole, so that errors are reported exactly as the sequential parse
-/// reports them.
-fn parse_parallel(text: &str, limits: &Limits, threads: usize) -> Option<Vec<Document>> {
-    let b = text.as_bytes();
-    // Directives reach into the next document, and line breaks other than LF would need their own counting:
-    // keep such streams whole.
-    if threads < 2
-        || b.first() == Some(&b'%')
-        || b.windows(2)
-            .any(|w| w == b"\n%" || (w[0] == b'\r' && w[1] != b'\n'))
-    {
-        return None;
-    }
-    let mut starts = vec![0];
-    for i in 1..threads {
-        let from = (text.len() * i / threads).max(starts.last().map_or(0, |s| s + 1));
-        match next_document_start(b, from) {
-            Some(at) => starts.push(at),
-            None => break,
+        let mut at = span_of(span.start);
+        if matches!(event, Event::SequenceStart(..)) && b.awaiting_value() {
+            at = lines.dash_before(text, at);
         }
+        b.event(event, at)?;
     }
-    if starts.len() < 2 {
-        return None;
-    }
-    let mut chunks = Vec::with_capacity(starts.len());
-    let mut line: u32 = 0;
-    for (i, &start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        chunks.push((start, end, line));
-        let breaks = b[start..end].iter().filter(|&&c| c == b'\n').count();
-        line = line.saturating_add(u32::try_from(breaks).unwrap_or(u32::MAX));
-    }
-    let results: Vec<Option<Chunk>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks[1..]
-            .iter()
-            .map(|&(start, end, line)| {
-                scope.spawn(move || parse_chunk(&text[start..end], line, limits).ok())
-            })
-            .collect();
-        let (start, end, _) = chunks[0];
-        let first = parse_chunk(&text[start..end], 0, limits).ok();
-        std::iter::once(first)
-            .chain(handles.into_iter().map(|h| h.join().ok().flatten()))
-            .collect()
-    });
-    let mut docs = Vec::new();
-    let mut aliased = Cost::default();
-    for chunk in results {
-        let chunk = chunk?;
-        aliased.add(chunk.aliased);
-        docs.extend(chunk.docs);
-    }
-    if aliased.nodes > limits.max_alias_nodes || aliased.bytes > limits.max_bytes {
-        return None;
-    }
-    for (i, doc) in docs.iter_mut().enumerate() {
-        doc.index = i + 1;
-    }
-    Some(docs)
-}
-
-/// The offset of the first line at or after `from` that is a document start marker (`---` followed by a
-/// space, a tab, a line break or the end).
-fn next_document_start(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from.checked_sub(1)?;
-    loop {
-        i += b.get(i..)?.iter().position(|&c| c == b'\n')? + 1;
-        if b[i..].starts_with(b"---")
-            && matches!(b.get(i + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
-        {
-            return Some(i);
-        }
-    }
+    Ok(b.docs)
 }
 
 /// Byte offsets of line starts, built on first use.
 #[derive(Default)]
-struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Option<Vec<usize>>,
 }
 
@@ -196,8 +110,9 @@ impl LineIndex {
     }
 
     /// saphyr places a sequence that is not indented under its key (`key:\n- a`) at its first item; move
-    /// such a position back to the item's `-`.
-    fn dash_before(&mut self, text: &str, at: Span) -> Span {
+    /// such a position back to the item's `-`. Only for sequences that are mapping values: elsewhere a `- `
+    /// before the position belongs to an enclosing sequence (`- [a]`).
+    pub(crate) fn dash_before(&mut self, text: &str, at: Span) -> Span {
         let Some(line) = self.line(text, at.line) else {
             return at;
         };
@@ -207,7 +122,9 @@ impl LineIndex {
         else {
             return at;
         };
-        if line[offset..].starts_with(['-', '[', '&', '!']) {
+        // Already at its dash: a block sequence that is indented under its key.
+        let here = &line[offset..];
+        if here == "-" || here.starts_with("- ") {
             return at;
         }
         let before = &line.as_bytes()[..offset];
@@ -248,7 +165,7 @@ fn span_of(m: Marker) -> Span {
 }
 
 /// What a subtree costs, aliases expanded: the alias budget is spent in both.
-#[derive(Clone, Copy, Default, Debug, PartialEq)]
+#[derive(Clone, Copy, Default)]
 struct Cost {
     nodes: usize,
     /// Bytes of scalar text (keys included).
@@ -315,8 +232,6 @@ struct Anchored {
 
 struct Builder<'l> {
     limits: &'l Limits,
-    /// Lines before the chunk being parsed.
-    line_offset: u32,
     docs: Vec<Document>,
     /// The document being read: index, start, root once complete.
     doc: Option<(usize, Span, Option<Node>)>,
@@ -332,10 +247,9 @@ struct Builder<'l> {
 }
 
 impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits, line_offset: u32) -> Self {
+    fn new(limits: &'l Limits) -> Self {
         Builder {
             limits,
-            line_offset,
             last_anchor: 0,
             document_anchor_floor: 0,
             docs: Vec::new(),
@@ -360,11 +274,6 @@ impl<'l> Builder<'l> {
         }
     }
 
-    /// A chunk-relative position made stream-relative.
-    fn shift(&self, at: Span) -> Span {
-        Span::new(at.line.saturating_add(self.line_offset), at.column)
-    }
-
     fn start_document(&mut self, at: Span) {
         self.documents_started += 1;
         self.doc = Some((self.documents_started, at, None));
@@ -376,6 +285,41 @@ impl<'l> Builder<'l> {
     fn end_document(&mut self) {
         if let Some((index, span, root)) = self.doc.take() {
             self.docs.push(Document { index, span, root });
+        }
+    }
+
+    /// Whether the next node is the value of a mapping entry.
+    fn awaiting_value(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame {
+                body: Body::Map(MapBody {
+                    pending: Some(_),
+                    ..
+                }),
+                ..
+            })
+        )
+    }
+
+    fn event(&mut self, event: Event<'_>, at: Span) -> Result<(), YamlError> {
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(()),
+            Event::DocumentStart(_) => {
+                self.start_document(at);
+                Ok(())
+            }
+            Event::DocumentEnd => {
+                self.end_document();
+                Ok(())
+            }
+            Event::Alias(id) => self.alias(id, at),
+            Event::Scalar(text, style, anchor, tag) => {
+                self.scalar(text, style, anchor, tag.as_deref(), at)
+            }
+            Event::SequenceStart(anchor, _) => self.start(at, anchor, Body::Seq(Vec::new())),
+            Event::MappingStart(anchor, _) => self.start(at, anchor, Body::Map(MapBody::default())),
+            Event::SequenceEnd | Event::MappingEnd => self.end_collection(),
         }
     }
 
@@ -776,6 +720,25 @@ mod tests {
         assert_eq!(b, Some(Span::new(3, 3)));
         let y = n.get(&crate::field_path!("b", "c", 1usize)).map(|n| n.span);
         assert_eq!(y, Some(Span::new(3, 10)));
+        // Sequences sit at their dash, also when not indented under their key; a flow sequence at its `[`.
+        let n = root("k:\n- [a]\n- -1\nl:\n- -1\nm:\n- &x [b]\n- [c]\n");
+        let at = |p: crate::path::FieldPath| n.get(&p).map(|n| (n.span.line, n.span.column));
+        assert_eq!(at(crate::field_path!("k")), Some((2, 1)));
+        assert_eq!(at(crate::field_path!("k", 0usize)), Some((2, 3)));
+        assert_eq!(at(crate::field_path!("l")), Some((5, 1)));
+        assert_eq!(at(crate::field_path!("m")), Some((7, 1)));
+        assert_eq!(at(crate::field_path!("m", 0usize)), Some((7, 3)));
+        assert_eq!(at(crate::field_path!("m", 1usize)), Some((8, 3)));
+        let n = root("- [a]\n- - b\n");
+        assert_eq!(n.span, Span::new(1, 1));
+        assert_eq!(
+            n.get(&crate::field_path!(0usize)).map(|n| n.span),
+            Some(Span::new(1, 3))
+        );
+        assert_eq!(
+            n.get(&crate::field_path!(1usize)).map(|n| n.span),
+            Some(Span::new(2, 3))
+        );
     }
 
     #[test]
@@ -906,67 +869,6 @@ mod tests {
             "{e:?}"
         );
         assert!(parse_stream(b"x: &x [[1]]\ny: [*x]\n", &limits).is_err());
-    }
-
-    /// A stream of varied documents, `n` of them.
-    fn varied_stream(n: usize) -> String {
-        let mut s = String::from("# head comment\n");
-        for i in 0..n {
-            match i % 5 {
-                0 => s.push_str(&format!("---\na: {i}\nlist:\n- x: &x{i} [1, 2]\n  y: *x{i}\n- |\n  text\n  --- not a marker\n")),
-                1 => s.push_str(&format!("--- # c\nkind: K\nmetadata: {{name: n{i}}}\nspec:\n  <<: {{m: 1}}\n  v: 'q{i}'\n")),
-                2 => s.push_str("---\n# only a comment\n"),
-                3 => s.push_str(&format!("---\r\n- {i}\r\n- \"two\"\r\n")),
-                _ => s.push_str(&format!("--- plain scalar {i}\n...\n")),
-            }
-        }
-        s
-    }
-
-    #[test]
-    fn parallel_parse_equals_sequential() {
-        let text = varied_stream(3000);
-        let limits = Limits::default();
-        let sequential = parse_chunk(&text, 0, &limits).map(|c| c.docs);
-        for threads in [2, 3, 7] {
-            let parallel = parse_parallel(&text, &limits, threads);
-            assert!(parallel.is_some(), "{threads} threads");
-            assert_eq!(
-                parallel.as_ref().ok_or(()),
-                sequential.as_ref().map_err(|_| ()),
-                "{threads} threads"
-            );
-        }
-        assert_eq!(parse_parallel(&text, &limits, 1), None);
-    }
-
-    #[test]
-    fn parallel_parse_defers_to_sequential_for_errors_and_budgets() {
-        // An error late in the stream: the parallel parse gives up, the whole-stream parse reports it.
-        let mut text = varied_stream(3000);
-        let line = text.lines().count() + 3;
-        text.push_str("---\na: 1\na: 2\n");
-        assert_eq!(parse_parallel(&text, &Limits::default(), 2), None);
-        let e = parse_text(&text, &Limits::default()).err();
-        assert_eq!(
-            e.map(|e| (e.line as usize, e.document)),
-            Some((line, Some(3001)))
-        );
-        // Each half within the alias budget, the stream over it.
-        let text = varied_stream(3000);
-        // 600 documents alias a 3-node list: 1800 nodes in all, about 900 per half.
-        let limits = Limits {
-            max_alias_nodes: 1200,
-            ..Limits::default()
-        };
-        let half = next_document_start(text.as_bytes(), text.len() / 2).unwrap_or(0);
-        assert!(parse_chunk(&text[..half], 0, &limits).is_ok());
-        assert!(parse_chunk(&text[half..], 0, &limits).is_ok());
-        assert_eq!(parse_parallel(&text, &limits, 2), None);
-        assert!(parse_chunk(&text, 0, &limits).is_err());
-        // Directives keep the stream whole.
-        let text = format!("%YAML 1.2\n{}", varied_stream(3000));
-        assert_eq!(parse_parallel(&text, &Limits::default(), 2), None);
     }
 
     #[test]

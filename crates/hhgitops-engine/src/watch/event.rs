@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::gitops::GitOutcome;
 use crate::ingest::{FileReport, ManagedReport, Summary};
 use crate::txn::Recovery;
 
@@ -22,8 +23,10 @@ use crate::txn::Recovery;
 ///     "previously_rejected": true when the content was already rejected; "note" says why a file was skipped
 /// {"time":…,"fabric":"f","event":"refused","file":"raw/link.yaml","reason":"…"}
 /// {"time":…,"fabric":"f","event":"run","startup":false,"files":2,"duration_ms":41,
-///  "summary":{"files":2,"ingested":1,…},"recovery":{"rolled_forward":0,"discarded":0}}
-///     one per ingestion run, after its "file" events; "startup" marks the first run of a fabric
+///  "summary":{"files":2,"ingested":1,…},"recovery":{"rolled_forward":0,"discarded":0},
+///  "git":{"commit":"9f1c…","message":"ingest raw/vpcs.yaml: +3 VPC","pushed":true,"rebases":0}}
+///     one per ingestion run, after its "file" events; "startup" marks the first run of a fabric; "git" only
+///     for a fabric in Git (as in `ingest --json`)
 /// {"time":…,"fabric":"f","event":"managed","edited":[],"adopted":[],"removed":["VPC/old"],"errors":[…]}
 ///     hand changes found in managed/ (reported when there are some, and when the errors change)
 /// {"time":…,"fabric":"f","event":"error","message":"…"}                 (+ "file" when about one file)
@@ -72,6 +75,9 @@ pub enum WatchEventKind {
         duration_ms: u64,
         summary: Summary,
         recovery: Recovery,
+        /// The commit (and push) of the run, for a fabric in Git.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        git: Option<GitOutcome>,
     },
     /// Hand changes or errors found in managed/.
     Managed(ManagedReport),

@@ -601,6 +601,7 @@ impl Run {
             duration_ms: took.as_millis() as u64,
             summary: report.summary.clone(),
             recovery: report.recovery.clone(),
+            git: report.git.clone(),
         });
     }
 }

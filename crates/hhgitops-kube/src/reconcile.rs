@@ -1,0 +1,557 @@
+//! The apply and prune stages of a sync: a plan per object from the drift computation, then its execution —
+//! server-side apply in dependency order (all of one rank before the next, bounded concurrency within a
+//! rank), deletes in reverse order — where a rejected object holds back only what depends on it, and a failure
+//! of the API server itself stops the run.
+//!
+//! Execution is cancellation-safe: it spawns nothing, so dropping its future drops the requests in flight; what
+//! was answered before stays applied, and the next sync carries on from the cluster's state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use hhgitops_core::diff::{diff_object, DriftEntry, DriftStatus, FieldDiff};
+use hhgitops_core::kinds::Kind;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::{Cluster, LiveObjects};
+use crate::error::RequestError;
+use crate::refs::live_references;
+
+/// What a sync does with one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Not in the cluster: apply creates it.
+    Create,
+    /// Differs, or lacks this fabric's label or record: apply updates it.
+    Update,
+    /// In sync: no request.
+    Unchanged,
+    /// Ours, no longer in Git: deleted with `--prune`, reported otherwise.
+    Prune,
+}
+
+/// How one object fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Created or updated.
+    Applied,
+    /// Pruned.
+    Deleted,
+    /// Already in sync: nothing sent.
+    Unchanged,
+    /// Dry run: the change the API server accepted (or could not check yet, see the message).
+    Planned,
+    /// Would be pruned; kept because `--prune` was not given.
+    Kept,
+    /// The API server refused it (validation, admission webhook): see the message.
+    Rejected,
+    /// The request failed (unreachable, timeout, 5xx): the run stopped.
+    Failed,
+    /// Not attempted because something it depends on (or that depends on it, for a delete) did not go through.
+    Skipped,
+    /// Not attempted because the run stopped after a failure.
+    NotAttempted,
+}
+
+/// One object of the plan.
+#[derive(Debug, Clone)]
+pub struct PlannedObject {
+    pub kind: Kind,
+    pub name: String,
+    pub action: Action,
+    /// What is applied (create/update).
+    pub body: Option<Value>,
+    /// What differs (update).
+    pub fields: Vec<FieldDiff>,
+    /// What it depends on: applied before it, deleted after it.
+    pub refs: Vec<(Kind, String)>,
+    /// The listed object's uid (prune): a delete only removes that very object.
+    pub uid: Option<String>,
+    /// Why an update of an in-sync object is due (adoption).
+    pub note: Option<String>,
+}
+
+/// The outcome for one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectOutcome {
+    #[serde(serialize_with = "serialize_kind")]
+    pub kind: Kind,
+    pub name: String,
+    pub action: Action,
+    pub status: Status,
+    /// The server's message (rejected, failed), why it was skipped, or a note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The HTTP status of a rejection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// What differed before the update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDiff>,
+    /// Fields that still differ after the apply (the server changed what was sent, e.g. a webhook).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub still_differs: Vec<String>,
+}
+
+fn serialize_kind<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.name())
+}
+
+/// The desired side of an object, as the engine hands it over.
+#[derive(Debug, Clone)]
+pub struct DesiredObject {
+    /// The applied form ([`hhgitops_core::diff::applied_object`]).
+    pub body: Value,
+    pub refs: Vec<(Kind, String)>,
+}
+
+/// Builds the plan from the drift entries. Unmanaged and built-in objects are not part of it; objects in
+/// `held` (their file in Git is broken) are neither applied nor pruned.
+pub fn plan(
+    entries: &[DriftEntry],
+    desired: &BTreeMap<(Kind, String), DesiredObject>,
+    live: &LiveObjects,
+    held: &BTreeSet<(Kind, String)>,
+) -> Vec<PlannedObject> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let key = (e.kind, e.name.clone());
+        if held.contains(&key) {
+            continue;
+        }
+        let action = match e.status {
+            DriftStatus::Missing => Action::Create,
+            DriftStatus::Drifted => Action::Update,
+            DriftStatus::InSync if e.adopt => Action::Update,
+            DriftStatus::InSync => Action::Unchanged,
+            DriftStatus::Extra => Action::Prune,
+            DriftStatus::Unmanaged | DriftStatus::Builtin => continue,
+        };
+        let d = desired.get(&key);
+        let l = live.get(&key);
+        out.push(PlannedObject {
+            kind: e.kind,
+            name: e.name.clone(),
+            action,
+            body: match action {
+                Action::Create | Action::Update => d.map(|d| d.body.clone()),
+                _ => None,
+            },
+            fields: e.fields.clone(),
+            refs: match action {
+                Action::Prune => l.map(|l| live_references(e.kind, l)).unwrap_or_default(),
+                _ => d.map(|d| d.refs.clone()).unwrap_or_default(),
+            },
+            uid: l
+                .and_then(|l| l.pointer("/metadata/uid"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            note: (e.status == DriftStatus::InSync && e.adopt).then(|| {
+                "in sync; adds this fabric's label and the record of the applied content".to_string()
+            }),
+        });
+    }
+    out
+}
+
+/// How to execute a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteOptions {
+    /// Send every write with `dryRun=All`: the server checks it, nothing changes.
+    pub dry_run: bool,
+    /// Delete what the plan prunes (otherwise it is only reported).
+    pub prune: bool,
+}
+
+/// What executing a plan did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Execution {
+    /// Every object of the plan, in the plan's order.
+    pub outcomes: Vec<ObjectOutcome>,
+    /// Set when the run stopped on a failure of the API server (exit 3).
+    pub aborted: Option<String>,
+}
+
+/// Receives each outcome as it is decided (progress for front ends).
+pub type Progress<'a> = &'a (dyn Fn(&ObjectOutcome) + Send + Sync);
+
+struct Run<'a> {
+    cluster: &'a Cluster,
+    opts: ExecuteOptions,
+    aborted: AtomicBool,
+    abort_message: Mutex<Option<String>>,
+    progress: Option<Progress<'a>>,
+}
+
+impl Run<'_> {
+    fn abort(&self, message: &str) {
+        self.aborted.store(true, Ordering::SeqCst);
+        let mut m = self
+            .abort_message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if m.is_none() {
+            *m = Some(message.to_string());
+        }
+    }
+
+    fn report(&self, o: &ObjectOutcome) {
+        if let Some(p) = self.progress {
+            p(o);
+        }
+    }
+}
+
+fn outcome(p: &PlannedObject, status: Status, message: Option<String>) -> ObjectOutcome {
+    ObjectOutcome {
+        kind: p.kind,
+        name: p.name.clone(),
+        action: p.action,
+        status,
+        message,
+        code: None,
+        fields: p.fields.clone(),
+        still_differs: Vec::new(),
+    }
+}
+
+fn label(k: &(Kind, String)) -> String {
+    format!("{}/{}", k.0, k.1)
+}
+
+/// Executes a plan against the cluster.
+pub async fn execute(
+    cluster: &Cluster,
+    plan: &[PlannedObject],
+    opts: ExecuteOptions,
+    progress: Option<Progress<'_>>,
+) -> Execution {
+    let run = Run {
+        cluster,
+        opts,
+        aborted: AtomicBool::new(false),
+        abort_message: Mutex::new(None),
+        progress,
+    };
+    let concurrency = cluster.settings().concurrency.max(1);
+    let mut results: HashMap<usize, ObjectOutcome> = HashMap::with_capacity(plan.len());
+    // Objects whose apply or delete did not go through, and why (rejected, failed, skipped …).
+    let mut blocked: HashMap<(Kind, String), Status> = HashMap::new();
+    // Objects a dry run would create: they do not exist yet, so dependents cannot be checked by the server.
+    let created_by_dry_run: HashSet<(Kind, String)> = if opts.dry_run {
+        plan.iter()
+            .filter(|p| p.action == Action::Create)
+            .map(|p| (p.kind, p.name.clone()))
+            .collect()
+    } else {
+        HashSet::new()
+    };
+
+    for (i, p) in plan.iter().enumerate() {
+        if p.action == Action::Unchanged {
+            let o = outcome(p, Status::Unchanged, None);
+            run.report(&o);
+            results.insert(i, o);
+        }
+    }
+
+    // Apply, rank by rank.
+    let mut ranks: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    for (i, p) in plan.iter().enumerate() {
+        if matches!(p.action, Action::Create | Action::Update) {
+            ranks.entry(p.kind.apply_rank()).or_default().push(i);
+        }
+    }
+    for indices in ranks.values() {
+        let blocked_now = blocked.clone();
+        let done: Vec<(usize, ObjectOutcome)> = futures::stream::iter(indices.iter().copied())
+            .map(|i| {
+                let p = &plan[i];
+                let run = &run;
+                let blocked_now = &blocked_now;
+                let created = &created_by_dry_run;
+                async move { (i, apply_one(run, p, blocked_now, created).await) }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (i, o) in done {
+            if !matches!(o.status, Status::Applied | Status::Planned) {
+                blocked.insert((o.kind, o.name.clone()), o.status);
+            }
+            results.insert(i, o);
+        }
+    }
+
+    // Prune, in reverse rank order; an object stays while something that refers to it could not be deleted.
+    let prune_set: HashSet<(Kind, String)> = plan
+        .iter()
+        .filter(|p| p.action == Action::Prune)
+        .map(|p| (p.kind, p.name.clone()))
+        .collect();
+    let mut referrers: HashMap<(Kind, String), Vec<(Kind, String)>> = HashMap::new();
+    for p in plan.iter().filter(|p| p.action == Action::Prune) {
+        for r in &p.refs {
+            if prune_set.contains(r) {
+                referrers
+                    .entry(r.clone())
+                    .or_default()
+                    .push((p.kind, p.name.clone()));
+            }
+        }
+    }
+    let mut prune_ranks: BTreeMap<std::cmp::Reverse<u8>, Vec<usize>> = BTreeMap::new();
+    for (i, p) in plan.iter().enumerate() {
+        if p.action == Action::Prune {
+            prune_ranks
+                .entry(std::cmp::Reverse(p.kind.apply_rank()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut undeleted: HashMap<(Kind, String), Status> = HashMap::new();
+    for indices in prune_ranks.values() {
+        let undeleted_now = undeleted.clone();
+        let done: Vec<(usize, ObjectOutcome)> = futures::stream::iter(indices.iter().copied())
+            .map(|i| {
+                let p = &plan[i];
+                let run = &run;
+                let undeleted_now = &undeleted_now;
+                let referrers = &referrers;
+                async move { (i, prune_one(run, p, referrers, undeleted_now).await) }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (i, o) in done {
+            if !matches!(o.status, Status::Deleted | Status::Planned) {
+                undeleted.insert((o.kind, o.name.clone()), o.status);
+            }
+            results.insert(i, o);
+        }
+    }
+
+    let outcomes = (0..plan.len())
+        .map(|i| {
+            results
+                .remove(&i)
+                .unwrap_or_else(|| outcome(&plan[i], Status::NotAttempted, None))
+        })
+        .collect();
+    let aborted = run
+        .abort_message
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Execution { outcomes, aborted }
+}
+
+fn blocked_reason(status: Status) -> &'static str {
+    match status {
+        Status::Rejected => "was rejected",
+        Status::Failed => "failed",
+        Status::NotAttempted => "was not attempted",
+        _ => "was skipped",
+    }
+}
+
+async fn apply_one(
+    run: &Run<'_>,
+    p: &PlannedObject,
+    blocked: &HashMap<(Kind, String), Status>,
+    created_by_dry_run: &HashSet<(Kind, String)>,
+) -> ObjectOutcome {
+    let o = apply_inner(run, p, blocked, created_by_dry_run).await;
+    run.report(&o);
+    o
+}
+
+async fn apply_inner(
+    run: &Run<'_>,
+    p: &PlannedObject,
+    blocked: &HashMap<(Kind, String), Status>,
+    created_by_dry_run: &HashSet<(Kind, String)>,
+) -> ObjectOutcome {
+    if run.aborted.load(Ordering::SeqCst) {
+        return outcome(p, Status::NotAttempted, None);
+    }
+    if let Some((dep, status)) = p
+        .refs
+        .iter()
+        .find_map(|r| blocked.get(r).map(|s| (r, *s)))
+    {
+        return outcome(
+            p,
+            Status::Skipped,
+            Some(format!(
+                "depends on {}, which {}",
+                label(dep),
+                blocked_reason(status)
+            )),
+        );
+    }
+    let Some(body) = &p.body else {
+        return outcome(
+            p,
+            Status::Skipped,
+            Some("nothing to apply (no desired content)".into()),
+        );
+    };
+    if run.opts.dry_run {
+        if let Some(dep) = p.refs.iter().find(|r| created_by_dry_run.contains(*r)) {
+            return outcome(
+                p,
+                Status::Planned,
+                Some(format!(
+                    "not checked by the API server: depends on {}, which this sync creates",
+                    label(dep)
+                )),
+            );
+        }
+    }
+    match run
+        .cluster
+        .apply(p.kind, &p.name, body, run.opts.dry_run)
+        .await
+    {
+        Ok(answer) => {
+            let after = diff_object(body, &answer);
+            let status = if run.opts.dry_run {
+                Status::Planned
+            } else {
+                Status::Applied
+            };
+            let mut o = outcome(p, status, p.note.clone());
+            o.still_differs = after.fields.into_iter().map(|f| f.path).collect();
+            o
+        }
+        Err(RequestError::Rejected { code, message }) => {
+            let mut o = outcome(p, Status::Rejected, Some(message));
+            o.code = Some(code);
+            o
+        }
+        Err(RequestError::Failed { message }) => {
+            run.abort(&format!("{} {}/{}: {message}", verb(p), p.kind, p.name));
+            outcome(p, Status::Failed, Some(message))
+        }
+    }
+}
+
+fn verb(p: &PlannedObject) -> &'static str {
+    match p.action {
+        Action::Create => "creating",
+        Action::Update => "updating",
+        Action::Prune => "deleting",
+        Action::Unchanged => "checking",
+    }
+}
+
+async fn prune_one(
+    run: &Run<'_>,
+    p: &PlannedObject,
+    referrers: &HashMap<(Kind, String), Vec<(Kind, String)>>,
+    undeleted: &HashMap<(Kind, String), Status>,
+) -> ObjectOutcome {
+    let o = prune_inner(run, p, referrers, undeleted).await;
+    run.report(&o);
+    o
+}
+
+async fn prune_inner(
+    run: &Run<'_>,
+    p: &PlannedObject,
+    referrers: &HashMap<(Kind, String), Vec<(Kind, String)>>,
+    undeleted: &HashMap<(Kind, String), Status>,
+) -> ObjectOutcome {
+    if !run.opts.prune {
+        return outcome(
+            p,
+            Status::Kept,
+            Some("carries this fabric's label but is no longer in Git: sync --prune deletes it".into()),
+        );
+    }
+    if run.aborted.load(Ordering::SeqCst) {
+        return outcome(p, Status::NotAttempted, None);
+    }
+    let key = (p.kind, p.name.clone());
+    if let Some(r) = referrers
+        .get(&key)
+        .and_then(|rs| rs.iter().find(|r| undeleted.contains_key(*r)))
+    {
+        return outcome(
+            p,
+            Status::Skipped,
+            Some(format!(
+                "still referred to by {}, which was not deleted",
+                label(r)
+            )),
+        );
+    }
+    match run
+        .cluster
+        .delete(p.kind, &p.name, p.uid.as_deref(), run.opts.dry_run)
+        .await
+    {
+        Ok(()) => outcome(
+            p,
+            if run.opts.dry_run {
+                Status::Planned
+            } else {
+                Status::Deleted
+            },
+            None,
+        ),
+        Err(RequestError::Rejected { code, message }) => {
+            let mut o = outcome(p, Status::Rejected, Some(message));
+            o.code = Some(code);
+            o
+        }
+        Err(RequestError::Failed { message }) => {
+            run.abort(&format!("{} {}/{}: {message}", verb(p), p.kind, p.name));
+            outcome(p, Status::Failed, Some(message))
+        }
+    }
+}
+
+/// Counts of an execution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ExecutionSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    /// Pruning candidates kept because `--prune` was not given.
+    pub kept: usize,
+    /// Dry run: changes the server accepted (or that could not be checked yet).
+    pub planned: usize,
+    pub rejected: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_attempted: usize,
+}
+
+impl ExecutionSummary {
+    pub fn of(outcomes: &[ObjectOutcome]) -> ExecutionSummary {
+        let mut s = ExecutionSummary::default();
+        for o in outcomes {
+            match (o.status, o.action) {
+                (Status::Applied, Action::Create) => s.created += 1,
+                (Status::Applied, _) => s.updated += 1,
+                (Status::Unchanged, _) => s.unchanged += 1,
+                (Status::Deleted, _) => s.deleted += 1,
+                (Status::Kept, _) => s.kept += 1,
+                (Status::Planned, _) => s.planned += 1,
+                (Status::Rejected, _) => s.rejected += 1,
+                (Status::Failed, _) => s.failed += 1,
+                (Status::Skipped, _) => s.skipped += 1,
+                (Status::NotAttempted, _) => s.not_attempted += 1,
+            }
+        }
+        s
+    }
+}
