@@ -242,6 +242,9 @@ pub struct ImportArgs {
     /// Import from the fabric's cluster
     #[arg(long, required = true)]
     pub from_cluster: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, ClapArgs)]

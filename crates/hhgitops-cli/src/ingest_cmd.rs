@@ -69,11 +69,15 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         }
         let report = report?;
         if report.has_rejections() {
-            code = EXIT_REJECTED;
+            code = code.max(EXIT_REJECTED);
         }
         if !a.json {
             print_ingest(&report);
             crate::commands::print_git(&f.name, report.git.as_ref());
+        }
+        if let Some(e) = &report.git_error {
+            eprintln!("hhgitops: error: {}: ingested, but {e}", f.name);
+            code = crate::output::EXIT_RUNTIME;
         }
         reports.push(report);
     }
@@ -358,38 +362,257 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
     })
 }
 
-/// `sync`: pull, ensure the layout, ingest, commit and push; then the Kubernetes half when a target is set.
+/// `sync`: pull, ensure the layout, ingest, commit and push; then apply (and prune) when a target is set.
 pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
+    use hhgitops_engine::sync::{sync_fabric, SyncOptions};
     let fabric = engine.fabric(&a.fabric).await?;
-    let opts = IngestOptions {
-        dry_run: a.dry_run,
-        failpoint: failpoint(),
-        lock_timeout: lock_timeout()?,
-        ..IngestOptions::default()
+    let opts = SyncOptions {
+        ingest: IngestOptions {
+            dry_run: a.dry_run,
+            failpoint: failpoint(),
+            lock_timeout: lock_timeout()?,
+            ..IngestOptions::default()
+        },
+        prune: a.prune,
+        client: kube_settings()?,
     };
-    if !a.dry_run {
-        let (init, git) = engine.init(&fabric).await?;
-        if !a.json {
+    let pb = spinner(!a.json, format!("syncing {}", fabric.name));
+    let report = sync_fabric(engine, &fabric, &opts).await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let report = report?;
+    if a.json {
+        print_json(&report);
+    } else {
+        if let Some(init) = &report.init {
             for action in &init.actions {
                 println!("{}: {action}", fabric.name);
             }
-            crate::commands::print_git(&fabric.name, git.as_ref());
+        }
+        crate::commands::print_git(&fabric.name, report.init_git.as_ref());
+        print_ingest(&report.ingest);
+        crate::commands::print_git(&fabric.name, report.ingest.git.as_ref());
+        if let Some(why) = &report.apply_skipped {
+            println!("{}: {why}: apply skipped", fabric.name);
+        }
+        if let Some(apply) = &report.apply {
+            print_apply(apply);
         }
     }
-    let report = run_ingest(engine, &fabric, &opts).await?;
-    if a.json {
-        print_json(&serde_json::json!({ "fabric": fabric.name, "ingest": report, "apply": null }));
+    if let Some(msg) = report.failed() {
+        eprintln!("hhgitops: error: sync of {} stopped: {msg}", fabric.name);
+        return Ok(crate::output::EXIT_RUNTIME);
+    }
+    Ok(if report.has_rejections() {
+        EXIT_REJECTED
     } else {
-        print_ingest(&report);
-        crate::commands::print_git(&fabric.name, report.git.as_ref());
-        if fabric.kubeconfig.is_none() {
+        EXIT_OK
+    })
+}
+
+/// Client settings for the fabric's API server: `HHGITOPS_KUBE_TIMEOUT` (seconds per request) and
+/// `HHGITOPS_KUBE_CONCURRENCY` (requests in flight) override the defaults.
+fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
+    let mut s = hhgitops_kube::ClientSettings::default();
+    if let Ok(v) = std::env::var("HHGITOPS_KUBE_TIMEOUT") {
+        if !v.is_empty() {
+            let secs = v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| {
+                    Error::usage(format!("HHGITOPS_KUBE_TIMEOUT={v:?}: expected seconds"))
+                })?;
+            s.request_timeout = Duration::from_secs_f64(secs);
+            s.connect_timeout = s.connect_timeout.min(s.request_timeout);
+        }
+    }
+    if let Ok(v) = std::env::var("HHGITOPS_KUBE_CONCURRENCY") {
+        if !v.is_empty() {
+            s.concurrency = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::usage(format!(
+                    "HHGITOPS_KUBE_CONCURRENCY={v:?}: expected a positive number"
+                ))
+            })?;
+        }
+    }
+    Ok(s)
+}
+
+fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
+    use hhgitops_kube::{Action, Status};
+    let prefix = if r.dry_run { "dry run: " } else { "" };
+    for d in &r.invalid {
+        eprintln!("{d}");
+    }
+    for o in &r.objects {
+        let what = match (o.status, o.action) {
+            (Status::Unchanged, _) if !r.dry_run => continue,
+            (Status::Unchanged, _) => "unchanged".to_string(),
+            (Status::Applied, Action::Create) => "created".to_string(),
+            (Status::Applied, _) => "updated".to_string(),
+            (Status::Deleted, _) => "deleted (pruned)".to_string(),
+            (Status::Planned, Action::Create) => "would create".to_string(),
+            (Status::Planned, Action::Prune) => "would delete (prune)".to_string(),
+            (Status::Planned, _) => "would update".to_string(),
+            (Status::Kept, _) => "prune (not deleted)".to_string(),
+            (Status::Rejected, _) => format!(
+                "rejected{}",
+                o.code.map(|c| format!(" ({c})")).unwrap_or_default()
+            ),
+            (Status::Failed, _) => "failed".to_string(),
+            (Status::Skipped, _) => "skipped".to_string(),
+            (Status::NotAttempted, _) => "not attempted".to_string(),
+        };
+        let fields: Vec<String> = o
+            .fields
+            .iter()
+            .map(|f| {
+                if f.managers.is_empty() {
+                    f.path.clone()
+                } else {
+                    format!("{} (set by {})", f.path, f.managers.join(", "))
+                }
+            })
+            .collect();
+        let mut line = format!("{prefix}{}/{}: {what}", o.kind, o.name);
+        if !fields.is_empty() && o.action == Action::Update {
+            line.push_str(&format!(" [{}]", fields.join(", ")));
+        }
+        if let Some(m) = &o.message {
+            line.push_str(&format!(": {m}"));
+        }
+        if matches!(o.status, Status::Rejected | Status::Failed) {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    for u in &r.unmanaged {
+        if u.status == hhgitops_core::diff::DriftStatus::Unmanaged {
+            let other = u
+                .fabric
+                .as_deref()
+                .map(|f| format!(" (labelled as fabric {f}'s)"))
+                .unwrap_or_default();
             println!(
-                "{}: no Kubernetes target configured (fabric add --kubeconfig): apply skipped",
-                fabric.name
+                "{prefix}{}/{}: unmanaged: in the cluster, not in Git{other}; left alone",
+                u.kind, u.name
             );
         }
     }
-    Ok(if report.has_rejections() {
+    let s = &r.summary;
+    println!(
+        "{prefix}{}: {}: {} created, {} updated, {} unchanged, {} deleted, {} not pruned, {} planned, {} rejected, {} skipped, {} failed",
+        r.fabric, r.cluster, s.created, s.updated, s.unchanged, s.deleted, s.kept, s.planned, s.rejected, s.skipped, s.failed
+    );
+}
+
+/// `drift`: per object, in sync or not; exit 1 when anything is not.
+pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Error> {
+    use hhgitops_core::diff::DriftStatus;
+    let fabric = engine.fabric(&a.fabric).await?;
+    let r = hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
+    if a.json {
+        print_json(&r);
+    } else {
+        for d in &r.invalid {
+            eprintln!("{d}");
+        }
+        for e in &r.objects {
+            let detail = match e.status {
+                DriftStatus::InSync | DriftStatus::Builtin => continue,
+                DriftStatus::Drifted => e
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let who = if f.managers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" by {}", f.managers.join(", "))
+                        };
+                        let change = serde_json::to_value(f.change)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        format!("{} ({change}{who})", f.path)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                DriftStatus::Missing => "in Git, not in the cluster".into(),
+                DriftStatus::Extra => {
+                    "labelled as this fabric's, no longer in Git (sync --prune deletes it)".into()
+                }
+                DriftStatus::Unmanaged => match &e.fabric {
+                    Some(f) => format!("in the cluster, not in Git (labelled as fabric {f}'s)"),
+                    None => "in the cluster, not in Git".into(),
+                },
+            };
+            println!("{} {}/{}: {detail}", e.status.as_str(), e.kind, e.name);
+        }
+        let s = &r.summary;
+        if s.adopt > 0 {
+            println!(
+                "{}: {} object(s) in sync but not yet labelled as this fabric's: the next sync adopts them",
+                r.fabric, s.adopt
+            );
+        }
+        println!(
+            "{}: {}: {} in sync, {} drifted, {} missing, {} extra, {} unmanaged{}",
+            r.fabric,
+            r.cluster,
+            s.in_sync,
+            s.drifted,
+            s.missing,
+            s.extra,
+            s.unmanaged,
+            if r.drift { "" } else { ": no drift" }
+        );
+    }
+    Ok(if r.drift { EXIT_REJECTED } else { EXIT_OK })
+}
+
+/// `import --from-cluster`: the cluster's objects into managed/, one commit.
+pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Error> {
+    let fabric = engine.fabric(&a.fabric).await?;
+    let opts = hhgitops_engine::sync::ImportOptions {
+        client: kube_settings()?,
+        lock_timeout: lock_timeout()?,
+        failpoint: failpoint(),
+    };
+    let pb = spinner(!a.json, format!("importing {} from its cluster", fabric.name));
+    let r = hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts).await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let r = r?;
+    if a.json {
+        print_json(&r);
+    } else {
+        for x in &r.rejected {
+            for e in &x.errors {
+                eprintln!("{}: {}", x.object, e.display(&format!("cluster:{}", x.object)));
+            }
+        }
+        for x in &r.skipped {
+            println!("{}: skipped: {}", x.object, x.reason);
+        }
+        let s = &r.summary;
+        println!(
+            "{}: imported from {}: {} object(s): {} created, {} updated, {} unchanged, {} rejected, {} skipped",
+            r.fabric, r.cluster, s.objects, s.created, s.updated, s.unchanged, s.rejected, s.skipped
+        );
+        if !r.not_in_cluster.is_empty() {
+            println!(
+                "{}: {} managed object(s) are not in the cluster (kept; sync creates them)",
+                r.fabric,
+                r.not_in_cluster.len()
+            );
+        }
+        crate::commands::print_git(&fabric.name, r.git.as_ref());
+    }
+    Ok(if r.has_rejections() {
         EXIT_REJECTED
     } else {
         EXIT_OK

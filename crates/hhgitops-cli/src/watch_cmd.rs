@@ -241,7 +241,10 @@ impl Printer {
                 }
             }
             WatchEventKind::Refused { file, reason } => println!("{p}{file}: refused: {reason}"),
-            WatchEventKind::Run { recovery, git, .. } => {
+            WatchEventKind::Run { recovery, git, git_error, .. } => {
+                if let Some(e) = git_error {
+                    eprintln!("{p}ingested, but {e}");
+                }
                 if recovery.rolled_forward + recovery.discarded > 0 {
                     println!(
                         "{p}recovered an interrupted run ({} completed, {} discarded)",

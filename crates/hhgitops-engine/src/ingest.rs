@@ -218,6 +218,9 @@ pub struct IngestReport {
     pub changed: bool,
     /// The commit and push that recorded this run, when the fabric is in Git.
     pub git: Option<crate::gitops::GitOutcome>,
+    /// Set when the ingestion was applied but its commit or push failed (SPEC exit code 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_error: Option<String>,
 }
 
 impl IngestReport {
@@ -325,11 +328,12 @@ pub async fn ingest(
     let mut report = ingest_local(engine, fabric, opts).await?;
     if let Some(s) = session {
         if report.changed || s.pushes() {
-            report.git = Some(
-                engine
-                    .git_commit(fabric, s, report.commit_message())
-                    .await?,
-            );
+            // The tree already holds the ingestion: a failed commit or push is reported with the report (the
+            // next operation commits and pushes what is left), not instead of it.
+            match engine.git_commit(fabric, s, report.commit_message()).await {
+                Ok(g) => report.git = Some(g),
+                Err(e) => report.git_error = Some(e.to_string()),
+            }
         }
     }
     Ok(report)
@@ -804,6 +808,7 @@ fn ingest_files(
         recovery,
         changed: changed && !opts.dry_run,
         git: None,
+        git_error: None,
     };
     let final_manifest_bytes = if manifest_changed {
         new_manifest.into_bytes()

@@ -23,6 +23,7 @@ pub mod onboard;
 pub mod rawfiles;
 pub mod records;
 pub mod status;
+pub mod sync;
 pub mod txn;
 pub mod watch;
 

@@ -49,12 +49,20 @@ pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
     }
     let canon_root =
         std::fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
-    let mut stack = vec![raw];
+    let mut stack = vec![raw.clone()];
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("cannot list", &dir, e)),
+            Err(e) if dir == raw => return Err(Error::io("cannot list", &dir, e)),
+            Err(e) => {
+                // An unreadable subfolder must not block the rest of raw/: it is reported and skipped.
+                refused.push(RefusedFile {
+                    file: format!("{}/", rel_path(root, &dir)),
+                    reason: format!("cannot read this folder ({e}): its files are not ingested"),
+                });
+                continue;
+            }
         };
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;

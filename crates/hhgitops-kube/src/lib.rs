@@ -23,7 +23,7 @@ pub use cluster::{api_resource, Cluster, LiveObjects, NAMESPACE};
 pub use error::{KubeError, RequestError};
 pub use hhgitops_core::diff::{APPLIED_ANNOTATION, FABRIC_LABEL, FIELD_MANAGER};
 pub use reconcile::{
-    execute, plan, Action, DesiredObject, ExecuteOptions, Execution, ExecutionSummary,
-    ObjectOutcome, PlannedObject, Status,
+    execute, plan, Action, DesiredObjects, ExecuteOptions, Execution, ExecutionSummary,
+    ObjectOutcome, PlannedObject, References, Status,
 };
 pub use target::{ClientSettings, ClusterTarget};

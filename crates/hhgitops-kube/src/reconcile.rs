@@ -102,19 +102,17 @@ fn serialize_kind<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::E
     s.serialize_str(kind.name())
 }
 
-/// The desired side of an object, as the engine hands it over.
-#[derive(Debug, Clone)]
-pub struct DesiredObject {
-    /// The applied form ([`hhgitops_core::diff::applied_object`]).
-    pub body: Value,
-    pub refs: Vec<(Kind, String)>,
-}
+/// The desired objects in their applied form ([`hhgitops_core::diff::applied_object`]).
+pub type DesiredObjects = BTreeMap<(Kind, String), Value>;
+/// What each desired object refers to ([`crate::refs::references`]).
+pub type References = BTreeMap<(Kind, String), Vec<(Kind, String)>>;
 
 /// Builds the plan from the drift entries. Unmanaged and built-in objects are not part of it; objects in
 /// `held` (their file in Git is broken) are neither applied nor pruned.
 pub fn plan(
     entries: &[DriftEntry],
-    desired: &BTreeMap<(Kind, String), DesiredObject>,
+    desired: &DesiredObjects,
+    refs: &References,
     live: &LiveObjects,
     held: &BTreeSet<(Kind, String)>,
 ) -> Vec<PlannedObject> {
@@ -132,20 +130,19 @@ pub fn plan(
             DriftStatus::Extra => Action::Prune,
             DriftStatus::Unmanaged | DriftStatus::Builtin => continue,
         };
-        let d = desired.get(&key);
         let l = live.get(&key);
         out.push(PlannedObject {
             kind: e.kind,
             name: e.name.clone(),
             action,
             body: match action {
-                Action::Create | Action::Update => d.map(|d| d.body.clone()),
+                Action::Create | Action::Update => desired.get(&key).cloned(),
                 _ => None,
             },
             fields: e.fields.clone(),
             refs: match action {
                 Action::Prune => l.map(|l| live_references(e.kind, l)).unwrap_or_default(),
-                _ => d.map(|d| d.refs.clone()).unwrap_or_default(),
+                _ => refs.get(&key).cloned().unwrap_or_default(),
             },
             uid: l
                 .and_then(|l| l.pointer("/metadata/uid"))

@@ -1,5 +1,6 @@
-//! Builds [`Node`] trees from `saphyr-parser` events, without recursion: positions for every node, alias
-//! expansion within a budget, merge keys, duplicate-key and nesting-depth checks.
+//! Builds [`Node`] trees from parser events (`saphyr-parser`'s, or the fast path's, which are the same),
+//! without recursion: positions for every node, alias expansion within a budget, merge keys, duplicate-key and
+//! nesting-depth checks.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -26,7 +26,8 @@ use crate::txn::Recovery;
 ///  "summary":{"files":2,"ingested":1,…},"recovery":{"rolled_forward":0,"discarded":0},
 ///  "git":{"commit":"9f1c…","message":"ingest raw/vpcs.yaml: +3 VPC","pushed":true,"rebases":0}}
 ///     one per ingestion run, after its "file" events; "startup" marks the first run of a fabric; "git" only
-///     for a fabric in Git (as in `ingest --json`)
+///     for a fabric in Git (as in `ingest --json`); "git_error" when the run reached the tree but its commit or
+///     push failed
 /// {"time":…,"fabric":"f","event":"managed","edited":[],"adopted":[],"removed":["VPC/old"],"errors":[…]}
 ///     hand changes found in managed/ (reported when there are some, and when the errors change)
 /// {"time":…,"fabric":"f","event":"error","message":"…"}                 (+ "file" when about one file)
@@ -78,6 +79,9 @@ pub enum WatchEventKind {
         /// The commit (and push) of the run, for a fabric in Git.
         #[serde(skip_serializing_if = "Option::is_none")]
         git: Option<GitOutcome>,
+        /// The run was applied to the tree but its commit or push failed; the next run commits what is left.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        git_error: Option<String>,
     },
     /// Hand changes or errors found in managed/.
     Managed(ManagedReport),

@@ -602,6 +602,7 @@ impl Run {
             summary: report.summary.clone(),
             recovery: report.recovery.clone(),
             git: report.git.clone(),
+            git_error: report.git_error.clone(),
         });
     }
 }

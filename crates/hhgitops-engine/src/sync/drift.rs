@@ -1,0 +1,68 @@
+//! `drift`: every object of a fabric compared with its cluster — one LIST per kind, then the pure comparison of
+//! `hhgitops_core::diff`. Changes nothing (it takes the fabric lock only to read a consistent managed state).
+
+use std::time::Duration;
+
+use hhgitops_core::diff::{fabric_drift, DriftEntry, DriftSummary};
+use hhgitops_core::Diagnostic;
+use hhgitops_kube::ClientSettings;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::fabric::Fabric;
+use crate::layout::GitOpsRoot;
+use crate::lock::lock_fabric;
+use crate::Engine;
+
+use super::{connect, kube_error, load_desired_async};
+
+/// A fabric's drift.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub fabric: String,
+    /// The API server's address.
+    pub cluster: String,
+    /// Every object in Git or in the cluster, in kind (apply) order, then by name.
+    pub objects: Vec<DriftEntry>,
+    pub summary: DriftSummary,
+    /// True when any object is not in sync (built-in SwitchProfiles excepted) or a managed file is broken.
+    pub drift: bool,
+    /// Managed files that do not parse: their objects are not compared.
+    pub invalid: Vec<Diagnostic>,
+}
+
+/// Compares a fabric's managed state with its cluster.
+pub async fn drift(
+    engine: &Engine,
+    fabric: &Fabric,
+    client: &ClientSettings,
+    lock_timeout: Duration,
+) -> Result<DriftReport> {
+    let root = GitOpsRoot::new(&fabric.root);
+    let lock = lock_fabric(engine.db(), &fabric.name, root.path(), lock_timeout).await?;
+    let desired = load_desired_async(fabric, None).await?;
+    drop(lock);
+    let cluster = connect(fabric, client).await?;
+    let served = cluster
+        .served_kinds()
+        .await
+        .map_err(|e| kube_error(fabric, e))?;
+    cluster
+        .require(&served, desired.bodies.keys().map(|(k, _)| *k))
+        .map_err(|e| kube_error(fabric, e))?;
+    let live = cluster
+        .list_all(&served)
+        .await
+        .map_err(|e| kube_error(fabric, e))?;
+    let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
+    objects.retain(|e| !desired.held.contains(&(e.kind, e.name.clone())));
+    let summary = DriftSummary::of(&objects);
+    Ok(DriftReport {
+        fabric: fabric.name.clone(),
+        cluster: cluster.url().to_string(),
+        drift: summary.drift() > 0 || !desired.invalid.is_empty(),
+        objects,
+        summary,
+        invalid: desired.invalid,
+    })
+}

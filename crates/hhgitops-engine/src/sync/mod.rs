@@ -1,0 +1,259 @@
+//! The Kubernetes half of hhgitops (SPEC §6): `sync` (pull → layout → ingest → commit/push → apply → prune →
+//! report), `drift` and `import --from-cluster`. The cluster side (client, lists, server-side apply, ordering)
+//! is `hhgitops-kube`; the comparison is `hhgitops_core::diff`; this module reads the desired state from the
+//! GitOps root, holds the fabric lock, and records runs.
+//!
+//! - [`sync_fabric`]: the whole pipeline, as the CLI's `sync` and the server's sync jobs run it.
+//! - [`apply::apply_fabric`]: apply and prune only (the managed state as it is on disk).
+//! - [`drift::drift`]: the per-object comparison, read-only.
+//! - [`import::import_from_cluster`]: the cluster's objects into managed/, one transaction and one commit.
+
+pub mod apply;
+pub mod drift;
+pub mod import;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use hhgitops_core::diff::applied_object;
+use hhgitops_core::state::Origin;
+use hhgitops_core::validate::parse_source;
+use hhgitops_core::{yaml, Diagnostic, Kind};
+use hhgitops_kube::{ClientSettings, Cluster, ClusterTarget, DesiredObjects, KubeError, References};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fabric::Fabric;
+use crate::gitops::GitOutcome;
+use crate::ingest::{fabric_settings, ingest, load_managed, FileStatus, IngestOptions, IngestReport};
+use crate::layout::{GitOpsRoot, InitReport};
+use crate::records::{read_manifest, Manifest, ManifestState};
+use crate::Engine;
+
+pub use apply::{apply_fabric, ApplyOptions, ApplyReport};
+pub use drift::{drift, DriftReport};
+pub use import::{import_from_cluster, ImportOptions, ImportReport};
+
+/// The Kubernetes target of a fabric.
+pub fn target_of(fabric: &Fabric) -> ClusterTarget {
+    ClusterTarget {
+        kubeconfig: fabric.kubeconfig.clone(),
+        context: fabric.kube_context.clone(),
+    }
+}
+
+/// Maps a cluster error to the engine's classes: configuration (exit 2) or runtime (exit 3).
+pub fn kube_error(fabric: &Fabric, e: KubeError) -> Error {
+    if e.is_config() {
+        Error::Usage(format!("fabric {:?}: {e}", fabric.name))
+    } else {
+        Error::Runtime(format!("fabric {:?}: {e}", fabric.name))
+    }
+}
+
+/// Connects to the fabric's cluster.
+pub async fn connect(fabric: &Fabric, settings: &ClientSettings) -> Result<Cluster> {
+    target_of(fabric)
+        .connect(settings)
+        .await
+        .map_err(|e| kube_error(fabric, e))
+}
+
+/// The desired state of a fabric: what its managed files say, in the form hhgitops applies.
+#[derive(Debug, Default)]
+pub(crate) struct Desired {
+    pub bodies: DesiredObjects,
+    pub refs: References,
+    /// Objects whose managed file is broken: neither applied nor pruned until it is fixed.
+    pub held: BTreeSet<(Kind, String)>,
+    /// Why they are held.
+    pub invalid: Vec<Diagnostic>,
+}
+
+pub(crate) fn read_current_manifest(root: &GitOpsRoot, fabric: &str) -> Result<Manifest> {
+    match read_manifest(&root.manifest_path())? {
+        ManifestState::Current(m) => Ok(m),
+        ManifestState::Missing => Err(Error::usage(format!(
+            "{} is missing: run `hhgitops init --fabric {fabric}`",
+            root.manifest_path().display()
+        ))),
+        ManifestState::Hnp(_) => Err(Error::usage(format!(
+            "{} was written by the Hedgehog NetBox Plugin: run `hhgitops init --fabric {fabric}` to upgrade it",
+            root.manifest_path().display()
+        ))),
+    }
+}
+
+/// `managed/<plural>/<name>.yaml` → (kind, name).
+fn managed_key(rel: &str) -> Option<(Kind, String)> {
+    let rest = rel.strip_prefix("managed/")?;
+    let (plural, file) = rest.split_once('/')?;
+    let name = file.strip_suffix(".yaml")?;
+    Some((Kind::from_plural(plural)?, name.to_string()))
+}
+
+/// Reads the desired state (blocking). With `preview` (the report of a dry-run ingestion), the raw files that
+/// ingestion would accept are laid over the managed files, so that a dry-run sync plans what a real one does.
+pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> Result<Desired> {
+    let root = GitOpsRoot::new(&fabric.root);
+    let settings = fabric_settings(fabric)?;
+    let manifest = read_current_manifest(&root, &fabric.name)?;
+    let managed = load_managed(&root, &manifest, &settings)?;
+    let mut state = managed.state;
+    if let Some(report) = preview {
+        for f in report
+            .files
+            .iter()
+            .filter(|f| matches!(f.status, FileStatus::Ingested | FileStatus::Unchanged))
+        {
+            let Ok(bytes) = std::fs::read(root.abs(&f.file)) else {
+                continue;
+            };
+            let limits = yaml::Limits {
+                max_bytes: usize::MAX,
+                ..yaml::Limits::default()
+            };
+            let rep = parse_source(&f.file, &bytes, &limits, &settings);
+            if rep.errors.is_empty() {
+                let file: Arc<str> = Arc::from(f.file.as_str());
+                for o in &rep.objects {
+                    state.insert(
+                        o.object.clone(),
+                        Origin {
+                            file: file.clone(),
+                            document: o.document,
+                            span: o.span,
+                            root: None,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    let mut desired = Desired::default();
+    for d in &managed.problems {
+        if let Some(key) = managed_key(&d.file) {
+            if !state.contains(key.0, &key.1) {
+                desired.held.insert(key);
+            }
+        }
+    }
+    desired.invalid = managed.problems;
+    for e in state.iter() {
+        let key = (e.object.kind(), e.object.name().to_string());
+        desired
+            .bodies
+            .insert(key.clone(), applied_object(&e.object, &fabric.name));
+        desired
+            .refs
+            .insert(key, hhgitops_kube::refs::references(&e.object));
+    }
+    Ok(desired)
+}
+
+/// Loads the desired state on a blocking thread.
+pub(crate) async fn load_desired_async(
+    fabric: &Fabric,
+    preview: Option<IngestReport>,
+) -> Result<Desired> {
+    let fabric = fabric.clone();
+    tokio::task::spawn_blocking(move || load_desired(&fabric, preview.as_ref()))
+        .await
+        .map_err(|e| Error::Runtime(format!("reading the managed state failed: {e}")))?
+}
+
+/// How a whole sync runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// The Git/ingest half; its `dry_run` makes the whole sync a dry run.
+    pub ingest: IngestOptions,
+    /// Delete objects labelled as this fabric's that are no longer managed.
+    pub prune: bool,
+    pub client: ClientSettings,
+}
+
+/// What a sync did, stage by stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub fabric: String,
+    pub dry_run: bool,
+    /// Layout completed before ingesting (not in a dry run).
+    pub init: Option<InitReport>,
+    /// The commit of the layout change, if any.
+    pub init_git: Option<GitOutcome>,
+    pub ingest: IngestReport,
+    /// The apply/prune stage; `None` when the fabric has no Kubernetes target.
+    pub apply: Option<ApplyReport>,
+    /// Why the apply stage did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_skipped: Option<String>,
+}
+
+impl SyncReport {
+    /// Input or objects were refused (exit 1).
+    pub fn has_rejections(&self) -> bool {
+        self.ingest.has_rejections() || self.apply.as_ref().is_some_and(ApplyReport::has_rejections)
+    }
+
+    /// The apply stage stopped on a failure of the API server (exit 3).
+    pub fn failed(&self) -> Option<&str> {
+        self.apply.as_ref().and_then(|a| a.aborted.as_deref())
+    }
+}
+
+/// `sync`: pull, complete the layout, ingest raw/, commit and push, then apply the managed state to the
+/// fabric's cluster (and prune). A dry run changes nothing anywhere: the ingestion is a dry run and the
+/// cluster only sees `dryRun=All` requests.
+pub async fn sync_fabric(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    let dry_run = opts.ingest.dry_run;
+    let (init, init_git) = if dry_run {
+        (None, None)
+    } else {
+        let (r, g) = engine.init(fabric).await?;
+        (Some(r), g)
+    };
+    let report = ingest(engine, fabric, &opts.ingest).await?;
+    let mut out = SyncReport {
+        fabric: fabric.name.clone(),
+        dry_run,
+        init,
+        init_git,
+        ingest: report,
+        apply: None,
+        apply_skipped: None,
+    };
+    if !target_of(fabric).is_configured() {
+        out.apply_skipped = Some(
+            "no Kubernetes target configured (fabric add --kubeconfig FILE [--context CTX])".into(),
+        );
+        return Ok(out);
+    }
+    let apply_opts = ApplyOptions {
+        dry_run,
+        prune: opts.prune,
+        client: opts.client.clone(),
+        lock_timeout: opts.ingest.lock_timeout,
+    };
+    let preview = dry_run.then(|| out.ingest.clone());
+    out.apply = Some(apply_fabric(engine, fabric, &apply_opts, preview).await?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_keys_come_from_managed_paths() {
+        assert_eq!(
+            managed_key("managed/vpcs/vpc-1.yaml"),
+            Some((Kind::VPC, "vpc-1".to_string()))
+        );
+        assert_eq!(managed_key("managed/switchs/a.yaml"), None);
+        assert_eq!(managed_key("raw/a.yaml"), None);
+    }
+}
