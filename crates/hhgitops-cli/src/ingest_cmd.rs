@@ -400,6 +400,13 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
             print_apply(apply);
         }
     }
+    if let Some((class, msg)) = report.apply_failure() {
+        eprintln!("hhgitops: error: {msg}");
+        return Ok(match class {
+            hhgitops_engine::ErrorClass::Usage => crate::output::EXIT_USAGE,
+            hhgitops_engine::ErrorClass::Runtime => crate::output::EXIT_RUNTIME,
+        });
+    }
     if let Some(msg) = report.failed() {
         eprintln!("hhgitops: error: sync of {} stopped: {msg}", fabric.name);
         return Ok(crate::output::EXIT_RUNTIME);

@@ -18,6 +18,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
             _ => "debug",
         }
     };
+    // The Kubernetes client logs every failed request as an error; hhgitops reports those itself, once.
+    let default = if verbose >= 2 {
+        default.to_string()
+    } else {
+        format!("{default},kube_client=off")
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HHGITOPS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

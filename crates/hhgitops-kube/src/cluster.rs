@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use hhgitops_core::diff::FIELD_MANAGER;
 use hhgitops_core::kinds::{Group, Kind};
+use hhgitops_core::path::{FieldPath, PathSegment};
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
     Preconditions, ValidationDirective,
@@ -210,6 +211,48 @@ impl Cluster {
                 message: format!("cannot build the request: {e}"),
             })?;
         self.client.request::<Value>(req).await.map_err(classify)
+    }
+
+    /// Removes fields another field manager added (a JSON merge patch setting them to null): server-side apply
+    /// cannot remove fields it does not own, and Git is the source of truth.
+    pub async fn remove_fields(
+        &self,
+        kind: Kind,
+        name: &str,
+        paths: &[FieldPath],
+        dry_run: bool,
+    ) -> Result<(), RequestError> {
+        let mut patch = Value::Object(Default::default());
+        for p in paths {
+            let mut node = &mut patch;
+            let n = p.0.len();
+            for (i, seg) in p.0.iter().enumerate() {
+                let PathSegment::Key(k) = seg else { break };
+                let Some(map) = node.as_object_mut() else { break };
+                if i + 1 == n {
+                    map.insert(k.clone(), Value::Null);
+                    break;
+                }
+                node = map
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Object(Default::default()));
+            }
+        }
+        let pp = PatchParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let req = Request::new(collection_path(kind))
+            .patch(name, &pp, &Patch::Merge(&patch))
+            .map_err(|e| RequestError::Failed {
+                message: format!("cannot build the request: {e}"),
+            })?;
+        self.client
+            .request::<Value>(req)
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 
     /// Deletes one object, only if it is still the one that was listed (`uid` precondition). An object that

@@ -90,12 +90,16 @@ pub fn classify(e: kube::Error) -> RequestError {
 
 /// A transport failure in words: the source chain, with a plain hint for timeouts.
 pub fn transport_message(e: &kube::Error) -> String {
-    let text = chain(e);
+    let full = chain(e);
+    let text = full
+        .strip_prefix("ServiceError: ")
+        .or_else(|| full.strip_prefix("HyperError: "))
+        .unwrap_or(&full);
     let lower = text.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("elapsed") || lower.contains("timeout") {
         format!("request timed out ({text})")
     } else {
-        text
+        text.to_string()
     }
 }
 

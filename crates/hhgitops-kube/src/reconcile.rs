@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use futures::StreamExt;
-use hhgitops_core::diff::{diff_object, DriftEntry, DriftStatus, FieldDiff};
+use hhgitops_core::diff::{diff_object, Change, DriftEntry, DriftStatus, FieldDiff};
+use hhgitops_core::path::{FieldPath, PathSegment};
 use hhgitops_core::kinds::Kind;
 use serde::Serialize;
 use serde_json::Value;
@@ -411,11 +412,31 @@ async fn apply_inner(
             );
         }
     }
-    match run
-        .cluster
-        .apply(p.kind, &p.name, body, run.opts.dry_run)
-        .await
-    {
+    // Fields someone else added are removed first: an apply cannot remove fields it does not own. Inside a
+    // list the forced apply replaces the whole list anyway.
+    let added: Vec<FieldPath> = p
+        .fields
+        .iter()
+        .filter(|f| f.change == Change::Added)
+        .filter_map(|f| FieldPath::parse(&f.path))
+        .filter(|fp| fp.0.iter().all(|s| matches!(s, PathSegment::Key(_))))
+        .collect();
+    let removed = if added.is_empty() {
+        Ok(())
+    } else {
+        run.cluster
+            .remove_fields(p.kind, &p.name, &added, run.opts.dry_run)
+            .await
+    };
+    let applied = match removed {
+        Ok(()) => {
+            run.cluster
+                .apply(p.kind, &p.name, body, run.opts.dry_run)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match applied {
         Ok(answer) => {
             let after = diff_object(body, &answer);
             let status = if run.opts.dry_run {

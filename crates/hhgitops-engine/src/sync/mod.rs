@@ -22,7 +22,7 @@ use hhgitops_core::{yaml, Diagnostic, Kind};
 use hhgitops_kube::{ClientSettings, Cluster, ClusterTarget, DesiredObjects, KubeError, References};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::fabric::Fabric;
 use crate::gitops::GitOutcome;
 use crate::ingest::{fabric_settings, ingest, load_managed, FileStatus, IngestOptions, IngestReport};
@@ -187,6 +187,13 @@ pub struct SyncReport {
     /// Why the apply stage did not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_skipped: Option<String>,
+    /// Why the apply stage could not start (unreachable API, credentials, missing CRDs, configuration);
+    /// the Git half was done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_error: Option<String>,
+    /// The class of [`SyncReport::apply_error`] (configuration: exit 2; runtime: exit 3).
+    #[serde(skip)]
+    pub apply_error_class: Option<ErrorClass>,
 }
 
 impl SyncReport {
@@ -199,11 +206,17 @@ impl SyncReport {
     pub fn failed(&self) -> Option<&str> {
         self.apply.as_ref().and_then(|a| a.aborted.as_deref())
     }
+
+    /// The apply stage could not run: the error and its class.
+    pub fn apply_failure(&self) -> Option<(ErrorClass, &str)> {
+        Some((self.apply_error_class?, self.apply_error.as_deref()?))
+    }
 }
 
 /// `sync`: pull, complete the layout, ingest raw/, commit and push, then apply the managed state to the
 /// fabric's cluster (and prune). A dry run changes nothing anywhere: the ingestion is a dry run and the
-/// cluster only sees `dryRun=All` requests.
+/// cluster only sees `dryRun=All` requests. Errors of the Git half are errors; an apply stage that cannot
+/// start is reported in [`SyncReport::apply_error`] beside what the Git half did.
 pub async fn sync_fabric(
     engine: &Engine,
     fabric: &Fabric,
@@ -225,6 +238,8 @@ pub async fn sync_fabric(
         ingest: report,
         apply: None,
         apply_skipped: None,
+        apply_error: None,
+        apply_error_class: None,
     };
     if !target_of(fabric).is_configured() {
         out.apply_skipped = Some(
@@ -239,7 +254,13 @@ pub async fn sync_fabric(
         lock_timeout: opts.ingest.lock_timeout,
     };
     let preview = dry_run.then(|| out.ingest.clone());
-    out.apply = Some(apply_fabric(engine, fabric, &apply_opts, preview).await?);
+    match apply_fabric(engine, fabric, &apply_opts, preview).await {
+        Ok(a) => out.apply = Some(a),
+        Err(e) => {
+            out.apply_error_class = Some(e.class());
+            out.apply_error = Some(e.to_string());
+        }
+    }
     Ok(out)
 }
 
