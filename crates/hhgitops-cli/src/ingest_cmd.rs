@@ -91,6 +91,18 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
     Ok(code)
 }
 
+/// `ingested, +3 VPC ~1 VPCAttachment` or `unchanged, 4 object(s) unchanged`, for an accepted file.
+pub fn accepted_summary(f: &hhgitops_engine::ingest::FileReport) -> String {
+    let mut parts = counts(&f.created, '+');
+    parts.extend(counts(&f.updated, '~'));
+    let what = if f.status == FileStatus::Ingested { "ingested" } else { "unchanged" };
+    if parts.is_empty() {
+        format!("{what}, {} object(s) unchanged", f.unchanged.len())
+    } else {
+        format!("{what}, {}", parts.join(" "))
+    }
+}
+
 fn counts(list: &[String], sign: char) -> Vec<String> {
     let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for o in list {
@@ -110,26 +122,15 @@ pub fn print_ingest(r: &IngestReport) {
         );
     }
     for f in &r.files {
-        let mut parts = counts(&f.created, '+');
-        parts.extend(counts(&f.updated, '~'));
         match f.status {
             FileStatus::Ingested | FileStatus::Unchanged => {
-                let what = if f.status == FileStatus::Ingested {
-                    "ingested"
-                } else {
-                    "unchanged"
-                };
-                let objs = if parts.is_empty() {
-                    format!("{} object(s) unchanged", f.unchanged.len())
-                } else {
-                    parts.join(" ")
-                };
+                let outcome = accepted_summary(f);
                 let arch = f
                     .archived_to
                     .as_deref()
                     .map(|a| format!(", archived to {a}"))
                     .unwrap_or_default();
-                println!("{prefix}{}: {what}, {objs}{arch}", f.file);
+                println!("{prefix}{}: {outcome}{arch}", f.file);
             }
             FileStatus::Rejected => {
                 let again = if f.previously_rejected {

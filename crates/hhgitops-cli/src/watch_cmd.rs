@@ -201,21 +201,9 @@ impl Printer {
                 println!("watching {fabric}: {raw} ({how}, debounce {debounce_ms}ms)");
             }
             WatchEventKind::File(f) => {
-                let mut parts = counts(&f.created, '+');
-                parts.extend(counts(&f.updated, '~'));
                 match f.status {
                     FileStatus::Ingested | FileStatus::Unchanged => {
-                        let what = if f.status == FileStatus::Ingested {
-                            "ingested"
-                        } else {
-                            "unchanged"
-                        };
-                        let objs = if parts.is_empty() {
-                            format!("{} object(s) unchanged", f.unchanged.len())
-                        } else {
-                            parts.join(" ")
-                        };
-                        println!("{p}{}: {what}, {objs}", f.file);
+                        println!("{p}{}: {}", f.file, crate::ingest_cmd::accepted_summary(f));
                     }
                     FileStatus::Rejected => {
                         let again = if f.previously_rejected {
@@ -284,16 +272,6 @@ impl Printer {
     }
 }
 
-/// `+3 VPC +1 VPCAttachment` style counts per kind.
-fn counts(list: &[String], sign: char) -> Vec<String> {
-    let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for o in list {
-        *per.entry(o.split('/').next().unwrap_or("")).or_default() += 1;
-    }
-    per.into_iter()
-        .map(|(k, n)| format!("{sign}{n} {k}"))
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -116,19 +116,10 @@ impl Engine {
             .git_session(&fabric, &format!("fabric add {}", fabric.name))
             .await?;
         let created_clone = session.as_ref().and_then(|s| s.created_clone.clone());
-        let root = GitOpsRoot::new(&fabric.root);
         let mut report = None;
         let mut git = None;
         let result = async {
-            let mut init_report = None;
-            registry
-                .insert(&fabric, || {
-                    let plan = root.plan_init(&fabric.name)?;
-                    init_report = Some(root.apply_init(&fabric.name, &plan)?);
-                    Ok(())
-                })
-                .await?;
-            let init_report = init_report.unwrap_or_default();
+            let init_report = self.register_with_layout(&fabric).await?;
             if let Some(s) = session {
                 let message = init_commit_message(&fabric, &init_report);
                 match self.git_commit(&fabric, s, message).await {
@@ -155,6 +146,21 @@ impl Engine {
             note: None,
             git,
         })
+    }
+
+    /// Registers a fabric and completes its layout, in one database transaction: when the layout cannot be
+    /// made, nothing is registered (and `apply_init` removes the folders it created).
+    pub(crate) async fn register_with_layout(&self, fabric: &Fabric) -> Result<InitReport> {
+        let root = GitOpsRoot::new(&fabric.root);
+        let mut init_report = None;
+        self.registry()
+            .insert(fabric, || {
+                let plan = root.plan_init(&fabric.name)?;
+                init_report = Some(root.apply_init(&fabric.name, &plan)?);
+                Ok(())
+            })
+            .await?;
+        Ok(init_report.unwrap_or_default())
     }
 
     /// Unregisters a fabric; its files stay.

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::fabric::{new_fabric, Fabric, FabricSpec, RootRule};
 use crate::gitops::GitOutcome;
 use crate::ingest::{ingest_local, IngestOptions, IngestReport};
-use crate::layout::{GitOpsRoot, InitReport};
+use crate::layout::InitReport;
 use crate::Engine;
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,17 +45,8 @@ impl Engine {
             ),
             None => "repository already cloned: fetched and fast-forwarded".to_string(),
         });
-        let root = GitOpsRoot::new(&fabric.root);
         let work = async {
-            let mut init_report = None;
-            registry
-                .insert(&fabric, || {
-                    let plan = root.plan_init(&fabric.name)?;
-                    init_report = Some(root.apply_init(&fabric.name, &plan)?);
-                    Ok(())
-                })
-                .await?;
-            let init_report = init_report.unwrap_or_default();
+            let init_report = self.register_with_layout(&fabric).await?;
             let ingest = match ingest_local(self, &fabric, opts).await {
                 Ok(r) => r,
                 Err(e) => {
