@@ -48,27 +48,25 @@ run_hhgitops_git() {
   HHGITOPS_HOME="$d/home" "$BIN" -q ingest --fabric bench >/dev/null
 }
 
-measure() { # name function
-  local name=$1 fn=$2 times=()
-  for i in $(seq 1 "$RUNS"); do
-    local t0; t0=$(now); "$fn" "$i"; local t1; t1=$(now)
-    times+=("$(calc "$t1 - $t0")")
+# The methods take turns (floor, peer, hhgitops, hhgitops+git in each round) so that all of them meet the same
+# file-system state: inode allocation, for one, slows down where many files were just deleted.
+declare -A TIMES
+METHODS=(floor hh)
+command -v kubernetes-split-yaml >/dev/null && METHODS+=(ksy)
+git --version >/dev/null 2>&1 && METHODS+=(hg)
+fn_of() { case $1 in floor) echo run_split_floor;; ksy) echo run_ksy;; hh) echo run_hhgitops;; hg) echo run_hhgitops_git;; esac; }
+for i in $(seq 1 "$RUNS"); do
+  for m in "${METHODS[@]}"; do
+    t0=$(now); "$(fn_of "$m")" "$i"; t1=$(now)
+    TIMES[$m]+="$(calc "$t1 - $t0") "
   done
-  printf '%s\n' "${times[@]}" | median
-}
-
-FLOOR=$(measure "split floor" run_split_floor)
-HH=$(measure "hhgitops" run_hhgitops)
+done
+med() { printf '%s\n' ${TIMES[$1]} | median; }
+FLOOR=$(med floor); HH=$(med hh)
 printf '%-34s %8.3f s\n' "plain text split (floor)" "$FLOOR"
-if command -v kubernetes-split-yaml >/dev/null; then
-  KSY=$(measure "kubernetes-split-yaml" run_ksy)
-  printf '%-34s %8.3f s\n' "kubernetes-split-yaml" "$KSY"
-fi
+if [ -n "${TIMES[ksy]:-}" ]; then KSY=$(med ksy); printf '%-34s %8.3f s\n' "kubernetes-split-yaml" "$KSY"; fi
 printf '%-34s %8.3f s\n' "hhgitops ingest (validating)" "$HH"
-if git --version >/dev/null 2>&1; then
-  HG=$(measure "hhgitops + git" run_hhgitops_git)
-  printf '%-34s %8.3f s\n' "hhgitops ingest in a Git work tree" "$HG"
-fi
+if [ -n "${TIMES[hg]:-}" ]; then HG=$(med hg); printf '%-34s %8.3f s\n' "hhgitops ingest in a Git work tree" "$HG"; fi
 
 # Re-ingest of unchanged input, and peak memory of a first ingest.
 d="$WORK/re"; HHGITOPS_HOME="$d/home" "$BIN" -q fabric add bench --path "$d/root" >/dev/null
