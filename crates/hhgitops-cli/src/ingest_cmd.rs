@@ -24,6 +24,15 @@ pub fn failpoint() -> Failpoint {
     )
 }
 
+/// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
+/// file was read, to change or remove it at that moment.
+fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
+    let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ").ok().filter(|c| !c.is_empty())?;
+    Some(hhgitops_engine::ingest::AfterRead(std::sync::Arc::new(move |path: &std::path::Path| {
+        let _ = std::process::Command::new("sh").arg("-c").arg(&cmd).arg("sh").arg(path).status();
+    })))
+}
+
 /// How long to wait for another process working on the same fabric (`HHGITOPS_LOCK_TIMEOUT`, seconds).
 pub fn lock_timeout() -> Result<Duration, Error> {
     match std::env::var("HHGITOPS_LOCK_TIMEOUT") {
@@ -58,6 +67,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         max_file_size: a.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
         failpoint: failpoint(),
         lock_timeout: lock_timeout()?,
+        after_read: after_read_hook(),
     };
     let mut reports = Vec::new();
     let mut code = EXIT_OK;

@@ -49,6 +49,18 @@ pub struct IngestOptions {
     pub max_file_size: u64,
     pub lock_timeout: Duration,
     pub failpoint: Failpoint,
+    /// Test hook: called with a raw file's path right after it was read (to change or remove it at that moment).
+    pub after_read: Option<AfterRead>,
+}
+
+/// See [`IngestOptions::after_read`].
+#[derive(Clone)]
+pub struct AfterRead(pub std::sync::Arc<dyn Fn(&Path) + Send + Sync>);
+
+impl std::fmt::Debug for AfterRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterRead")
+    }
 }
 
 impl Default for IngestOptions {
@@ -59,6 +71,7 @@ impl Default for IngestOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             lock_timeout: Duration::from_secs(60),
             failpoint: Failpoint::default(),
+            after_read: None,
         }
     }
 }
@@ -989,6 +1002,9 @@ fn read_raw(
             return (fr, None);
         }
     };
+    if let Some(hook) = &opts.after_read {
+        (hook.0)(&rf.abs);
+    }
     let after = std::fs::metadata(&rf.abs).ok();
     let changed = match &after {
         None => true,
@@ -1000,7 +1016,11 @@ fn read_raw(
     };
     if changed {
         fr.status = FileStatus::Skipped;
-        fr.note = Some("changed while being read: taken on a later run".into());
+        fr.note = Some(if after.is_none() {
+            "vanished while being read".into()
+        } else {
+            "changed while being read: taken on a later run".into()
+        });
         return (fr, None);
     }
     let sha = sha256_hex(&bytes);

@@ -100,9 +100,33 @@ impl Transaction {
         self.steps.is_empty()
     }
 
+    /// Before the commit point: every folder a step writes into exists and takes a new file, so a read-only
+    /// folder or a full disk is found while the transaction can still be thrown away.
+    fn preflight(&self) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for step in &self.steps {
+            let target = match step {
+                Step::Put { target, .. } | Step::Remove { target, .. } => target,
+            };
+            if let Some(parent) = self.root.join(target).parent() {
+                dirs.insert(parent.to_path_buf());
+            }
+        }
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
+            let probe = dir.join(format!("{}probe-{}", crate::atomic::TMP_PREFIX, uuid::Uuid::new_v4().simple()));
+            std::fs::write(&probe, b"").map_err(|e| Error::io("cannot write in", &dir, e))?;
+            std::fs::rename(&probe, self.dir.join("probe"))
+                .or_else(|_| std::fs::remove_file(&probe))
+                .map_err(|e| Error::io("cannot move files out of", &dir, e))?;
+        }
+        Ok(())
+    }
+
     /// Makes the transaction durable, then applies it.
     pub fn commit(mut self, failpoint: &Failpoint) -> Result<()> {
         failpoint.hit("txn-staged");
+        self.preflight()?;
         flush_fs(&self.root)?;
         let journal = Journal {
             version: 1,
