@@ -106,7 +106,7 @@ fn a_read_only_managed_folder_leaves_nothing_partial_and_exits_3() {
     let env = TestEnv::sqlite();
     let root = fabric_at(&env, "f");
     let vpcs = root.join("managed/vpcs");
-    let Some(bind) = mount(&["--bind"], &vpcs) else { return };
+    let Some(bind) = mount(&["--bind", vpcs.to_str().unwrap()], &vpcs) else { return };
     let ro = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&vpcs).status().unwrap();
     assert!(ro.success());
     std::fs::write(root.join("raw/a.yaml"), format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1))).unwrap();
