@@ -36,7 +36,9 @@ fn parse_args() -> Result<Args> {
             "--runs" => args.runs = it.next().context("--runs N")?.parse()?,
             "--binary" => args.binary = it.next().context("--binary PATH")?.into(),
             "--shared" => args.shared = it.next().context("--shared DIR")?.into(),
-            other => bail!("unknown argument {other:?} (expected --runs N, --binary PATH, --shared DIR)"),
+            other => {
+                bail!("unknown argument {other:?} (expected --runs N, --binary PATH, --shared DIR)")
+            }
         }
     }
     Ok(args)
@@ -81,15 +83,27 @@ fn main() -> Result<()> {
     let gen = Command::new("python3")
         .arg(args.shared.join("tools/gen_vlab_wiring.py"))
         .args([
-            "--spines", "8",
-            "--eslag-leaf-groups", "2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2",
-            "--orphan-leafs", "16", "--eslag-servers", "16", "--unbundled-servers", "16",
-            "--bundled-servers", "16", "--vpcs",
+            "--spines",
+            "8",
+            "--eslag-leaf-groups",
+            "2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2",
+            "--orphan-leafs",
+            "16",
+            "--eslag-servers",
+            "16",
+            "--unbundled-servers",
+            "16",
+            "--bundled-servers",
+            "16",
+            "--vpcs",
         ])
         .output()
         .context("running gen_vlab_wiring.py")?;
     if !gen.status.success() {
-        bail!("gen_vlab_wiring.py failed: {}", String::from_utf8_lossy(&gen.stderr));
+        bail!(
+            "gen_vlab_wiring.py failed: {}",
+            String::from_utf8_lossy(&gen.stderr)
+        );
     }
     std::fs::write(&input, &gen.stdout)?;
     let objects = String::from_utf8_lossy(&gen.stdout)
@@ -102,7 +116,8 @@ fn main() -> Result<()> {
         args.runs
     );
 
-    let server = TestApiServer::start(args.shared.join("crds")).context("starting the test API server")?;
+    let server =
+        TestApiServer::start(args.shared.join("crds")).context("starting the test API server")?;
     let kubeconfig = work.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig)?;
     let bench = Bench {
@@ -112,8 +127,14 @@ fn main() -> Result<()> {
     let root = work.path().join("root");
     bench.run(
         &[
-            "-q", "fabric", "add", "bench", "--path", &root.to_string_lossy(),
-            "--kubeconfig", &kubeconfig.to_string_lossy(),
+            "-q",
+            "fabric",
+            "add",
+            "bench",
+            "--path",
+            &root.to_string_lossy(),
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
         ],
         &[0],
     )?;
@@ -156,7 +177,9 @@ fn main() -> Result<()> {
     }
 
     // Drift in-process, as the HTTP server will call it.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let drift_lib: Vec<Duration> = runtime.block_on(async {
         let engine = Engine::open(Home::from_dir(bench.home.clone())?, None).await?;
         let fabric = engine.fabric("bench").await?;
@@ -164,7 +187,9 @@ fn main() -> Result<()> {
         let mut times = Vec::new();
         for _ in 0..args.runs {
             let t = Instant::now();
-            let r = hhgitops_engine::sync::drift(&engine, &fabric, &settings, Duration::from_secs(60)).await?;
+            let r =
+                hhgitops_engine::sync::drift(&engine, &fabric, &settings, Duration::from_secs(60))
+                    .await?;
             times.push(t.elapsed());
             if r.drift {
                 anyhow::bail!("unexpected drift: {:?}", r.summary);
@@ -174,7 +199,11 @@ fn main() -> Result<()> {
     })?;
 
     let secs = |d: Duration| d.as_secs_f64();
-    println!("{:<44} {:>8.3} s", "ingest into an empty fabric (context)", secs(ingest));
+    println!(
+        "{:<44} {:>8.3} s",
+        "ingest into an empty fabric (context)",
+        secs(ingest)
+    );
     println!(
         "{:<44} {:>8.3} s   {created} created, {first_writes} writes, {first_requests} requests",
         "first sync (apply everything)",
@@ -188,11 +217,23 @@ fn main() -> Result<()> {
     );
     let cli = median(drift_cli);
     let lib = median(drift_lib);
-    println!("{:<44} {:>8.3} s", "drift, binary end to end (median)", secs(cli));
-    println!("{:<44} {:>8.3} s", "drift, engine call in-process (median)", secs(lib));
+    println!(
+        "{:<44} {:>8.3} s",
+        "drift, binary end to end (median)",
+        secs(cli)
+    );
+    println!(
+        "{:<44} {:>8.3} s",
+        "drift, engine call in-process (median)",
+        secs(lib)
+    );
     println!(
         "targets: drift under 1 s: {}; no-op sync does no writes: {}",
-        if cli < Duration::from_secs(1) { "met" } else { "MISSED" },
+        if cli < Duration::from_secs(1) {
+            "met"
+        } else {
+            "MISSED"
+        },
         if noop_writes == 0 { "met" } else { "MISSED" }
     );
     Ok(())

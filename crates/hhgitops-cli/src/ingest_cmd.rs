@@ -27,10 +27,19 @@ pub fn failpoint() -> Failpoint {
 /// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
 /// file was read, to change or remove it at that moment.
 fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
-    let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ").ok().filter(|c| !c.is_empty())?;
-    Some(hhgitops_engine::ingest::AfterRead(std::sync::Arc::new(move |path: &std::path::Path| {
-        let _ = std::process::Command::new("sh").arg("-c").arg(&cmd).arg("sh").arg(path).status();
-    })))
+    let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ")
+        .ok()
+        .filter(|c| !c.is_empty())?;
+    Some(hhgitops_engine::ingest::AfterRead(std::sync::Arc::new(
+        move |path: &std::path::Path| {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .arg("sh")
+                .arg(path)
+                .status();
+        },
+    )))
 }
 
 /// How long to wait for another process working on the same fabric (`HHGITOPS_LOCK_TIMEOUT`, seconds).
@@ -105,7 +114,11 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
 pub fn accepted_summary(f: &hhgitops_engine::ingest::FileReport) -> String {
     let mut parts = counts(&f.created, '+');
     parts.extend(counts(&f.updated, '~'));
-    let what = if f.status == FileStatus::Ingested { "ingested" } else { "unchanged" };
+    let what = if f.status == FileStatus::Ingested {
+        "ingested"
+    } else {
+        "unchanged"
+    };
     if parts.is_empty() {
         format!("{what}, {} object(s) unchanged", f.unchanged.len())
     } else {
@@ -531,7 +544,8 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
 pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Error> {
     use hhgitops_core::diff::DriftStatus;
     let fabric = engine.fabric(&a.fabric).await?;
-    let r = hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
+    let r =
+        hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
     if a.json {
         print_json(&r);
     } else {
@@ -599,7 +613,10 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
         lock_timeout: lock_timeout()?,
         failpoint: failpoint(),
     };
-    let pb = spinner(!a.json, format!("importing {} from its cluster", fabric.name));
+    let pb = spinner(
+        !a.json,
+        format!("importing {} from its cluster", fabric.name),
+    );
     let r = hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts).await;
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -610,7 +627,11 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
     } else {
         for x in &r.rejected {
             for e in &x.errors {
-                eprintln!("{}: {}", x.object, e.display(&format!("cluster:{}", x.object)));
+                eprintln!(
+                    "{}: {}",
+                    x.object,
+                    e.display(&format!("cluster:{}", x.object))
+                );
             }
         }
         for x in &r.skipped {

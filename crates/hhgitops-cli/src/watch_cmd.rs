@@ -200,36 +200,39 @@ impl Printer {
                 };
                 println!("watching {fabric}: {raw} ({how}, debounce {debounce_ms}ms)");
             }
-            WatchEventKind::File(f) => {
-                match f.status {
-                    FileStatus::Ingested | FileStatus::Unchanged => {
-                        println!("{p}{}: {}", f.file, crate::ingest_cmd::accepted_summary(f));
-                    }
-                    FileStatus::Rejected => {
-                        let again = if f.previously_rejected {
-                            " (unchanged since it was rejected)"
-                        } else {
-                            ""
-                        };
-                        let n = f.errors.len();
-                        println!(
-                            "{p}{}: rejected{again}, {n} error{}",
-                            f.file,
-                            if n == 1 { "" } else { "s" }
-                        );
-                        for e in &f.errors {
-                            eprintln!("{}", e.display(&f.file));
-                        }
-                    }
-                    FileStatus::Skipped => println!(
-                        "{p}{}: skipped: {}",
-                        f.file,
-                        f.note.as_deref().unwrap_or("")
-                    ),
+            WatchEventKind::File(f) => match f.status {
+                FileStatus::Ingested | FileStatus::Unchanged => {
+                    println!("{p}{}: {}", f.file, crate::ingest_cmd::accepted_summary(f));
                 }
-            }
+                FileStatus::Rejected => {
+                    let again = if f.previously_rejected {
+                        " (unchanged since it was rejected)"
+                    } else {
+                        ""
+                    };
+                    let n = f.errors.len();
+                    println!(
+                        "{p}{}: rejected{again}, {n} error{}",
+                        f.file,
+                        if n == 1 { "" } else { "s" }
+                    );
+                    for e in &f.errors {
+                        eprintln!("{}", e.display(&f.file));
+                    }
+                }
+                FileStatus::Skipped => println!(
+                    "{p}{}: skipped: {}",
+                    f.file,
+                    f.note.as_deref().unwrap_or("")
+                ),
+            },
             WatchEventKind::Refused { file, reason } => println!("{p}{file}: refused: {reason}"),
-            WatchEventKind::Run { recovery, git, git_error, .. } => {
+            WatchEventKind::Run {
+                recovery,
+                git,
+                git_error,
+                ..
+            } => {
                 if let Some(e) = git_error {
                     eprintln!("{p}ingested, but {e}");
                 }
@@ -271,7 +274,6 @@ impl Printer {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -8,11 +8,14 @@ use common::*;
 fn bare_repo(env: &TestEnv, name: &str) -> std::path::PathBuf {
     let p = env.path(&format!("{name}.git"));
     std::fs::create_dir_all(&p).unwrap();
-    let st = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).current_dir(&p).status().unwrap();
+    let st = std::process::Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .current_dir(&p)
+        .status()
+        .unwrap();
     assert!(st.success());
     p
 }
-
 
 #[test]
 fn add_list_show_remove_on_every_backend() {
@@ -84,13 +87,7 @@ fn each_resolution_rule() {
     // Rule 2: the clone under the home plus --git-path (default fabrics/<fabric>/gitops).
     let repo = bare_repo(&env, "repo");
     let repo_url = format!("file://{}", repo.display());
-    env.ok(&[
-        "fabric",
-        "add",
-        "two",
-        "--git-url",
-        &repo_url,
-    ]);
+    env.ok(&["fabric", "add", "two", "--git-url", &repo_url]);
     let show: serde_json::Value =
         serde_json::from_str(&env.ok(&["fabric", "show", "two", "--json"])).unwrap();
     let root = show["root"].as_str().unwrap();
@@ -101,7 +98,12 @@ fn each_resolution_rule() {
     assert!(root.ends_with("fabrics/two/gitops"), "{root}");
     assert_eq!(show["rootRule"], "git-clone");
     assert_eq!(show["git"]["url"], repo_url.as_str());
-    assert!(std::path::Path::new(root).join(".hnp/manifest.yaml").is_file(), "cloned and initialized");
+    assert!(
+        std::path::Path::new(root)
+            .join(".hnp/manifest.yaml")
+            .is_file(),
+        "cloned and initialized"
+    );
     env.ok(&[
         "fabric",
         "add",

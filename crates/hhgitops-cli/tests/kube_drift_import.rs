@@ -41,7 +41,12 @@ fn drift_reports_edits_and_deletions_made_in_the_cluster_and_sync_repairs_them()
         )
         .unwrap();
     k.server
-        .delete("wiring.githedgehog.com/v1beta1", "Server", "default", "server-06")
+        .delete(
+            "wiring.githedgehog.com/v1beta1",
+            "Server",
+            "default",
+            "server-06",
+        )
         .unwrap();
 
     k.server.clear_request_log();
@@ -71,7 +76,10 @@ fn drift_reports_edits_and_deletions_made_in_the_cluster_and_sync_repairs_them()
         text.contains("drifted Switch/leaf-01: spec.enableAllPorts (added by kubectl-edit)"),
         "{text}"
     );
-    assert!(text.contains("missing Server/server-06: in Git, not in the cluster"), "{text}");
+    assert!(
+        text.contains("missing Server/server-06: in Git, not in the cluster"),
+        "{text}"
+    );
 
     // Sync puts Git's content back (forcing ownership of fields another manager took) and only touches these.
     k.server.clear_request_log();
@@ -177,13 +185,14 @@ fn objects_unknown_to_git_are_unmanaged_and_built_in_profiles_are_not_drift() {
             "hhgitops",
         )
         .unwrap();
-    k.server
-        .create(builtin_profile(), "fabric-ctrl")
-        .unwrap();
+    k.server.create(builtin_profile(), "fabric-ctrl").unwrap();
     let d = k.json(&["drift", "--fabric", "f"], 1);
     assert_eq!(entry(&d, "Server", "server-99")["status"], "unmanaged");
     let other = entry(&d, "Server", "server-98");
-    assert_eq!((&other["status"], &other["fabric"]), (&json!("unmanaged"), &json!("other")));
+    assert_eq!(
+        (&other["status"], &other["fabric"]),
+        (&json!("unmanaged"), &json!("other"))
+    );
     assert_eq!(entry(&d, "SwitchProfile", "vs")["status"], "builtin");
     assert_eq!(d["summary"]["unmanaged"], 2);
     assert_eq!(d["summary"]["builtin"], 1);
@@ -224,8 +233,13 @@ fn import_of_a_running_fabric_into_an_empty_fabric_then_drift_reports_nothing() 
     git(&repo, &["init", "-q", "-b", "main"]);
     let root = repo.join("gitops");
     k.env.ok(&[
-        "fabric", "add", "g", "--path", root.to_str().unwrap(),
-        "--kubeconfig", k.kubeconfig.to_str().unwrap(),
+        "fabric",
+        "add",
+        "g",
+        "--path",
+        root.to_str().unwrap(),
+        "--kubeconfig",
+        k.kubeconfig.to_str().unwrap(),
     ]);
 
     k.server.clear_request_log();
@@ -237,8 +251,18 @@ fn import_of_a_running_fabric_into_an_empty_fabric_then_drift_reports_nothing() 
     assert_eq!(r["skipped"][0]["object"], "SwitchProfile/vs");
     assert_eq!(r["changed"], true);
     let vpc = std::fs::read_to_string(root.join("managed/vpcs/vpc-01.yaml")).unwrap();
-    assert!(vpc.starts_with("apiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\n"), "{vpc}");
-    for server_field in ["uid", "resourceVersion", "managedFields", "creationTimestamp", "generation", "status"] {
+    assert!(
+        vpc.starts_with("apiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\n"),
+        "{vpc}"
+    );
+    for server_field in [
+        "uid",
+        "resourceVersion",
+        "managedFields",
+        "creationTimestamp",
+        "generation",
+        "status",
+    ] {
         assert!(!vpc.contains(server_field), "{server_field} in {vpc}");
     }
     let inventory = manifest_inventory(&root);
@@ -252,13 +276,20 @@ fn import_of_a_running_fabric_into_an_empty_fabric_then_drift_reports_nothing() 
         subject.starts_with("import fabric g from cluster: +1 VLANNamespace, +1 IPv4Namespace, +2 SwitchGroup, +5 Switch"),
         "{subject}"
     );
-    assert_eq!(git(&repo, &["status", "--porcelain"]), "", "everything is committed");
+    assert_eq!(
+        git(&repo, &["status", "--porcelain"]),
+        "",
+        "everything is committed"
+    );
 
     // Git and the cluster now agree.
     let d = k.json(&["drift", "--fabric", "g"], 0);
     assert_eq!(d["drift"], false, "{d}");
     assert_eq!(d["summary"]["in_sync"], n);
-    assert_eq!(d["summary"]["adopt"], n, "imported objects are not labelled yet");
+    assert_eq!(
+        d["summary"]["adopt"], n,
+        "imported objects are not labelled yet"
+    );
 
     // The first sync adopts them (adds the label and the record), the second writes nothing.
     k.server.clear_request_log();
@@ -331,7 +362,11 @@ fn import_reports_and_leaves_out_objects_that_do_not_validate() {
     assert!(!root.join("managed/vpcs/vpc-2.yaml").exists());
     assert!(root.join("managed/vlannamespaces/default.yaml").exists());
     let out = k.run(&["import", "--fabric", "g", "--from-cluster"], 1);
-    assert!(stderr(&out).contains("VPC/much-too-long"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("VPC/much-too-long"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
@@ -341,6 +376,10 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

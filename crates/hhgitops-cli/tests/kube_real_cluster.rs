@@ -18,7 +18,8 @@ spec:
 
 #[test]
 fn drift_and_a_dry_run_sync_against_a_real_cluster() {
-    let Some(kubeconfig) = std::env::var_os("HHGITOPS_TEST_KUBECONFIG").filter(|v| !v.is_empty()) else {
+    let Some(kubeconfig) = std::env::var_os("HHGITOPS_TEST_KUBECONFIG").filter(|v| !v.is_empty())
+    else {
         eprintln!("note: HHGITOPS_TEST_KUBECONFIG is not set: the real-cluster test is skipped");
         return;
     };
@@ -54,7 +55,11 @@ fn drift_and_a_dry_run_sync_against_a_real_cluster() {
     // A dry run of one new object goes through the server's validation and admission but stores nothing.
     std::fs::write(root.join("raw/ns.yaml"), NAMESPACES_AND_VPC).unwrap();
     let out = env.run(&["sync", "--fabric", "real", "--dry-run", "--json"]);
-    assert!(matches!(code(&out), 0 | 1), "dry-run sync failed: {}", stderr(&out));
+    assert!(
+        matches!(code(&out), 0 | 1),
+        "dry-run sync failed: {}",
+        stderr(&out)
+    );
     let r = json(&out);
     let ns = r["apply"]["objects"]
         .as_array()
@@ -73,7 +78,9 @@ fn drift_and_a_dry_run_sync_against_a_real_cluster() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|o| o["kind"] == "VLANNamespace" && o["name"] == "hhgitops-test" && o["status"] != "missing"),
+            .any(|o| o["kind"] == "VLANNamespace"
+                && o["name"] == "hhgitops-test"
+                && o["status"] != "missing"),
         "the dry run created nothing: {d}"
     );
 }

@@ -13,7 +13,8 @@ use kube_support::*;
 use serde_json::json;
 
 #[test]
-fn first_sync_of_every_sample_creates_everything_in_dependency_order_and_a_second_sync_writes_nothing() {
+fn first_sync_of_every_sample_creates_everything_in_dependency_order_and_a_second_sync_writes_nothing(
+) {
     let list = samples();
     if list.is_empty() {
         return;
@@ -146,7 +147,10 @@ fn an_edited_managed_file_is_applied_as_an_update_and_a_removed_field_is_removed
     let r = k.json(&["sync", "--fabric", "f"], 0);
     assert_eq!(r["ingest"]["managed"]["edited"], json!(["VPC/vpc-1"]));
     let o = outcome(&r, "VPC", "vpc-1");
-    assert_eq!((&o["action"], &o["status"]), (&json!("update"), &json!("applied")));
+    assert_eq!(
+        (&o["action"], &o["status"]),
+        (&json!("update"), &json!("applied"))
+    );
     assert!(o["fields"]
         .as_array()
         .unwrap()
@@ -187,7 +191,10 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["apply"]["summary"]["planned"], 4, "{r}");
     let vpc = outcome(&r, "VPC", "vpc-1");
-    assert_eq!((&vpc["action"], &vpc["status"]), (&json!("create"), &json!("planned")));
+    assert_eq!(
+        (&vpc["action"], &vpc["status"]),
+        (&json!("create"), &json!("planned"))
+    );
     assert!(
         vpc["message"].as_str().unwrap_or("").contains("this sync creates"),
         "a VPC whose namespaces are created by the same sync cannot be checked by the server yet: {vpc}"
@@ -198,11 +205,18 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     assert!(k.server.request_log().iter().any(|r| r.is_dry_run()));
     assert_eq!(k.total(), 0);
     // `.hnp/lock` is the run-time lock file (ignored by Git) every operation opens, dry runs included.
-    let after: Vec<String> = tree(&root).into_iter().filter(|f| f != ".hnp/lock").collect();
+    let after: Vec<String> = tree(&root)
+        .into_iter()
+        .filter(|f| f != ".hnp/lock")
+        .collect();
     assert_eq!(after, before, "the GitOps root is untouched");
     let st = k.json(&["status", "--fabric", "f"], 0);
     assert!(
-        !st["last_runs"].as_array().unwrap().iter().any(|r| r["operation"] == "sync"),
+        !st["last_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["operation"] == "sync"),
         "a dry run records no run: {st}"
     );
 
@@ -214,7 +228,10 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     k.server.clear_request_log();
     let out = k.run(&["sync", "--fabric", "f", "--dry-run"], 0);
     let text = stdout(&out);
-    assert!(text.contains("dry run: VPC/vpc-2: would update [spec.subnets.default.vlan]"), "{text}");
+    assert!(
+        text.contains("dry run: VPC/vpc-2: would update [spec.subnets.default.vlan]"),
+        "{text}"
+    );
     assert!(text.contains("dry run: VPC/vpc-1: unchanged"), "{text}");
     assert!(k.writes().is_empty());
     assert_eq!(
@@ -253,14 +270,22 @@ fn prune_deletes_only_with_the_flag_in_reverse_order_and_never_touches_unmanaged
     assert_eq!(r["apply"]["summary"]["kept"], vpcs - 1 + attachments, "{r}");
     assert_eq!(outcome(&r, "VPC", "vpc-01")["status"], "kept");
     assert_eq!(r["apply"]["unmanaged"][0]["name"], "handmade");
-    assert!(k.writes().is_empty(), "no delete without --prune: {:?}", k.writes());
+    assert!(
+        k.writes().is_empty(),
+        "no delete without --prune: {:?}",
+        k.writes()
+    );
     let d = k.json(&["drift", "--fabric", "f"], 1);
     assert_eq!(d["summary"]["extra"], vpcs - 1 + attachments);
     assert_eq!(d["summary"]["unmanaged"], 1);
 
     k.server.clear_request_log();
     let r = k.json(&["sync", "--fabric", "f", "--prune"], 0);
-    assert_eq!(r["apply"]["summary"]["deleted"], vpcs - 1 + attachments, "{r}");
+    assert_eq!(
+        r["apply"]["summary"]["deleted"],
+        vpcs - 1 + attachments,
+        "{r}"
+    );
     let deletes: Vec<Kind> = k
         .writes()
         .iter()
@@ -270,7 +295,9 @@ fn prune_deletes_only_with_the_flag_in_reverse_order_and_never_touches_unmanaged
     assert_eq!(deletes.len(), vpcs - 1 + attachments);
     let first_vpc = deletes.iter().position(|k| *k == Kind::VPC).unwrap();
     assert!(
-        deletes[..first_vpc].iter().all(|k| *k == Kind::VPCAttachment)
+        deletes[..first_vpc]
+            .iter()
+            .all(|k| *k == Kind::VPCAttachment)
             && deletes[first_vpc..].iter().all(|k| *k == Kind::VPC),
         "attachments are deleted before the VPCs they refer to: {deletes:?}"
     );
@@ -283,7 +310,10 @@ fn prune_deletes_only_with_the_flag_in_reverse_order_and_never_touches_unmanaged
     assert!(k.objects(Kind::VPCAttachment).is_empty());
     let d = k.json(&["drift", "--fabric", "f"], 1);
     assert_eq!(d["summary"]["extra"], 0);
-    assert_eq!(d["summary"]["unmanaged"], 1, "only the unmanaged VPC remains: {d}");
+    assert_eq!(
+        d["summary"]["unmanaged"], 1,
+        "only the unmanaged VPC remains: {d}"
+    );
 }
 
 #[test]
@@ -292,9 +322,11 @@ fn an_admission_rejection_is_reported_with_the_servers_message_and_holds_back_on
     let Some(vlab) = vlab() else { return };
     let root = k.fabric("f");
     drop_raw(&root, "vlab.yaml", &vlab);
-    k.server
-        .faults()
-        .deny("VPC", "vpc-01", "subnet 10.0.1.0/24 overlaps with the fabric's reserved subnets");
+    k.server.faults().deny(
+        "VPC",
+        "vpc-01",
+        "subnet 10.0.1.0/24 overlaps with the fabric's reserved subnets",
+    );
 
     let out = k.run(&["sync", "--fabric", "f", "--json"], 1);
     let r = json(&out);
@@ -316,9 +348,15 @@ fn an_admission_rejection_is_reported_with_the_servers_message_and_holds_back_on
     assert_eq!(r["apply"]["summary"]["skipped"], 1);
     assert!(k.object(Kind::VPC, "vpc-01").is_none());
     assert!(k.object(Kind::VPCAttachment, attachment).is_none());
-    assert!(k.object(Kind::VPC, "vpc-02").is_some(), "independent objects are applied");
+    assert!(
+        k.object(Kind::VPC, "vpc-02").is_some(),
+        "independent objects are applied"
+    );
     assert!(k
-        .object(Kind::VPCAttachment, "server-02--eslag--leaf-01--leaf-02--vpc-02--subnet-01")
+        .object(
+            Kind::VPCAttachment,
+            "server-02--eslag--leaf-01--leaf-02--vpc-02--subnet-01"
+        )
         .is_some());
     assert!(k.object(Kind::Gateway, "gateway-1").is_some());
     let st = k.json(&["status", "--fabric", "f"], 0);
@@ -365,9 +403,15 @@ fn api_failures_mid_sync_stop_the_run_with_exit_3_and_a_rerun_completes() {
     assert!(stderr(&out).contains("500"), "{}", stderr(&out));
     let aborted = r["apply"]["aborted"].as_str().unwrap();
     assert!(aborted.contains("Connection/"), "{aborted}");
-    assert!(!k.objects(Kind::Switch).is_empty(), "earlier ranks were applied");
+    assert!(
+        !k.objects(Kind::Switch).is_empty(),
+        "earlier ranks were applied"
+    );
     assert!(k.objects(Kind::Connection).is_empty());
-    assert!(k.objects(Kind::VPC).is_empty(), "later ranks were not attempted");
+    assert!(
+        k.objects(Kind::VPC).is_empty(),
+        "later ranks were not attempted"
+    );
     assert!(r["apply"]["summary"]["not_attempted"].as_u64().unwrap() > 0);
     let st = k.json(&["status", "--fabric", "f"], 0);
     assert_eq!(
@@ -415,12 +459,42 @@ fn unreachable_api_bad_credentials_and_missing_crds_are_clear_errors() {
     let root = k.fabric("f");
     drop_raw(&root, "small.yaml", SMALL);
 
-    // Bad credentials.
+    // TLS verification stays on: a kubeconfig trusting another CA fails, even when it asks to skip verification.
     let good = std::fs::read_to_string(&k.kubeconfig).unwrap();
+    let other = hhgitops_testapi::TestApiServer::start(crds_dir().unwrap()).unwrap();
+    let ca = |kc: &str| {
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+            .unwrap()
+            .to_string()
+    };
+    let foreign = good.replace(&ca(&good), &ca(&other.kubeconfig()));
+    std::fs::write(&k.kubeconfig, &foreign).unwrap();
+    let out = k.run(&["drift", "--fabric", "f"], 3);
+    assert!(
+        stderr(&out).contains("cannot reach the Kubernetes API")
+            && stderr(&out).contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    let insecure = foreign.replace(
+        "    certificate-authority-data:",
+        "    insecure-skip-tls-verify: true\n    certificate-authority-data:",
+    );
+    assert_ne!(insecure, foreign);
+    std::fs::write(&k.kubeconfig, &insecure).unwrap();
+    k.run(&["drift", "--fabric", "f"], 3);
+    drop(other);
+
+    // Bad credentials.
     let token = k.server.token().to_string();
     std::fs::write(&k.kubeconfig, good.replace(&token, "not-the-token")).unwrap();
     let out = k.run(&["drift", "--fabric", "f"], 3);
-    assert!(stderr(&out).contains("refused our credentials (401)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused our credentials (401)"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(&k.kubeconfig, &good).unwrap();
 
     // Missing CRDs: a server that serves only the wiring and vpc groups; the fabric has a gateway.
@@ -437,7 +511,13 @@ fn unreachable_api_bad_credentials_and_missing_crds_are_clear_errors() {
     partial.write_kubeconfig(&kc).unwrap();
     let root2 = k.env.path("g-gitops");
     k.env.ok(&[
-        "fabric", "add", "g", "--path", root2.to_str().unwrap(), "--kubeconfig", kc.to_str().unwrap(),
+        "fabric",
+        "add",
+        "g",
+        "--path",
+        root2.to_str().unwrap(),
+        "--kubeconfig",
+        kc.to_str().unwrap(),
     ]);
     drop_raw(&root2, "vlab.yaml", &vlab);
     let out = k.run(&["sync", "--fabric", "g"], 3);
@@ -446,12 +526,19 @@ fn unreachable_api_bad_credentials_and_missing_crds_are_clear_errors() {
         "{}",
         stderr(&out)
     );
-    assert!(partial.writes().is_empty(), "nothing applied when kinds are missing");
+    assert!(
+        partial.writes().is_empty(),
+        "nothing applied when kinds are missing"
+    );
 
     // Unreachable: the server is gone.
     drop(partial);
     let out = k.run(&["drift", "--fabric", "g"], 3);
-    assert!(stderr(&out).contains("cannot reach the Kubernetes API at https://127.0.0.1:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the Kubernetes API at https://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
 
     // A kubeconfig that does not exist, or a context it lacks, is a configuration error.
     std::fs::remove_file(&kc).unwrap();
@@ -459,15 +546,27 @@ fn unreachable_api_bad_credentials_and_missing_crds_are_clear_errors() {
     assert!(stderr(&out).contains("kubeconfig"), "{}", stderr(&out));
     let root3 = k.env.path("h-gitops");
     k.env.ok(&[
-        "fabric", "add", "h", "--path", root3.to_str().unwrap(),
-        "--kubeconfig", k.kubeconfig.to_str().unwrap(), "--context", "nope",
+        "fabric",
+        "add",
+        "h",
+        "--path",
+        root3.to_str().unwrap(),
+        "--kubeconfig",
+        k.kubeconfig.to_str().unwrap(),
+        "--context",
+        "nope",
     ]);
     let out = k.run(&["drift", "--fabric", "h"], 2);
-    assert!(stderr(&out).contains("no context \"nope\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no context \"nope\""),
+        "{}",
+        stderr(&out)
+    );
 
     // Without any target, sync does the Git half and says the apply was skipped; drift cannot run.
     let root4 = k.env.path("i-gitops");
-    k.env.ok(&["fabric", "add", "i", "--path", root4.to_str().unwrap()]);
+    k.env
+        .ok(&["fabric", "add", "i", "--path", root4.to_str().unwrap()]);
     let out = k.run(&["sync", "--fabric", "i"], 0);
     assert!(stdout(&out).contains("apply skipped"), "{}", stdout(&out));
     k.run(&["drift", "--fabric", "i"], 2);

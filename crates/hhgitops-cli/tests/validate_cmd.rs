@@ -11,31 +11,67 @@ fn valid_and_invalid_files_with_exit_codes_and_locations() {
     let good = env.path("good.yaml");
     std::fs::write(&good, format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1))).unwrap();
     let out = env.expect_code(&["validate", good.to_str().unwrap()], 0);
-    assert!(stdout(&out).starts_with("valid: 1 file(s), 3 object(s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("valid: 1 file(s), 3 object(s)"),
+        "{}",
+        stdout(&out)
+    );
 
     let bad = env.path("bad.yaml");
     std::fs::write(&bad, vpc("vpc-2", 2).replace("vlan: 1002", "vlan: 5000")).unwrap();
     // Both files as one state: the namespaces come from good.yaml.
-    let out = env.expect_code(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()], 1);
+    let out = env.expect_code(
+        &["validate", good.to_str().unwrap(), bad.to_str().unwrap()],
+        1,
+    );
     let err = stderr(&out);
-    let expected = format!("{}:10:13: VPC vpc-2: spec.subnets.default.vlan: ", bad.display());
-    assert!(err.lines().any(|l| l.starts_with(&expected)), "compiler-style location:\n{err}");
+    let expected = format!(
+        "{}:10:13: VPC vpc-2: spec.subnets.default.vlan: ",
+        bad.display()
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with(&expected)),
+        "compiler-style location:\n{err}"
+    );
     assert!(stdout(&out).contains("invalid: 1 of 2 file(s)"));
 
-    let r = json(&env.expect_code(&["validate", "--json", good.to_str().unwrap(), bad.to_str().unwrap()], 1));
+    let r = json(&env.expect_code(
+        &[
+            "validate",
+            "--json",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        1,
+    ));
     let files = r["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
     assert_eq!(files[0]["valid"], true);
     assert_eq!(files[0]["documents"], 3);
     assert_eq!(files[1]["valid"], false);
     let e = &files[1]["errors"][0];
-    assert_eq!((e["document"].as_u64(), e["line"].as_u64(), e["column"].as_u64()), (Some(1), Some(10), Some(13)));
-    assert_eq!((e["kind"].as_str(), e["name"].as_str()), (Some("VPC"), Some("vpc-2")));
+    assert_eq!(
+        (
+            e["document"].as_u64(),
+            e["line"].as_u64(),
+            e["column"].as_u64()
+        ),
+        (Some(1), Some(10), Some(13))
+    );
+    assert_eq!(
+        (e["kind"].as_str(), e["name"].as_str()),
+        (Some("VPC"), Some("vpc-2"))
+    );
     assert_eq!(e["path"], "spec.subnets.default.vlan");
 
     // Alone, the VPC's namespaces are missing: a cross-object error, located at the reference.
     let out = env.expect_code(&["validate", "--json", bad.to_str().unwrap()], 1);
-    let msgs: Vec<String> = json(&out)["files"][0]["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_string()).collect();
+    let msgs: Vec<String> = json(&out)["files"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
     assert!(msgs.len() >= 2, "{msgs:?}");
 
     // Usage errors.
@@ -47,8 +83,16 @@ fn valid_and_invalid_files_with_exit_codes_and_locations() {
 fn syntax_errors_and_nasty_input_are_located() {
     let env = TestEnv::sqlite();
     let cases: [(&str, &[u8], &str); 4] = [
-        ("tabs.yaml", b"apiVersion: v1\nkind: VPC\nmetadata:\n\tname: x\n", "4:"),
-        ("dup.yaml", b"apiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\nkind: VPC\n", "3:1"),
+        (
+            "tabs.yaml",
+            b"apiVersion: v1\nkind: VPC\nmetadata:\n\tname: x\n",
+            "4:",
+        ),
+        (
+            "dup.yaml",
+            b"apiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\nkind: VPC\n",
+            "3:1",
+        ),
         ("binary.yaml", b"apiVersion: \x00\x01\x02\n", "1:"),
         ("latin1.yaml", b"kind: caf\xe9\n", "1:"),
     ];
@@ -57,7 +101,10 @@ fn syntax_errors_and_nasty_input_are_located() {
         std::fs::write(&p, bytes).unwrap();
         let out = env.expect_code(&["validate", p.to_str().unwrap()], 1);
         let err = stderr(&out);
-        assert!(err.contains(&format!("{}:{at}", p.display())), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}:{at}", p.display())),
+            "{name}: {err}"
+        );
     }
 }
 
@@ -65,7 +112,11 @@ fn syntax_errors_and_nasty_input_are_located() {
 fn validate_merged_over_a_fabric_and_its_managed_state() {
     let env = TestEnv::sqlite();
     let root = fabric_at(&env, "f");
-    std::fs::write(root.join("raw/a.yaml"), format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1))).unwrap();
+    std::fs::write(
+        root.join("raw/a.yaml"),
+        format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1)),
+    )
+    .unwrap();
     env.ok(&["ingest", "--fabric", "f"]);
     // A new VPC alone is valid against the fabric (its namespaces are managed there) …
     let new = env.path("new.yaml");
@@ -73,19 +124,45 @@ fn validate_merged_over_a_fabric_and_its_managed_state() {
     env.expect_code(&["validate", "--fabric", "f", new.to_str().unwrap()], 0);
     // … but not one whose subnet collides with a managed VPC.
     std::fs::write(&new, vpc("vpc-3", 1)).unwrap();
-    let out = env.expect_code(&["validate", "--fabric", "f", "--json", new.to_str().unwrap()], 1);
+    let out = env.expect_code(
+        &["validate", "--fabric", "f", "--json", new.to_str().unwrap()],
+        1,
+    );
     let r = json(&out);
     let errs = r["files"][0]["errors"].as_array().unwrap();
-    assert!(errs.iter().any(|e| e["message"].as_str().unwrap().contains("vpc-1")), "{r:#}");
+    assert!(
+        errs.iter()
+            .any(|e| e["message"].as_str().unwrap().contains("vpc-1")),
+        "{r:#}"
+    );
     // The managed state alone.
     let r = json(&env.expect_code(&["validate", "--fabric", "f", "--json"], 0));
     assert_eq!(r["files"].as_array().unwrap().len(), 3);
-    assert!(r["files"].as_array().unwrap().iter().all(|f| f["valid"] == true));
+    assert!(r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["valid"] == true));
     // A hand-broken managed file is reported there, located.
     let p = root.join("managed/vpcs/vpc-1.yaml");
-    std::fs::write(&p, std::fs::read_to_string(&p).unwrap().replace("vlan: 1001", "vlan: 9999")).unwrap();
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("vlan: 1001", "vlan: 9999"),
+    )
+    .unwrap();
     let r = json(&env.expect_code(&["validate", "--fabric", "f", "--json"], 1));
-    let f = r["files"].as_array().unwrap().iter().find(|f| f["file"] == "managed/vpcs/vpc-1.yaml").unwrap().clone();
+    let f = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "managed/vpcs/vpc-1.yaml")
+        .unwrap()
+        .clone();
     assert_eq!(f["valid"], false);
-    assert!(f["errors"][0]["line"].as_u64().unwrap() > 1, "located at the field, not the document: {f}");
+    assert!(
+        f["errors"][0]["line"].as_u64().unwrap() > 1,
+        "located at the field, not the document: {f}"
+    );
 }

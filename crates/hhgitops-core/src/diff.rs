@@ -150,10 +150,9 @@ impl<'a> Owners<'a> {
             {
                 continue;
             }
-            let (Some(manager), Some(fields)) = (
-                e.get("manager").and_then(Value::as_str),
-                e.get("fieldsV1"),
-            ) else {
+            let (Some(manager), Some(fields)) =
+                (e.get("manager").and_then(Value::as_str), e.get("fieldsV1"))
+            else {
                 continue;
             };
             entries.push((manager, fields));
@@ -395,7 +394,10 @@ pub fn diff_object(desired: &Value, live: &Value) -> ObjectDiff {
         skip_annotation,
     );
     // Finalizers: ours must be there; controllers may add their own.
-    if let Some(want) = dm.and_then(|m| m.get("finalizers")).and_then(Value::as_array) {
+    if let Some(want) = dm
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+    {
         let have: Vec<&Value> = lm
             .and_then(|m| m.get("finalizers"))
             .and_then(Value::as_array)
@@ -548,7 +550,8 @@ pub fn fabric_drift(
         };
         let entry = match next {
             std::cmp::Ordering::Equal => {
-                let (Some(((kind, name), d)), Some((_, l))) = (desired_iter.next(), live_iter.next())
+                let (Some(((kind, name), d)), Some((_, l))) =
+                    (desired_iter.next(), live_iter.next())
                 else {
                     break;
                 };
@@ -695,7 +698,10 @@ mod tests {
     }
 
     fn paths(d: &ObjectDiff) -> Vec<(String, Change)> {
-        d.fields.iter().map(|f| (f.path.clone(), f.change)).collect()
+        d.fields
+            .iter()
+            .map(|f| (f.path.clone(), f.change))
+            .collect()
     }
 
     #[test]
@@ -714,7 +720,10 @@ mod tests {
     #[test]
     fn server_fields_and_defaults_are_not_drift() {
         let d = applied_object(&vpc_object(), "f1");
-        let live = live_after_apply(&d, json!({"defaultIsolated": false, "ipv4Namespace": "default"}));
+        let live = live_after_apply(
+            &d,
+            json!({"defaultIsolated": false, "ipv4Namespace": "default"}),
+        );
         let diff = diff_object(&d, &live);
         assert!(diff.in_sync(), "{:?}", diff.fields);
         assert!(diff.labelled && diff.recorded && !diff.needs_apply());
@@ -728,8 +737,10 @@ mod tests {
         live["metadata"]["managedFields"]
             .as_array_mut()
             .unwrap()
-            .push(json!({"manager": "kubectl-edit", "operation": "Update", "fieldsType": "FieldsV1",
-                         "fieldsV1": {"f:spec": {"f:subnets": {"f:default": {"f:vlan": {}}}}}}));
+            .push(
+                json!({"manager": "kubectl-edit", "operation": "Update", "fieldsType": "FieldsV1",
+                         "fieldsV1": {"f:spec": {"f:subnets": {"f:default": {"f:vlan": {}}}}}}),
+            );
         let diff = diff_object(&d, &live);
         assert_eq!(
             diff.fields,
@@ -930,7 +941,10 @@ mod tests {
             ]
         );
         let s = DriftSummary::of(&entries);
-        assert_eq!((s.in_sync, s.missing, s.extra, s.unmanaged, s.builtin), (1, 1, 1, 2, 1));
+        assert_eq!(
+            (s.in_sync, s.missing, s.extra, s.unmanaged, s.builtin),
+            (1, 1, 1, 2, 1)
+        );
         assert_eq!(s.drift(), 4);
         assert!(entries[1].needs_apply() && !entries[5].needs_apply());
     }

@@ -85,9 +85,9 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
     for p in files {
         let name = p.display().to_string();
         let bytes = std::fs::read(p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory => {
-                Error::usage(format!("{}: {e}: name a YAML file to validate", p.display()))
-            }
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory => Error::usage(
+                format!("{}: {e}: name a YAML file to validate", p.display()),
+            ),
             _ => Error::io("cannot read", p, e),
         })?;
         let rep = parse_source(&name, &bytes, &limits, &settings);

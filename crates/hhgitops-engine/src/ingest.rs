@@ -692,7 +692,9 @@ fn ingest_files(
     };
     for &i in &accepted {
         let rf = &mut read[i];
-        let Some(rep) = rf.report.take() else { continue };
+        let Some(rep) = rf.report.take() else {
+            continue;
+        };
         let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else {
             continue;
         };
@@ -848,14 +850,21 @@ struct Writes {
 
 impl Writes {
     fn new(root: &Path, dry_run: bool) -> Self {
-        Writes { root: root.to_path_buf(), dry_run, txn: None, count: 0 }
+        Writes {
+            root: root.to_path_buf(),
+            dry_run,
+            txn: None,
+            count: 0,
+        }
     }
 
     fn txn(&mut self) -> Result<&mut Transaction> {
         if self.txn.is_none() {
             self.txn = Some(Transaction::begin(&self.root)?);
         }
-        self.txn.as_mut().ok_or_else(|| Error::Runtime("transaction".into()))
+        self.txn
+            .as_mut()
+            .ok_or_else(|| Error::Runtime("transaction".into()))
     }
 
     fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {

@@ -68,12 +68,24 @@ struct Opened {
 
 async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(engine.db(), &fabric.name, root.path(), Duration::from_secs(60)).await?;
+    let lock = lock_fabric(
+        engine.db(),
+        &fabric.name,
+        root.path(),
+        Duration::from_secs(60),
+    )
+    .await?;
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
     let manifest = read_current_manifest(&root, &fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
-    Ok(Opened { lock, root, settings, manifest, managed })
+    Ok(Opened {
+        lock,
+        root,
+        settings,
+        manifest,
+        managed,
+    })
 }
 
 /// Deletes one managed object: its file, its inventory entry and its index row, logged, as one transaction.
@@ -87,7 +99,13 @@ pub async fn delete_object(
     let session = engine
         .git_session(fabric, &format!("delete {kind}/{name}"))
         .await?;
-    let Opened { lock, root, settings, mut manifest, managed } = open_managed(engine, fabric).await?;
+    let Opened {
+        lock,
+        root,
+        settings,
+        mut manifest,
+        managed,
+    } = open_managed(engine, fabric).await?;
     let rel = GitOpsRoot::managed_rel(kind, name);
     let in_inventory = manifest
         .inventory
@@ -205,7 +223,13 @@ impl ReindexReport {
 
 /// Rebuilds the object index from the managed files on disk. Changes no file.
 pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
-    let Opened { lock: _lock, root, settings, manifest, managed } = open_managed(engine, fabric).await?;
+    let Opened {
+        lock: _lock,
+        root,
+        settings,
+        manifest,
+        managed,
+    } = open_managed(engine, fabric).await?;
     let result = validate_state(&managed.state, &settings);
     let mut invalid = managed.problems.clone();
     invalid.extend(result.errors);

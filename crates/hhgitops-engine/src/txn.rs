@@ -113,8 +113,13 @@ impl Transaction {
             }
         }
         for dir in dirs {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
-            let probe = dir.join(format!("{}probe-{}", crate::atomic::TMP_PREFIX, uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io("cannot create folder", &dir, e))?;
+            let probe = dir.join(format!(
+                "{}probe-{}",
+                crate::atomic::TMP_PREFIX,
+                uuid::Uuid::new_v4().simple()
+            ));
             std::fs::write(&probe, b"").map_err(|e| Error::io("cannot write in", &dir, e))?;
             std::fs::rename(&probe, self.dir.join("probe"))
                 .or_else(|_| std::fs::remove_file(&probe))

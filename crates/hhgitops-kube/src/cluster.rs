@@ -228,7 +228,9 @@ impl Cluster {
             let n = p.0.len();
             for (i, seg) in p.0.iter().enumerate() {
                 let PathSegment::Key(k) = seg else { break };
-                let Some(map) = node.as_object_mut() else { break };
+                let Some(map) = node.as_object_mut() else {
+                    break;
+                };
                 if i + 1 == n {
                     map.insert(k.clone(), Value::Null);
                     break;
@@ -301,8 +303,16 @@ mod tests {
         );
         let ar = api_resource(Kind::VPCAttachment);
         assert_eq!(
-            (ar.api_version.as_str(), ar.kind.as_str(), ar.plural.as_str()),
-            ("vpc.githedgehog.com/v1beta1", "VPCAttachment", "vpcattachments")
+            (
+                ar.api_version.as_str(),
+                ar.kind.as_str(),
+                ar.plural.as_str()
+            ),
+            (
+                "vpc.githedgehog.com/v1beta1",
+                "VPCAttachment",
+                "vpcattachments"
+            )
         );
     }
 }

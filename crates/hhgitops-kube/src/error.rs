@@ -115,10 +115,9 @@ pub fn cluster_error(url: &str, e: kube::Error) -> KubeError {
             url: url.to_string(),
             message: format!("{} {}: {}", s.code, s.reason, s.message),
         },
-        kube::Error::Auth(a) => KubeError::Config(format!(
-            "cannot authenticate to {url}: {}",
-            chain(&a)
-        )),
+        kube::Error::Auth(a) => {
+            KubeError::Config(format!("cannot authenticate to {url}: {}", chain(&a)))
+        }
         other => KubeError::Unreachable {
             url: url.to_string(),
             message: transport_message(&other),

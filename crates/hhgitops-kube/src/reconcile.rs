@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use futures::StreamExt;
 use hhgitops_core::diff::{diff_object, Change, DriftEntry, DriftStatus, FieldDiff};
-use hhgitops_core::path::{FieldPath, PathSegment};
 use hhgitops_core::kinds::Kind;
+use hhgitops_core::path::{FieldPath, PathSegment};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -150,7 +150,8 @@ pub fn plan(
                 .and_then(Value::as_str)
                 .map(str::to_string),
             note: (e.status == DriftStatus::InSync && e.adopt).then(|| {
-                "in sync; adds this fabric's label and the record of the applied content".to_string()
+                "in sync; adds this fabric's label and the record of the applied content"
+                    .to_string()
             }),
         });
     }
@@ -189,10 +190,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn abort(&self, message: &str) {
         self.aborted.store(true, Ordering::SeqCst);
-        let mut m = self
-            .abort_message
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut m = self.abort_message.lock().unwrap_or_else(|e| e.into_inner());
         if m.is_none() {
             *m = Some(message.to_string());
         }
@@ -378,11 +376,7 @@ async fn apply_inner(
     if run.aborted.load(Ordering::SeqCst) {
         return outcome(p, Status::NotAttempted, None);
     }
-    if let Some((dep, status)) = p
-        .refs
-        .iter()
-        .find_map(|r| blocked.get(r).map(|s| (r, *s)))
-    {
+    if let Some((dep, status)) = p.refs.iter().find_map(|r| blocked.get(r).map(|s| (r, *s))) {
         return outcome(
             p,
             Status::Skipped,
@@ -490,7 +484,10 @@ async fn prune_inner(
         return outcome(
             p,
             Status::Kept,
-            Some("carries this fabric's label but is no longer in Git: sync --prune deletes it".into()),
+            Some(
+                "carries this fabric's label but is no longer in Git: sync --prune deletes it"
+                    .into(),
+            ),
         );
     }
     if run.aborted.load(Ordering::SeqCst) {
@@ -571,5 +568,109 @@ impl ExecutionSummary {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: Kind, name: &str, status: DriftStatus, adopt: bool) -> DriftEntry {
+        DriftEntry {
+            kind,
+            name: name.to_string(),
+            status,
+            fields: Vec::new(),
+            adopt,
+            fabric: None,
+        }
+    }
+
+    #[test]
+    fn the_plan_follows_the_drift_entries() {
+        let entries = vec![
+            entry(Kind::VPC, "new", DriftStatus::Missing, false),
+            entry(Kind::VPC, "changed", DriftStatus::Drifted, false),
+            entry(Kind::VPC, "imported", DriftStatus::InSync, true),
+            entry(Kind::VPC, "same", DriftStatus::InSync, false),
+            entry(Kind::External, "gone", DriftStatus::Extra, false),
+            entry(Kind::VPC, "broken", DriftStatus::Extra, false),
+            entry(Kind::VPC, "theirs", DriftStatus::Unmanaged, false),
+            entry(Kind::SwitchProfile, "vs", DriftStatus::Builtin, false),
+        ];
+        let mut desired = DesiredObjects::new();
+        for n in ["new", "changed", "imported", "same"] {
+            desired.insert((Kind::VPC, n.to_string()), json!({"name": n}));
+        }
+        let mut refs = References::new();
+        refs.insert(
+            (Kind::VPC, "new".to_string()),
+            vec![(Kind::IPv4Namespace, "default".to_string())],
+        );
+        let mut live = LiveObjects::new();
+        live.insert(
+            (Kind::External, "gone".to_string()),
+            json!({"metadata": {"uid": "u-1"}, "spec": {"ipv4Namespace": "ns"}}),
+        );
+        let held: BTreeSet<(Kind, String)> = [(Kind::VPC, "broken".to_string())].into();
+        let p = plan(&entries, &desired, &refs, &live, &held);
+        let got: Vec<(&str, Action)> = p.iter().map(|p| (p.name.as_str(), p.action)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("new", Action::Create),
+                ("changed", Action::Update),
+                ("imported", Action::Update),
+                ("same", Action::Unchanged),
+                ("gone", Action::Prune),
+            ]
+        );
+        assert_eq!(p[0].body, Some(json!({"name": "new"})));
+        assert_eq!(
+            p[0].refs,
+            vec![(Kind::IPv4Namespace, "default".to_string())]
+        );
+        assert!(p[2].note.is_some() && p[3].body.is_none());
+        assert_eq!(p[4].uid.as_deref(), Some("u-1"));
+        assert_eq!(p[4].refs, vec![(Kind::IPv4Namespace, "ns".to_string())]);
+    }
+
+    #[test]
+    fn summary_counts_outcomes() {
+        let o = |action, status| ObjectOutcome {
+            kind: Kind::VPC,
+            name: "x".into(),
+            action,
+            status,
+            message: None,
+            code: None,
+            fields: Vec::new(),
+            still_differs: Vec::new(),
+        };
+        let s = ExecutionSummary::of(&[
+            o(Action::Create, Status::Applied),
+            o(Action::Update, Status::Applied),
+            o(Action::Unchanged, Status::Unchanged),
+            o(Action::Prune, Status::Kept),
+            o(Action::Create, Status::Rejected),
+            o(Action::Create, Status::Skipped),
+        ]);
+        assert_eq!(
+            (
+                s.created,
+                s.updated,
+                s.unchanged,
+                s.kept,
+                s.rejected,
+                s.skipped
+            ),
+            (1, 1, 1, 1, 1, 1)
+        );
+        let text = serde_json::to_value(o(Action::Prune, Status::NotAttempted)).unwrap();
+        assert_eq!(
+            text,
+            json!({"kind": "VPC", "name": "x", "action": "prune", "status": "not-attempted"})
+        );
     }
 }

@@ -179,7 +179,10 @@ mod tests {
         );
         assert_eq!(
             refs(Kind::VPC, json!({"ipv4Namespace": "ns1"})),
-            vec![r(Kind::IPv4Namespace, "ns1"), r(Kind::VLANNamespace, "default")]
+            vec![
+                r(Kind::IPv4Namespace, "ns1"),
+                r(Kind::VLANNamespace, "default")
+            ]
         );
         assert_eq!(
             refs(Kind::External, json!({})),
@@ -223,16 +226,31 @@ mod tests {
     #[test]
     fn references_point_to_earlier_ranks() {
         let samples = [
-            (Kind::VPCAttachment, json!({"subnet": "v/s", "connection": "c"})),
-            (Kind::Connection, json!({"unbundled": {"link": {"server": {"port": "s/p"}, "switch": {"port": "w/E1/1"}}}})),
+            (
+                Kind::VPCAttachment,
+                json!({"subnet": "v/s", "connection": "c"}),
+            ),
+            (
+                Kind::Connection,
+                json!({"unbundled": {"link": {"server": {"port": "s/p"}, "switch": {"port": "w/E1/1"}}}}),
+            ),
             (Kind::Switch, json!({"profile": "vs", "groups": ["g"]})),
             (Kind::VPC, json!({})),
             (Kind::External, json!({})),
-            (Kind::ExternalAttachment, json!({"external": "e", "connection": "c"})),
-            (Kind::ExternalPeering, json!({"permit": {"vpc": {"name": "v"}, "external": {"name": "e"}}})),
+            (
+                Kind::ExternalAttachment,
+                json!({"external": "e", "connection": "c"}),
+            ),
+            (
+                Kind::ExternalPeering,
+                json!({"permit": {"vpc": {"name": "v"}, "external": {"name": "e"}}}),
+            ),
             (Kind::VPCPeering, json!({"permit": [{"a": {}, "b": {}}]})),
             (Kind::Gateway, json!({})),
-            (Kind::GatewayPeering, json!({"gatewayGroup": "g", "peering": {"v": {}, "ext.e": {}}})),
+            (
+                Kind::GatewayPeering,
+                json!({"gatewayGroup": "g", "peering": {"v": {}, "ext.e": {}}}),
+            ),
         ];
         for (kind, spec) in samples {
             for (k, _) in refs(kind, spec) {

@@ -64,11 +64,7 @@ impl ClusterTarget {
                 .await
                 .map_err(|e| KubeError::Config(format!("cannot read the kubeconfig: {e}")))?
                 .map_err(|e| {
-                    KubeError::Config(format!(
-                        "kubeconfig {}: {}",
-                        path.display(),
-                        chain(&e)
-                    ))
+                    KubeError::Config(format!("kubeconfig {}: {}", path.display(), chain(&e)))
                 })?;
                 if let Some(ctx) = &self.context {
                     if !kc.contexts.iter().any(|c| &c.name == ctx) {
@@ -92,18 +88,11 @@ impl ClusterTarget {
                 kube::Config::from_custom_kubeconfig(kc, &opts)
                     .await
                     .map_err(|e| {
-                        KubeError::Config(format!(
-                            "kubeconfig {}: {}",
-                            path.display(),
-                            chain(&e)
-                        ))
+                        KubeError::Config(format!("kubeconfig {}: {}", path.display(), chain(&e)))
                     })?
             }
             None if in_cluster_environment() => kube::Config::incluster().map_err(|e| {
-                KubeError::Config(format!(
-                    "in-cluster configuration: {}",
-                    chain(&e)
-                ))
+                KubeError::Config(format!("in-cluster configuration: {}", chain(&e)))
             })?,
             None => return Err(KubeError::NoTarget),
         };
@@ -120,10 +109,7 @@ impl ClusterTarget {
         let url = config.cluster_url.to_string();
         let url = url.trim_end_matches('/').to_string();
         let client = kube::Client::try_from(config).map_err(|e| {
-            KubeError::Config(format!(
-                "cannot build a client for {url}: {}",
-                chain(&e)
-            ))
+            KubeError::Config(format!("cannot build a client for {url}: {}", chain(&e)))
         })?;
         Ok(Cluster::new(client, url, settings.clone()))
     }

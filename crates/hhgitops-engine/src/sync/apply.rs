@@ -9,8 +9,7 @@ use std::time::Duration;
 use hhgitops_core::diff::{fabric_drift, DriftEntry, DriftStatus};
 use hhgitops_core::Diagnostic;
 use hhgitops_kube::{
-    execute, plan, Action, ClientSettings, ExecuteOptions, ExecutionSummary, ObjectOutcome,
-    Status,
+    execute, plan, Action, ClientSettings, ExecuteOptions, ExecutionSummary, ObjectOutcome, Status,
 };
 use serde::Serialize;
 
@@ -188,7 +187,13 @@ async fn apply_locked(
         .await
         .map_err(|e| kube_error(fabric, e))?;
     let entries = fabric_drift(&desired.bodies, &live, &fabric.name);
-    let planned = plan(&entries, &desired.bodies, &desired.refs, &live, &desired.held);
+    let planned = plan(
+        &entries,
+        &desired.bodies,
+        &desired.refs,
+        &live,
+        &desired.held,
+    );
     tracing::info!(
         fabric = %fabric.name,
         objects = planned.len(),

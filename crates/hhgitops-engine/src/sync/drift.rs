@@ -38,10 +38,12 @@ pub async fn drift(
     client: &ClientSettings,
     lock_timeout: Duration,
 ) -> Result<DriftReport> {
+    let started = std::time::Instant::now();
     let root = GitOpsRoot::new(&fabric.root);
     let lock = lock_fabric(engine.db(), &fabric.name, root.path(), lock_timeout).await?;
     let desired = load_desired_async(fabric, None).await?;
     drop(lock);
+    let read = started.elapsed();
     let cluster = connect(fabric, client).await?;
     let served = cluster
         .served_kinds()
@@ -54,7 +56,17 @@ pub async fn drift(
         .list_all(&served)
         .await
         .map_err(|e| kube_error(fabric, e))?;
+    let listed = started.elapsed();
     let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
+    tracing::debug!(
+        fabric = %fabric.name,
+        desired = desired.bodies.len(),
+        live = live.len(),
+        read_ms = read.as_millis() as u64,
+        list_ms = (listed - read).as_millis() as u64,
+        compare_ms = (started.elapsed() - listed).as_millis() as u64,
+        "drift computed"
+    );
     objects.retain(|e| !desired.held.contains(&(e.kind, e.name.clone())));
     let summary = DriftSummary::of(&objects);
     Ok(DriftReport {

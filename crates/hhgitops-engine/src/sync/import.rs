@@ -25,7 +25,9 @@ use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::{fabric_settings, load_managed, ErrorRecord};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
-use crate::records::{parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Operation};
+use crate::records::{
+    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Operation,
+};
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
 
@@ -173,7 +175,9 @@ pub async fn import_from_cluster(
         }
     };
     if report.changed {
-        records.replace_index(&inventory, Some(&manifest_sha)).await?;
+        records
+            .replace_index(&inventory, Some(&manifest_sha))
+            .await?;
     }
     let s = &report.summary;
     records

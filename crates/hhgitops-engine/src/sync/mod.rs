@@ -19,13 +19,17 @@ use hhgitops_core::diff::applied_object;
 use hhgitops_core::state::Origin;
 use hhgitops_core::validate::parse_source;
 use hhgitops_core::{yaml, Diagnostic, Kind};
-use hhgitops_kube::{ClientSettings, Cluster, ClusterTarget, DesiredObjects, KubeError, References};
+use hhgitops_kube::{
+    ClientSettings, Cluster, ClusterTarget, DesiredObjects, KubeError, References,
+};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorClass, Result};
 use crate::fabric::Fabric;
 use crate::gitops::GitOutcome;
-use crate::ingest::{fabric_settings, ingest, load_managed, FileStatus, IngestOptions, IngestReport};
+use crate::ingest::{
+    fabric_settings, ingest, load_managed, FileStatus, IngestOptions, IngestReport,
+};
 use crate::layout::{GitOpsRoot, InitReport};
 use crate::records::{read_manifest, Manifest, ManifestState};
 use crate::Engine;
