@@ -245,6 +245,12 @@ pub async fn sync_fabric(
         apply_error: None,
         apply_error_class: None,
     };
+    if let Some(e) = out.ingest.git_error.clone() {
+        // The cluster follows what is in the remote: with the commit or push failed, nothing is applied.
+        out.apply_error_class = Some(ErrorClass::Runtime);
+        out.apply_error = Some(format!("not applied: the ingestion was not pushed: {e}"));
+        return Ok(out);
+    }
     if !target_of(fabric).is_configured() {
         out.apply_skipped = Some(
             "no Kubernetes target configured (fabric add --kubeconfig FILE [--context CTX])".into(),
