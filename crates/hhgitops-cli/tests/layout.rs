@@ -209,8 +209,22 @@ fn hnp_layout_is_upgraded_in_place() {
         "version: '1.0'\ncreated_at: '2025-07-01T10:00:00+00:00'\noperations:\n- operation: ingestion\n  timestamp: '2025-07-01T10:05:00+00:00'\n  original_file: /var/lib/netbox/gitops/lab/raw/vpcs.yaml\n  document_count: 2\n  documents_created:\n  - /var/lib/netbox/gitops/lab/managed/vpcs/vpc-1.yaml\n  archived_to: /var/lib/netbox/gitops/lab/raw/vpcs.yaml.archived\n- operation: migration\n  timestamp: '2025-07-02T09:00:00+00:00'\n  original_file: /var/lib/netbox/gitops/lab/unmanaged/extra.yaml\n  migrated_to: /var/lib/netbox/gitops/lab/raw/extra.yaml\n  archived_to: null\n",
     )
     .unwrap();
-    std::fs::write(root.join("managed/vpcs/vpc-1.yaml"), "kind: VPC\n").unwrap();
-    std::fs::write(root.join("managed/vpcs/vpc-1-1.yaml"), "kind: VPC\n").unwrap();
+    std::fs::write(
+        root.join("managed/vpcs/vpc-1.yaml"),
+        "kind: VPC\nmetadata:\n  name: vpc-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("managed/vpcs/vpc-1-1.yaml"),
+        "kind: VPC\nmetadata:\n  name: vpc-1\n",
+    )
+    .unwrap();
+    // Not a duplicate: a legitimate object whose name merely ends in "-<digits>".
+    std::fs::write(
+        root.join("managed/vpcs/vpc-1-2.yaml"),
+        "kind: VPC\nmetadata:\n  name: vpc-1-2\n",
+    )
+    .unwrap();
     std::fs::write(root.join("unmanaged/leftover.yaml"), "kind: Server\n").unwrap();
 
     env.ok(&["fabric", "add", "lab", "--path", root.to_str().unwrap()]);

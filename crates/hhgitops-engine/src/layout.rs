@@ -607,6 +607,7 @@ impl GitOpsRoot {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
             names.sort();
+            let set: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
             for n in &names {
                 let Some(stem) = n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")) else {
                     continue;
@@ -617,10 +618,16 @@ impl GitOpsRoot {
                 if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
                     continue;
                 }
-                if names
-                    .iter()
-                    .any(|m| m == &format!("{orig}.yaml") || m == &format!("{orig}.yml"))
-                {
+                // HNP's copy holds the same object as the original; `leaf-1-2.yaml` beside a legitimate
+                // `leaf-1.yaml` that names another object is not a duplicate.
+                let same_object = || {
+                    std::fs::read_to_string(dir.join(n))
+                        .map(|t| t.lines().any(|l| l.trim() == format!("name: {orig}")))
+                        .unwrap_or(false)
+                };
+                let original_exists = set.contains(format!("{orig}.yaml").as_str())
+                    || set.contains(format!("{orig}.yml").as_str());
+                if original_exists && same_object() {
                     out.push(Problem {
                         path: format!("{MANAGED}/{}/{n}", kind.plural()),
                         message: format!(
