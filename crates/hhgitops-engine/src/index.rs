@@ -171,6 +171,7 @@ impl FabricRecords {
             .execute(&mut *tx)
             .await?;
         const COLS: usize = 9;
+        let sqlite = self.db.backend() == crate::db::Backend::Sqlite;
         for chunk in entries.chunks(100) {
             let mut sql = String::from(
                 "INSERT INTO managed_objects (fabric, kind, name, file, sha256, source_file, source_document, \
@@ -185,7 +186,13 @@ impl FabricRecords {
                     if c > 0 {
                         sql.push(',');
                     }
-                    sql.push_str(&format!("${}", i * COLS + c + 1));
+                    // SQLite resolves `$N` names one by one per bind (quadratic in a long statement): plain `?`
+                    // there, numbered placeholders for PostgreSQL.
+                    if sqlite {
+                        sql.push('?');
+                    } else {
+                        sql.push_str(&format!("${}", i * COLS + c + 1));
+                    }
                 }
                 sql.push(')');
             }
