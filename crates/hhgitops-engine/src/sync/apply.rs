@@ -21,7 +21,7 @@ use crate::layout::GitOpsRoot;
 use crate::lock::lock_fabric;
 use crate::Engine;
 
-use super::{connect, kube_error, load_desired_async};
+use super::{fetch_live, load_desired_async};
 
 /// How the apply stage runs.
 #[derive(Debug, Clone)]
@@ -174,18 +174,7 @@ async fn apply_locked(
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
     let desired = load_desired_async(fabric, preview).await?;
-    let cluster = connect(fabric, &opts.client).await?;
-    let served = cluster
-        .served_kinds()
-        .await
-        .map_err(|e| kube_error(fabric, e))?;
-    cluster
-        .require(&served, desired.bodies.keys().map(|(k, _)| *k))
-        .map_err(|e| kube_error(fabric, e))?;
-    let live = cluster
-        .list_all(&served)
-        .await
-        .map_err(|e| kube_error(fabric, e))?;
+    let (cluster, live) = fetch_live(fabric, &opts.client, &desired).await?;
     let entries = fabric_drift(&desired.bodies, &live, &fabric.name);
     let planned = plan(
         &entries,

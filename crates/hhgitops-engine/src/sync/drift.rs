@@ -14,7 +14,7 @@ use crate::layout::GitOpsRoot;
 use crate::lock::lock_fabric;
 use crate::Engine;
 
-use super::{connect, kube_error, load_desired_async};
+use super::{fetch_live, load_desired_async};
 
 /// A fabric's drift.
 #[derive(Debug, Clone, Serialize)]
@@ -44,18 +44,7 @@ pub async fn drift(
     let desired = load_desired_async(fabric, None).await?;
     drop(lock);
     let read = started.elapsed();
-    let cluster = connect(fabric, client).await?;
-    let served = cluster
-        .served_kinds()
-        .await
-        .map_err(|e| kube_error(fabric, e))?;
-    cluster
-        .require(&served, desired.bodies.keys().map(|(k, _)| *k))
-        .map_err(|e| kube_error(fabric, e))?;
-    let live = cluster
-        .list_all(&served)
-        .await
-        .map_err(|e| kube_error(fabric, e))?;
+    let (cluster, live) = fetch_live(fabric, client, &desired).await?;
     let listed = started.elapsed();
     let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
     tracing::debug!(

@@ -63,6 +63,28 @@ pub async fn connect(fabric: &Fabric, settings: &ClientSettings) -> Result<Clust
         .map_err(|e| kube_error(fabric, e))
 }
 
+/// Connects to the fabric's cluster, checks that every kind the fabric manages is served, and lists the live
+/// Hedgehog objects (one LIST per served kind).
+pub(crate) async fn fetch_live(
+    fabric: &Fabric,
+    settings: &ClientSettings,
+    desired: &Desired,
+) -> Result<(Cluster, hhgitops_kube::LiveObjects)> {
+    let cluster = connect(fabric, settings).await?;
+    let served = cluster
+        .served_kinds()
+        .await
+        .map_err(|e| kube_error(fabric, e))?;
+    cluster
+        .require(&served, desired.bodies.keys().map(|(k, _)| *k))
+        .map_err(|e| kube_error(fabric, e))?;
+    let live = cluster
+        .list_all(&served)
+        .await
+        .map_err(|e| kube_error(fabric, e))?;
+    Ok((cluster, live))
+}
+
 /// The desired state of a fabric: what its managed files say, in the form hhgitops applies.
 #[derive(Debug, Default)]
 pub(crate) struct Desired {
