@@ -77,11 +77,8 @@ pub fn remove_created_dirs(created: &[PathBuf]) {
     }
 }
 
-/// sha256 of bytes, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+/// sha256 of bytes, lowercase hex (the one implementation lives in core).
+pub use hhgitops_core::normalize::content_hash as sha256_hex;
 
 #[cfg(test)]
 mod tests {

@@ -187,10 +187,6 @@ fn nearest_existing(p: &Path) -> PathBuf {
 }
 
 impl GitSession {
-    pub fn repo(&self) -> &GitRepo {
-        &self.repo
-    }
-
     pub fn pushes(&self) -> bool {
         self.push
     }

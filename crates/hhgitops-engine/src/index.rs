@@ -231,23 +231,6 @@ impl FabricRecords {
             .collect()
     }
 
-    pub async fn index_entries(&self) -> Result<Vec<(String, String, String, String)>> {
-        let rows = sqlx::query("SELECT kind, name, file, sha256 FROM managed_objects WHERE fabric = $1 ORDER BY kind, name")
-            .bind(&self.fabric)
-            .fetch_all(self.db.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("kind")?,
-                    r.try_get("name")?,
-                    r.try_get("file")?,
-                    r.try_get("sha256")?,
-                ))
-            })
-            .collect()
-    }
-
     pub async fn rejections(&self) -> Result<Vec<Rejection>> {
         let rows = sqlx::query("SELECT * FROM rejections WHERE fabric = $1 ORDER BY file")
             .bind(&self.fabric)
@@ -290,16 +273,6 @@ impl FabricRecords {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn delete_index_row(&self, kind: &str, name: &str) -> Result<()> {
-        sqlx::query("DELETE FROM managed_objects WHERE fabric = $1 AND kind = $2 AND name = $3")
-            .bind(&self.fabric)
-            .bind(kind)
-            .bind(name)
-            .execute(self.db.pool())
-            .await?;
         Ok(())
     }
 }

@@ -30,8 +30,7 @@ use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
 use crate::rawfiles::{archive_name, discover, RawFile, RefusedFile};
 use crate::records::{
-    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest,
-    ManifestState, Operation, Source,
+    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation, Source,
 };
 use crate::txn::{recover, Failpoint, Recovery, Transaction};
 use crate::Engine;
@@ -496,23 +495,7 @@ fn ingest_files(
         recover(root.path())?
     };
     let manifest_path = root.manifest_path();
-    let mut manifest = match read_manifest(&manifest_path)? {
-        ManifestState::Current(m) => m,
-        ManifestState::Missing => {
-            return Err(Error::usage(format!(
-                "{} is missing: run `hhgitops init --fabric {}`",
-                manifest_path.display(),
-                fabric.name
-            )))
-        }
-        ManifestState::Hnp(_) => {
-            return Err(Error::usage(format!(
-                "{} was written by the Hedgehog NetBox Plugin: run `hhgitops init --fabric {}` to upgrade it",
-                manifest_path.display(),
-                fabric.name
-            )))
-        }
-    };
+    let mut manifest = root.current_manifest(&fabric.name)?;
     let limits = yaml::Limits {
         max_bytes: opts.max_file_size as usize,
         ..yaml::Limits::default()
@@ -930,7 +913,7 @@ fn select_raw_files(
             return Err(Error::usage(format!("{} is not a file", p.display())));
         }
         if let Ok(inner) = canon.strip_prefix(&canon_raw) {
-            let rel = format!("raw/{}", crate::rawfiles::rel_path(Path::new(""), inner));
+            let rel = format!("raw/{}", crate::layout::rel_path(Path::new(""), inner));
             match all.iter().find(|f| f.rel == rel) {
                 Some(f) => out.push(f.clone()),
                 None => {
@@ -1114,32 +1097,37 @@ fn managed_matches_manifest(root: &GitOpsRoot, manifest: &Manifest) -> Result<bo
         .map(|e| (e.file.as_str(), e.sha256.as_str()))
         .collect();
     for kind in Kind::ALL {
-        let dir = root.kind_dir(kind);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("cannot list", &dir, e)),
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || !name.ends_with(".yaml")
-                || !entry.file_type().is_ok_and(|t| t.is_file())
-            {
-                continue;
-            }
+        for name in managed_file_names(root, kind)? {
             let rel = format!("managed/{}/{name}", kind.plural());
             let Some(sha) = expected.remove(rel.as_str()) else {
                 return Ok(false);
             };
-            let bytes = std::fs::read(entry.path())
-                .map_err(|e| Error::io("cannot read", entry.path(), e))?;
+            let path = root.abs(&rel);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
             if sha256_hex(&bytes) != sha {
                 return Ok(false);
             }
         }
     }
     Ok(expected.is_empty())
+}
+
+/// The managed files of one kind (`<name>.yaml`, dotfiles and other files left out), sorted.
+fn managed_file_names(root: &GitOpsRoot, kind: Kind) -> Result<Vec<String>> {
+    let dir = root.kind_dir(kind);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", &dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// One managed file as found on disk.
@@ -1171,20 +1159,7 @@ pub fn load_managed(
     let mut out = ManagedState::default();
     let limits = yaml::Limits::default();
     for kind in Kind::ALL {
-        let dir = root.kind_dir(kind);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("cannot list", &dir, e)),
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.') && n.ends_with(".yaml"))
-            .collect();
-        names.sort();
-        for file_name in names {
+        for file_name in managed_file_names(root, kind)? {
             let rel = format!("managed/{}/{file_name}", kind.plural());
             let path = root.abs(&rel);
             let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;

@@ -160,6 +160,31 @@ impl GitOpsRoot {
         self.root.join(MANIFEST)
     }
 
+    /// The manifest, for commands that need a complete layout: a missing or HNP-format manifest is a usage
+    /// error that says to run `init`.
+    pub fn current_manifest(&self, fabric: &str) -> Result<Manifest> {
+        let path = self.manifest_path();
+        match read_manifest(&path)? {
+            ManifestState::Current(m) => Ok(m),
+            ManifestState::Missing => Err(Error::usage(format!(
+                "{} is missing: run `hhgitops init --fabric {fabric}`",
+                path.display()
+            ))),
+            ManifestState::Hnp(_) => Err(Error::usage(format!(
+                "{} was written by the Hedgehog NetBox Plugin: run `hhgitops init --fabric {fabric}` to upgrade it",
+                path.display()
+            ))),
+        }
+    }
+
+    /// `managed/<plural>/<name>.yaml` → (kind, name): the inverse of [`GitOpsRoot::managed_rel`].
+    pub fn managed_key(rel: &str) -> Option<(Kind, String)> {
+        let rest = rel.strip_prefix("managed/")?;
+        let (plural, file) = rest.split_once('/')?;
+        let name = file.strip_suffix(".yaml")?;
+        Some((Kind::from_plural(plural)?, name.to_string()))
+    }
+
     pub fn archive_log_path(&self) -> PathBuf {
         self.root.join(ARCHIVE_LOG)
     }
@@ -170,12 +195,7 @@ impl GitOpsRoot {
 
     /// A path relative to the root, with `/` separators.
     pub fn rel(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root)
-            .unwrap_or(p)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
+        rel_path(&self.root, p)
     }
 
     /// The folders of the layout, relative, in creation order.
@@ -641,6 +661,16 @@ impl GitOpsRoot {
         }
         out
     }
+}
+
+/// `p` relative to `root`, with `/` separators (`p` itself when it is not under `root`).
+pub fn rel_path(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `*.yaml` / `*.yml`, any case.

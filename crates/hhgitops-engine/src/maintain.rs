@@ -16,8 +16,7 @@ use crate::ingest::{fabric_settings, load_managed};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
 use crate::records::{
-    parse_archive_log, read_manifest, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest,
-    ManifestState, Operation,
+    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation,
 };
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
@@ -47,16 +46,6 @@ pub struct DeleteReport {
     pub git: Option<crate::gitops::GitOutcome>,
 }
 
-fn read_current_manifest(root: &GitOpsRoot, fabric: &str) -> Result<Manifest> {
-    match read_manifest(&root.manifest_path())? {
-        ManifestState::Current(m) => Ok(m),
-        _ => Err(Error::usage(format!(
-            "{} is missing or in an old format: run `hhgitops init --fabric {fabric}`",
-            root.manifest_path().display()
-        ))),
-    }
-}
-
 /// A fabric opened for maintenance: locked, interrupted work recovered, its managed state loaded.
 struct Opened {
     lock: crate::lock::FabricLock,
@@ -77,7 +66,7 @@ async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
     .await?;
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
-    let manifest = read_current_manifest(&root, &fabric.name)?;
+    let manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
     Ok(Opened {
         lock,

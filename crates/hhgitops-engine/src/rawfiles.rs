@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{is_yaml_name, RAW};
+use crate::layout::{is_yaml_name, rel_path, RAW};
 
 /// A candidate raw file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,81 @@ pub fn is_ignored_name(name: &str) -> bool {
         || !is_yaml_name(name)
 }
 
-/// Lists raw files in a stable (sorted) order, and the ones refused (symlinks leading out of the root).
+/// One candidate found under raw/: a regular file or a symbolic link with an ingestible name.
+#[derive(Debug, Clone)]
+pub struct RawEntry {
+    /// Relative to the GitOps root: `raw/sub/vpcs.yaml`.
+    pub rel: String,
+    pub path: PathBuf,
+    pub is_symlink: bool,
+}
+
+/// A folder under raw/ that could not be listed (the walk goes on without it).
+#[derive(Debug)]
+pub struct UnreadableFolder {
+    /// Relative to the GitOps root.
+    pub rel: String,
+    pub error: std::io::Error,
+}
+
+/// The one walk of raw/ with the naming rules of SPEC §3 (dot-folders skipped, ignored names skipped), used by
+/// ingestion and by the watcher. An unreadable subfolder does not block the rest of raw/: it is returned. Fails
+/// only when raw/ itself cannot be listed.
+pub fn walk_raw(
+    root: &Path,
+    mut visit: impl FnMut(RawEntry),
+) -> std::io::Result<Vec<UnreadableFolder>> {
+    let raw = root.join(RAW);
+    let mut problems = Vec::new();
+    let mut stack = vec![(raw.clone(), Some(std::fs::read_dir(&raw)?))];
+    while let Some((dir, listing)) = stack.pop() {
+        let entries = match listing.map_or_else(|| std::fs::read_dir(&dir), Ok) {
+            Ok(l) => l,
+            // Removed between listing its parent and now: nothing to see.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                problems.push(UnreadableFolder {
+                    rel: rel_path(root, &dir),
+                    error,
+                });
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(error) => {
+                    problems.push(UnreadableFolder {
+                        rel: rel_path(root, &dir),
+                        error,
+                    });
+                    break;
+                }
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            if ft.is_dir() {
+                stack.push((path, None));
+            } else if (ft.is_file() || ft.is_symlink()) && !is_ignored_name(&name) {
+                visit(RawEntry {
+                    rel: rel_path(root, &path),
+                    path,
+                    is_symlink: ft.is_symlink(),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Lists raw files in a stable (sorted) order, and the ones refused (symbolic links leading out of the root,
+/// folders that cannot be read).
 pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
     let raw = root.join(RAW);
-    let mut files = Vec::new();
-    let mut refused = Vec::new();
     if !raw.is_dir() {
         return Err(Error::usage(format!(
             "{} is missing: run `hhgitops init` for this fabric",
@@ -49,77 +119,37 @@ pub fn discover(root: &Path) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
     }
     let canon_root =
         std::fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
-    let mut stack = vec![raw.clone()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) if dir == raw => return Err(Error::io("cannot list", &dir, e)),
-            Err(e) => {
-                // An unreadable subfolder must not block the rest of raw/: it is reported and skipped.
-                refused.push(RefusedFile {
-                    file: format!("{}/", rel_path(root, &dir)),
-                    reason: format!("cannot read this folder ({e}): its files are not ingested"),
-                });
-                continue;
+    let mut files = Vec::new();
+    let mut refused = Vec::new();
+    let problems = walk_raw(root, |e| {
+        if e.is_symlink {
+            let reason = match std::fs::canonicalize(&e.path) {
+                Ok(target) if target.starts_with(&canon_root) && target.is_file() => None,
+                Ok(target) if target.starts_with(&canon_root) => return,
+                Ok(target) => Some(format!(
+                    "symbolic link to {} outside the GitOps root: refused; copy the file into raw/ instead",
+                    target.display()
+                )),
+                Err(_) => Some("dangling symbolic link: refused".to_string()),
+            };
+            if let Some(reason) = reason {
+                refused.push(RefusedFile { file: e.rel, reason });
+                return;
             }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            if ft.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if is_ignored_name(&name) {
-                continue;
-            }
-            let rel = rel_path(root, &path);
-            if ft.is_symlink() {
-                match std::fs::canonicalize(&path) {
-                    Ok(target) if target.starts_with(&canon_root) && target.is_file() => {}
-                    Ok(target) if target.starts_with(&canon_root) => continue,
-                    Ok(target) => {
-                        refused.push(RefusedFile {
-                            file: rel,
-                            reason: format!(
-                                "symbolic link to {} outside the GitOps root: refused; copy the file into raw/ instead",
-                                target.display()
-                            ),
-                        });
-                        continue;
-                    }
-                    Err(_) => {
-                        refused.push(RefusedFile {
-                            file: rel,
-                            reason: "dangling symbolic link: refused".into(),
-                        });
-                        continue;
-                    }
-                }
-            } else if !ft.is_file() {
-                continue;
-            }
-            files.push(RawFile { rel, abs: path });
         }
-    }
+        files.push(RawFile { rel: e.rel, abs: e.path });
+    })
+    .map_err(|e| Error::io("cannot list", &raw, e))?;
+    refused.extend(problems.into_iter().map(|p| RefusedFile {
+        file: format!("{}/", p.rel),
+        reason: format!(
+            "cannot read this folder ({}): its files are not ingested",
+            p.error
+        ),
+    }));
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     refused.sort_by(|a, b| a.file.cmp(&b.file));
     Ok((files, refused))
-}
-
-pub fn rel_path(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root)
-        .unwrap_or(p)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The first free archive name for a raw file: `a.yaml.archived`, then `a.yaml.2.archived`, `a.yaml.3.archived`…

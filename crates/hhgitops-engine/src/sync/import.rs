@@ -31,7 +31,7 @@ use crate::records::{
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
 
-use super::{connect, kube_error, read_current_manifest};
+use super::{connect, kube_error};
 
 /// How an import runs.
 #[derive(Debug, Clone)]
@@ -242,7 +242,7 @@ fn import_files(
     let root = GitOpsRoot::new(&fabric.root);
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
-    let mut manifest = read_current_manifest(&root, &fabric.name)?;
+    let mut manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
     let mut report = ImportReport {
         fabric: fabric.name.clone(),

@@ -31,7 +31,6 @@ use crate::ingest::{
     fabric_settings, ingest, load_managed, FileStatus, IngestOptions, IngestReport,
 };
 use crate::layout::{GitOpsRoot, InitReport};
-use crate::records::{read_manifest, Manifest, ManifestState};
 use crate::Engine;
 
 pub use apply::{apply_fabric, ApplyOptions, ApplyReport};
@@ -96,34 +95,12 @@ pub(crate) struct Desired {
     pub invalid: Vec<Diagnostic>,
 }
 
-pub(crate) fn read_current_manifest(root: &GitOpsRoot, fabric: &str) -> Result<Manifest> {
-    match read_manifest(&root.manifest_path())? {
-        ManifestState::Current(m) => Ok(m),
-        ManifestState::Missing => Err(Error::usage(format!(
-            "{} is missing: run `hhgitops init --fabric {fabric}`",
-            root.manifest_path().display()
-        ))),
-        ManifestState::Hnp(_) => Err(Error::usage(format!(
-            "{} was written by the Hedgehog NetBox Plugin: run `hhgitops init --fabric {fabric}` to upgrade it",
-            root.manifest_path().display()
-        ))),
-    }
-}
-
-/// `managed/<plural>/<name>.yaml` → (kind, name).
-fn managed_key(rel: &str) -> Option<(Kind, String)> {
-    let rest = rel.strip_prefix("managed/")?;
-    let (plural, file) = rest.split_once('/')?;
-    let name = file.strip_suffix(".yaml")?;
-    Some((Kind::from_plural(plural)?, name.to_string()))
-}
-
 /// Reads the desired state (blocking). With `preview` (the report of a dry-run ingestion), the raw files that
 /// ingestion would accept are laid over the managed files, so that a dry-run sync plans what a real one does.
 pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> Result<Desired> {
     let root = GitOpsRoot::new(&fabric.root);
     let settings = fabric_settings(fabric)?;
-    let manifest = read_current_manifest(&root, &fabric.name)?;
+    let manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
     let mut state = managed.state;
     if let Some(report) = preview {
@@ -158,7 +135,7 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
     }
     let mut desired = Desired::default();
     for d in &managed.problems {
-        if let Some(key) = managed_key(&d.file) {
+        if let Some(key) = GitOpsRoot::managed_key(&d.file) {
             if !state.contains(key.0, &key.1) {
                 desired.held.insert(key);
             }
@@ -303,10 +280,10 @@ mod tests {
     #[test]
     fn managed_keys_come_from_managed_paths() {
         assert_eq!(
-            managed_key("managed/vpcs/vpc-1.yaml"),
+            GitOpsRoot::managed_key("managed/vpcs/vpc-1.yaml"),
             Some((Kind::VPC, "vpc-1".to_string()))
         );
-        assert_eq!(managed_key("managed/switchs/a.yaml"), None);
-        assert_eq!(managed_key("raw/a.yaml"), None);
+        assert_eq!(GitOpsRoot::managed_key("managed/switchs/a.yaml"), None);
+        assert_eq!(GitOpsRoot::managed_key("raw/a.yaml"), None);
     }
 }

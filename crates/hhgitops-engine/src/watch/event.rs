@@ -98,21 +98,11 @@ pub enum WatchEventKind {
 impl WatchEvent {
     pub fn new(fabric: Option<&str>, kind: WatchEventKind) -> WatchEvent {
         WatchEvent {
-            time: now_millis(),
+            time: crate::clock::now_rfc3339_millis(),
             fabric: fabric.map(str::to_string),
             kind,
         }
     }
-}
-
-/// Now, as RFC 3339 UTC with millisecond precision: `2025-01-01T10:00:00.123Z`.
-fn now_millis() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&format)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

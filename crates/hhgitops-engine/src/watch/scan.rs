@@ -1,13 +1,12 @@
 //! One look at a fabric's raw/: every file the engine would ingest (same naming rules as
-//! [`crate::rawfiles::discover`]) with a snapshot of its metadata. Unlike discovery it survives an unreadable
-//! subfolder or a file vanishing mid-scan: those become messages, and the rest of raw/ is still seen.
+//! [`crate::rawfiles::discover`], through the same walk) with a snapshot of its metadata. An unreadable
+//! subfolder or a file vanishing mid-scan become messages, and the rest of raw/ is still seen.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::tracker::{Seen, Snapshot};
-use crate::layout::RAW;
-use crate::rawfiles::{is_ignored_name, rel_path};
+use crate::rawfiles::{is_ignored_name, walk_raw};
 
 /// What one scan found.
 #[derive(Debug, Default)]
@@ -18,66 +17,31 @@ pub(crate) struct Scan {
     pub problems: Vec<String>,
 }
 
-/// Scans `<root>/raw`. Fails only when raw/ itself cannot be listed.
+/// Scans `<root>/raw` (the engine's own walk, [`crate::rawfiles::walk_raw`]). Fails only when raw/ itself cannot
+/// be listed.
 pub(crate) fn scan_raw(root: &Path) -> std::io::Result<Scan> {
-    let raw = root.join(RAW);
     let mut out = Scan::default();
-    let first = std::fs::read_dir(&raw)?;
-    let mut stack = vec![(raw, Some(first))];
-    while let Some((dir, listing)) = stack.pop() {
-        let entries = match listing {
-            Some(l) => l,
-            None => match std::fs::read_dir(&dir) {
-                Ok(l) => l,
-                // Removed between listing its parent and now: nothing to see.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    out.problems
-                        .push(format!("cannot list {}: {e}", rel_path(root, &dir)));
-                    continue;
-                }
-            },
-        };
-        for entry in entries {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    out.problems
-                        .push(format!("cannot list {}: {e}", rel_path(root, &dir)));
-                    break;
-                }
-            };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(ft) = entry.file_type() else { continue };
-            let path = entry.path();
-            if ft.is_dir() {
-                stack.push((path, None));
-                continue;
-            }
-            if is_ignored_name(&name) {
-                continue;
-            }
-            let rel = rel_path(root, &path);
-            if ft.is_symlink() {
-                out.files.insert(rel, Seen::Symlink);
-                continue;
-            }
-            if !ft.is_file() {
-                continue;
-            }
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_file() => {
-                    out.files.insert(rel, Seen::File(Snapshot::of(&m)));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => out.problems.push(format!("cannot read {rel}: {e}")),
-            }
+    let mut problems = Vec::new();
+    let unreadable = walk_raw(root, |e| {
+        if e.is_symlink {
+            out.files.insert(e.rel, Seen::Symlink);
+            return;
         }
-    }
+        match std::fs::symlink_metadata(&e.path) {
+            Ok(m) if m.is_file() => {
+                out.files.insert(e.rel, Seen::File(Snapshot::of(&m)));
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => problems.push(format!("cannot read {}: {err}", e.rel)),
+        }
+    })?;
+    out.problems = problems;
+    out.problems.extend(
+        unreadable
+            .into_iter()
+            .map(|p| format!("cannot list {}: {}", p.rel, p.error)),
+    );
     Ok(out)
 }
 

@@ -272,7 +272,7 @@ impl Run {
                 self.tracker.forget_writers();
             }
             for (path, writing) in inbox.marks {
-                let rel = crate::rawfiles::rel_path(self.root.path(), &path);
+                let rel = crate::layout::rel_path(self.root.path(), &path);
                 if !is_raw_candidate(&rel) {
                     continue;
                 }
