@@ -35,6 +35,15 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
             ))
         })?;
     }
+    if let Ok(v) = std::env::var("HHGITOPS_GIT_BULK_MIN") {
+        if !v.is_empty() {
+            git.bulk_commit_min = v.parse().map_err(|_| {
+                Error::usage(format!(
+                    "HHGITOPS_GIT_BULK_MIN={v:?}: expected a number of changed files"
+                ))
+            })?;
+        }
+    }
     if let Ok(cmd) = std::env::var("HHGITOPS_TEST_BEFORE_PUSH") {
         // Test-only: run a shell command between the commit and the push, to move the remote at that moment.
         if !cmd.is_empty() {

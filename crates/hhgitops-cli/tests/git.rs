@@ -558,3 +558,61 @@ fn git_failures_are_messages_a_person_can_act_on() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_large_ingestion_is_one_commit_with_either_commit_path() {
+    let env = TestEnv::sqlite();
+    let mut input = format!("{NAMESPACES}---\n");
+    for n in 1..=200 {
+        input.push_str(&vpc(&format!("vpc-{n}"), n));
+        input.push_str("---\n");
+    }
+    let mut managed_trees = Vec::new();
+    // The plumbing path (any number of files) and the porcelain one (never) must make the same commit.
+    for (fabric, bulk_min) in [("bulk", "0"), ("plain", "1000000")] {
+        let remote = bare(&env, fabric);
+        env.ok(&["fabric", "add", fabric, "--git-url", &url(&remote)]);
+        let root = root_of(&env, fabric);
+        std::fs::write(root.join("raw/many.yaml"), &input).unwrap();
+        let out = env
+            .cmd()
+            .env("HHGITOPS_GIT_BULK_MIN", bulk_min)
+            .args(["ingest", "--fabric", fabric, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{fabric}: {}", stderr(&out));
+        let r = json(&out);
+        assert_eq!(r["git"]["pushed"], true, "{fabric}: {r:#}");
+        let log = remote_log(&remote);
+        assert_eq!(log.len(), 2, "{fabric}: one commit for the ingestion");
+        assert!(log[0].starts_with("ingest raw/many.yaml: "), "{log:?}");
+        let files = remote_files(&remote);
+        let vpcs = files
+            .iter()
+            .filter(|f| f.starts_with(&format!("fabrics/{fabric}/gitops/managed/vpcs/")))
+            .count();
+        assert_eq!(vpcs, 200, "{fabric}");
+        assert!(files.contains(&format!("fabrics/{fabric}/gitops/raw/many.yaml.archived")));
+        let clone = root.parent().unwrap().parent().unwrap().parent().unwrap();
+        assert_eq!(
+            git(clone, &["status", "--porcelain", "-uall"]),
+            "",
+            "{fabric}: the clone is clean after the commit"
+        );
+        managed_trees.push(
+            git(
+                &remote,
+                &[
+                    "rev-parse",
+                    &format!("main:fabrics/{fabric}/gitops/managed"),
+                ],
+            )
+            .trim()
+            .to_string(),
+        );
+        // Nothing to do the second time: no commit.
+        env.ok(&["ingest", "--fabric", fabric]);
+        assert_eq!(remote_log(&remote).len(), 2);
+    }
+    assert_eq!(managed_trees[0], managed_trees[1], "the same managed tree");
+}

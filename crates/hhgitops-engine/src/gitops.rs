@@ -35,6 +35,9 @@ pub struct GitSettings {
     pub max_push_attempts: u32,
     pub lock_timeout: Duration,
     pub before_push: Option<BeforePush>,
+    /// From how many changed paths on a commit is built with Git's plumbing instead of `add` + `commit` (the same
+    /// commit, at the cost of hashing the files); see [`hhgitops_git::Git::with_bulk_commit_min`].
+    pub bulk_commit_min: usize,
 }
 
 impl std::fmt::Debug for GitSettings {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for GitSettings {
             .field("author", &self.author)
             .field("max_push_attempts", &self.max_push_attempts)
             .field("lock_timeout", &self.lock_timeout)
+            .field("bulk_commit_min", &self.bulk_commit_min)
             .finish()
     }
 }
@@ -54,6 +58,7 @@ impl Default for GitSettings {
             max_push_attempts: 5,
             lock_timeout: Duration::from_secs(120),
             before_push: None,
+            bulk_commit_min: hhgitops_git::DEFAULT_BULK_COMMIT_MIN,
         }
     }
 }
@@ -91,6 +96,13 @@ impl std::fmt::Debug for GitSession {
 
 pub fn git_error(e: GitError) -> Error {
     Error::Git(e.to_string())
+}
+
+/// The git client of an operation.
+fn git_client(settings: &GitSettings) -> hhgitops_git::Git {
+    hhgitops_git::Git::new()
+        .with_author(settings.author.clone())
+        .with_bulk_commit_min(settings.bulk_commit_min)
 }
 
 fn credentials(fabric: &Fabric) -> Credentials {
@@ -131,7 +143,7 @@ pub fn open_session(
             let lock = CloneLock::acquire_file(&lock_path, purpose, settings.lock_timeout)
                 .map_err(git_error)?;
             let creds = credentials(fabric);
-            let git = hhgitops_git::Git::new().with_author(settings.author.clone());
+            let git = git_client(settings);
             let mut created = None;
             let repo = if dir.join(".git").exists() {
                 git.open(&dir).map_err(git_error)?
@@ -155,7 +167,7 @@ pub fn open_session(
         }
         RootRule::Path | RootRule::HomeDefault => {
             let probe = nearest_existing(&fabric.root);
-            let git = hhgitops_git::Git::new().with_author(settings.author.clone());
+            let git = git_client(settings);
             let Some(found) = git.discover(&probe).map_err(git_error)? else {
                 return Ok(None);
             };

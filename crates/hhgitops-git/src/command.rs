@@ -135,6 +135,7 @@ pub struct Git {
     extra_env: Vec<(OsString, OsString)>,
     observer: Option<CommandObserver>,
     version: Arc<OnceLock<(u32, u32, u32)>>,
+    bulk_commit_min: usize,
 }
 
 impl fmt::Debug for Git {
@@ -168,6 +169,7 @@ impl Git {
             extra_env: Vec::new(),
             observer: None,
             version: Arc::new(OnceLock::new()),
+            bulk_commit_min: crate::bulk::DEFAULT_BULK_COMMIT_MIN,
         }
     }
 
@@ -200,6 +202,17 @@ impl Git {
     pub fn with_observer(mut self, observer: CommandObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// From how many changed paths on a commit is built with the plumbing instead of `add` + `commit` (default
+    /// [`crate::DEFAULT_BULK_COMMIT_MIN`]; `usize::MAX` never, 0 always). Both make the same commit.
+    pub fn with_bulk_commit_min(mut self, paths: usize) -> Self {
+        self.bulk_commit_min = paths;
+        self
+    }
+
+    pub fn bulk_commit_min(&self) -> usize {
+        self.bulk_commit_min
     }
 
     pub fn author(&self) -> &Author {

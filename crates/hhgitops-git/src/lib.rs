@@ -10,7 +10,8 @@
 //!   work tree enclosing a directory, and the directory's prefix in it);
 //! - [`GitRepo::fetch`], [`GitRepo::fast_forward`], [`GitRepo::rebase_onto_upstream`];
 //! - [`GitRepo::commit`] of the changes under one prefix only, so fabrics sharing a repository never commit each
-//!   other's files;
+//!   other's files; a large change is committed through the plumbing (`update-index --stdin`, `write-tree`,
+//!   `commit-tree`, `update-ref`), which costs what hashing the files costs (see `bulk.rs`);
 //! - [`GitRepo::push`] and [`sync_push`]: push, and when the remote moved, fetch, rebase, re-validate, push again;
 //! - [`CloneLock`]: one operation at a time per clone, across threads and processes;
 //! - [`Credentials`]: what the operator's git already uses (SSH agent, credential helpers), or an HTTPS token
@@ -48,6 +49,7 @@
 //!   [`CloneLock`], which callers hold for the duration of an operation.
 
 mod author;
+mod bulk;
 mod classify;
 mod command;
 mod credentials;
@@ -61,6 +63,7 @@ mod timestamp;
 use std::path::Path;
 
 pub use author::Author;
+pub use bulk::DEFAULT_BULK_COMMIT_MIN;
 pub use command::{CommandObserver, CommandRecord, Git, GitCommand, GitOutput, Timeouts};
 pub use credentials::{Credentials, TOKEN_USERNAME};
 pub use error::{GitError, SyncError, MIN_GIT_VERSION};

@@ -16,7 +16,7 @@ use crate::{redact, timestamp, Author, Credentials, GitError};
 pub struct CommitId(String);
 
 impl CommitId {
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
         let ok =
             (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit());
@@ -480,8 +480,7 @@ impl GitRepo {
         // Every blob goes straight into one pack (git's bulk check-in) instead of one loose object file per new
         // file: an ingestion of thousands of objects otherwise spends most of its commit creating files. This
         // applies to this `add` only; diffs and everything else keep the operator's settings.
-        self.command()
-            .config("core.bigFileThreshold", "1")
+        crate::bulk::for_many_blobs(self.command())
             .args(["add", "-A", "--"])
             .arg(spec)
             .run()?;
@@ -504,8 +503,15 @@ impl GitRepo {
         }
         let spec = relative_pathspec(&self.workdir, paths_under)?;
         // Nothing changed (or the prefix does not exist yet, which `git add` would call an error).
-        if self.status_porcelain(paths_under)?.is_empty() {
+        let changes = self.status_porcelain(paths_under)?;
+        if changes.is_empty() {
             return Ok(CommitOutcome::NothingToCommit);
+        }
+        // Many changed paths (a large ingestion): the plumbing path, which costs what hashing the files costs.
+        if changes.len() >= self.git.bulk_commit_min() {
+            if let Some(outcome) = self.commit_bulk(message, author, &spec, &changes)? {
+                return Ok(outcome);
+            }
         }
         self.add_all_under(paths_under)?;
         let staged = self
