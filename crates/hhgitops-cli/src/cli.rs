@@ -177,6 +177,9 @@ pub struct IngestArgs {
     /// Largest raw file accepted, in bytes [default: 64 MiB]
     #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
     pub max_file_size: Option<u64>,
+    /// With --all (and --watch): how many fabrics are ingested at the same time [default: 4]
+    #[arg(long, value_name = "N", env = "HHGITOPS_JOBS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub jobs: Option<u32>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

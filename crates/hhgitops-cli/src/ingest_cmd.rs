@@ -66,6 +66,10 @@ fn spinner(enabled: bool, msg: String) -> Option<indicatif::ProgressBar> {
 }
 
 pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
+    let engine = &match a.jobs {
+        Some(n) => engine.clone().with_fabric_jobs(n as usize),
+        None => engine.clone(),
+    };
     if a.watch {
         return crate::watch_cmd::watch(engine, a).await;
     }
@@ -78,15 +82,49 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         lock_timeout: lock_timeout()?,
         after_read: after_read_hook(),
     };
+    let what = match fabrics.as_slice() {
+        [one] => format!("ingesting {}", one.name),
+        many => format!("ingesting {} fabrics", many.len()),
+    };
+    let pb = spinner(!a.json, what);
+    // Fabrics in parallel, up to the engine's bound; each fabric is one operation (its lock), and the reports
+    // are printed in registry order once all are done.
+    let tasks: Vec<_> = fabrics
+        .iter()
+        .map(|f| {
+            let engine = engine.clone();
+            let f = f.clone();
+            let opts = opts.clone();
+            tokio::spawn(async move {
+                let _slot = engine.fabric_slot().await?;
+                run_ingest(&engine, &f, &opts).await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(match t.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Runtime(format!("ingestion task failed: {e}"))),
+        });
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
     let mut reports = Vec::new();
     let mut code = EXIT_OK;
-    for f in &fabrics {
-        let pb = spinner(!a.json, format!("ingesting {}", f.name));
-        let report = run_ingest(engine, f, &opts).await;
-        if let Some(pb) = pb {
-            pb.finish_and_clear();
-        }
-        let report = report?;
+    let mut first_error = None;
+    for (f, report) in fabrics.iter().zip(results) {
+        let report = match report {
+            Ok(r) => r,
+            Err(e) if fabrics.len() > 1 => {
+                // One fabric failing does not hide what the others did.
+                eprintln!("hhgitops: error: {}: {e}", f.name);
+                first_error.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if report.has_rejections() {
             code = code.max(EXIT_REJECTED);
         }
@@ -107,7 +145,11 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
             print_json(r);
         }
     }
-    Ok(code)
+    match first_error {
+        Some(e) if reports.is_empty() => Err(e),
+        Some(e) => Ok(code.max(crate::output::exit_code_of(&e))),
+        None => Ok(code),
+    }
 }
 
 /// `ingested, +3 VPC ~1 VPCAttachment` or `unchanged, 4 object(s) unchanged`, for an accepted file.

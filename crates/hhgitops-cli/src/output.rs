@@ -36,6 +36,11 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 /// Prints an error as one line on stderr and returns its exit code.
 pub fn report_error(e: &Error) -> u8 {
     eprintln!("hhgitops: error: {e}");
+    exit_code_of(e)
+}
+
+/// The exit code of an error.
+pub fn exit_code_of(e: &Error) -> u8 {
     match e.class() {
         ErrorClass::Usage => EXIT_USAGE,
         ErrorClass::Runtime => EXIT_RUNTIME,

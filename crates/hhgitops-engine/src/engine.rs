@@ -9,12 +9,19 @@ use crate::gitops::{open_session, GitOutcome, GitSession, GitSettings};
 use crate::home::Home;
 use crate::layout::{GitOpsRoot, InitPlan, InitReport, Problem};
 
+/// How many fabrics are worked on at the same time by default (`ingest --all`, the watcher).
+pub const DEFAULT_FABRIC_JOBS: usize = 4;
+
 /// A home and its database. Cheap to clone; share it between tasks.
 #[derive(Debug, Clone)]
 pub struct Engine {
     home: Home,
     db: Database,
     git: GitSettings,
+    /// Bounds the fabrics worked on at once, across every clone of this engine (one operation per fabric is the
+    /// fabric lock's business).
+    jobs: std::sync::Arc<tokio::sync::Semaphore>,
+    jobs_limit: usize,
 }
 
 /// What `fabric add` did.
@@ -42,7 +49,32 @@ impl Engine {
             home,
             db,
             git: GitSettings::default(),
+            jobs: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_FABRIC_JOBS)),
+            jobs_limit: DEFAULT_FABRIC_JOBS,
         })
+    }
+
+    /// At most `jobs` fabrics worked on at the same time (at least 1). The one setting for `ingest --all`, the
+    /// watcher and any other caller that takes a [`fabric_slot`](Engine::fabric_slot).
+    pub fn with_fabric_jobs(mut self, jobs: usize) -> Self {
+        let jobs = jobs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        self.jobs = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+        self.jobs_limit = jobs;
+        self
+    }
+
+    pub fn fabric_jobs(&self) -> usize {
+        self.jobs_limit
+    }
+
+    /// Waits for one of the [`fabric_jobs`](Engine::fabric_jobs) slots; the work on one fabric holds it until
+    /// the returned permit is dropped.
+    pub async fn fabric_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.jobs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Runtime(format!("fabric slots: {e}")))
     }
 
     /// Sets how commits are authored and pushed.

@@ -482,6 +482,15 @@ impl Run {
         }
         self.set_status(|s| s.state = WatchState::Ingesting);
         let started = Instant::now();
+        // Fabrics are ingested in parallel up to the engine's bound.
+        let _slot = match self.w.shared.engine.fabric_slot().await {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.set_status(|s| s.state = WatchState::Watching);
+                tracing::warn!("{e}");
+                return;
+            }
+        };
         let mut attempts = 0;
         let result = loop {
             let opts = IngestOptions {
