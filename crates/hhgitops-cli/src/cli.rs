@@ -153,6 +153,9 @@ pub struct InitArgs {
     /// Say what would be done and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Also move loose YAML files found outside raw/ into raw/ (see them first with --dry-run --migrate)
+    #[arg(long, conflicts_with = "check")]
+    pub migrate: bool,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -436,7 +436,11 @@ impl Run {
         }
         self.last_problems = problems;
         for link in self.tracker.observe(&scan.files, now) {
-            let reason = self.link_reason(&link);
+            let reason = scan
+                .refused
+                .get(&link)
+                .cloned()
+                .unwrap_or_else(|| self.link_reason(&link));
             if self.reported_refused.insert(link.clone()) {
                 self.emit(WatchEventKind::Refused { file: link, reason });
             }
