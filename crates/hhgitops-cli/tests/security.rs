@@ -145,24 +145,39 @@ fn a_journal_pushed_to_the_repository_is_never_applied() {
     push_as_attacker(&env, &remote, |d| hostile_journal(&d.join(GITOPS), &s));
     for args in [
         &["ingest", "--fabric", "f"][..],
-        &["reindex", "--fabric", "f"],
         &["delete", "--fabric", "f", "vpc/none"],
     ] {
         let out = env.run(args);
         assert_ne!(code(&out), 0, "{args:?}: {}", stdout(&out));
         s.unchanged(&format!("{args:?}"));
     }
+    // reindex does not pull: its recovery checks the journal itself and refuses it.
+    env.run(&["reindex", "--fabric", "f"]);
+    s.unchanged("reindex");
     let out = env.expect_code(&["ingest", "--fabric", "f"], 2);
     assert!(
         stderr(&out).contains("tracked in Git") && stderr(&out).contains("git rm -r --cached"),
         "{}",
         stderr(&out)
     );
-    // A second fabric added from the same repository is refused the same way.
+    // Adding a fabric from that repository is refused the same way, before anything is registered.
     let env2 = TestEnv::sqlite();
-    env2.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
-    env2.expect_code(&["ingest", "--fabric", "f"], 2);
-    s.unchanged("ingest of a fresh clone");
+    let out = env2.expect_code(&["fabric", "add", "f", "--git-url", &url(&remote)], 2);
+    assert!(stderr(&out).contains("tracked in Git"), "{}", stderr(&out));
+    s.unchanged("fabric add of the repository");
+    let out = env2.expect_code(
+        &[
+            "onboard",
+            "g",
+            "--git-url",
+            &url(&remote),
+            "--git-path",
+            GITOPS,
+        ],
+        2,
+    );
+    assert!(stderr(&out).contains("tracked in Git"), "{}", stderr(&out));
+    s.unchanged("onboard of the repository");
 }
 
 #[test]
@@ -420,7 +435,8 @@ fn long_and_non_utf8_names_never_wedge_a_fabric() {
         root.join("raw/long-object.yaml").to_str().unwrap(),
     ]);
     assert_eq!(code(&out), 1);
-    assert!(stdout(&out).contains("limited to 250"), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("limited to 250"), "{text}");
 }
 
 #[test]

@@ -107,6 +107,11 @@ impl Engine {
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
+        if fabric.root_rule != RootRule::GitClone {
+            // Checked again once a clone exists (register_with_layout); a local root is checked first.
+            let others = registry.list().await?;
+            crate::roots::check_new_root(&fabric.root, &self.home, &others)?;
+        }
         registry.check_new(&fabric.name, &fabric.root).await?;
         if fabric.root_rule != RootRule::GitClone {
             check_root_usable(&fabric)?;
