@@ -315,12 +315,11 @@ impl GitOpsRoot {
             return Ok(plan);
         }
         let dir = self.dir()?;
-        let links = Self::layout_links(&dir);
-        if !links.is_empty() {
-            plan.blocking.extend(links);
-            return Ok(plan);
-        }
+        plan.blocking.extend(Self::layout_links(&dir));
         for rel in Self::layout_dirs() {
+            if plan.blocking.iter().any(|p| p.path == rel) {
+                continue;
+            }
             match dir.kind(&rel) {
                 Ok(Some(FileKind::Dir)) => {}
                 Ok(None) => plan.actions.push(Action::CreateDir { path: rel }),
