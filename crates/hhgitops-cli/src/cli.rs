@@ -177,7 +177,7 @@ pub struct IngestArgs {
     /// Report what would happen and write nothing
     #[arg(long, conflicts_with = "watch")]
     pub dry_run: bool,
-    /// Largest raw file accepted, in bytes [default: 64 MiB]
+    /// Largest raw file accepted, in bytes [default: 8 MiB]
     #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
     pub max_file_size: Option<u64>,
     /// Print JSON

@@ -589,3 +589,52 @@ fn hostile_yaml_is_rejected_before_it_is_built() {
     );
     env.ok(&["reindex", "--fabric", "f"]);
 }
+
+#[test]
+fn a_committed_journal_that_can_no_longer_apply_is_resolved_once() {
+    let env = TestEnv::sqlite();
+    let root = env.path("root");
+    env.ok(&["fabric", "add", "f", "--path", root.to_str().unwrap()]);
+    // An interrupted transaction from a run that named an object too long for a file name (an older
+    // hhgitops accepted it), and one whose target became a folder since.
+    for (id, target) in [
+        ("1-long", format!("managed/vpcs/{}.yaml", "v".repeat(252))),
+        ("2-dir", "managed/vpcs/vpc-9.yaml".to_string()),
+    ] {
+        let t = root.join(".hnp/txn").join(id);
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("f0"), vpc("vpc-9", 9)).unwrap();
+        let j = serde_json::json!({"version": 1, "steps": [{"op": "put", "target": target, "staged": "f0"}]});
+        std::fs::write(t.join("journal.json"), j.to_string()).unwrap();
+    }
+    std::fs::create_dir_all(root.join("managed/vpcs/vpc-9.yaml")).unwrap();
+    let out = env.run(&["ingest", "--fabric", "f"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(".hnp/txn/1-long/journal.json: refused"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more than the file system's limit of 255 bytes"),
+        "{err}"
+    );
+    assert!(
+        err.contains(".hnp/txn/2-dir/journal.json: step 1 (write managed/vpcs/vpc-9.yaml) can no longer be applied"),
+        "{err}"
+    );
+    assert!(
+        root.join("managed/vpcs/vpc-9.yaml").is_dir(),
+        "the folder in the way is kept"
+    );
+    // Resolved once: later runs, delete and reindex work and say nothing more about it.
+    for args in [
+        &["ingest", "--fabric", "f"][..],
+        &["reindex", "--fabric", "f"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("journal"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_dir(root.join(".hnp/txn")).unwrap().count(), 0);
+}

@@ -34,8 +34,8 @@ use crate::sandbox::{FileKind, RootDir};
 use crate::txn::{recover, Failpoint, Recovery, Transaction};
 use crate::Engine;
 
-/// Default largest raw file accepted.
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
+/// Default largest raw file accepted (8 MiB: see `hhgitops_core::yaml::DEFAULT_MAX_BYTES`).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = hhgitops_core::yaml::DEFAULT_MAX_BYTES as u64;
 
 /// How an ingestion runs.
 #[derive(Debug, Clone)]

@@ -63,6 +63,9 @@ use serde::de::DeserializeOwned;
 use crate::diag::Span;
 use crate::path::FieldPath;
 
+/// Default largest input: the raw-file limit, chosen so that validating and ingesting a file at the limit
+/// stays within 8x its size plus a fixed base (bench/hostile.sh measures it).
+pub const DEFAULT_MAX_BYTES: usize = 8 << 20;
 /// Default node budget of one stream: far above any real fabric file (a 2,000-switch wiring diagram is a few
 /// hundred thousand nodes), far below what makes validation slow or large.
 pub const DEFAULT_MAX_NODES: usize = 2_000_000;
@@ -89,7 +92,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 << 20,
+            max_bytes: DEFAULT_MAX_BYTES,
             max_alias_nodes: 100_000,
             max_depth: 128,
             max_nodes: DEFAULT_MAX_NODES,
