@@ -897,6 +897,23 @@ mod tests {
     }
 
     #[test]
+    fn nodes_and_entries_are_budgeted_as_the_tree_is_built() {
+        let limits = Limits {
+            max_nodes: 10,
+            max_entries: 3,
+            ..Limits::default()
+        };
+        assert!(parse_stream(b"a: [1, 2, 3]\n", &limits).is_ok());
+        let e = parse_stream(b"a: [1, 2, 3, 4]\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("more than 3 entries")));
+        let e = parse_stream(b"a: [1, 2]\nb: [1, 2]\nc: {d: [1, 2]}\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("more than 10 YAML nodes")));
+        // Alias expansions count too.
+        let e = parse_stream(b"a: &x [1, 2, 3]\nb: *x\nc: *x\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("YAML nodes")));
+    }
+
+    #[test]
     fn depth_is_limited_including_through_aliases() {
         let limits = Limits {
             max_depth: 3,
