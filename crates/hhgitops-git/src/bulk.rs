@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn parses_tree_listings() {
-        let out = b"100644 blob 0123456789abcdef0123456789abcdef01234567\tgitops/a b.yaml\0040000 tree 89abcdef0123456789abcdef0123456789abcdef\tgitops/managed\0";
+        let out = b"100644 blob 0123456789abcdef0123456789abcdef01234567\tgitops/a b.yaml\x00040000 tree 89abcdef0123456789abcdef0123456789abcdef\tgitops/managed\0";
         let entries = parse_ls_tree(out, b"gitops/").unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].name, b"a b.yaml");
