@@ -390,9 +390,16 @@ fn upload_job_ingests_with_events_in_order_and_the_same_result() {
     assert!(hist["total"].as_i64().unwrap() >= 2, "{hist}");
     assert_eq!(hist["items"][0]["operation"], "ingest");
     let (_, runs) = s.call(s.get("/api/v1/fabrics/f/runs", Some(&t.read)));
-    assert_eq!(runs["items"][0]["outcome"], "success");
+    assert!(
+        runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "success" && r["created"] == 4),
+        "{runs}"
+    );
     let (_, st) = s.call(s.get("/api/v1/fabrics/f/status", Some(&t.read)));
-    assert_eq!(st["total"], 2, "{st}");
+    assert_eq!(st["total"], 4, "two namespaces and two VPCs: {st}");
     let (_, jobs) = s.call(s.get("/api/v1/jobs?fabric=f&state=succeeded", Some(&t.read)));
     assert!(jobs["total"].as_i64().unwrap() >= 1);
     assert_eq!(
@@ -505,7 +512,11 @@ fn rejected_traversing_oversized_and_pending_uploads_leave_raw_as_it_was() {
             )
             .body(vpc("vpc-5", 5)),
         );
-        assert_eq!(code, 400, "{bad}: {body}");
+        // The client removes some dot segments itself (then no route matches): refused either way.
+        assert!(
+            code == 400 || (code == 404 && body["error"]["code"] == "no_route"),
+            "{bad}: {code} {body}"
+        );
     }
     let (code, body) = s.call(
         s.req(

@@ -201,10 +201,21 @@ pub async fn put_raw(
 ) -> ApiResult<Response> {
     let f = s.engine().fabric(&fabric).await?;
     let parts = check_raw_path(&path)?;
-    let bytes = read_bounded(&headers, body, s.options().ops.max_file_size).await?;
     let rel = format!("raw/{}", parts.join("/"));
+    let dry_run = q.dry_run.unwrap_or(false);
+    if !dry_run
+        && !q.replace.unwrap_or(false)
+        && std::fs::symlink_metadata(f.root.join(&rel)).is_ok()
+    {
+        // Refused before the body is read or validated.
+        return Err(ApiError::conflict(format!(
+            "{rel} is already pending; upload with ?replace=true to replace it"
+        ))
+        .with_details(serde_json::json!({ "file": rel })));
+    }
+    let bytes = read_bounded(&headers, body, s.options().ops.max_file_size).await?;
     let report = validate_bytes(&s, Some(f.clone()), rel.clone(), bytes.clone()).await?;
-    if q.dry_run.unwrap_or(false) {
+    if dry_run {
         return Ok((StatusCode::OK, Json(report)).into_response());
     }
     if !report.valid() {
