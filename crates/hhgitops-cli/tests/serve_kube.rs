@@ -149,10 +149,12 @@ fn a_sync_job_reports_its_stages_and_applies_to_the_cluster() {
         Some(&t.read),
     ));
     assert_eq!(page["total"], 2, "{page}");
-    // Failed jobs are easy to find: a cluster that refuses everything.
-    k.server
-        .faults()
-        .inject(hhgitops_testapi::FaultRule::error(503));
+    // Failed jobs are easy to find: a fabric whose kubeconfig is gone.
+    let (code, _) = s.call(
+        s.req(Method::PATCH, "/api/v1/fabrics/f", Some(&t.admin))
+            .json(&json!({"kubeconfig": k.env.path("missing-kubeconfig")})),
+    );
+    assert_eq!(code, 200);
     let (_, job) = s.call(
         s.req(Method::POST, "/api/v1/fabrics/f/jobs", Some(&t.write))
             .json(&json!({"type": "drift"})),
