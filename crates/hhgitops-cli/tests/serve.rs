@@ -344,7 +344,7 @@ fn upload_job_ingests_with_events_in_order_and_the_same_result() {
     // A late subscriber gets the same events again, from the start.
     let again = s.events(id, &t.read);
     assert_eq!(again.len(), events.len());
-    if !files[0].get("takenBy").is_some() {
+    if files[0].get("takenBy").is_none() {
         let stages: Vec<String> = events
             .iter()
             .filter(|(e, _)| e == "progress")
@@ -738,7 +738,8 @@ fn git_webhooks_of_each_host_valid_invalid_missing_and_replayed() {
             .as_i64()
             .unwrap()
     };
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<(&str, String)>)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(&str, Headers, Headers)> = vec![
         (
             "github",
             vec![

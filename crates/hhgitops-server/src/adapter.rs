@@ -29,9 +29,11 @@ pub fn api_error(e: &Error) -> ApiError {
     match e {
         Error::UnknownFabric(_) => ApiError::not_found(msg),
         Error::Usage(_) => {
-            if msg.contains("already registered") || msg.contains("overlaps") {
-                ApiError::conflict(msg)
-            } else if msg.contains("referenced") || msg.contains("refers to") {
+            if msg.contains("already registered")
+                || msg.contains("overlaps")
+                || msg.contains("referenced")
+                || msg.contains("refers to")
+            {
                 ApiError::conflict(msg)
             } else if msg.contains("not managed")
                 || msg.contains("no managed")
@@ -60,12 +62,12 @@ pub fn api_error(e: &Error) -> ApiError {
 pub enum JobFailure {
     /// Stopped at a safe point; what was done so far.
     Cancelled(serde_json::Value),
-    Failed(ApiError, Option<serde_json::Value>),
+    Failed(Box<ApiError>, Option<serde_json::Value>),
 }
 
 impl From<Error> for JobFailure {
     fn from(e: Error) -> Self {
-        JobFailure::Failed(api_error(&e), None)
+        JobFailure::Failed(Box::new(api_error(&e)), None)
     }
 }
 
@@ -132,7 +134,7 @@ pub async fn run_operation(
     match job_type {
         JobType::Init => {
             sink.stage("layout", "started", serde_json::json!({})).await;
-            let (report, git) = engine.init(fabric).await?;
+            let (report, git) = engine.init(fabric, false).await?;
             let out = serde_json::json!({"init": to_json(&report), "git": to_json(&git)});
             sink.stage(
                 "layout",
@@ -152,7 +154,7 @@ pub async fn run_operation(
             use hhgitops_engine::sync::{apply_fabric, target_of, ApplyOptions};
             if !params.dry_run {
                 sink.stage("layout", "started", serde_json::json!({})).await;
-                let (r, g) = engine.init(fabric).await?;
+                let (r, g) = engine.init(fabric, false).await?;
                 done["init"] = to_json(&r);
                 done["initGit"] = to_json(&g);
                 sink.stage(
@@ -169,11 +171,11 @@ pub async fn run_operation(
             done["ingest"] = to_json(&report);
             if let Some(e) = &report.git_error {
                 return Err(JobFailure::Failed(
-                    ApiError::new(
+                    Box::new(ApiError::new(
                         StatusCode::BAD_GATEWAY,
                         "git",
                         format!("not applied: the ingestion was not pushed: {e}"),
-                    ),
+                    )),
                     Some(done),
                 ));
             }
@@ -202,13 +204,13 @@ pub async fn run_operation(
                     done["apply"] = to_json(&a);
                     if let Some(reason) = aborted {
                         return Err(JobFailure::Failed(
-                            ApiError::new(StatusCode::BAD_GATEWAY, "cluster", reason),
+                            Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "cluster", reason)),
                             Some(done),
                         ));
                     }
                     Ok(done)
                 }
-                Err(e) => Err(JobFailure::Failed(api_error(&e), Some(done))),
+                Err(e) => Err(JobFailure::Failed(Box::new(api_error(&e)), Some(done))),
             }
         }
         JobType::Drift => {
@@ -268,7 +270,7 @@ pub fn validate_sources(
     let mut state = hhgitops_core::state::FabricState::new();
     if let Some(f) = fabric {
         let root = GitOpsRoot::new(&f.root);
-        let manifest = match read_manifest(&root.manifest_path())? {
+        let manifest = match read_manifest(&root.sandbox()?)? {
             ManifestState::Current(m) => m,
             _ => hhgitops_engine::records::Manifest::new(&f.name),
         };

@@ -525,7 +525,11 @@ pub async fn history(
     let entries = tokio::task::spawn_blocking(move || -> ApiResult<Vec<serde_json::Value>> {
         let root = GitOpsRoot::new(&f.root);
         let path = root.archive_log_path();
-        let Some(v) = hhgitops_engine::records::read_yaml(&path)? else {
+        let Some(v) = hhgitops_engine::records::read_yaml(
+            &root.sandbox()?,
+            hhgitops_engine::layout::ARCHIVE_LOG,
+        )?
+        else {
             return Ok(Vec::new());
         };
         let log = hhgitops_engine::records::parse_archive_log(&path, v)?;

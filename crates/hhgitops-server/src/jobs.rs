@@ -582,6 +582,7 @@ impl JobStore {
         self.get(id).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Records a job that ran elsewhere (a watcher's ingestion): already finished, with its events.
     pub async fn record_finished(
         &self,

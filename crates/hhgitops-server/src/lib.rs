@@ -341,7 +341,7 @@ pub async fn serve(engine: Engine, options: ServeOptions) -> Result<(), ServeErr
     };
     tokio::select! {
         _ = shutdown_signal() => {}
-        r = &mut Box::pin(async { server.await }) => {
+        r = server => {
             return Err(ServeError::Runtime(format!("the server stopped: {r:?}")));
         }
     }
