@@ -65,6 +65,35 @@ pub enum Command {
     Reindex(FabricArg),
     /// HTTP API and web UI
     Serve(ServeArgs),
+    /// API tokens: create (shown once), list, revoke
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and only its SHA-256 is stored
+    Create(TokenCreateArgs),
+    /// List tokens (never the tokens themselves)
+    List(JsonArg),
+    /// Revoke a token
+    Revoke(FabricNameArg),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct TokenCreateArgs {
+    /// Token name (recorded as the actor of what it does)
+    #[arg(long)]
+    pub name: String,
+    /// read (every GET), write (upload, validate, jobs, deletes), admin (fabrics, tokens)
+    #[arg(long, value_parser = ["read", "write", "admin"])]
+    pub scope: String,
+    /// Lifetime, e.g. 30d, 12h [default: no expiry]
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +106,31 @@ pub enum FabricCommand {
     Show(FabricShowArgs),
     /// Unregister a fabric (its files are never deleted)
     Remove(FabricNameArg),
+    /// Change a fabric's settings
+    Set(FabricSetArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct FabricSetArgs {
+    pub name: String,
+    /// Kubeconfig file of the fabric's cluster ("" clears it)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    /// Kubeconfig context ("" clears it)
+    #[arg(long, value_name = "CTX")]
+    pub context: Option<String>,
+    #[command(flatten)]
+    pub server: ServerFabricArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ServerFabricArgs {
+    /// How often `serve` syncs this fabric, e.g. 10m ("" or "off": never)
+    #[arg(long, value_name = "DURATION")]
+    pub sync_interval: Option<String>,
+    /// Environment variable holding the secret of Git webhooks for this fabric ("" clears it)
+    #[arg(long, value_name = "VAR")]
+    pub webhook_secret_env: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -91,6 +145,8 @@ pub struct FabricAddArgs {
     /// Kubeconfig context
     #[arg(long, value_name = "CTX")]
     pub context: Option<String>,
+    #[command(flatten)]
+    pub server: ServerFabricArgs,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -286,7 +342,52 @@ pub struct FabricArg {
 
 #[derive(Debug, ClapArgs)]
 pub struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Address to listen on (port 0: any free port; the address is printed)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "HHGITOPS_LISTEN"
+    )]
     pub listen: String,
+    /// TLS certificate chain (PEM)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "HHGITOPS_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "HHGITOPS_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], env = "HHGITOPS_LOG_FORMAT")]
+    pub log_format: String,
+    /// Sync every fabric this often unless it has its own interval (e.g. 10m) [default: off]
+    #[arg(long, value_name = "DURATION", env = "HHGITOPS_SYNC_INTERVAL")]
+    pub sync_interval: Option<String>,
+    /// /metrics needs a token (read scope)
+    #[arg(long, env = "HHGITOPS_METRICS_TOKEN_REQUIRED")]
+    pub metrics_token_required: bool,
+    /// Do not watch raw/ folders
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Poll raw/ every INTERVAL instead of file-system events (e.g. 2s)
+    #[arg(long, value_name = "INTERVAL")]
+    pub poll: Option<String>,
+    /// Jobs run at once (one per fabric)
+    #[arg(long, value_name = "N", default_value_t = 4, env = "HHGITOPS_WORKERS")]
+    pub workers: usize,
+    /// How long running jobs get to reach a safe point on SIGTERM/SIGINT, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// Largest raw file accepted (uploads included), in bytes [default: 64 MiB]
+    #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
+    pub max_file_size: Option<u64>,
 }

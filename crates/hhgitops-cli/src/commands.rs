@@ -7,7 +7,7 @@ use hhgitops_engine::home::Home;
 use hhgitops_engine::{Engine, Error};
 
 use crate::cli::{Args, Command, FabricCommand, FabricSelect, InitArgs};
-use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
+use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED};
 
 pub async fn run(args: Args) -> u8 {
     match dispatch(args).await {
@@ -24,9 +24,6 @@ fn resolve_home(explicit: Option<PathBuf>) -> Result<Home, Error> {
 
 async fn dispatch(args: Args) -> Result<u8, Error> {
     let home = resolve_home(args.home)?;
-    if let Command::Serve(_) = &args.command {
-        return Ok(not_implemented("serve"));
-    }
     let mut git = hhgitops_engine::gitops::GitSettings::default();
     if let Ok(a) = std::env::var("HHGITOPS_GIT_AUTHOR") {
         git.author = hhgitops_git::Author::parse(&a).map_err(|e| {
@@ -70,7 +67,8 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
         Command::Import(a) => crate::ingest_cmd::import(&engine, a).await,
         Command::Onboard(a) => crate::ingest_cmd::onboard(&engine, a).await,
         Command::Reindex(a) => crate::ingest_cmd::reindex(&engine, a).await,
-        Command::Serve(_) => Ok(not_implemented("serve")),
+        Command::Serve(a) => crate::serve_cmd::serve(engine, a).await,
+        Command::Token(c) => crate::serve_cmd::token(&engine, c).await,
     }
 }
 
@@ -93,11 +91,6 @@ pub fn print_git(fabric: &str, git: Option<&hhgitops_engine::gitops::GitOutcome>
     }
 }
 
-fn not_implemented(cmd: &str) -> u8 {
-    eprintln!("hhgitops: error: `{cmd}` is not implemented yet");
-    EXIT_USAGE
-}
-
 async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
     match cmd {
         FabricCommand::Add(a) => {
@@ -112,6 +105,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 kube_context: a.context,
             };
             let report = engine.add_fabric(&spec).await?;
+            crate::serve_cmd::apply_server_options(engine, &report.fabric.name, &a.server).await?;
             println!(
                 "added fabric {} at {} ({})",
                 report.fabric.name,
@@ -186,6 +180,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             println!("added:      {}", f.created_at);
             Ok(EXIT_OK)
         }
+        FabricCommand::Set(a) => crate::serve_cmd::fabric_set(engine, a).await,
         FabricCommand::Remove(a) => {
             let f = engine.remove_fabric(&a.name).await?;
             println!(

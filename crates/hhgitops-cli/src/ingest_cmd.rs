@@ -492,7 +492,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
 
 /// Client settings for the fabric's API server: `HHGITOPS_KUBE_TIMEOUT` (seconds per request) and
 /// `HHGITOPS_KUBE_CONCURRENCY` (requests in flight) override the defaults.
-fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
+pub fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
     let mut s = hhgitops_kube::ClientSettings::default();
     if let Ok(v) = std::env::var("HHGITOPS_KUBE_TIMEOUT") {
         if !v.is_empty() {

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod ingest_cmd;
 mod output;
+mod serve_cmd;
 mod watch_cmd;
 
 use std::process::ExitCode;
@@ -14,7 +15,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    output::init_logging(args.verbose, args.quiet);
+    match &args.command {
+        cli::Command::Serve(s) => {
+            hhgitops_server::init_logging(s.log_format == "json", args.verbose, args.quiet)
+        }
+        _ => output::init_logging(args.verbose, args.quiet),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

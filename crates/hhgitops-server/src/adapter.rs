@@ -1,0 +1,393 @@
+//! The thin layer between the server and today's engine API: running an operation for a job (with stage
+//! progress and cancellation at the boundaries between stages), validating uploaded bytes, fabric options, and
+//! the mapping of engine errors to HTTP statuses. When the engine grows its own progress sink, cancellation
+//! token and typed error classes, only this module changes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use hhgitops_core::settings::FabricSettings;
+use hhgitops_core::validate::{parse_source, validate_state};
+use hhgitops_core::yaml;
+use hhgitops_engine::check::{FileValidation, ValidationReport};
+use hhgitops_engine::fabric::Fabric;
+use hhgitops_engine::ingest::{
+    fabric_settings, load_managed, relocate, ErrorRecord, IngestOptions,
+};
+use hhgitops_engine::layout::GitOpsRoot;
+use hhgitops_engine::records::{read_manifest, ManifestState};
+use hhgitops_engine::{Engine, Error};
+
+use crate::error::ApiError;
+use crate::jobs::{JobParams, JobType};
+use crate::runner::JobCtx;
+
+/// The HTTP status of an engine error, by its class.
+pub fn api_error(e: &Error) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        Error::UnknownFabric(_) => ApiError::not_found(msg),
+        Error::Usage(_) => {
+            if msg.contains("already registered")
+                || msg.contains("overlaps")
+                || msg.contains("referenced")
+                || msg.contains("refers to")
+            {
+                ApiError::conflict(msg)
+            } else if msg.contains("not managed")
+                || msg.contains("no managed")
+                || msg.contains("not found")
+            {
+                ApiError::not_found(msg)
+            } else {
+                ApiError::invalid(msg)
+            }
+        }
+        Error::Corrupt { .. } => ApiError::conflict(msg),
+        Error::Database(_) => ApiError::unavailable(msg),
+        Error::Git(_) => ApiError::new(StatusCode::BAD_GATEWAY, "git", msg),
+        Error::Io { .. } | Error::Runtime(_) => {
+            if msg.contains("busy") || msg.contains("lock") {
+                ApiError::conflict(msg)
+            } else {
+                ApiError::internal(msg)
+            }
+        }
+    }
+}
+
+/// Why a job did not succeed.
+#[derive(Debug)]
+pub enum JobFailure {
+    /// Stopped at a safe point; what was done so far.
+    Cancelled(serde_json::Value),
+    Failed(Box<ApiError>, Option<serde_json::Value>),
+}
+
+impl From<Error> for JobFailure {
+    fn from(e: Error) -> Self {
+        JobFailure::Failed(Box::new(api_error(&e)), None)
+    }
+}
+
+/// Settings of the operations the server runs.
+#[derive(Debug, Clone)]
+pub struct OpSettings {
+    pub lock_timeout: Duration,
+    pub client: hhgitops_kube::ClientSettings,
+    pub max_file_size: u64,
+}
+
+impl Default for OpSettings {
+    fn default() -> Self {
+        OpSettings {
+            lock_timeout: Duration::from_secs(60),
+            client: hhgitops_kube::ClientSettings::default(),
+            max_file_size: hhgitops_engine::ingest::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn check_cancel(sink: &JobCtx, done: &serde_json::Value) -> Result<(), JobFailure> {
+    if sink.cancel_token().is_cancelled() {
+        Err(JobFailure::Cancelled(done.clone()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs one job's operation. Cancellation is honoured before each stage (never in the middle of one: an
+/// engine stage that writes is not abandoned half-way).
+pub async fn run_operation(
+    engine: &Engine,
+    fabric: &Fabric,
+    job_type: JobType,
+    params: &JobParams,
+    settings: &OpSettings,
+    sink: &JobCtx,
+) -> Result<serde_json::Value, JobFailure> {
+    let root = GitOpsRoot::new(&fabric.root);
+    let ingest_opts = IngestOptions {
+        dry_run: params.dry_run,
+        only: if params.files.is_empty() {
+            None
+        } else {
+            Some(
+                params
+                    .files
+                    .iter()
+                    .map(|f| root.abs(f))
+                    .collect::<Vec<PathBuf>>(),
+            )
+        },
+        max_file_size: settings.max_file_size,
+        lock_timeout: settings.lock_timeout,
+        ..IngestOptions::default()
+    };
+    let mut done = serde_json::json!({});
+    check_cancel(sink, &done)?;
+    match job_type {
+        JobType::Init => {
+            sink.stage("layout", "started", serde_json::json!({})).await;
+            let (report, git) = engine.init(fabric, false).await?;
+            let out = serde_json::json!({"init": to_json(&report), "git": to_json(&git)});
+            sink.stage(
+                "layout",
+                "done",
+                serde_json::json!({"actions": report.actions.len()}),
+            )
+            .await;
+            Ok(out)
+        }
+        JobType::Ingest => {
+            sink.stage("ingest", "started", serde_json::json!({})).await;
+            let report = hhgitops_engine::ingest::ingest(engine, fabric, &ingest_opts).await?;
+            sink.stage("ingest", "done", ingest_counts(&report)).await;
+            Ok(to_json(&report))
+        }
+        JobType::Sync => {
+            use hhgitops_engine::sync::{apply_fabric, target_of, ApplyOptions};
+            if !params.dry_run {
+                sink.stage("layout", "started", serde_json::json!({})).await;
+                let (r, g) = engine.init(fabric, false).await?;
+                done["init"] = to_json(&r);
+                done["initGit"] = to_json(&g);
+                sink.stage(
+                    "layout",
+                    "done",
+                    serde_json::json!({"actions": r.actions.len()}),
+                )
+                .await;
+                check_cancel(sink, &done)?;
+            }
+            sink.stage("ingest", "started", serde_json::json!({})).await;
+            let report = hhgitops_engine::ingest::ingest(engine, fabric, &ingest_opts).await?;
+            sink.stage("ingest", "done", ingest_counts(&report)).await;
+            done["ingest"] = to_json(&report);
+            if let Some(e) = &report.git_error {
+                return Err(JobFailure::Failed(
+                    Box::new(ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "git",
+                        format!("not applied: the ingestion was not pushed: {e}"),
+                    )),
+                    Some(done),
+                ));
+            }
+            if !target_of(fabric).is_configured() {
+                done["applySkipped"] = serde_json::json!("no Kubernetes target configured");
+                return Ok(done);
+            }
+            check_cancel(sink, &done)?;
+            sink.stage("apply", "started", serde_json::json!({})).await;
+            let opts = ApplyOptions {
+                dry_run: params.dry_run,
+                prune: params.prune,
+                client: settings.client.clone(),
+                lock_timeout: settings.lock_timeout,
+            };
+            let preview = params.dry_run.then(|| report.clone());
+            match apply_fabric(engine, fabric, &opts, preview).await {
+                Ok(a) => {
+                    sink.stage(
+                        "apply",
+                        "done",
+                        serde_json::json!({"objects": a.objects.len(), "summary": to_json(&a.summary)}),
+                    )
+                    .await;
+                    let aborted = a.aborted.clone();
+                    done["apply"] = to_json(&a);
+                    if let Some(reason) = aborted {
+                        return Err(JobFailure::Failed(
+                            Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "cluster", reason)),
+                            Some(done),
+                        ));
+                    }
+                    Ok(done)
+                }
+                Err(e) => Err(JobFailure::Failed(Box::new(api_error(&e)), Some(done))),
+            }
+        }
+        JobType::Drift => {
+            sink.stage("drift", "started", serde_json::json!({})).await;
+            let r = hhgitops_engine::sync::drift(
+                engine,
+                fabric,
+                &settings.client,
+                settings.lock_timeout,
+            )
+            .await?;
+            sink.stage(
+                "drift",
+                "done",
+                serde_json::json!({"objects": r.objects.len()}),
+            )
+            .await;
+            Ok(to_json(&r))
+        }
+        JobType::Import => {
+            sink.stage("import", "started", serde_json::json!({})).await;
+            let opts = hhgitops_engine::sync::ImportOptions {
+                client: settings.client.clone(),
+                lock_timeout: settings.lock_timeout,
+                failpoint: Default::default(),
+            };
+            let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await?;
+            sink.stage("import", "done", to_json(&r.summary)).await;
+            Ok(to_json(&r))
+        }
+    }
+}
+
+fn ingest_counts(r: &hhgitops_engine::ingest::IngestReport) -> serde_json::Value {
+    serde_json::json!({
+        "done": r.files.len(),
+        "total": r.files.len(),
+        "summary": to_json(&r.summary),
+    })
+}
+
+/// Validates named YAML sources (e.g. `raw/x.yaml` and its bytes) as one state; with a fabric, over its
+/// managed state. Writes nothing. Blocking: call from `spawn_blocking`.
+pub fn validate_sources(
+    fabric: Option<&Fabric>,
+    sources: &[(String, Vec<u8>)],
+    max_bytes: u64,
+) -> Result<ValidationReport, Error> {
+    let settings = match fabric {
+        Some(f) => fabric_settings(f)?,
+        None => FabricSettings::default(),
+    };
+    let limits = yaml::Limits {
+        max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        ..yaml::Limits::default()
+    };
+    let mut state = hhgitops_core::state::FabricState::new();
+    if let Some(f) = fabric {
+        let root = GitOpsRoot::new(&f.root);
+        let manifest = match read_manifest(&root.sandbox()?)? {
+            ManifestState::Current(m) => m,
+            _ => hhgitops_engine::records::Manifest::new(&f.name),
+        };
+        let managed = load_managed(&root, &manifest, &settings)?;
+        state = managed.state;
+    }
+    let mut reports = Vec::new();
+    for (name, bytes) in sources {
+        let rep = parse_source(name, bytes, &limits, &settings);
+        state.insert_report(name, &rep);
+        reports.push(FileValidation {
+            file: name.clone(),
+            valid: rep.errors.is_empty(),
+            documents: rep.documents,
+            errors: rep
+                .errors
+                .iter()
+                .map(|d| ErrorRecord::from_diag(d, name))
+                .collect(),
+        });
+    }
+    let mut result = validate_state(&state, &settings);
+    if let Some(f) = fabric {
+        relocate(&GitOpsRoot::new(&f.root), &mut result.errors);
+    }
+    let mut managed_errors = Vec::new();
+    for d in result.errors {
+        match reports.iter_mut().find(|r| r.file == d.file) {
+            Some(r) => {
+                r.valid = false;
+                let file = r.file.clone();
+                r.errors.push(ErrorRecord::from_diag(&d, &file));
+            }
+            None => managed_errors.push(d),
+        }
+    }
+    Ok(ValidationReport {
+        objects: state.len(),
+        files: reports,
+        unchecked: result.unchecked,
+        managed_errors,
+    })
+}
+
+/// Changes keys of a fabric's options (`syncInterval`, `webhookSecretEnv`, …); `null` removes a key.
+pub async fn set_fabric_options(
+    engine: &Engine,
+    name: &str,
+    changes: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Fabric, Error> {
+    let fabric = engine.fabric(name).await?;
+    let mut options = match fabric.options {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in changes {
+        if v.is_null() {
+            options.remove(k);
+        } else {
+            options.insert(k.clone(), v.clone());
+        }
+    }
+    sqlx::query("UPDATE fabrics SET options = $1 WHERE name = $2")
+        .bind(serde_json::Value::Object(options).to_string())
+        .bind(name)
+        .execute(engine.db().pool())
+        .await?;
+    engine.fabric(name).await
+}
+
+/// Sets a fabric's Kubernetes target columns.
+pub async fn set_fabric_target(
+    engine: &Engine,
+    name: &str,
+    kubeconfig: Option<Option<String>>,
+    context: Option<Option<String>>,
+) -> Result<(), Error> {
+    if let Some(k) = kubeconfig {
+        let k = match k {
+            Some(p) => Some(
+                hhgitops_engine::home::absolute(std::path::Path::new(&p))?
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            None => None,
+        };
+        sqlx::query("UPDATE fabrics SET kubeconfig = $1 WHERE name = $2")
+            .bind(k)
+            .bind(name)
+            .execute(engine.db().pool())
+            .await?;
+    }
+    if let Some(c) = context {
+        sqlx::query("UPDATE fabrics SET kube_context = $1 WHERE name = $2")
+            .bind(c)
+            .bind(name)
+            .execute(engine.db().pool())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A fabric's periodic sync interval (option `syncInterval`), if set.
+pub fn sync_interval(fabric: &Fabric) -> Option<Duration> {
+    fabric
+        .options
+        .get("syncInterval")
+        .and_then(|v| v.as_str())
+        .and_then(crate::tokens::parse_duration)
+        .map(Duration::from_secs)
+}
+
+/// The environment variable holding a fabric's webhook secret (option `webhookSecretEnv`).
+pub fn webhook_secret_env(fabric: &Fabric) -> Option<String> {
+    fabric
+        .options
+        .get("webhookSecretEnv")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}

@@ -1,0 +1,659 @@
+//! The data functions behind the API's routes, reusable by the web UI (issue 14): each takes the shared state
+//! and plain arguments, and returns a serializable value or an [`ApiError`]. Routes only parse, call one of
+//! these, and answer.
+
+use std::collections::BTreeMap;
+
+use hhgitops_core::Kind;
+use hhgitops_engine::fabric::{Fabric, FabricSpec};
+use hhgitops_engine::index::FabricRecords;
+use hhgitops_engine::layout::GitOpsRoot;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::api::health::Check;
+use crate::api::Page;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::JobType;
+use crate::state::AppState;
+
+fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// A registered fabric as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FabricView {
+    pub name: String,
+    /// The resolved GitOps root.
+    pub root: String,
+    /// Which rule of SPEC §1 chose the root.
+    pub root_rule: String,
+    #[schema(value_type = Option<Object>)]
+    pub git: Option<serde_json::Value>,
+    pub kubeconfig: Option<String>,
+    pub context: Option<String>,
+    /// Periodic sync interval (e.g. `5m`); absent: the server's default.
+    pub sync_interval: Option<String>,
+    /// Environment variable holding the Git webhook secret.
+    pub webhook_secret_env: Option<String>,
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    pub created_at: String,
+    /// The watcher of this fabric in this server, when it runs one.
+    #[schema(value_type = Option<Object>)]
+    pub watcher: Option<serde_json::Value>,
+}
+
+pub fn fabric_view(state: &AppState, f: &Fabric) -> FabricView {
+    let watcher = state
+        .watch_status()
+        .into_iter()
+        .find(|w| w.fabric == f.name)
+        .map(|w| to_json(&w));
+    FabricView {
+        name: f.name.clone(),
+        root: f.root.display().to_string(),
+        root_rule: f.root_rule.as_str().into(),
+        git: f.git.as_ref().map(|g| {
+            serde_json::json!({"url": g.url, "branch": g.branch, "path": g.path, "tokenEnv": g.token_env})
+        }),
+        kubeconfig: f.kubeconfig.as_ref().map(|k| k.display().to_string()),
+        context: f.kube_context.clone(),
+        sync_interval: f.options.get("syncInterval").and_then(|v| v.as_str()).map(str::to_string),
+        webhook_secret_env: crate::adapter::webhook_secret_env(f),
+        options: f.options.clone(),
+        created_at: f.created_at.clone(),
+        watcher,
+    }
+}
+
+pub async fn fabric(state: &AppState, name: &str) -> ApiResult<Fabric> {
+    Ok(state.engine().fabric(name).await?)
+}
+
+pub async fn list_fabrics(state: &AppState) -> ApiResult<Vec<FabricView>> {
+    let all = state.engine().fabrics().await?;
+    Ok(all.iter().map(|f| fabric_view(state, f)).collect())
+}
+
+/// What `POST /api/v1/fabrics` takes: the options of `fabric add`, in camelCase.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FabricCreate {
+    pub name: String,
+    pub path: Option<String>,
+    pub git_url: Option<String>,
+    pub branch: Option<String>,
+    pub git_path: Option<String>,
+    pub git_token_env: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub context: Option<String>,
+    /// e.g. `10m`.
+    pub sync_interval: Option<String>,
+    pub webhook_secret_env: Option<String>,
+}
+
+/// What `PATCH /api/v1/fabrics/{fabric}` takes; `null` clears a setting.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FabricPatch {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub sync_interval: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_secret_env: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub kubeconfig: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub context: Option<Option<String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+fn check_interval(s: &str) -> ApiResult<()> {
+    crate::tokens::parse_duration(s)
+        .filter(|secs| *secs >= 10)
+        .map(|_| ())
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "syncInterval {s:?}: give a duration of at least 10s, e.g. 30s, 10m, 1h"
+            ))
+        })
+}
+
+fn check_env_name(s: &str) -> ApiResult<()> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{s:?} must name an environment variable (letters, digits, '_')"
+        )))
+    }
+}
+
+/// Registers a fabric (as `fabric add`).
+pub async fn create_fabric(state: &AppState, req: FabricCreate) -> ApiResult<serde_json::Value> {
+    if let Some(i) = &req.sync_interval {
+        check_interval(i)?;
+    }
+    if let Some(e) = &req.webhook_secret_env {
+        check_env_name(e)?;
+    }
+    let spec = FabricSpec {
+        name: req.name.clone(),
+        path: req.path.map(Into::into),
+        git_url: req.git_url,
+        git_branch: req.branch,
+        git_path: req.git_path,
+        git_token_env: req.git_token_env,
+        kubeconfig: req.kubeconfig.map(Into::into),
+        kube_context: req.context,
+    };
+    let report = state.engine().add_fabric(&spec).await?;
+    let mut changes = serde_json::Map::new();
+    if let Some(i) = req.sync_interval {
+        changes.insert("syncInterval".into(), i.into());
+    }
+    if let Some(e) = req.webhook_secret_env {
+        changes.insert("webhookSecretEnv".into(), e.into());
+    }
+    let fabric = if changes.is_empty() {
+        report.fabric.clone()
+    } else {
+        crate::adapter::set_fabric_options(state.engine(), &req.name, &changes).await?
+    };
+    Ok(serde_json::json!({
+        "fabric": fabric_view(state, &fabric),
+        "init": to_json(&report.init),
+        "git": to_json(&report.git),
+    }))
+}
+
+pub async fn patch_fabric(
+    state: &AppState,
+    name: &str,
+    patch: FabricPatch,
+) -> ApiResult<FabricView> {
+    state.engine().fabric(name).await?;
+    let mut changes = serde_json::Map::new();
+    if let Some(v) = &patch.sync_interval {
+        if let Some(i) = v {
+            check_interval(i)?;
+        }
+        changes.insert(
+            "syncInterval".into(),
+            v.clone().map_or(serde_json::Value::Null, Into::into),
+        );
+    }
+    if let Some(v) = &patch.webhook_secret_env {
+        if let Some(e) = v {
+            check_env_name(e)?;
+        }
+        changes.insert(
+            "webhookSecretEnv".into(),
+            v.clone().map_or(serde_json::Value::Null, Into::into),
+        );
+    }
+    crate::adapter::set_fabric_target(state.engine(), name, patch.kubeconfig, patch.context)
+        .await?;
+    let f = crate::adapter::set_fabric_options(state.engine(), name, &changes).await?;
+    Ok(fabric_view(state, &f))
+}
+
+pub async fn remove_fabric(state: &AppState, name: &str) -> ApiResult<FabricView> {
+    let f = state.engine().remove_fabric(name).await?;
+    Ok(fabric_view(state, &f))
+}
+
+pub async fn status(state: &AppState, name: &str) -> ApiResult<serde_json::Value> {
+    let f = fabric(state, name).await?;
+    let r = hhgitops_engine::status::status(state.engine(), &f).await?;
+    Ok(to_json(&r))
+}
+
+/// The raw queue: pending, rejected (with every located error) and refused files.
+pub async fn raw_files(state: &AppState, name: &str) -> ApiResult<serde_json::Value> {
+    let f = fabric(state, name).await?;
+    let r = hhgitops_engine::status::status(state.engine(), &f).await?;
+    let records = FabricRecords::new(state.engine().db(), &f.name);
+    let all: BTreeMap<String, serde_json::Value> = records
+        .rejections()
+        .await?
+        .into_iter()
+        .map(|r| (r.file, r.errors))
+        .collect();
+    let rejected: Vec<serde_json::Value> = r
+        .rejected
+        .iter()
+        .map(|x| {
+            serde_json::json!({
+                "file": x.file,
+                "rejectedAt": x.rejected_at,
+                "errors": all.get(&x.file).cloned().unwrap_or_else(|| serde_json::json!(x.errors)),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "fabric": f.name,
+        "pending": r.pending,
+        "rejected": rejected,
+        "refused": to_json(&r.refused),
+    }))
+}
+
+/// One managed object in a listing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectItem {
+    pub kind: String,
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    #[schema(value_type = Option<Object>)]
+    pub source: Option<serde_json::Value>,
+    /// Status in the latest drift report (`in-sync`, `drifted`, `missing`, …); absent when none was computed.
+    pub drift: Option<String>,
+}
+
+/// Filters of the object listing.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectFilter {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub drift: Option<String>,
+}
+
+pub fn parse_kind(k: &str) -> ApiResult<Kind> {
+    k.parse::<Kind>()
+        .map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+/// `(kind, name) -> status` from the latest drift report.
+async fn drift_map(
+    state: &AppState,
+    fabric: &str,
+) -> ApiResult<BTreeMap<(String, String), String>> {
+    let mut out = BTreeMap::new();
+    if let Some(job) = state.jobs().latest(fabric, JobType::Drift).await? {
+        if let Some(objs) = job
+            .result
+            .as_ref()
+            .and_then(|r| r.get("objects"))
+            .and_then(|o| o.as_array())
+        {
+            for o in objs {
+                if let (Some(k), Some(n), Some(s)) = (
+                    o.get("kind").and_then(|v| v.as_str()),
+                    o.get("name").and_then(|v| v.as_str()),
+                    o.get("status").and_then(|v| v.as_str()),
+                ) {
+                    out.insert((k.to_string(), n.to_string()), s.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn item_from_row(
+    r: &sqlx::any::AnyRow,
+    drift: &BTreeMap<(String, String), String>,
+) -> Result<ObjectItem, sqlx::Error> {
+    let kind: String = r.try_get("kind")?;
+    let name: String = r.try_get("name")?;
+    let sf: Option<String> = r.try_get("source_file")?;
+    let source = match sf {
+        Some(file) => Some(serde_json::json!({
+            "file": file,
+            "document": r.try_get::<Option<i64>, _>("source_document")?,
+            "sha256": r.try_get::<Option<String>, _>("source_sha256")?,
+        })),
+        None => None,
+    };
+    Ok(ObjectItem {
+        drift: drift.get(&(kind.clone(), name.clone())).cloned(),
+        file: r.try_get("file")?,
+        sha256: r.try_get("sha256")?,
+        source,
+        kind,
+        name,
+    })
+}
+
+/// Managed objects of a fabric, filtered and paged in the database (the drift filter over the latest report).
+pub async fn objects(
+    state: &AppState,
+    fabric_name: &str,
+    filter: &ObjectFilter,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<Page<ObjectItem>> {
+    fabric(state, fabric_name).await?;
+    let drift = drift_map(state, fabric_name).await?;
+    let mut conds = vec!["fabric = $1".to_string()];
+    let mut binds = vec![fabric_name.to_string()];
+    if let Some(k) = &filter.kind {
+        binds.push(parse_kind(k)?.name().to_string());
+        conds.push(format!("kind = ${}", binds.len()));
+    }
+    if let Some(n) = &filter.name {
+        let escaped = n
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        binds.push(format!("%{escaped}%"));
+        conds.push(format!("name LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    let wh = conds.join(" AND ");
+    let db = state.engine().db().pool();
+    if let Some(status) = &filter.drift {
+        // Few enough per fabric to filter in memory after the database filters.
+        let sql = format!("SELECT * FROM managed_objects WHERE {wh} ORDER BY kind, name");
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(db).await?;
+        let mut items = Vec::new();
+        for r in &rows {
+            let it = item_from_row(r, &drift)?;
+            if it.drift.as_deref() == Some(status.as_str())
+                || (status == "unknown" && it.drift.is_none())
+            {
+                items.push(it);
+            }
+        }
+        return Ok(Page::of(items, limit, offset));
+    }
+    let count_sql = format!("SELECT COUNT(*) AS n FROM managed_objects WHERE {wh}");
+    let mut q = sqlx::query(&count_sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let total: i64 = q.fetch_one(db).await?.try_get("n")?;
+    let sql = format!(
+        "SELECT * FROM managed_objects WHERE {wh} ORDER BY kind, name LIMIT ${} OFFSET ${}",
+        binds.len() + 1,
+        binds.len() + 2
+    );
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.bind(limit).bind(offset).fetch_all(db).await?;
+    let items = rows
+        .iter()
+        .map(|r| item_from_row(r, &drift))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::new(items, total, offset))
+}
+
+/// One object: normalized YAML and JSON, its source, its references both ways, its drift entry.
+pub async fn object(
+    state: &AppState,
+    fabric_name: &str,
+    kind: &str,
+    name: &str,
+) -> ApiResult<serde_json::Value> {
+    let f = fabric(state, fabric_name).await?;
+    let kind = parse_kind(kind)?;
+    let row =
+        sqlx::query("SELECT * FROM managed_objects WHERE fabric = $1 AND kind = $2 AND name = $3")
+            .bind(fabric_name)
+            .bind(kind.name())
+            .bind(name)
+            .fetch_optional(state.engine().db().pool())
+            .await?;
+    let Some(row) = row else {
+        return Err(ApiError::not_found(format!(
+            "{}/{name} is not managed in fabric {fabric_name:?}",
+            kind.name()
+        )));
+    };
+    let drift = drift_map(state, fabric_name).await?;
+    let item = item_from_row(&row, &drift)?;
+    let name_owned = name.to_string();
+    let f2 = f.clone();
+    let detail = tokio::task::spawn_blocking(move || object_detail(&f2, kind, &name_owned))
+        .await
+        .map_err(|e| ApiError::internal(format!("object task failed: {e}")))??;
+    let drift_entry = match state.jobs().latest(fabric_name, JobType::Drift).await? {
+        Some(job) => job
+            .result
+            .as_ref()
+            .and_then(|r| r.get("objects"))
+            .and_then(|o| o.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .find(|o| {
+                        o.get("kind").and_then(|v| v.as_str()) == Some(kind.name())
+                            && o.get("name").and_then(|v| v.as_str()) == Some(name)
+                    })
+                    .cloned()
+            })
+            .map(|e| serde_json::json!({"entry": e, "job": job.id, "computedAt": job.finished_at})),
+        None => None,
+    };
+    Ok(serde_json::json!({
+        "kind": item.kind,
+        "name": item.name,
+        "file": item.file,
+        "sha256": item.sha256,
+        "source": item.source,
+        "yaml": detail.0,
+        "object": detail.1,
+        "refersTo": detail.2,
+        "referredBy": detail.3,
+        "drift": drift_entry,
+    }))
+}
+
+type Detail = (String, serde_json::Value, Vec<String>, Vec<String>);
+
+fn object_detail(f: &Fabric, kind: Kind, name: &str) -> ApiResult<Detail> {
+    let root = GitOpsRoot::new(&f.root);
+    let rel = GitOpsRoot::managed_rel(kind, name);
+    let yaml = std::fs::read_to_string(root.abs(&rel))
+        .map_err(|e| ApiError::not_found(format!("{rel}: {e}")))?;
+    let settings = hhgitops_engine::ingest::fabric_settings(f)?;
+    let manifest = root.current_manifest(&f.name)?;
+    let managed = hhgitops_engine::ingest::load_managed(&root, &manifest, &settings)?;
+    let Some(entry) = managed.state.get(kind, name) else {
+        return Err(ApiError::conflict(format!(
+            "{rel} does not validate; see the fabric's status"
+        )));
+    };
+    let json = hhgitops_core::normalize::normalize_value(&entry.object);
+    let fmt = |(k, n): &(Kind, String)| format!("{}/{n}", k.name());
+    let refers: Vec<String> = hhgitops_kube::refs::references(&entry.object)
+        .iter()
+        .map(fmt)
+        .collect();
+    let mut referred = Vec::new();
+    for e in managed.state.iter() {
+        if hhgitops_kube::refs::references(&e.object)
+            .iter()
+            .any(|(k, n)| *k == kind && n == name)
+        {
+            referred.push(format!("{}/{}", e.object.kind().name(), e.object.name()));
+        }
+    }
+    referred.sort();
+    Ok((yaml, json, refers, referred))
+}
+
+/// The latest drift report, filtered by status.
+pub async fn latest_drift(
+    state: &AppState,
+    fabric_name: &str,
+    status: Option<&str>,
+) -> ApiResult<serde_json::Value> {
+    fabric(state, fabric_name).await?;
+    let Some(job) = state.jobs().latest(fabric_name, JobType::Drift).await? else {
+        return Err(ApiError::not_found(format!(
+            "no drift report for fabric {fabric_name:?} yet: POST /api/v1/fabrics/{fabric_name}/jobs {{\"type\": \"drift\"}}"
+        )));
+    };
+    let mut report = job.result.clone().unwrap_or(serde_json::Value::Null);
+    if let (Some(s), Some(objs)) = (
+        status,
+        report.get_mut("objects").and_then(|o| o.as_array_mut()),
+    ) {
+        objs.retain(|o| o.get("status").and_then(|v| v.as_str()) == Some(s));
+    }
+    Ok(serde_json::json!({"job": job.id, "computedAt": job.finished_at, "report": report}))
+}
+
+/// Archive-log entries, newest first.
+pub async fn history(
+    state: &AppState,
+    fabric_name: &str,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<Page<serde_json::Value>> {
+    let f = fabric(state, fabric_name).await?;
+    let entries = tokio::task::spawn_blocking(move || -> ApiResult<Vec<serde_json::Value>> {
+        let root = GitOpsRoot::new(&f.root);
+        let path = root.archive_log_path();
+        let Some(v) = hhgitops_engine::records::read_yaml(
+            &root.sandbox()?,
+            hhgitops_engine::layout::ARCHIVE_LOG,
+        )?
+        else {
+            return Ok(Vec::new());
+        };
+        let log = hhgitops_engine::records::parse_archive_log(&path, v)?;
+        Ok(log.entries.iter().rev().map(to_json).collect())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("history task failed: {e}")))??;
+    Ok(Page::of(entries, limit, offset))
+}
+
+/// Run records, newest first.
+pub async fn runs(
+    state: &AppState,
+    fabric_name: &str,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<Page<serde_json::Value>> {
+    fabric(state, fabric_name).await?;
+    let db = state.engine().db().pool();
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE fabric = $1")
+        .bind(fabric_name)
+        .fetch_one(db)
+        .await?
+        .try_get("n")?;
+    let rows = sqlx::query(
+        "SELECT id, operation, started_at, finished_at, outcome, files, created, updated, unchanged, deleted, rejected, message \
+         FROM runs WHERE fabric = $1 ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(fabric_name)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let mut items = Vec::new();
+    for r in &rows {
+        items.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "operation": r.try_get::<String, _>("operation")?,
+            "startedAt": r.try_get::<String, _>("started_at")?,
+            "finishedAt": r.try_get::<Option<String>, _>("finished_at")?,
+            "outcome": r.try_get::<String, _>("outcome")?,
+            "files": r.try_get::<i64, _>("files")?,
+            "created": r.try_get::<i64, _>("created")?,
+            "updated": r.try_get::<i64, _>("updated")?,
+            "unchanged": r.try_get::<i64, _>("unchanged")?,
+            "deleted": r.try_get::<i64, _>("deleted")?,
+            "rejected": r.try_get::<i64, _>("rejected")?,
+            "message": r.try_get::<String, _>("message")?,
+        }));
+    }
+    Ok(Page::new(items, total, offset))
+}
+
+/// Deletes a managed object (as `delete`).
+pub async fn delete_object(
+    state: &AppState,
+    fabric_name: &str,
+    kind: &str,
+    name: &str,
+) -> ApiResult<serde_json::Value> {
+    let f = fabric(state, fabric_name).await?;
+    let kind = parse_kind(kind)?;
+    let r = hhgitops_engine::maintain::delete_object(
+        state.engine(),
+        &f,
+        kind,
+        name,
+        &Default::default(),
+    )
+    .await?;
+    Ok(to_json(&r))
+}
+
+/// The checks of `/readyz`.
+pub async fn readiness(state: &AppState) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let db = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
+        .fetch_one(state.engine().db().pool())
+        .await;
+    checks.push(match db {
+        Ok(_) => Check {
+            name: "database".into(),
+            ok: true,
+            message: "reachable and migrated".into(),
+        },
+        Err(e) => Check {
+            name: "database".into(),
+            ok: false,
+            message: e.to_string(),
+        },
+    });
+    let shutting = state.runner().shutdown.is_cancelled();
+    checks.push(Check {
+        name: "accepting".into(),
+        ok: !shutting,
+        message: if shutting {
+            "shutting down".into()
+        } else {
+            "accepting jobs".into()
+        },
+    });
+    checks
+}
+
+/// Gauges read at scrape time: jobs per state, raw files pending and rejected per fabric.
+pub async fn refresh_gauges(state: &AppState) {
+    if let Ok(counts) = state.jobs().counts().await {
+        for s in ["queued", "running"] {
+            let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+            metrics::gauge!("hhgitops_jobs", "state" => s).set(n as f64);
+        }
+    }
+    for w in state.watch_status() {
+        metrics::gauge!("hhgitops_raw_files_pending", "fabric" => w.fabric.clone())
+            .set(w.pending as f64);
+    }
+    if let Ok(rows) = sqlx::query("SELECT fabric, COUNT(*) AS n FROM rejections GROUP BY fabric")
+        .fetch_all(state.engine().db().pool())
+        .await
+    {
+        for r in rows {
+            if let (Ok(f), Ok(n)) = (r.try_get::<String, _>("fabric"), r.try_get::<i64, _>("n")) {
+                metrics::gauge!("hhgitops_raw_files_rejected", "fabric" => f).set(n as f64);
+            }
+        }
+    }
+}
