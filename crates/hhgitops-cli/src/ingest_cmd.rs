@@ -358,6 +358,7 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
         git_token_env: a.git_token_env,
         kubeconfig: a.kubeconfig,
         kube_context: a.context,
+        options: None,
     };
     let opts = IngestOptions {
         failpoint: failpoint(),

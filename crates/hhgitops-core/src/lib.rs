@@ -7,6 +7,7 @@
 
 pub mod diag;
 pub mod diff;
+pub mod fabric_config;
 pub mod hydrate;
 pub mod kinds;
 pub mod model;

@@ -8,11 +8,13 @@
 pub mod atomic;
 pub mod check;
 pub mod clock;
+pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;
 pub mod fabric;
 pub mod gitops;
+pub mod hydration;
 pub mod home;
 pub mod index;
 pub mod ingest;

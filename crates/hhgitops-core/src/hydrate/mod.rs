@@ -38,7 +38,7 @@ use crate::settings::FabricSettings;
 
 pub use check::{status, Status};
 pub use fab::{parse_fab_yaml, FabYamlError};
-pub use source::hydrate_documents;
+pub use source::{decode_documents, hydrate_documents, DecodedObject};
 
 /// MTU hhfab gives a gateway interface of a gateway link.
 pub const GATEWAY_INTERFACE_MTU: u32 = 9100;

@@ -85,6 +85,50 @@ fn decode_doc(root: &Node) -> Option<Object> {
     decode_object(kind, root).ok()
 }
 
+/// One decoded object of a stream, with where it is.
+#[derive(Debug, Clone)]
+pub struct DecodedObject {
+    /// 1-based document index.
+    pub document: usize,
+    pub object: Object,
+}
+
+/// Strictly decodes every document of a parsed stream (no object rules: hydration needs only the typed values).
+/// Documents that are not Hedgehog objects or do not decode give located errors.
+pub fn decode_documents(file: &str, docs: &[Document]) -> (Vec<DecodedObject>, Vec<crate::Diagnostic>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for d in docs {
+        let Some(root) = &d.root else { continue };
+        let kind = root
+            .get_key("kind")
+            .and_then(Node::as_str)
+            .and_then(Kind::from_kind_name)
+            .filter(|k| root.get_key("apiVersion").and_then(Node::as_str) == Some(k.api_version()));
+        let Some(kind) = kind else {
+            errors.push(
+                crate::Diagnostic::new("not a supported Hedgehog object: expected apiVersion and kind of one of the 17 kinds")
+                    .in_file(file)
+                    .in_document(d.index)
+                    .at(d.span),
+            );
+            continue;
+        };
+        match decode_object(kind, root) {
+            Ok(o) => out.push(DecodedObject { document: d.index, object: o }),
+            Err(e) => errors.push(
+                crate::Diagnostic::new(e.message)
+                    .in_file(file)
+                    .in_document(d.index)
+                    .at(e.span)
+                    .with_path(&e.path)
+                    .for_object(kind.name(), root.get_key("metadata").and_then(|m| m.get_key("name")).and_then(Node::as_str).unwrap_or("")),
+            ),
+        }
+    }
+    (out, errors)
+}
+
 /// Hydrates the documents of one file against `existing`. Documents that do not decode are left alone (their
 /// errors are reported by validation). On success, the changed documents hold the hydrated values. Errors come
 /// with the index of the document they concern (`None`: the settings).
