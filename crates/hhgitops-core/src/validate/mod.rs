@@ -46,7 +46,7 @@ use crate::settings::FabricSettings;
 use crate::state::FabricState;
 use crate::yaml::{self, Limits, Node};
 
-pub use check::{rfc1123_subdomain_problem, Finding, Findings};
+pub use check::{is_go_duration, rfc1123_subdomain_problem, Finding, Findings};
 
 /// One object of a source file that decoded into its typed form.
 #[derive(Debug, Clone)]
