@@ -238,11 +238,11 @@ fn connection(meta: &mut ObjectMeta, s: &mut ConnectionSpec) {
     ) {
         return;
     }
-    let t = match types.as_slice() {
-        [t] => t.name(),
-        _ => "<invalid>",
-    };
-    label(meta, "fabric.githedgehog.com/connection-type", t);
+    // With no or several types the fabric writes `<invalid>`, which the API server rejects as a label value; the
+    // connection-type rule reports that case, so no label is written here.
+    if let [t] = types.as_slice() {
+        label(meta, "fabric.githedgehog.com/connection-type", t.name());
+    }
     if let Some(v) = s
         .static_external
         .as_ref()

@@ -118,6 +118,29 @@ pub struct FabricSettings {
     pub require_hydration: bool,
 }
 
+/// A reserved subnet a verdict depended on: displays as `172.30.128.0/17 (fabric setting fabricSubnet =
+/// 172.30.128.0/17)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    pub prefix: Ipv4Prefix,
+    pub setting: &'static str,
+}
+
+impl std::fmt::Display for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (fabric setting {} = {})",
+            self.prefix, self.setting, self.prefix
+        )
+    }
+}
+
+/// `(fabric setting NAME = VALUE)`, appended to a verdict that depended on a setting.
+pub fn cite(name: &str, value: impl std::fmt::Display) -> String {
+    format!("(fabric setting {name} = {value})")
+}
+
 const fn p(a: u8, b: u8, c: u8, d: u8, len: u8) -> Ipv4Prefix {
     Ipv4Prefix::new(u32::from_be_bytes([a, b, c, d]), len)
 }
@@ -180,11 +203,34 @@ impl FabricSettings {
         v
     }
 
-    /// The first reserved subnet that overlaps `p`.
-    pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Ipv4Prefix> {
-        self.reserved_subnets()
+    /// The reserved subnets with the fabric setting each one comes from.
+    pub fn reserved_subnets_named(&self) -> Vec<(Ipv4Prefix, &'static str)> {
+        if let Some(list) = &self.reserved_subnets {
+            return list.iter().map(|p| (*p, "reservedSubnets")).collect();
+        }
+        let mut v = vec![
+            (self.management_subnet, "managementSubnet"),
+            (self.fabric_subnet, "fabricSubnet"),
+            (self.protocol_subnet, "protocolSubnet"),
+            (self.vtep_subnet, "vtepSubnet"),
+            (self.vpc_loopback_subnet, "vpcLoopbackSubnet"),
+            (self.mclag_session_subnet, "mclagSessionSubnet"),
+            (self.proxy_external_subnet, "l2ProxyExternalSubnet"),
+        ];
+        v.extend(
+            self.extra_reserved_subnets
+                .iter()
+                .map(|p| (*p, "extraReservedSubnets")),
+        );
+        v
+    }
+
+    /// The first reserved subnet that overlaps `p`; it displays as the subnet and the setting it comes from.
+    pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Reserved> {
+        self.reserved_subnets_named()
             .into_iter()
-            .find(|r| r.overlaps(prefix))
+            .find(|(r, _)| r.overlaps(prefix))
+            .map(|(prefix, setting)| Reserved { prefix, setting })
     }
 
     /// Largest MTU of a server-facing connection (fabric MTU minus the server-facing offset: 9036 by default).
@@ -198,13 +244,19 @@ impl FabricSettings {
         let mut v: Vec<(VlanRange, &'static str)> = self
             .vpc_irb_vlans
             .iter()
-            .map(|r| (*r, "the fabric's VPC IRB VLANs"))
+            .map(|r| {
+                (
+                    *r,
+                    "the fabric's VPC IRB VLANs (fabric setting vpcIRBVLANRange)",
+                )
+            })
             .collect();
-        v.extend(
-            self.th5_workaround_vlans
-                .iter()
-                .map(|r| (*r, "the fabric's TH5 workaround VLANs")),
-        );
+        v.extend(self.th5_workaround_vlans.iter().map(|r| {
+            (
+                *r,
+                "the fabric's TH5 workaround VLANs (fabric setting th5WorkaroundVLANRange)",
+            )
+        }));
         v
     }
 
@@ -229,9 +281,13 @@ mod tests {
         assert_eq!(s.reserved_subnets().len(), 7);
         assert_eq!(s.max_server_facing_mtu(), 9036);
         assert_eq!(s.control_vip.to_string(), "172.30.0.1/21");
-        assert!(s
+        let hit = s
             .reserved_overlap(Ipv4Prefix::parse("172.30.130.0/24").unwrap())
-            .is_some());
+            .unwrap();
+        assert_eq!(
+            hit.to_string(),
+            "172.30.128.0/17 (fabric setting fabricSubnet = 172.30.128.0/17)"
+        );
         assert!(s
             .reserved_overlap(Ipv4Prefix::parse("10.0.0.0/16").unwrap())
             .is_none());

@@ -180,10 +180,10 @@ pub fn validate_state(state: &FabricState, settings: &FabricSettings) -> StateRe
 }
 
 /// Runs the object rules of one typed object (no file, no positions): for tools and tests that build objects in
-/// code.
+/// code. The object is defaulted first, as the fabric does.
 pub fn check_object(object: &Object, settings: &FabricSettings) -> Vec<Finding> {
     let mut f = Findings::new();
-    object::check_object(object, settings, &mut f);
+    object::check_object(&crate::defaults::default_object(object), settings, &mut f);
     f.items
 }
 
