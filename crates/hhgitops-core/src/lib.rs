@@ -5,6 +5,7 @@
 //! bytes or values and returns values, so it is tested with data alone and may be called from any number of
 //! tasks at once.
 
+pub mod defaults;
 pub mod diag;
 pub mod diff;
 pub mod fabric_config;
@@ -13,6 +14,7 @@ pub mod kinds;
 pub mod model;
 pub mod normalize;
 pub mod path;
+pub mod profiles;
 pub mod settings;
 pub mod state;
 pub mod validate;

@@ -46,7 +46,7 @@ use crate::settings::FabricSettings;
 use crate::state::FabricState;
 use crate::yaml::{self, Limits, Node};
 
-pub use check::{rfc1123_subdomain_problem, Finding, Findings};
+pub use check::{is_go_duration, rfc1123_subdomain_problem, Finding, Findings};
 
 /// One object of a source file that decoded into its typed form.
 #[derive(Debug, Clone)]
@@ -244,10 +244,10 @@ pub fn validate_state(state: &FabricState, settings: &FabricSettings) -> StateRe
 }
 
 /// Runs the object rules of one typed object (no file, no positions): for tools and tests that build objects in
-/// code.
+/// code. The object is defaulted first, as the fabric does.
 pub fn check_object(object: &Object, settings: &FabricSettings) -> Vec<Finding> {
     let mut f = Findings::new();
-    object::check_object(object, settings, &mut f);
+    object::check_object(&crate::defaults::default_object(object), settings, &mut f);
     f.items
 }
 
