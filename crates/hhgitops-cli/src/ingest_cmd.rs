@@ -213,8 +213,9 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
     }
     let files = a.files.clone();
     let f2 = fabric.clone();
+    let config = a.fabric_config.clone();
     let report = tokio::task::spawn_blocking(move || {
-        hhgitops_engine::check::validate_files(&files, f2.as_ref())
+        hhgitops_engine::check::validate_files_with(&files, f2.as_ref(), config.as_deref())
     })
     .await
     .map_err(|e| Error::Runtime(e.to_string()))??;
@@ -391,6 +392,13 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
 pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     use hhgitops_engine::sync::{sync_fabric, SyncOptions};
     let fabric = engine.fabric(&a.fabric).await?;
+    let (fabric, _) = hhgitops_engine::config::refresh_from_cluster(
+        engine,
+        &fabric,
+        &kube_settings()?,
+        !a.dry_run,
+    )
+    .await?;
     let opts = SyncOptions {
         ingest: IngestOptions {
             dry_run: a.dry_run,
@@ -445,7 +453,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
 
 /// Client settings for the fabric's API server: `HHGITOPS_KUBE_TIMEOUT` (seconds per request) and
 /// `HHGITOPS_KUBE_CONCURRENCY` (requests in flight) override the defaults.
-fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
+pub fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
     let mut s = hhgitops_kube::ClientSettings::default();
     if let Ok(v) = std::env::var("HHGITOPS_KUBE_TIMEOUT") {
         if !v.is_empty() {
@@ -545,6 +553,9 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
 pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Error> {
     use hhgitops_core::diff::DriftStatus;
     let fabric = engine.fabric(&a.fabric).await?;
+    let (fabric, _) =
+        hhgitops_engine::config::refresh_from_cluster(engine, &fabric, &kube_settings()?, true)
+            .await?;
     let r =
         hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
     if a.json {

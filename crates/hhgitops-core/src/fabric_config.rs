@@ -39,13 +39,25 @@ pub struct ConfigVlanRange {
 pub struct ControllerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fabric_mode: Option<String>,
-    #[serde(default, rename = "controlVIP", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "controlVIP",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub control_vip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_subnet: Option<String>,
-    #[serde(default, rename = "managementDHCPStart", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "managementDHCPStart",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub management_dhcp_start: Option<String>,
-    #[serde(default, rename = "managementDHCPEnd", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "managementDHCPEnd",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub management_dhcp_end: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fabric_subnet: Option<String>,
@@ -55,39 +67,79 @@ pub struct ControllerConfig {
     pub vtep_subnet: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_loopback_subnet: Option<String>,
-    #[serde(default, rename = "mclagSessionSubnet", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "mclagSessionSubnet",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mclag_session_subnet: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_subnets: Option<Vec<String>>,
     #[serde(default, rename = "spineASN", skip_serializing_if = "Option::is_none")]
     pub spine_asn: Option<u32>,
-    #[serde(default, rename = "leafASNStart", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "leafASNStart",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub leaf_asn_start: Option<u32>,
-    #[serde(default, rename = "leafASNEnd", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "leafASNEnd",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub leaf_asn_end: Option<u32>,
-    #[serde(default, rename = "gatewayASN", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "gatewayASN",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_asn: Option<u32>,
-    #[serde(default, rename = "vpcIRBVLANRange", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "vpcIRBVLANRange",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_irb_vlan_range: Option<Vec<ConfigVlanRange>>,
-    #[serde(default, rename = "vpcPeeringVLANRange", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "vpcPeeringVLANRange",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_peering_vlan_range: Option<Vec<ConfigVlanRange>>,
-    #[serde(default, rename = "th5WorkaroundVLANRange", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "th5WorkaroundVLANRange",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub th5_workaround_vlan_range: Option<Vec<ConfigVlanRange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_peering_disabled: Option<bool>,
     #[serde(default, rename = "fabricMTU", skip_serializing_if = "Option::is_none")]
     pub fabric_mtu: Option<u16>,
-    #[serde(default, rename = "serverFacingMTUOffset", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "serverFacingMTUOffset",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_facing_mtu_offset: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_gateway: Option<bool>,
-    #[serde(default, rename = "includeSONiCCLSPlus", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "includeSONiCCLSPlus",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub include_sonic_cls_plus: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_cumulus: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_extra_switch_profiles: Option<bool>,
-    #[serde(default, rename = "defaultMaxPathsEBGP", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "defaultMaxPathsEBGP",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_max_paths_ebgp: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_communities: Option<std::collections::BTreeMap<String, String>>,
@@ -95,19 +147,36 @@ pub struct ControllerConfig {
 
 /// Parses the `config.yaml` text (YAML or JSON). Unknown fields are ignored.
 pub fn parse_controller_config(bytes: &[u8]) -> Result<ControllerConfig, ConfigError> {
-    let docs = yaml::parse_stream(bytes, &Limits::default()).map_err(|e| ConfigError(e.to_string()))?;
+    let docs =
+        yaml::parse_stream(bytes, &Limits::default()).map_err(|e| ConfigError(e.to_string()))?;
     let mut roots = docs.into_iter().filter_map(|d| d.root);
     let Some(root) = roots.next() else {
         return Ok(ControllerConfig::default());
     };
     if roots.next().is_some() {
-        return Err(ConfigError("expected one YAML document, found several".into()));
+        return Err(ConfigError(
+            "expected one YAML document, found several".into(),
+        ));
     }
     let json = root.to_json();
     if !json.is_object() {
         return Err(ConfigError("expected a mapping of settings".into()));
     }
-    serde_json::from_value(json).map_err(|e| ConfigError(e.to_string()))
+    serde_json::from_value(json.clone()).map_err(|e| {
+        // Name the field: the first known field that does not decode on its own.
+        let field = json.as_object().and_then(|m| {
+            m.iter()
+                .find(|(k, v)| {
+                    let one = serde_json::json!({ k.as_str(): v });
+                    serde_json::from_value::<ControllerConfig>(one).is_err()
+                })
+                .map(|(k, _)| k.clone())
+        });
+        match field {
+            Some(f) => ConfigError(format!("{f}: {e}")),
+            None => ConfigError(e.to_string()),
+        }
+    })
 }
 
 fn prefix(field: &str, v: &str) -> Result<Ipv4Prefix, ConfigError> {
@@ -162,11 +231,23 @@ impl ControllerConfig {
             put!("controlVIP", s.control_vip, p);
         }
         if let Some(v) = nz(&self.management_subnet) {
-            put!("managementSubnet", s.management_subnet, prefix("managementSubnet", &v)?);
+            put!(
+                "managementSubnet",
+                s.management_subnet,
+                prefix("managementSubnet", &v)?
+            );
         }
         for (name, val, slot) in [
-            ("managementDHCPStart", &self.management_dhcp_start, &mut s.management_dhcp_start),
-            ("managementDHCPEnd", &self.management_dhcp_end, &mut s.management_dhcp_end),
+            (
+                "managementDHCPStart",
+                &self.management_dhcp_start,
+                &mut s.management_dhcp_start,
+            ),
+            (
+                "managementDHCPEnd",
+                &self.management_dhcp_end,
+                &mut s.management_dhcp_end,
+            ),
         ] {
             if let Some(v) = nz(val) {
                 parse_addr(&v).map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -176,10 +257,22 @@ impl ControllerConfig {
         }
         for (name, val, slot) in [
             ("fabricSubnet", &self.fabric_subnet, &mut s.fabric_subnet),
-            ("protocolSubnet", &self.protocol_subnet, &mut s.protocol_subnet),
+            (
+                "protocolSubnet",
+                &self.protocol_subnet,
+                &mut s.protocol_subnet,
+            ),
             ("vtepSubnet", &self.vtep_subnet, &mut s.vtep_subnet),
-            ("vpcLoopbackSubnet", &self.vpc_loopback_subnet, &mut s.vpc_loopback_subnet),
-            ("mclagSessionSubnet", &self.mclag_session_subnet, &mut s.mclag_session_subnet),
+            (
+                "vpcLoopbackSubnet",
+                &self.vpc_loopback_subnet,
+                &mut s.vpc_loopback_subnet,
+            ),
+            (
+                "mclagSessionSubnet",
+                &self.mclag_session_subnet,
+                &mut s.mclag_session_subnet,
+            ),
         ] {
             if let Some(v) = nz(val) {
                 *slot = prefix(name, &v)?;
@@ -198,7 +291,11 @@ impl ControllerConfig {
             ("leafASNStart", self.leaf_asn_start, &mut s.leaf_asn_start),
             ("leafASNEnd", self.leaf_asn_end, &mut s.leaf_asn_end),
             ("gatewayASN", self.gateway_asn, &mut s.gateway_asn),
-            ("defaultMaxPathsEBGP", self.default_max_paths_ebgp, &mut s.default_max_paths_ebgp),
+            (
+                "defaultMaxPathsEBGP",
+                self.default_max_paths_ebgp,
+                &mut s.default_max_paths_ebgp,
+            ),
         ] {
             if let Some(v) = val.filter(|v| *v != 0) {
                 *slot = v;
@@ -206,9 +303,21 @@ impl ControllerConfig {
             }
         }
         for (name, val, slot) in [
-            ("vpcIRBVLANRange", &self.vpc_irb_vlan_range, &mut s.vpc_irb_vlans),
-            ("vpcPeeringVLANRange", &self.vpc_peering_vlan_range, &mut s.vpc_peering_vlans),
-            ("th5WorkaroundVLANRange", &self.th5_workaround_vlan_range, &mut s.th5_workaround_vlans),
+            (
+                "vpcIRBVLANRange",
+                &self.vpc_irb_vlan_range,
+                &mut s.vpc_irb_vlans,
+            ),
+            (
+                "vpcPeeringVLANRange",
+                &self.vpc_peering_vlan_range,
+                &mut s.vpc_peering_vlans,
+            ),
+            (
+                "th5WorkaroundVLANRange",
+                &self.th5_workaround_vlan_range,
+                &mut s.th5_workaround_vlans,
+            ),
         ] {
             if let Some(v) = val.as_ref().filter(|v| !v.is_empty()) {
                 *slot = ranges(name, v)?;
@@ -217,7 +326,11 @@ impl ControllerConfig {
         }
         for (name, val, slot) in [
             ("fabricMTU", self.fabric_mtu, &mut s.fabric_mtu),
-            ("serverFacingMTUOffset", self.server_facing_mtu_offset, &mut s.server_facing_mtu_offset),
+            (
+                "serverFacingMTUOffset",
+                self.server_facing_mtu_offset,
+                &mut s.server_facing_mtu_offset,
+            ),
         ] {
             if let Some(v) = val.filter(|v| *v != 0) {
                 *slot = v;
@@ -226,11 +339,27 @@ impl ControllerConfig {
         }
         // Booleans: Go omits false, so a present value is taken as written.
         for (name, val, slot) in [
-            ("vpcPeeringDisabled", self.vpc_peering_disabled, &mut s.vpc_peering_disabled),
+            (
+                "vpcPeeringDisabled",
+                self.vpc_peering_disabled,
+                &mut s.vpc_peering_disabled,
+            ),
             ("enableGateway", self.enable_gateway, &mut s.enable_gateway),
-            ("includeSONiCCLSPlus", self.include_sonic_cls_plus, &mut s.include_sonic_cls_plus),
-            ("includeCumulus", self.include_cumulus, &mut s.include_cumulus),
-            ("allowExtraSwitchProfiles", self.allow_extra_switch_profiles, &mut s.allow_extra_switch_profiles),
+            (
+                "includeSONiCCLSPlus",
+                self.include_sonic_cls_plus,
+                &mut s.include_sonic_cls_plus,
+            ),
+            (
+                "includeCumulus",
+                self.include_cumulus,
+                &mut s.include_cumulus,
+            ),
+            (
+                "allowExtraSwitchProfiles",
+                self.allow_extra_switch_profiles,
+                &mut s.allow_extra_switch_profiles,
+            ),
         ] {
             if let Some(v) = val {
                 *slot = v;
@@ -285,7 +414,12 @@ pub const SETTING_NAMES: &[&str] = &[
 /// The effective value of one setting, as JSON (for `fabric show`).
 pub fn setting_value(s: &FabricSettings, name: &str) -> serde_json::Value {
     use serde_json::json;
-    let vlans = |v: &[VlanRange]| json!(v.iter().map(|r| format!("{}-{}", r.from, r.to)).collect::<Vec<_>>());
+    let vlans = |v: &[VlanRange]| {
+        json!(v
+            .iter()
+            .map(|r| format!("{}-{}", r.from, r.to))
+            .collect::<Vec<_>>())
+    };
     match name {
         "fabricMode" => json!(match s.fabric_mode {
             FabricMode::SpineLeaf => "spine-leaf",
@@ -300,7 +434,11 @@ pub fn setting_value(s: &FabricSettings, name: &str) -> serde_json::Value {
         "vtepSubnet" => json!(s.vtep_subnet.to_string()),
         "vpcLoopbackSubnet" => json!(s.vpc_loopback_subnet.to_string()),
         "mclagSessionSubnet" => json!(s.mclag_session_subnet.to_string()),
-        "reservedSubnets" => json!(s.reserved_subnets().iter().map(|p| p.to_string()).collect::<Vec<_>>()),
+        "reservedSubnets" => json!(s
+            .reserved_subnets()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()),
         "spineASN" => json!(s.spine_asn),
         "leafASNStart" => json!(s.leaf_asn_start),
         "leafASNEnd" => json!(s.leaf_asn_end),
@@ -316,7 +454,11 @@ pub fn setting_value(s: &FabricSettings, name: &str) -> serde_json::Value {
         "includeCumulus" => json!(s.include_cumulus),
         "allowExtraSwitchProfiles" => json!(s.allow_extra_switch_profiles),
         "defaultMaxPathsEBGP" => json!(s.default_max_paths_ebgp),
-        "gatewayCommunities" => json!(s.gateway_communities.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<std::collections::BTreeMap<_, _>>()),
+        "gatewayCommunities" => json!(s
+            .gateway_communities
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()),
         _ => serde_json::Value::Null,
     }
 }
@@ -342,10 +484,23 @@ someFutureField: {x: 1}
 "#;
         let c = parse_controller_config(text).unwrap();
         let stored = serde_json::to_string(&c).unwrap();
-        assert!(!stored.contains("secret") && !stored.contains("admin") && !stored.contains("ssh"), "{stored}");
+        assert!(
+            !stored.contains("secret") && !stored.contains("admin") && !stored.contains("ssh"),
+            "{stored}"
+        );
         let mut s = FabricSettings::default();
         let set = c.apply(&mut s).unwrap();
-        assert_eq!(set, ["fabricMode", "controlVIP", "fabricSubnet", "spineASN", "vpcIRBVLANRange", "enableGateway"]);
+        assert_eq!(
+            set,
+            [
+                "fabricMode",
+                "controlVIP",
+                "fabricSubnet",
+                "spineASN",
+                "vpcIRBVLANRange",
+                "enableGateway"
+            ]
+        );
         assert_eq!(s.fabric_subnet.to_string(), "10.99.0.0/16");
         assert_eq!(s.spine_asn, 64512);
         assert_eq!(s.vpc_irb_vlans, vec![VlanRange::new(3100, 3199)]);
@@ -360,7 +515,8 @@ someFutureField: {x: 1}
             .apply(&mut FabricSettings::default())
             .unwrap_err();
         assert!(e.0.starts_with("fabricSubnet:"), "{e}");
-        assert!(parse_controller_config(b"spineASN: nope\n").is_err());
+        let e = parse_controller_config(b"spineASN: nope\n").unwrap_err();
+        assert!(e.0.starts_with("spineASN: "), "{e}");
         let e = parse_controller_config(b"fabricMode: ring\n")
             .unwrap()
             .apply(&mut FabricSettings::default())

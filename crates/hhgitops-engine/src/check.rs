@@ -60,9 +60,10 @@ pub fn validate_files_with(
     };
     if let Some(path) = fabric_config {
         let stored = crate::config::read_config_file(path)?;
-        stored.config.apply(&mut settings).map_err(|e| {
-            Error::usage(format!("--fabric-config {}: {e}", path.display()))
-        })?;
+        stored
+            .config
+            .apply(&mut settings)
+            .map_err(|e| Error::usage(format!("--fabric-config {}: {e}", path.display())))?;
     }
     let limits = yaml::Limits::default();
     let mut state = hhgitops_core::state::FabricState::new();

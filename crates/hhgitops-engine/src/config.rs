@@ -89,9 +89,10 @@ pub fn effective_settings(fabric: &Fabric) -> Result<EffectiveSettings> {
         } else {
             SettingSource::File
         };
-        let set = st.config.apply(&mut settings).map_err(|e| {
-            Error::usage(format!("fabric {:?}: stored {e}", fabric.name))
-        })?;
+        let set = st
+            .config
+            .apply(&mut settings)
+            .map_err(|e| Error::usage(format!("fabric {:?}: stored {e}", fabric.name)))?;
         for n in set {
             sources.insert(n, src);
         }
@@ -142,16 +143,11 @@ pub fn read_config_file(path: &Path) -> Result<StoredConfig> {
 
 /// Parses the ConfigMap's `config.yaml` text read from a cluster at `url`.
 pub fn cluster_config(text: &str, url: &str) -> Result<StoredConfig> {
-    let config = parse_controller_config(text.as_bytes()).map_err(|e| {
-        Error::Runtime(format!(
-            "ConfigMap fab/fabric-ctrl-config at {url}: {e}"
-        ))
-    })?;
-    config.apply(&mut FabricSettings::default()).map_err(|e| {
-        Error::Runtime(format!(
-            "ConfigMap fab/fabric-ctrl-config at {url}: {e}"
-        ))
-    })?;
+    let config = parse_controller_config(text.as_bytes())
+        .map_err(|e| Error::Runtime(format!("ConfigMap fab/fabric-ctrl-config at {url}: {e}")))?;
+    config
+        .apply(&mut FabricSettings::default())
+        .map_err(|e| Error::Runtime(format!("ConfigMap fab/fabric-ctrl-config at {url}: {e}")))?;
     Ok(StoredConfig {
         source: "cluster".into(),
         from: format!("ConfigMap fab/fabric-ctrl-config at {url}"),
@@ -205,11 +201,13 @@ pub enum Refresh {
 }
 
 /// Reads the cluster's controller configuration and stores it when it differs from what is stored (SPEC §7: a
-/// fabric with a cluster target reads it from there). Returns the fabric as it is now registered.
+/// fabric with a cluster target reads it from there). Returns the fabric as it is now registered (with `store`
+/// false, as it would be: nothing is written).
 pub async fn refresh_from_cluster(
     engine: &crate::Engine,
     fabric: &Fabric,
     client: &hhgitops_kube::ClientSettings,
+    store: bool,
 ) -> Result<(Fabric, Refresh)> {
     if !crate::sync::target_of(fabric).is_configured() {
         return Ok((fabric.clone(), Refresh::NoTarget));
@@ -229,7 +227,16 @@ pub async fn refresh_from_cluster(
         }
     }
     let options = with_config(&fabric.options, &fresh);
-    engine.registry().set_options(&fabric.name, &options).await?;
+    if !store {
+        // A dry run uses the cluster's configuration and stores nothing.
+        let mut f = fabric.clone();
+        f.options = options;
+        return Ok((f, Refresh::Updated));
+    }
+    engine
+        .registry()
+        .set_options(&fabric.name, &options)
+        .await?;
     let updated = engine.fabric(&fabric.name).await?;
     tracing::info!(fabric = %fabric.name, "fabric configuration read from the cluster");
     Ok((updated, Refresh::Updated))

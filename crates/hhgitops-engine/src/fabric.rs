@@ -379,7 +379,10 @@ pub fn new_fabric(home: &Home, spec: &FabricSpec) -> Result<Fabric> {
         git,
         kubeconfig,
         kube_context: spec.kube_context.clone(),
-        options: spec.options.clone().unwrap_or_else(|| serde_json::json!({})),
+        options: spec
+            .options
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({})),
         created_at: now(),
     })
 }

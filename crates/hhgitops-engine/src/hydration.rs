@@ -79,7 +79,12 @@ impl IngestHydration {
         }
         let existing = state
             .iter()
-            .map(|e| ((e.object.kind(), e.object.name().to_string()), e.object.clone()))
+            .map(|e| {
+                (
+                    (e.object.kind(), e.object.name().to_string()),
+                    e.object.clone(),
+                )
+            })
             .collect();
         Ok(Some(IngestHydration {
             cfg: hydrate_config(settings),
@@ -209,7 +214,8 @@ pub fn hydrate_files(
                     .in_file(&name)
                     .at(hhgitops_core::Span::new(e.line, e.column));
                 d.document = e.document;
-                run.errors.push(crate::ingest::ErrorRecord::from_diag(&d, ""));
+                run.errors
+                    .push(crate::ingest::ErrorRecord::from_diag(&d, ""));
                 continue;
             }
         };
@@ -231,7 +237,8 @@ pub fn hydrate_files(
                 ))
                 .in_file(&name)
                 .in_document(d.document);
-                run.errors.push(crate::ingest::ErrorRecord::from_diag(&e, ""));
+                run.errors
+                    .push(crate::ingest::ErrorRecord::from_diag(&e, ""));
                 continue;
             }
             origin.push((parsed.len(), d.document));
@@ -242,7 +249,9 @@ pub fn hydrate_files(
     if !run.errors.is_empty() {
         return Ok(run);
     }
-    run.status_before = status(&objects.iter().collect::<Vec<_>>()).name().to_string();
+    run.status_before = status(&objects.iter().collect::<Vec<_>>())
+        .name()
+        .to_string();
     match hydrate(&mut objects, existing.iter().map(|o| o.as_ref()), &cfg) {
         Ok(report) => {
             run.allocated = report.allocated();
@@ -273,11 +282,16 @@ pub fn hydrate_files(
                 if let Some((fi, doc)) = at {
                     let (file, docs) = &parsed[fi];
                     d = d.in_file(file).in_document(doc);
-                    if let Some(root) = docs.iter().find(|x| x.index == doc).and_then(|x| x.root.as_ref()) {
+                    if let Some(root) = docs
+                        .iter()
+                        .find(|x| x.index == doc)
+                        .and_then(|x| x.root.as_ref())
+                    {
                         d = d.at(root.locate(&path));
                     }
                 }
-                run.errors.push(crate::ingest::ErrorRecord::from_diag(&d, ""));
+                run.errors
+                    .push(crate::ingest::ErrorRecord::from_diag(&d, ""));
             }
         }
     }

@@ -95,7 +95,10 @@ pub struct DecodedObject {
 
 /// Strictly decodes every document of a parsed stream (no object rules: hydration needs only the typed values).
 /// Documents that are not Hedgehog objects or do not decode give located errors.
-pub fn decode_documents(file: &str, docs: &[Document]) -> (Vec<DecodedObject>, Vec<crate::Diagnostic>) {
+pub fn decode_documents(
+    file: &str,
+    docs: &[Document],
+) -> (Vec<DecodedObject>, Vec<crate::Diagnostic>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for d in docs {
@@ -115,14 +118,23 @@ pub fn decode_documents(file: &str, docs: &[Document]) -> (Vec<DecodedObject>, V
             continue;
         };
         match decode_object(kind, root) {
-            Ok(o) => out.push(DecodedObject { document: d.index, object: o }),
+            Ok(o) => out.push(DecodedObject {
+                document: d.index,
+                object: o,
+            }),
             Err(e) => errors.push(
                 crate::Diagnostic::new(e.message)
                     .in_file(file)
                     .in_document(d.index)
                     .at(e.span)
                     .with_path(&e.path)
-                    .for_object(kind.name(), root.get_key("metadata").and_then(|m| m.get_key("name")).and_then(Node::as_str).unwrap_or("")),
+                    .for_object(
+                        kind.name(),
+                        root.get_key("metadata")
+                            .and_then(|m| m.get_key("name"))
+                            .and_then(Node::as_str)
+                            .unwrap_or(""),
+                    ),
             ),
         }
     }

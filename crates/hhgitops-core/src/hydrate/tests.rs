@@ -214,7 +214,7 @@ metadata: {name: default, namespace: fab}
 spec:
   config:
     control: {managementSubnet: 10.10.0.0/21, controlVIP: 10.10.0.1/21}
-    fabric: {managementDHCPStart: 10.10.4.0, spineASN: 64000, leafASNStart: 64001, leafASNEnd: 64100}
+    fabric: {managementDHCPStart: 10.10.4.0, managementDHCPEnd: 10.10.7.254, spineASN: 64000, leafASNStart: 64001, leafASNEnd: 64100}
     gateway: {asn: 64200}
 ---
 apiVersion: fabricator.githedgehog.com/v1beta1
