@@ -533,8 +533,15 @@ fn ingest_files(
     let mut hydration =
         crate::hydration::IngestHydration::for_fabric(fabric, settings, &managed.state)?;
     for rf in candidates {
-        let (file_report, read_file) =
-            read_raw(&dir, &rf, opts, rejections, &limits, settings, hydration.as_mut());
+        let (file_report, read_file) = read_raw(
+            &dir,
+            &rf,
+            opts,
+            rejections,
+            &limits,
+            settings,
+            hydration.as_mut(),
+        );
         if let Some(r) = read_file {
             read.push(r);
         }
