@@ -49,6 +49,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Validate files offline, as one fabric state
     Validate(ValidateArgs),
+    /// Fill in what hhfab's hydration fills in (switch and gateway addresses, ASNs, link /31s)
+    Hydrate(HydrateArgs),
     /// Pending and rejected raw files, counts per kind, last runs
     Status(StatusArgs),
     /// Delete one managed object (KIND/NAME)
@@ -100,27 +102,14 @@ pub struct TokenCreateArgs {
 pub enum FabricCommand {
     /// Register a fabric and initialize its layout
     Add(FabricAddArgs),
+    /// Change a fabric's Kubernetes target, hydration mode or fabric configuration
+    Set(FabricSetArgs),
     /// List registered fabrics
     List(JsonArg),
     /// Show one fabric, its resolved GitOps root and the rule that chose it
     Show(FabricShowArgs),
     /// Unregister a fabric (its files are never deleted)
     Remove(FabricNameArg),
-    /// Change a fabric's settings
-    Set(FabricSetArgs),
-}
-
-#[derive(Debug, ClapArgs)]
-pub struct FabricSetArgs {
-    pub name: String,
-    /// Kubeconfig file of the fabric's cluster ("" clears it)
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<String>,
-    /// Kubeconfig context ("" clears it)
-    #[arg(long, value_name = "CTX")]
-    pub context: Option<String>,
-    #[command(flatten)]
-    pub server: ServerFabricArgs,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -147,6 +136,63 @@ pub struct FabricAddArgs {
     pub context: Option<String>,
     #[command(flatten)]
     pub server: ServerFabricArgs,
+    #[command(flatten)]
+    pub options: FabricOptionArgs,
+}
+
+/// Options `fabric add` and `fabric set` share.
+#[derive(Debug, ClapArgs)]
+pub struct FabricOptionArgs {
+    /// Hydrate raw files during ingestion: never (default) or if-missing
+    #[arg(long, value_name = "MODE", value_parser = ["never", "if-missing"])]
+    pub hydrate: Option<String>,
+    /// The fabric controller's configuration (the config.yaml key of ConfigMap fab/fabric-ctrl-config)
+    #[arg(long, value_name = "FILE")]
+    pub fabric_config: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct FabricSetArgs {
+    /// Fabric name
+    pub name: String,
+    /// Kubeconfig file of the fabric's cluster
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context
+    #[arg(long, value_name = "CTX")]
+    pub context: Option<String>,
+    /// GitOps root folder (cannot be changed: remove and add the fabric instead)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub path: Option<PathBuf>,
+    /// Git remote (cannot be changed: remove and add the fabric instead)
+    #[arg(long, value_name = "URL", hide = true)]
+    pub git_url: Option<String>,
+    #[command(flatten)]
+    pub server: ServerFabricArgs,
+    #[command(flatten)]
+    pub options: FabricOptionArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct HydrateArgs {
+    /// Allocate around what this fabric's managed state already uses, with its settings
+    #[arg(long, value_name = "NAME")]
+    pub fabric: Option<String>,
+    /// hhfab's fab.yaml: its settings and the control and gateway nodes that come first in the management range
+    #[arg(long, value_name = "FAB.YAML")]
+    pub fab: Option<PathBuf>,
+    /// The fabric controller's configuration to take the settings from (without --fabric)
+    #[arg(long, value_name = "FILE", conflicts_with = "fabric")]
+    pub fabric_config: Option<PathBuf>,
+    /// Wiring files, hydrated together
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the hydrated documents to OUT instead of stdout
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Print a JSON report (with the hydrated documents unless -o is given)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -178,6 +224,9 @@ pub struct JsonArg {
 #[derive(Debug, ClapArgs)]
 pub struct FabricShowArgs {
     pub name: String,
+    /// Read the fabric configuration from the cluster first (fabrics with a Kubernetes target)
+    #[arg(long)]
+    pub refresh: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -249,6 +298,9 @@ pub struct ValidateArgs {
     /// Validate against (and merged over) this fabric's managed state
     #[arg(long, value_name = "NAME")]
     pub fabric: Option<String>,
+    /// Validate with the settings of this fabric controller configuration (config.yaml of fab/fabric-ctrl-config)
+    #[arg(long, value_name = "FILE")]
+    pub fabric_config: Option<PathBuf>,
     /// Files to validate as one fabric state
     pub files: Vec<PathBuf>,
     /// Print JSON

@@ -60,6 +60,7 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
         Command::Init(a) => init(&engine, a).await,
         Command::Ingest(a) => crate::ingest_cmd::ingest(&engine, a).await,
         Command::Validate(a) => crate::ingest_cmd::validate(&engine, a).await,
+        Command::Hydrate(a) => crate::hydrate_cmd::hydrate(&engine, a).await,
         Command::Status(a) => crate::ingest_cmd::status(&engine, a).await,
         Command::Delete(a) => crate::ingest_cmd::delete(&engine, a).await,
         Command::Sync(a) => crate::ingest_cmd::sync(&engine, a).await,
@@ -103,6 +104,10 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 git_token_env: a.source.git_token_env,
                 kubeconfig: a.kubeconfig,
                 kube_context: a.context,
+                options: Some(crate::hydrate_cmd::option_changes(
+                    &serde_json::json!({}),
+                    &a.options,
+                )?),
             };
             let report = engine.add_fabric(&spec).await?;
             crate::serve_cmd::apply_server_options(engine, &report.fabric.name, &a.server).await?;
@@ -127,6 +132,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             }
             Ok(EXIT_OK)
         }
+        FabricCommand::Set(a) => crate::hydrate_cmd::fabric_set(engine, a).await,
         FabricCommand::List(a) => {
             let fabrics = engine.fabrics().await?;
             if a.json {
@@ -153,9 +159,29 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             Ok(EXIT_OK)
         }
         FabricCommand::Show(a) => {
-            let f = engine.fabric(&a.name).await?;
+            let mut f = engine.fabric(&a.name).await?;
+            let mut refresh = None;
+            if a.refresh {
+                let (updated, r) = hhgitops_engine::config::refresh_from_cluster(
+                    engine,
+                    &f,
+                    &crate::ingest_cmd::kube_settings()?,
+                    true,
+                )
+                .await?;
+                f = updated;
+                refresh = Some(r);
+            }
+            let eff = hhgitops_engine::config::effective_settings(&f)?;
             if a.json {
-                return Ok(print_json(&fabric_json(&f)));
+                let mut j = fabric_json(&f);
+                j["settings"] = crate::hydrate_cmd::settings_json(&eff);
+                j["hydrate"] =
+                    serde_json::json!(hhgitops_engine::hydration::hydrate_mode(&f)?.as_str());
+                if let Some(r) = refresh {
+                    j["refresh"] = serde_json::json!(r);
+                }
+                return Ok(print_json(&j));
             }
             println!("fabric:     {}", f.name);
             println!("root:       {}", f.root.display());
@@ -178,9 +204,19 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 println!("context:    {c}");
             }
             println!("added:      {}", f.created_at);
+            println!(
+                "hydrate:    {}",
+                hhgitops_engine::hydration::hydrate_mode(&f)?.as_str()
+            );
+            if let Some(r) = refresh {
+                println!(
+                    "refresh:    {}",
+                    serde_json::json!(r).as_str().unwrap_or("")
+                );
+            }
+            crate::hydrate_cmd::print_settings(&eff);
             Ok(EXIT_OK)
         }
-        FabricCommand::Set(a) => crate::serve_cmd::fabric_set(engine, a).await,
         FabricCommand::Remove(a) => {
             let f = engine.remove_fabric(&a.name).await?;
             println!(

@@ -261,8 +261,9 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
     }
     let files = a.files.clone();
     let f2 = fabric.clone();
+    let config = a.fabric_config.clone();
     let report = tokio::task::spawn_blocking(move || {
-        hhgitops_engine::check::validate_files(&files, f2.as_ref())
+        hhgitops_engine::check::validate_files_with(&files, f2.as_ref(), config.as_deref())
     })
     .await
     .map_err(|e| Error::Runtime(e.to_string()))??;
@@ -406,6 +407,7 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
         git_token_env: a.git_token_env,
         kubeconfig: a.kubeconfig,
         kube_context: a.context,
+        options: None,
     };
     let opts = IngestOptions {
         failpoint: failpoint(),
@@ -438,6 +440,13 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
 pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     use hhgitops_engine::sync::{sync_fabric, SyncOptions};
     let fabric = engine.fabric(&a.fabric).await?;
+    let (fabric, _) = hhgitops_engine::config::refresh_from_cluster(
+        engine,
+        &fabric,
+        &kube_settings()?,
+        !a.dry_run,
+    )
+    .await?;
     let opts = SyncOptions {
         ingest: IngestOptions {
             dry_run: a.dry_run,
@@ -592,6 +601,9 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
 pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Error> {
     use hhgitops_core::diff::DriftStatus;
     let fabric = engine.fabric(&a.fabric).await?;
+    let (fabric, _) =
+        hhgitops_engine::config::refresh_from_cluster(engine, &fabric, &kube_settings()?, true)
+            .await?;
     let r =
         hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
     if a.json {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod hydrate_cmd;
 mod ingest_cmd;
 mod output;
 mod serve_cmd;

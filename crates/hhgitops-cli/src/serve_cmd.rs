@@ -5,7 +5,7 @@ use std::time::Duration;
 use hhgitops_engine::{Engine, Error};
 use hhgitops_server::tokens::{Scope, TokenStore};
 
-use crate::cli::{FabricSetArgs, ServeArgs, ServerFabricArgs, TokenCommand};
+use crate::cli::{ServeArgs, ServerFabricArgs, TokenCommand};
 use crate::output::{print_json, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
 
 fn duration(flag: &str, v: &str) -> Result<Duration, Error> {
@@ -173,17 +173,3 @@ pub async fn apply_server_options(
     Ok(())
 }
 
-pub async fn fabric_set(engine: &Engine, a: FabricSetArgs) -> Result<u8, Error> {
-    engine.fabric(&a.name).await?;
-    hhgitops_server::adapter::set_fabric_target(
-        engine,
-        &a.name,
-        empty_is_none(&a.kubeconfig),
-        empty_is_none(&a.context),
-    )
-    .await?;
-    apply_server_options(engine, &a.name, &a.server).await?;
-    let f = engine.fabric(&a.name).await?;
-    println!("fabric {} updated: options {}", f.name, f.options);
-    Ok(EXIT_OK)
-}

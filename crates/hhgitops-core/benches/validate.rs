@@ -240,4 +240,49 @@ fn main() {
             peak as f64 / (1024.0 * 1024.0)
         );
     }
+    hydration(quick, iterations, &settings);
+}
+
+/// Hydration from scratch of the unhydrated fabric (parse + hydrate + the file's rules), against its peer in the
+/// same run: parsing the generator's hydrated output with the same rules.
+fn hydration(quick: bool, iterations: usize, settings: &FabricSettings) {
+    use hhgitops_core::hydrate::HydrateConfig;
+    use hhgitops_core::validate::parse_source_hydrated;
+    let (groups, orphans) = if quick { (4, 4) } else { (16, 16) };
+    let mut args = fabric_args(groups, orphans);
+    let Some(hydrated) = generate(&args) else {
+        return;
+    };
+    args.push("--no-hydrate".into());
+    let Some(plain) = generate(&args) else { return };
+    let cfg = HydrateConfig::from_settings(settings);
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let time = |f: &dyn Fn() -> usize| -> (f64, usize) {
+        let n = f();
+        let v = (0..iterations)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        (median(v), n)
+    };
+    let (hyd_ms, objects) = time(&|| {
+        let (r, h) = parse_source_hydrated("p", &plain, &Limits::default(), settings, [], &cfg);
+        assert!(h.is_some() && r.errors.is_empty(), "{:?}", r.errors.first());
+        r.objects.len()
+    });
+    let (parse_ms, _) = time(&|| {
+        parse_source("h", &hydrated, &Limits::default(), settings)
+            .objects
+            .len()
+    });
+    println!(
+        "hydrate  {objects:>8} objects: parse+hydrate+rules {hyd_ms:.1} ms, parse+rules of the hydrated file {parse_ms:.1} ms (ratio {:.2})",
+        hyd_ms / parse_ms
+    );
 }

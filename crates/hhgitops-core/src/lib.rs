@@ -5,12 +5,16 @@
 //! bytes or values and returns values, so it is tested with data alone and may be called from any number of
 //! tasks at once.
 
+pub mod defaults;
 pub mod diag;
 pub mod diff;
+pub mod fabric_config;
+pub mod hydrate;
 pub mod kinds;
 pub mod model;
 pub mod normalize;
 pub mod path;
+pub mod profiles;
 pub mod settings;
 pub mod state;
 pub mod validate;

@@ -7,6 +7,8 @@
 //! IPs, all of which the fabric allows only in spine-leaf mode). So the mode is a setting, not inferred from the
 //! connections; the only other mode is the legacy `collapsed-core`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::ip::Ipv4Prefix;
@@ -62,6 +64,15 @@ pub struct FabricSettings {
     pub proxy_external_subnet: Ipv4Prefix,
     /// Extra reserved subnets on top of the seven fabric subnets above.
     pub extra_reserved_subnets: Vec<Ipv4Prefix>,
+    /// The fabric config's own `reservedSubnets` list. When set (read from the fabric's configuration) it is the
+    /// whole list, replacing the seven derived subnets and `extraReservedSubnets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_subnets: Option<Vec<Ipv4Prefix>>,
+    /// Last address of the management DHCP range.
+    #[serde(rename = "managementDHCPEnd")]
+    pub management_dhcp_end: String,
+    /// hhfab's `control.dummySubnet` (hydration of control nodes).
+    pub dummy_subnet: Ipv4Prefix,
     #[serde(rename = "spineASN")]
     pub spine_asn: u32,
     #[serde(rename = "leafASNStart")]
@@ -80,13 +91,54 @@ pub struct FabricSettings {
     pub fabric_mtu: u16,
     #[serde(rename = "serverFacingMTUOffset")]
     pub server_facing_mtu_offset: u16,
-    /// `disableVPCPeering`-style switch: VPCPeerings are rejected when set.
+    /// The VLANs of the VPC peering (loopback) workaround; fabric config `vpcPeeringVLANRange`. No rule reads it;
+    /// empty unless the fabric's configuration gives it.
+    #[serde(rename = "vpcPeeringVLANs")]
+    pub vpc_peering_vlans: Vec<VlanRange>,
+    /// `vpcPeeringDisabled`: VPCPeerings are rejected when set.
+    #[serde(rename = "vpcPeeringDisabled")]
     pub vpc_peering_disabled: bool,
-    /// SwitchProfiles other than the built-in ones are rejected unless this is set.
+    /// SwitchProfiles other than the built-in ones are rejected unless this is set (fabricator hard-codes false).
     pub allow_extra_switch_profiles: bool,
-    /// When set, switches and fabric links must be hydrated (ASN, IPs, VTEP IPs, link IPs). Unset by default:
-    /// hhfab wiring files are written unhydrated and hydrated just before the fabric sees them.
+    /// `enableGateway` (fab.yaml `spec.config.gateway.enable`): without it every gateway kind is rejected.
+    pub enable_gateway: bool,
+    /// `includeSONiCCLSPlus` (fab.yaml `spec.config.fabric.includeCLSP`): the `-clsp` built-in profiles exist.
+    #[serde(rename = "includeSONiCCLSPlus")]
+    pub include_sonic_cls_plus: bool,
+    /// `includeCumulus`: the `cumulus-vx` built-in profile exists.
+    pub include_cumulus: bool,
+    /// `gatewayCommunities` (priority → `a:b`); their number is the most gateways a GatewayGroup may have.
+    pub gateway_communities: BTreeMap<u32, String>,
+    /// `defaultMaxPathsEBGP`.
+    #[serde(rename = "defaultMaxPathsEBGP")]
+    pub default_max_paths_ebgp: u32,
+    /// Accepted for settings stored by older versions; unhydrated switches and gateways are always rejected now
+    /// (the fabric's webhooks reject them), so this has no effect.
+    #[serde(skip_serializing)]
     pub require_hydration: bool,
+}
+
+/// A reserved subnet a verdict depended on: displays as `172.30.128.0/17 (fabric setting fabricSubnet =
+/// 172.30.128.0/17)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    pub prefix: Ipv4Prefix,
+    pub setting: &'static str,
+}
+
+impl std::fmt::Display for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (fabric setting {} = {})",
+            self.prefix, self.setting, self.prefix
+        )
+    }
+}
+
+/// `(fabric setting NAME = VALUE)`, appended to a verdict that depended on a setting.
+pub fn cite(name: &str, value: impl std::fmt::Display) -> String {
+    format!("(fabric setting {name} = {value})")
 }
 
 const fn p(a: u8, b: u8, c: u8, d: u8, len: u8) -> Ipv4Prefix {
@@ -107,6 +159,9 @@ impl Default for FabricSettings {
             mclag_session_subnet: p(172, 30, 95, 0, 31),
             proxy_external_subnet: p(172, 30, 16, 0, 22),
             extra_reserved_subnets: Vec::new(),
+            reserved_subnets: None,
+            management_dhcp_end: "172.30.7.254".to_string(),
+            dummy_subnet: p(172, 30, 90, 0, 24),
             spine_asn: 65100,
             leaf_asn_start: 65101,
             leaf_asn_end: 65533,
@@ -115,8 +170,14 @@ impl Default for FabricSettings {
             th5_workaround_vlans: vec![VlanRange::new(3900, 3999)],
             fabric_mtu: 9100,
             server_facing_mtu_offset: 64,
+            vpc_peering_vlans: Vec::new(),
             vpc_peering_disabled: false,
             allow_extra_switch_profiles: false,
+            enable_gateway: false,
+            include_sonic_cls_plus: false,
+            include_cumulus: false,
+            gateway_communities: (0..10u32).map(|i| (i, format!("50001:{i}"))).collect(),
+            default_max_paths_ebgp: 64,
             require_hydration: false,
         }
     }
@@ -126,6 +187,9 @@ impl FabricSettings {
     /// `reservedSubnets`: management, fabric, protocol, VTEP, VPC loopback, MCLAG session, proxy-external, plus the
     /// extra ones.
     pub fn reserved_subnets(&self) -> Vec<Ipv4Prefix> {
+        if let Some(list) = &self.reserved_subnets {
+            return list.clone();
+        }
         let mut v = vec![
             self.management_subnet,
             self.fabric_subnet,
@@ -139,11 +203,34 @@ impl FabricSettings {
         v
     }
 
-    /// The first reserved subnet that overlaps `p`.
-    pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Ipv4Prefix> {
-        self.reserved_subnets()
+    /// The reserved subnets with the fabric setting each one comes from.
+    pub fn reserved_subnets_named(&self) -> Vec<(Ipv4Prefix, &'static str)> {
+        if let Some(list) = &self.reserved_subnets {
+            return list.iter().map(|p| (*p, "reservedSubnets")).collect();
+        }
+        let mut v = vec![
+            (self.management_subnet, "managementSubnet"),
+            (self.fabric_subnet, "fabricSubnet"),
+            (self.protocol_subnet, "protocolSubnet"),
+            (self.vtep_subnet, "vtepSubnet"),
+            (self.vpc_loopback_subnet, "vpcLoopbackSubnet"),
+            (self.mclag_session_subnet, "mclagSessionSubnet"),
+            (self.proxy_external_subnet, "l2ProxyExternalSubnet"),
+        ];
+        v.extend(
+            self.extra_reserved_subnets
+                .iter()
+                .map(|p| (*p, "extraReservedSubnets")),
+        );
+        v
+    }
+
+    /// The first reserved subnet that overlaps `p`; it displays as the subnet and the setting it comes from.
+    pub fn reserved_overlap(&self, prefix: Ipv4Prefix) -> Option<Reserved> {
+        self.reserved_subnets_named()
             .into_iter()
-            .find(|r| r.overlaps(prefix))
+            .find(|(r, _)| r.overlaps(prefix))
+            .map(|(prefix, setting)| Reserved { prefix, setting })
     }
 
     /// Largest MTU of a server-facing connection (fabric MTU minus the server-facing offset: 9036 by default).
@@ -157,14 +244,25 @@ impl FabricSettings {
         let mut v: Vec<(VlanRange, &'static str)> = self
             .vpc_irb_vlans
             .iter()
-            .map(|r| (*r, "the fabric's VPC IRB VLANs"))
+            .map(|r| {
+                (
+                    *r,
+                    "the fabric's VPC IRB VLANs (fabric setting vpcIRBVLANRange)",
+                )
+            })
             .collect();
-        v.extend(
-            self.th5_workaround_vlans
-                .iter()
-                .map(|r| (*r, "the fabric's TH5 workaround VLANs")),
-        );
+        v.extend(self.th5_workaround_vlans.iter().map(|r| {
+            (
+                *r,
+                "the fabric's TH5 workaround VLANs (fabric setting th5WorkaroundVLANRange)",
+            )
+        }));
         v
+    }
+
+    /// Most gateways one GatewayGroup may have: the number of gateway communities (`None`: no limit).
+    pub fn max_gateways_per_group(&self) -> Option<usize> {
+        (!self.gateway_communities.is_empty()).then_some(self.gateway_communities.len())
     }
 
     /// The management DHCP start as an address (`None` if the setting is not an IPv4 address).
@@ -183,9 +281,13 @@ mod tests {
         assert_eq!(s.reserved_subnets().len(), 7);
         assert_eq!(s.max_server_facing_mtu(), 9036);
         assert_eq!(s.control_vip.to_string(), "172.30.0.1/21");
-        assert!(s
+        let hit = s
             .reserved_overlap(Ipv4Prefix::parse("172.30.130.0/24").unwrap())
-            .is_some());
+            .unwrap();
+        assert_eq!(
+            hit.to_string(),
+            "172.30.128.0/17 (fabric setting fabricSubnet = 172.30.128.0/17)"
+        );
         assert!(s
             .reserved_overlap(Ipv4Prefix::parse("10.0.0.0/16").unwrap())
             .is_none());

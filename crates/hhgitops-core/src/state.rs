@@ -29,7 +29,11 @@ pub struct Origin {
 /// One object of the state.
 #[derive(Debug, Clone)]
 pub struct StateEntry {
+    /// The object as written (what is applied and normalized).
     pub object: Arc<Object>,
+    /// The object as the fabric stores it ([`crate::defaults::default_object`]): what the cross-object rules
+    /// judge, as the fabric's webhooks see the other objects defaulted and labelled.
+    pub defaulted: Arc<Object>,
     pub origin: Origin,
     /// Insertion sequence number (see the module documentation).
     pub seq: u64,
@@ -64,10 +68,12 @@ impl FabricState {
                 self.next_seq
             }
         };
+        let defaulted = Arc::new(crate::defaults::default_object(&object));
         map.insert(
             name,
             StateEntry {
                 object,
+                defaulted,
                 origin,
                 seq,
             },

@@ -5,6 +5,7 @@
 //! # expect: *:* - "tab"           (any position; `-` is the empty path)
 //! # expect: none                  (the file is valid)
 //! # transform: crlf | bom | crlf+bom   (applied to the bytes before parsing)
+//! # settings: {"enableGateway": true}  (fabric settings, JSON with FabricSettings' field names)
 //! ```
 //!
 //! The file is parsed with `parse_source`; when that finds no error, the cross-object rules run over the file's
@@ -72,6 +73,7 @@ fn parse_expect(line: &str) -> Result<Expect, String> {
 }
 
 struct Case {
+    settings: FabricSettings,
     expects: Vec<Expect>,
     valid: bool,
     bytes: Vec<u8>,
@@ -82,7 +84,11 @@ fn load(path: &PathBuf) -> Result<Case, String> {
     let mut expects = Vec::new();
     let mut valid = false;
     let mut transform = String::new();
+    let mut settings = FabricSettings::default();
     for line in text.lines() {
+        if let Some(j) = line.strip_prefix("# settings: ") {
+            settings = serde_json::from_str(j).map_err(|e| format!("bad settings: {e}"))?;
+        }
         if let Some(e) = line.strip_prefix("# expect: ") {
             if e.trim() == "none" {
                 valid = true;
@@ -113,6 +119,7 @@ fn load(path: &PathBuf) -> Result<Case, String> {
         };
     }
     Ok(Case {
+        settings,
         expects,
         valid,
         bytes,
@@ -125,8 +132,7 @@ fn run_case(path: &PathBuf) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let settings = FabricSettings::default();
-    let (report, state) = common::validate_file(&name, &case.bytes, &settings);
+    let (report, state) = common::validate_file(&name, &case.bytes, &case.settings);
     let mut found: Vec<Diagnostic> = report.errors.clone();
     if report.errors.is_empty() {
         found.extend(state.errors.iter().cloned());

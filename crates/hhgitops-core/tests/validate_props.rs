@@ -200,14 +200,11 @@ proptest! {
 const SHAPES: &[&[&str]] = &[
     &[],
     &["--vpcs"],
-    &["--no-hydrate"],
-    &["--no-hydrate", "--vpcs", "--gateways", "1"],
     &["--mesh-links", "2", "--vpcs"],
     &["--mesh-links", "1", "--gateways", "2", "--vpcs"],
     &[
         "--mesh-links",
         "2",
-        "--no-hydrate",
         "--eslag-leaf-groups",
         "2,3",
         "--orphan-leafs",
@@ -233,8 +230,7 @@ fn generated_fabrics_validate() {
         let Some(bytes) = common::generate(shape) else {
             return;
         };
-        let (report, st) =
-            common::validate_file("generated.yaml", &bytes, &FabricSettings::default());
+        let (report, st) = common::validate_file("generated.yaml", &bytes, &gateway_enabled());
         assert!(
             report.errors.is_empty(),
             "{shape:?}: {:#?}",
@@ -249,21 +245,46 @@ fn generated_fabrics_validate() {
     }
 }
 
-#[test]
-fn unhydrated_fabrics_fail_when_hydration_is_required() {
-    let Some(bytes) = common::generate(&["--no-hydrate"]) else {
-        return;
-    };
-    let strict = FabricSettings {
-        require_hydration: true,
+/// The fabric settings of a fabric with the gateway enabled (the generated fabrics may have gateways).
+fn gateway_enabled() -> FabricSettings {
+    FabricSettings {
+        enable_gateway: true,
         ..FabricSettings::default()
-    };
-    let (report, _) = common::validate_file("generated.yaml", &bytes, &strict);
-    assert!(
-        report.errors.iter().any(|d| d.path == "spec.asn"),
-        "{:#?}",
-        report.errors
-    );
+    }
+}
+
+#[test]
+fn unhydrated_fabrics_are_rejected_once_per_switch_and_gateway() {
+    for shape in [
+        &["--no-hydrate"][..],
+        &["--no-hydrate", "--vpcs", "--gateways", "1"][..],
+    ] {
+        let Some(bytes) = common::generate(shape) else {
+            return;
+        };
+        let (report, _) = common::validate_file("generated.yaml", &bytes, &gateway_enabled());
+        let unhydrated: Vec<_> = report
+            .errors
+            .iter()
+            .filter(|d| d.message.contains("not hydrated"))
+            .collect();
+        let devices = report
+            .objects
+            .iter()
+            .filter(|o| matches!(o.kind, Kind::Switch | Kind::Gateway))
+            .count();
+        assert_eq!(unhydrated.len(), devices, "{shape:?}: {:#?}", report.errors);
+        assert!(unhydrated
+            .iter()
+            .all(|d| d.path == "spec" && d.message.contains("hhgitops hydrate")));
+        // Links may stay unnumbered: the only errors are the unhydrated devices'.
+        assert_eq!(
+            report.errors.len(),
+            devices,
+            "{shape:?}: {:#?}",
+            report.errors
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------------ broken references
@@ -283,7 +304,7 @@ fn fabric() -> Option<&'static Fabric> {
                 "generated.yaml",
                 &bytes,
                 &Limits::default(),
-                &FabricSettings::default(),
+                &gateway_enabled(),
             );
             assert!(report.errors.is_empty());
             let mut state = FabricState::new();
@@ -336,7 +357,7 @@ proptest! {
         let mut object = (*entry.object).clone();
         object.metadata.name = Some(format!("{old}-renamed"));
         state.insert(Arc::new(object), Origin { file: Arc::from("renamed.yaml"), document: 1, span: Span::default(), root: None });
-        let report = validate_state(&state, &FabricSettings::default());
+        let report = validate_state(&state, &gateway_enabled());
         prop_assert!(
             report.errors.iter().any(|d| d.message.contains(&format!("\"{old}\"")) || d.message.contains(&format!(" {old} "))),
             "renaming {} {} went unnoticed: {:#?}", kind, old, &report.errors[..report.errors.len().min(3)]

@@ -9,6 +9,14 @@ use hhgitops_core::settings::FabricSettings;
 use hhgitops_core::validate::parse_source;
 use hhgitops_core::yaml::Limits;
 
+/// The samples' fabric: the defaults, with the gateway enabled (some samples have gateways).
+fn settings() -> FabricSettings {
+    FabricSettings {
+        enable_gateway: true,
+        ..FabricSettings::default()
+    }
+}
+
 #[test]
 fn every_sample_validates() {
     let Some(samples) = common::samples() else {
@@ -16,8 +24,7 @@ fn every_sample_validates() {
     };
     assert!(!samples.is_empty(), "no samples found");
     for (name, bytes) in samples {
-        let (report, state_report) =
-            common::validate_file(&name, &bytes, &FabricSettings::default());
+        let (report, state_report) = common::validate_file(&name, &bytes, &settings());
         assert!(report.errors.is_empty(), "{name}: {:#?}", report.errors);
         assert!(!report.objects.is_empty(), "{name}: no objects");
         assert!(report.objects.iter().all(|o| o.valid));
@@ -35,7 +42,7 @@ fn samples_normalize_idempotently() {
     let Some(samples) = common::samples() else {
         return;
     };
-    let settings = FabricSettings::default();
+    let settings = settings();
     for (name, bytes) in samples {
         let report = parse_source(&name, &bytes, &Limits::default(), &settings);
         for o in &report.objects {
@@ -77,7 +84,7 @@ fn sample_snapshots() {
     let Some(samples) = common::samples() else {
         return;
     };
-    let settings = FabricSettings::default();
+    let settings = settings();
     for (name, bytes) in samples {
         let report = parse_source(&name, &bytes, &Limits::default(), &settings);
         let mut out = String::new();

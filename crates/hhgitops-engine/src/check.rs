@@ -44,10 +44,27 @@ impl ValidationReport {
 /// Validates `files` (as the operator named them) as one state; with `fabric`, merged over its managed state, and
 /// with `fabric` and no files, that managed state itself.
 pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<ValidationReport> {
-    let settings = match fabric {
+    validate_files_with(files, fabric, None)
+}
+
+/// [`validate_files`] with the settings of a fabric controller configuration file (`--fabric-config`) laid over
+/// the fabric's (or the defaults).
+pub fn validate_files_with(
+    files: &[PathBuf],
+    fabric: Option<&Fabric>,
+    fabric_config: Option<&std::path::Path>,
+) -> Result<ValidationReport> {
+    let mut settings = match fabric {
         Some(f) => fabric_settings(f)?,
         None => FabricSettings::default(),
     };
+    if let Some(path) = fabric_config {
+        let stored = crate::config::read_config_file(path)?;
+        stored
+            .config
+            .apply(&mut settings)
+            .map_err(|e| Error::usage(format!("--fabric-config {}: {e}", path.display())))?;
+    }
     let limits = yaml::Limits::default();
     let mut state = hhgitops_core::state::FabricState::new();
     let mut reports: Vec<FileValidation> = Vec::new();
@@ -82,6 +99,11 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
             }
         }
     }
+    // A fabric that hydrates during ingestion validates files as they would be ingested: hydrated.
+    let mut hydration = match fabric {
+        Some(f) => crate::hydration::IngestHydration::for_fabric(f, &settings, &state)?,
+        None => None,
+    };
     for p in files {
         let name = p.display().to_string();
         let bytes = std::fs::read(p).map_err(|e| match e.kind() {
@@ -90,7 +112,10 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
             ),
             _ => Error::io("cannot read", p, e),
         })?;
-        let rep = parse_source(&name, &bytes, &limits, &settings);
+        let rep = match hydration.as_mut() {
+            Some(h) => h.parse(&name, &bytes, &limits, &settings),
+            None => parse_source(&name, &bytes, &limits, &settings),
+        };
         state.insert_report(&name, &rep);
         reports.push(FileValidation {
             file: name.clone(),

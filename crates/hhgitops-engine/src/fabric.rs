@@ -115,6 +115,8 @@ pub struct FabricSpec {
     pub git_token_env: Option<String>,
     pub kubeconfig: Option<PathBuf>,
     pub kube_context: Option<String>,
+    /// Options to register with (`hydrate`, `fabricConfig`); `None`: none.
+    pub options: Option<serde_json::Value>,
 }
 
 /// A registered fabric.
@@ -301,6 +303,36 @@ impl Registry {
         Ok(())
     }
 
+    /// Replaces a fabric's options (JSON object).
+    pub async fn set_options(&self, name: &str, options: &serde_json::Value) -> Result<()> {
+        let n = sqlx::query("UPDATE fabrics SET options = $1 WHERE name = $2")
+            .bind(options.to_string())
+            .bind(name)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownFabric(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Changes a fabric's Kubernetes target.
+    pub async fn set_target(
+        &self,
+        name: &str,
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE fabrics SET kubeconfig = $1, kube_context = $2 WHERE name = $3")
+            .bind(kubeconfig.map(path_str))
+            .bind(context.map(str::to_string))
+            .bind(name)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Unregisters a fabric and forgets its index and rejections. Never touches files.
     pub async fn remove(&self, name: &str) -> Result<Fabric> {
         let fabric = self.get(name).await?;
@@ -352,7 +384,10 @@ pub fn new_fabric(home: &Home, spec: &FabricSpec) -> Result<Fabric> {
         git,
         kubeconfig,
         kube_context: spec.kube_context.clone(),
-        options: serde_json::json!({}),
+        options: spec
+            .options
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({})),
         created_at: now(),
     })
 }

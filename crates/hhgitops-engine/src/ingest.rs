@@ -310,17 +310,10 @@ impl IngestReport {
     }
 }
 
-/// The validation settings of a fabric: CATALOGUE §1 defaults, overridden by the fabric's `settings` option.
+/// The validation settings of a fabric: CATALOGUE §1 defaults, its controller configuration, its `settings`
+/// option ([`crate::config`]).
 pub fn fabric_settings(fabric: &Fabric) -> Result<FabricSettings> {
-    match fabric.options.get("settings") {
-        None | Some(serde_json::Value::Null) => Ok(FabricSettings::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            Error::usage(format!(
-                "fabric {:?}: invalid settings option: {e}",
-                fabric.name
-            ))
-        }),
-    }
+    crate::config::effective_settings(fabric).map(|e| e.settings)
 }
 
 /// Ingests the raw files of one fabric: brings its Git clone up to date first, ingests, then commits what
@@ -537,8 +530,18 @@ fn ingest_files(
     let mut state = managed.state.clone();
     let mut reports: Vec<FileReport> = Vec::new();
     let mut read: Vec<ReadFile> = Vec::new();
+    let mut hydration =
+        crate::hydration::IngestHydration::for_fabric(fabric, settings, &managed.state)?;
     for rf in candidates {
-        let (file_report, read_file) = read_raw(&dir, &rf, opts, rejections, &limits, settings);
+        let (file_report, read_file) = read_raw(
+            &dir,
+            &rf,
+            opts,
+            rejections,
+            &limits,
+            settings,
+            hydration.as_mut(),
+        );
         if let Some(r) = read_file {
             read.push(r);
         }
@@ -991,6 +994,7 @@ fn read_raw(
     rejections: &BTreeMap<String, Rejection>,
     limits: &yaml::Limits,
     settings: &FabricSettings,
+    hydration: Option<&mut crate::hydration::IngestHydration>,
 ) -> (FileReport, Option<ReadFile>) {
     let mut fr = FileReport::new(&rf.rel, FileStatus::Rejected);
     // A --file outside the root in a dry run is read where it is; everything else through the sandbox.
@@ -1079,7 +1083,10 @@ fn read_raw(
             return (fr, None);
         }
     }
-    let report = parse_source(&rf.rel, &bytes, limits, settings);
+    let report = match hydration {
+        Some(h) => h.parse(&rf.rel, &bytes, limits, settings),
+        None => parse_source(&rf.rel, &bytes, limits, settings),
+    };
     fr.documents = report.documents;
     if !report.errors.is_empty() {
         fr.errors = report

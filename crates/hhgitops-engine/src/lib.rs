@@ -8,12 +8,14 @@
 pub mod atomic;
 pub mod check;
 pub mod clock;
+pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;
 pub mod fabric;
 pub mod gitops;
 pub mod home;
+pub mod hydration;
 pub mod index;
 pub mod ingest;
 pub mod layout;

@@ -123,6 +123,19 @@ impl Cluster {
         }
     }
 
+    /// The fabric controller's configuration: the `config.yaml` key of ConfigMap `fabric-ctrl-config` in
+    /// namespace `fab`. `None` when the ConfigMap or the key does not exist.
+    pub async fn fabric_config(&self) -> Result<Option<String>, KubeError> {
+        use hhgitops_core::fabric_config::{CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE};
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(self.client.clone(), CONFIGMAP_NAMESPACE);
+        match api.get(CONFIGMAP_NAME).await {
+            Ok(cm) => Ok(cm.data.and_then(|mut d| d.remove(CONFIGMAP_KEY))),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(e) => Err(cluster_error(&self.url, e)),
+        }
+    }
+
     /// Every object of one kind in namespace `default` (paged LISTs; one request unless it is huge).
     pub async fn list(&self, kind: Kind) -> Result<Vec<Value>, KubeError> {
         let request = Request::new(collection_path(kind));

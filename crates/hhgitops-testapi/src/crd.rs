@@ -63,6 +63,28 @@ impl ResourceDef {
         }
     }
 
+    /// The built-in `v1` ConfigMap resource (namespaced, no schema): enough for the fabric controller's
+    /// configuration, ConfigMap `fab/fabric-ctrl-config`.
+    pub fn configmaps() -> ResourceDef {
+        ResourceDef {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            list_kind: "ConfigMapList".into(),
+            plural: "configmaps".into(),
+            singular: "configmap".into(),
+            short_names: vec!["cm".into()],
+            categories: Vec::new(),
+            namespaced: true,
+            versions: vec![VersionDef {
+                name: "v1".into(),
+                schema: None,
+                raw_schema: None,
+                printer_columns: vec![age_column()],
+                status_subresource: false,
+            }],
+        }
+    }
+
     /// The built-in `v1` Namespace resource: enough for clients that look up or create namespaces.
     pub fn namespaces() -> ResourceDef {
         ResourceDef {

@@ -323,7 +323,10 @@ fn decode_continue(token: &str) -> Result<ObjectKey, ApiError> {
 
 impl Cluster {
     pub fn new(crds: Vec<ResourceDef>, faults: Faults) -> Cluster {
-        let mut resources = vec![Arc::new(ResourceDef::namespaces())];
+        let mut resources = vec![
+            Arc::new(ResourceDef::namespaces()),
+            Arc::new(ResourceDef::configmaps()),
+        ];
         resources.extend(crds.into_iter().map(Arc::new));
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let mut cluster = Cluster {

@@ -170,6 +170,43 @@ pub fn is_mac(s: &str) -> bool {
     }
 }
 
+/// Parses a MAC address as Go's `net.ParseMAC` does: 6, 8 or 20 octets written `aa:bb:…`, `aa-bb-…` or
+/// `aabb.ccdd.…`, hex digits of either case.
+pub fn parse_mac(s: &str) -> Option<Vec<u8>> {
+    let hexbyte = |p: &str| {
+        (p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u8::from_str_radix(p, 16).ok())
+            .flatten()
+    };
+    let octets: Option<Vec<u8>> = if s.contains(':') || s.contains('-') {
+        let sep = if s.contains(':') { ':' } else { '-' };
+        s.split(sep).map(hexbyte).collect()
+    } else if s.contains('.') {
+        let mut out = Vec::new();
+        for part in s.split('.') {
+            if part.len() != 4 {
+                return None;
+            }
+            out.push(hexbyte(&part[..2])?);
+            out.push(hexbyte(&part[2..])?);
+        }
+        Some(out)
+    } else {
+        None
+    };
+    octets.filter(|o| matches!(o.len(), 6 | 8 | 20))
+}
+
+/// The canonical (lowercase, colon-separated) form of a MAC address, or `None` if it does not parse.
+pub fn canonical_mac(s: &str) -> Option<String> {
+    parse_mac(s).map(|o| {
+        o.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +247,19 @@ mod tests {
         assert!(is_mac("0c20.12ff.0000"));
         assert!(!is_mac("0c:20:12:ff:00"));
         assert!(!is_mac("zz:20:12:ff:00:00"));
+        assert_eq!(
+            canonical_mac("0C-20-12-FF-00-0A").as_deref(),
+            Some("0c:20:12:ff:00:0a")
+        );
+        assert_eq!(
+            canonical_mac("0c20.12ff.000a").as_deref(),
+            Some("0c:20:12:ff:00:0a")
+        );
+        assert_eq!(
+            parse_mac("00:11:22:33:44:55:66:77").map(|m| m.len()),
+            Some(8)
+        );
+        assert!(parse_mac("00:11:22:33:44").is_none());
+        assert!(parse_mac("0:11:22:33:44:55").is_none());
     }
 }

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::diag::Diagnostic;
 use crate::field_path;
 use crate::kinds::Kind;
-use crate::model::gateway::EXTERNAL_PEER_PREFIX;
+use crate::model::gateway::{PeeringEntry, EXTERNAL_PEER_PREFIX};
 use crate::model::ip::{fmt_addr, Ipv4Prefix};
 use crate::model::vpc::{ExternalSpec, VPCSpec};
 use crate::model::wiring::*;
 use crate::model::Spec;
 use crate::path::FieldPath;
+use crate::profiles;
 use crate::settings::FabricSettings;
 use crate::state::{FabricState, StateEntry};
 
@@ -24,6 +25,7 @@ use super::StateReport;
 
 struct Cx<'a> {
     state: &'a FabricState,
+    settings: &'a FabricSettings,
     errors: Vec<Diagnostic>,
     checked: usize,
     unchecked: usize,
@@ -79,17 +81,26 @@ impl<'a> Cx<'a> {
     }
 
     fn switch(&self, name: &str) -> Option<&'a SwitchSpec> {
-        match self.state.get(Kind::Switch, name).map(|e| &e.object.spec) {
+        match self
+            .state
+            .get(Kind::Switch, name)
+            .map(|e| &e.defaulted.spec)
+        {
             Some(Spec::Switch(s)) => Some(s),
             _ => None,
         }
     }
 
+    /// The profile a switch gets: a built-in profile the fabric registers (its spec replaces any copy in the
+    /// state), else the state's SwitchProfile.
     fn profile(&self, name: &str) -> Option<&'a SwitchProfileSpec> {
+        if let Some(b) = profiles::registered(name, self.settings) {
+            return Some(b.spec());
+        }
         match self
             .state
             .get(Kind::SwitchProfile, name)
-            .map(|e| &e.object.spec)
+            .map(|e| &e.defaulted.spec)
         {
             Some(Spec::SwitchProfile(s)) => Some(s),
             _ => None,
@@ -97,14 +108,18 @@ impl<'a> Cx<'a> {
     }
 
     fn vpc(&self, name: &str) -> Option<&'a VPCSpec> {
-        match self.state.get(Kind::VPC, name).map(|e| &e.object.spec) {
+        match self.state.get(Kind::VPC, name).map(|e| &e.defaulted.spec) {
             Some(Spec::VPC(s)) => Some(s),
             _ => None,
         }
     }
 
     fn external(&self, name: &str) -> Option<&'a ExternalSpec> {
-        match self.state.get(Kind::External, name).map(|e| &e.object.spec) {
+        match self
+            .state
+            .get(Kind::External, name)
+            .map(|e| &e.defaulted.spec)
+        {
             Some(Spec::External(s)) => Some(s),
             _ => None,
         }
@@ -121,6 +136,16 @@ impl<'a> Cx<'a> {
         }
         self.api_ports.get(switch).and_then(Option::as_ref)
     }
+}
+
+/// The built-in profiles a fabric with these settings registers, for messages.
+fn registered_names(settings: &FabricSettings) -> String {
+    profiles::all()
+        .iter()
+        .filter(|p| p.set.included(settings))
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `a` or `an` for a kind name.
@@ -141,16 +166,16 @@ fn entries(state: &FabricState, kind: Kind) -> Vec<&StateEntry> {
 }
 
 /// Runs every cross-object rule.
-pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> StateReport {
+pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateReport {
     let mut cx = Cx {
         state,
+        settings,
         errors: Vec::new(),
         checked: 0,
         unchecked: 0,
         unchecked_reasons: HashMap::new(),
         api_ports: HashMap::new(),
     };
-    switch_profiles(&mut cx);
     switches(&mut cx);
     connections(&mut cx);
     vpcs(&mut cx);
@@ -178,17 +203,6 @@ pub(crate) fn validate(state: &FabricState, _settings: &FabricSettings) -> State
 }
 
 // ---------------------------------------------------------------------------------------------------- switches
-
-fn switch_profiles(cx: &mut Cx<'_>) {
-    for (name, _) in cx.state.of_kind(Kind::SwitchProfile) {
-        if BUILTIN_SWITCH_PROFILES.contains(&name) {
-            cx.skip(
-                name,
-                "is built in: whether it matches the fabric's immutable copy",
-            );
-        }
-    }
-}
 
 /// The API port names a profile allows for a switch (`GetAPI2NOSPortsFor`): management and data ports by name,
 /// plus `<port>/<n>` for each sub-port of a broken-out port.
@@ -224,15 +238,22 @@ fn api_ports(p: &SwitchProfileSpec, sw: &SwitchSpec) -> HashSet<String> {
 fn switches(cx: &mut Cx<'_>) {
     let list = entries(cx.state, Kind::Switch);
     for e in &list {
-        let Spec::Switch(s) = &e.object.spec else {
+        // References are reported at the author's positions (defaulting sorts groups and namespaces); the port
+        // settings are judged defaulted (`SPEED_` stripped).
+        let (Spec::Switch(authored), Spec::Switch(s)) = (&e.object.spec, &e.defaulted.spec) else {
             continue;
         };
-        switch_references(cx, e, s);
+        switch_references(cx, e, authored, s);
     }
     switch_uniqueness(cx, &list);
 }
 
-fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) {
+fn switch_references<'a>(
+    cx: &mut Cx<'a>,
+    e: &'a StateEntry,
+    s: &'a SwitchSpec,
+    stored: &'a SwitchSpec,
+) {
     // VLAN namespaces exist and their ranges do not overlap.
     let defaulted = s.vlan_namespaces.as_ref().is_none_or(|v| v.is_empty());
     let mut ranges: Vec<(u16, u16, &str)> = Vec::new();
@@ -251,7 +272,7 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
             "VLAN namespace"
         };
         if let Some(n) = cx.reference(e, || path, Kind::VLANNamespace, ns, what) {
-            if let Spec::VLANNamespace(v) = &n.object.spec {
+            if let Spec::VLANNamespace(v) = &n.defaulted.spec {
                 for (a, b) in merged_vlan_ranges(v.ranges.as_deref().unwrap_or(&[])) {
                     ranges.push((a, b, ns));
                 }
@@ -295,22 +316,31 @@ fn switch_references<'a>(cx: &mut Cx<'a>, e: &'a StateEntry, s: &'a SwitchSpec) 
             "redundancy group",
         );
     }
-    // The profile: in the state, built in (unchecked), or missing.
+    // The profile: built in and registered, in the state, built in but not included, or missing.
     let profile_name = s.profile.as_deref().unwrap_or("");
     if profile_name.is_empty() {
         return;
     }
     cx.checked += 1;
     match cx.profile(profile_name) {
-        Some(p) => switch_profile_checks(cx, e, s, p),
-        None if BUILTIN_SWITCH_PROFILES.contains(&profile_name) => {
-            cx.skip(profile_name, "is built in and not in the fabric: switch port settings and features");
+        Some(p) => switch_profile_checks(cx, e, stored, p),
+        None => {
+            let msg = match profiles::builtin(profile_name).and_then(|b| b.set.setting()) {
+                Some(setting) => format!(
+                    "SwitchProfile {profile_name:?} is a built-in profile the fabric registers only with {setting} (fabric setting {setting} = false): expected a profile of the fabric's catalogue ({})",
+                    registered_names(cx.settings)
+                ),
+                None => format!(
+                    "SwitchProfile {profile_name:?} does not exist: expected a SwitchProfile in the fabric or a built-in profile ({})",
+                    registered_names(cx.settings)
+                ),
+            };
+            cx.err(e, field_path!("spec", "profile"), msg);
+            cx.skip(
+                profile_name,
+                "does not exist: switch port settings and features",
+            );
         }
-        None => cx.err(
-            e,
-            field_path!("spec", "profile"),
-            format!("SwitchProfile {profile_name:?} does not exist: expected a SwitchProfile in the fabric or a built-in profile ({})", BUILTIN_SWITCH_PROFILES.join(", ")),
-        ),
     }
 }
 
@@ -561,31 +591,13 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
 }
 
 fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
-    // Gateways' protocol and VTEP IPs count toward uniqueness when the fabric has gateways.
+    // A collision with a gateway is reported on the gateway (see `gateways`), once.
     let mut protocol: HashMap<u32, String> = HashMap::new();
     let mut vtep: HashMap<u32, String> = HashMap::new();
-    for (name, g) in cx.state.of_kind(Kind::Gateway) {
-        let Spec::Gateway(g) = &g.object.spec else {
-            continue;
-        };
-        if let Some(p) = g
-            .protocol_ip
-            .as_deref()
-            .and_then(|v| Ipv4Prefix::parse(v).ok())
-        {
-            protocol
-                .entry(p.addr)
-                .or_insert_with(|| format!("gateway {name}"));
-        }
-        if let Some(p) = g.vtep_ip.as_deref().and_then(|v| Ipv4Prefix::parse(v).ok()) {
-            vtep.entry(p.addr)
-                .or_insert_with(|| format!("gateway {name}"));
-        }
-    }
     let mut mgmt: HashMap<u32, &str> = HashMap::new();
     let mut asns: HashMap<u32, &str> = HashMap::new();
     for e in list {
-        let Spec::Switch(s) = &e.object.spec else {
+        let Spec::Switch(s) = &e.defaulted.spec else {
             continue;
         };
         let name = e.object.name();
@@ -673,7 +685,7 @@ fn connections(cx: &mut Cx<'_>) {
     let mut used_ports: HashMap<&str, &str> = HashMap::with_capacity(list.len() * 4);
     let mut used_ips: HashMap<u32, &str> = HashMap::new();
     for e in &list {
-        let Spec::Connection(c) = &e.object.spec else {
+        let Spec::Connection(c) = &e.defaulted.spec else {
             continue;
         };
         let Some(t) = c.connection_type() else {
@@ -857,7 +869,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let ipv4_prefixes: HashMap<&str, Vec<Ipv4Prefix>> = cx
         .state
         .of_kind(Kind::IPv4Namespace)
-        .filter_map(|(name, e)| match &e.object.spec {
+        .filter_map(|(name, e)| match &e.defaulted.spec {
             Spec::IPv4Namespace(n) => Some((
                 name,
                 n.subnets
@@ -872,7 +884,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let vlan_ranges: HashMap<&str, Vec<(u16, u16)>> = cx
         .state
         .of_kind(Kind::VLANNamespace)
-        .filter_map(|(name, e)| match &e.object.spec {
+        .filter_map(|(name, e)| match &e.defaulted.spec {
             Spec::VLANNamespace(n) => {
                 Some((name, merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[]))))
             }
@@ -882,7 +894,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let mut by_ns: HashMap<&str, Vec<NsPrefix<'_>>> = HashMap::new();
     let mut vlans: HashMap<(&str, u16), (&str, &str)> = HashMap::new();
     for e in &list {
-        let Spec::VPC(v) = &e.object.spec else {
+        let Spec::VPC(v) = &e.defaulted.spec else {
             continue;
         };
         let name = e.object.name();
@@ -1025,7 +1037,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
     let mut pairs: HashMap<(&str, &str, &str), &str> = HashMap::new();
     let mut native: HashMap<&str, &str> = HashMap::new();
     for e in &list {
-        let Spec::VPCAttachment(a) = &e.object.spec else {
+        let Spec::VPCAttachment(a) = &e.defaulted.spec else {
             continue;
         };
         let name = e.object.name();
@@ -1065,7 +1077,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
                 conn_name,
                 "connection",
             ) {
-                if let Spec::Connection(c) = &c.object.spec {
+                if let Spec::Connection(c) = &c.defaulted.spec {
                     cx.checked += 1;
                     match c.connection_type() {
                         Some(
@@ -1207,7 +1219,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
 
 fn vpc_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::VPCPeering) {
-        let Spec::VPCPeering(p) = &e.object.spec else {
+        let Spec::VPCPeering(p) = &e.defaulted.spec else {
             continue;
         };
         let mut found: Vec<(&str, &VPCSpec)> = Vec::new();
@@ -1259,7 +1271,7 @@ fn vpc_peerings(cx: &mut Cx<'_>) {
 
 fn externals(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::External) {
-        let Spec::External(x) = &e.object.spec else {
+        let Spec::External(x) = &e.defaulted.spec else {
             continue;
         };
         cx.reference(
@@ -1275,7 +1287,7 @@ fn externals(cx: &mut Cx<'_>) {
 fn external_attachments(cx: &mut Cx<'_>) {
     let mut vlans: HashMap<(&str, u16), &str> = HashMap::new();
     for e in entries(cx.state, Kind::ExternalAttachment) {
-        let Spec::ExternalAttachment(a) = &e.object.spec else {
+        let Spec::ExternalAttachment(a) = &e.defaulted.spec else {
             continue;
         };
         if let Some(ext) = a.external.as_deref().filter(|x| !x.is_empty()) {
@@ -1309,7 +1321,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
             conn,
             "connection",
         ) {
-            if let Spec::Connection(c) = &c.object.spec {
+            if let Spec::Connection(c) = &c.defaulted.spec {
                 cx.checked += 1;
                 if c.connection_type() != Some(ConnectionType::External) {
                     let found = c.connection_type().map_or("an invalid", |t| t.name());
@@ -1342,7 +1354,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
 
 fn external_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::ExternalPeering) {
-        let Spec::ExternalPeering(p) = &e.object.spec else {
+        let Spec::ExternalPeering(p) = &e.defaulted.spec else {
             continue;
         };
         let Some(permit) = &p.permit else { continue };
@@ -1420,21 +1432,127 @@ fn external_peerings(cx: &mut Cx<'_>) {
 }
 
 fn gateways(cx: &mut Cx<'_>) {
-    for e in entries(cx.state, Kind::Gateway) {
-        let Spec::Gateway(g) = &e.object.spec else {
-            continue;
-        };
-        for (i, group) in g.effective_groups() {
-            let path = if i == usize::MAX {
-                field_path!("spec", "groups")
-            } else {
-                field_path!("spec", "groups", i, "name")
-            };
-            cx.reference(e, || path, Kind::GatewayGroup, group, "gateway group");
+    // Protocol and VTEP IPs are unique across switches and gateways (separate pools), VTEP MACs across gateways.
+    let addr_of = |v: Option<&str>| v.and_then(|v| Ipv4Prefix::parse(v).ok()).map(|p| p.addr);
+    let mut protocol: HashMap<u32, String> = HashMap::new();
+    let mut vtep: HashMap<u32, String> = HashMap::new();
+    for (name, e) in cx.state.of_kind(Kind::Switch) {
+        if let Spec::Switch(s) = &e.defaulted.spec {
+            if let Some(a) = addr_of(s.protocol_ip.as_deref()) {
+                protocol
+                    .entry(a)
+                    .or_insert_with(|| format!("switch {name}"));
+            }
+            if let Some(a) = addr_of(s.vtep_ip.as_deref()) {
+                vtep.entry(a).or_insert_with(|| format!("switch {name}"));
+            }
         }
     }
-    for e in entries(cx.state, Kind::GatewayPeering) {
-        let Spec::GatewayPeering(p) = &e.object.spec else {
+    let mut macs: HashMap<String, &str> = HashMap::new();
+    let mut members: HashMap<&str, usize> = HashMap::new();
+    let max = cx.settings.max_gateways_per_group();
+    for e in entries(cx.state, Kind::Gateway) {
+        let Spec::Gateway(g) = &e.defaulted.spec else {
+            continue;
+        };
+        let name = e.object.name();
+        for (i, m) in g.groups.iter().flatten().enumerate() {
+            let Some(group) = m.name.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let path = || field_path!("spec", "groups", i, "name");
+            cx.reference(e, path, Kind::GatewayGroup, group, "gateway group");
+            let n = members.entry(group).or_insert(0);
+            if let Some(max) = max {
+                cx.checked += 1;
+                if *n >= max {
+                    let count = *n;
+                    cx.err(e, path(), format!("gateway group {group} already has too many members ({count}), max is {max} (the number of gateway communities; fabric setting gatewayCommunities has {max} entries)"));
+                }
+            }
+            *n += 1;
+        }
+        for (field, v, pool) in [
+            ("protocolIP", g.protocol_ip.as_deref(), &mut protocol),
+            ("vtepIP", g.vtep_ip.as_deref(), &mut vtep),
+        ] {
+            let Some(a) = addr_of(v) else { continue };
+            cx.checked += 1;
+            match pool.get(&a) {
+                Some(other) => {
+                    let other = other.clone();
+                    let what = if field == "vtepIP" {
+                        "VTEP"
+                    } else {
+                        "protocol"
+                    };
+                    cx.err(
+                        e,
+                        field_path!("spec", field),
+                        format!(
+                            "gateway {name} {what} IP {} is already in use by {other}",
+                            fmt_addr(a)
+                        ),
+                    );
+                }
+                None => {
+                    pool.insert(a, format!("gateway {name}"));
+                }
+            }
+        }
+        if let Some(mac) = g
+            .vtep_mac
+            .as_deref()
+            .and_then(crate::model::ip::canonical_mac)
+        {
+            cx.checked += 1;
+            match macs.get(mac.as_str()) {
+                Some(other) => {
+                    let other = other.to_string();
+                    cx.err(
+                        e,
+                        field_path!("spec", "vtepMAC"),
+                        format!(
+                            "gateway {name} VTEP MAC {mac} is already in use by gateway {other}"
+                        ),
+                    );
+                }
+                None => {
+                    macs.insert(mac, name);
+                }
+            }
+        }
+    }
+    gateway_peerings(cx);
+}
+
+/// The CIDRs a peering entry exposes: per non-default expose, its `as` CIDRs if any, else its `ips` CIDRs; an
+/// item using `not` or `vpcSubnet` contributes an empty string, as in the fabric (which then fails to parse it).
+fn exposed(entry: &PeeringEntry) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in entry.expose.iter().flatten() {
+        if e.default == Some(true) {
+            continue;
+        }
+        match e.r#as.as_deref() {
+            Some(a) if !a.is_empty() => {
+                out.extend(a.iter().map(|x| x.cidr.clone().unwrap_or_default()))
+            }
+            _ => out.extend(
+                e.ips
+                    .iter()
+                    .flatten()
+                    .map(|x| x.cidr.clone().unwrap_or_default()),
+            ),
+        }
+    }
+    out
+}
+
+fn gateway_peerings(cx: &mut Cx<'_>) {
+    let list = entries(cx.state, Kind::GatewayPeering);
+    for (idx, e) in list.iter().enumerate() {
+        let Spec::GatewayPeering(p) = &e.defaulted.spec else {
             continue;
         };
         if let Some(g) = p.gateway_group.as_deref().filter(|g| !g.is_empty()) {
@@ -1446,12 +1564,148 @@ fn gateways(cx: &mut Cx<'_>) {
                 "gateway group",
             );
         }
-        for peer in p.peering.iter().flatten().map(|(k, _)| k) {
-            let path = field_path!("spec", "peering", peer);
-            match peer.strip_prefix(EXTERNAL_PEER_PREFIX) {
-                Some(ext) => cx.reference(e, || path, Kind::External, ext, "external"),
-                None => cx.reference(e, || path, Kind::VPC, peer, "VPC"),
+        let peering = p.peering.clone().unwrap_or_default();
+        for (key, entry) in &peering {
+            let path = field_path!("spec", "peering", key);
+            let Some(name) = key.strip_prefix(EXTERNAL_PEER_PREFIX) else {
+                let Some(vpc) = cx
+                    .reference(e, || path, Kind::VPC, key, "VPC")
+                    .and_then(|v| match &v.defaulted.spec {
+                        Spec::VPC(v) => Some(v),
+                        _ => None,
+                    })
+                else {
+                    continue;
+                };
+                peering_members(cx, e, key, entry, vpc);
+                continue;
             };
+            cx.reference(e, || path, Kind::External, name, "external");
+        }
+        // ACL subnet references resolve against the VPC on that side.
+        for (i, r) in p
+            .acl
+            .iter()
+            .flat_map(|a| a.rules.iter().flatten())
+            .enumerate()
+        {
+            let keys: Vec<&String> = peering.keys().collect();
+            let other = |k: Option<&str>| -> Option<String> {
+                keys.iter()
+                    .find(|x| Some(x.as_str()) != k)
+                    .map(|x| x.to_string())
+            };
+            let from = r
+                .from
+                .clone()
+                .filter(|x| !x.is_empty())
+                .or_else(|| other(r.to.as_deref()));
+            let to =
+                r.to.clone()
+                    .filter(|x| !x.is_empty())
+                    .or_else(|| other(r.from.as_deref()));
+            let Some(m) = &r.r#match else { continue };
+            for (side, items, key) in [("src", &m.src, &from), ("dst", &m.dst, &to)] {
+                for (j, it) in items.iter().flatten().enumerate() {
+                    let Some(sn) = it.vpc_subnet.as_deref().filter(|x| !x.is_empty()) else {
+                        continue;
+                    };
+                    cx.checked += 1;
+                    let path =
+                        field_path!("spec", "acl", "rules", i, "match", side, j, "vpcSubnet");
+                    let key = key.clone().unwrap_or_default();
+                    let what = if side == "src" {
+                        "source"
+                    } else {
+                        "destination"
+                    };
+                    let vpc = (!key.starts_with(EXTERNAL_PEER_PREFIX))
+                        .then(|| cx.vpc(&key))
+                        .flatten();
+                    match vpc {
+                        None => cx.err(e, path, format!("{what} VPC subnet {sn} referenced in ACL rule {i} but the corresponding peering entry {key:?} is not a VPC")),
+                        Some(v) if v.subnet(sn).is_none() => cx.err(e, path, format!("{what} VPC subnet {sn} referenced in ACL rule {i} is not a subnet of VPC {key}")),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        // Exposed CIDRs must not overlap those of earlier peerings that involve the same other side.
+        for (o, entry) in &peering {
+            let Some(t) = peering.keys().find(|k| *k != o) else {
+                continue;
+            };
+            let mine = exposed(entry);
+            if mine.is_empty() {
+                continue;
+            }
+            for other in &list[..idx] {
+                let Spec::GatewayPeering(q) = &other.defaulted.spec else {
+                    continue;
+                };
+                let Some(qp) = &q.peering else { continue };
+                if qp.len() != 2 || !qp.contains_key(t) {
+                    continue;
+                }
+                for (qk, qe) in qp {
+                    if qk == t {
+                        continue;
+                    }
+                    for x in exposed(qe) {
+                        for y in &mine {
+                            cx.checked += 1;
+                            let (px, py) = (Ipv4Prefix::parse(&x), Ipv4Prefix::parse(y));
+                            let msg = match (px, py) {
+                                (Err(err), _) => format!("failed to parse existing exposed CIDR {x} of GatewayPeering {}: {err} (the fabric cannot compare exposes that use not or vpcSubnet)", other.object.name()),
+                                (_, Err(err)) => format!("failed to parse exposed CIDR {y}: {err} (the fabric cannot compare exposes that use not or vpcSubnet with those of GatewayPeering {})", other.object.name()),
+                                (Ok(a), Ok(b)) if a.overlaps(b) => format!("overlap between existing exposed CIDR {x} (GatewayPeering {}) and new exposed CIDR {y}", other.object.name()),
+                                _ => continue,
+                            };
+                            cx.err(e, field_path!("spec", "peering", o), msg);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A VPC side of a GatewayPeering: exposed `ips[].cidr` lie inside the VPC's subnets, `vpcSubnet`s name them.
+fn peering_members(
+    cx: &mut Cx<'_>,
+    e: &StateEntry,
+    key: &str,
+    entry: &PeeringEntry,
+    vpc: &VPCSpec,
+) {
+    let subnets: Vec<Ipv4Prefix> = vpc
+        .subnets
+        .iter()
+        .flatten()
+        .filter_map(|(_, s)| s.subnet.as_deref().and_then(|x| Ipv4Prefix::parse(x).ok()))
+        .collect();
+    for (i, x) in entry.expose.iter().flatten().enumerate() {
+        if x.default == Some(true) {
+            continue;
+        }
+        for (j, ip) in x.ips.iter().flatten().enumerate() {
+            let path = || field_path!("spec", "peering", key, "expose", i, "ips", j);
+            if let Some(c) = ip.cidr.as_deref().and_then(|c| Ipv4Prefix::parse(c).ok()) {
+                cx.checked += 1;
+                if !subnets.iter().any(|s| s.contains(c)) {
+                    cx.err(e, path().key("cidr"), format!("CIDR {c} is not part of VPC {key}: expected a prefix inside one of its subnets"));
+                }
+            }
+            if let Some(sn) = ip.vpc_subnet.as_deref() {
+                cx.checked += 1;
+                if vpc.subnet(sn).is_none() {
+                    cx.err(
+                        e,
+                        path().key("vpcSubnet"),
+                        format!("VPC subnet {sn} is not a subnet of VPC {key}"),
+                    );
+                }
+            }
         }
     }
 }

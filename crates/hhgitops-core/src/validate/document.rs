@@ -294,8 +294,9 @@ pub(crate) fn check_document(
             };
         }
     };
+    // The fabric's mutating webhook defaults the object before anything judges it (CATALOGUE §1a).
     let mut f = Findings::new();
-    check_object(&object, settings, &mut f);
+    check_object(&crate::defaults::default_object(&object), settings, &mut f);
     for finding in f.items {
         let span = super::check::locate(cx.root, &finding.path);
         cx.err(span, &finding.path, finding.message);

@@ -46,7 +46,7 @@ use crate::settings::FabricSettings;
 use crate::state::FabricState;
 use crate::yaml::{self, Limits, Node};
 
-pub use check::{rfc1123_subdomain_problem, Finding, Findings};
+pub use check::{is_go_duration, rfc1123_subdomain_problem, Finding, Findings};
 pub use document::MAX_OBJECT_NAME;
 
 /// One object of a source file that decoded into its typed form.
@@ -113,19 +113,83 @@ pub fn parse_source(
     limits: &Limits,
     settings: &FabricSettings,
 ) -> SourceReport {
-    let mut report = SourceReport::default();
-    let docs = match yaml::parse_stream(bytes, limits) {
-        Ok(d) => d,
-        Err(e) => {
-            let mut d = Diagnostic::new(e.message)
-                .in_file(file)
-                .at(Span::new(e.line, e.column));
-            d.document = e.document;
-            report.errors.push(d);
-            return report;
-        }
+    match parse_documents(file, bytes, limits) {
+        Ok(docs) => check_documents(file, docs, settings),
+        Err(report) => report,
+    }
+}
+
+/// Like [`parse_source`], but hydrates the file first (SPEC §10) against `existing` (the fabric's other objects):
+/// the objects, their normalized form and every check see the hydrated values. Hydration errors are reported as
+/// errors of the file, at the object and field they concern, and nothing is hydrated then. The report of what was
+/// set is returned when hydration succeeded.
+pub fn parse_source_hydrated<'a>(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    settings: &FabricSettings,
+    existing: impl IntoIterator<Item = &'a Object>,
+    hydration: &crate::hydrate::HydrateConfig,
+) -> (SourceReport, Option<crate::hydrate::HydrateReport>) {
+    let mut docs = match parse_documents(file, bytes, limits) {
+        Ok(docs) => docs,
+        Err(report) => return (report, None),
     };
-    report.documents = docs.len();
+    match crate::hydrate::hydrate_documents(&mut docs, existing, hydration) {
+        Ok(h) => (check_documents(file, docs, settings), Some(h)),
+        Err(errors) => {
+            let mut located = Vec::new();
+            for (doc, e) in errors {
+                let mut d = Diagnostic::new(format!("hydration: {}", e.message)).in_file(file);
+                if let Some(i) = doc {
+                    let root = docs
+                        .iter()
+                        .find(|x| x.index == i)
+                        .and_then(|x| x.root.as_ref());
+                    let path = crate::path::FieldPath::parse(&e.path).unwrap_or_default();
+                    d = d.in_document(i);
+                    if let Some(root) = root {
+                        d = d.at(root.locate(&path));
+                    }
+                    d = d.with_path(&path);
+                }
+                if let Some(k) = e.kind {
+                    d = d.for_object(k.name(), e.name.clone());
+                }
+                located.push(d);
+            }
+            let mut report = check_documents(file, docs, settings);
+            report.errors.extend(located);
+            (report, None)
+        }
+    }
+}
+
+fn parse_documents(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Vec<yaml::Document>, SourceReport> {
+    yaml::parse_stream(bytes, limits).map_err(|e| {
+        let mut report = SourceReport::default();
+        let mut d = Diagnostic::new(e.message)
+            .in_file(file)
+            .at(Span::new(e.line, e.column));
+        d.document = e.document;
+        report.errors.push(d);
+        report
+    })
+}
+
+fn check_documents(
+    file: &str,
+    docs: Vec<yaml::Document>,
+    settings: &FabricSettings,
+) -> SourceReport {
+    let mut report = SourceReport {
+        documents: docs.len(),
+        ..Default::default()
+    };
     let mut seen: HashMap<(Kind, String), usize> = HashMap::new();
     for doc in docs {
         let index = doc.index;
@@ -181,10 +245,10 @@ pub fn validate_state(state: &FabricState, settings: &FabricSettings) -> StateRe
 }
 
 /// Runs the object rules of one typed object (no file, no positions): for tools and tests that build objects in
-/// code.
+/// code. The object is defaulted first, as the fabric does.
 pub fn check_object(object: &Object, settings: &FabricSettings) -> Vec<Finding> {
     let mut f = Findings::new();
-    object::check_object(object, settings, &mut f);
+    object::check_object(&crate::defaults::default_object(object), settings, &mut f);
     f.items
 }
 

@@ -14,6 +14,29 @@ fn obj(kind: Kind, name: &str, spec: serde_json::Value) -> Object {
     }
 }
 
+/// A Switch with distinct hydration values filled in (the fabric rejects unhydrated switches), unless the spec
+/// sets any of them.
+fn hydrated_switch(name: &str, mut spec: serde_json::Value) -> Object {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 200 + 10;
+    if let Some(m) = spec.as_object_mut() {
+        let hydrated = ["asn", "ip", "protocolIP", "vtepIP"]
+            .iter()
+            .any(|k| m.contains_key(*k));
+        if !hydrated {
+            let spine = m.get("role").and_then(|r| r.as_str()) == Some("spine");
+            m.insert("asn".into(), json!(if spine { 65100 } else { 65101 + n }));
+            m.insert("ip".into(), json!(format!("172.30.0.{n}/21")));
+            m.insert("protocolIP".into(), json!(format!("172.30.8.{n}/32")));
+            if !spine {
+                m.insert("vtepIP".into(), json!(format!("172.30.12.{n}/32")));
+            }
+        }
+    }
+    obj(Kind::Switch, name, spec)
+}
+
 /// Object-rule findings as `path: message` lines.
 fn findings(o: &Object) -> Vec<String> {
     findings_with(o, &FabricSettings::default())
@@ -82,21 +105,15 @@ fn base_fabric() -> Vec<Object> {
             json!({"subnets": ["10.0.0.0/16"]}),
         ),
         obj(Kind::SwitchGroup, "eslag-1", json!({})),
-        obj(
-            Kind::Switch,
+        hydrated_switch(
             "leaf-01",
             json!({"role": "server-leaf", "profile": "vs", "redundancy": {"group": "eslag-1", "type": "eslag"}}),
         ),
-        obj(
-            Kind::Switch,
+        hydrated_switch(
             "leaf-02",
             json!({"role": "server-leaf", "profile": "vs", "redundancy": {"group": "eslag-1", "type": "eslag"}}),
         ),
-        obj(
-            Kind::Switch,
-            "spine-01",
-            json!({"role": "spine", "profile": "vs"}),
-        ),
+        hydrated_switch("spine-01", json!({"role": "spine", "profile": "vs"})),
         obj(Kind::Server, "server-01", json!({})),
         obj(Kind::Server, "server-02", json!({})),
         obj(
@@ -140,47 +157,39 @@ fn base_fabric_is_valid() {
     let r = validate_state(&st, &FabricSettings::default());
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
     assert!(r.checked > 10);
-    assert!(
-        r.unchecked > 0,
-        "the built-in profile vs is not in the state"
-    );
-    assert!(r.unchecked_reasons.keys().any(|k| k.contains("vs")));
+    // The built-in profile vs is embedded: its ports and features were checked although it is not in the state.
+    assert_eq!(r.unchecked, 0, "{:?}", r.unchecked_reasons);
 }
 
 // ------------------------------------------------------------------------------------------------ object rules
 
 #[test]
 fn switch_rules() {
-    let f = findings(&obj(Kind::Switch, "s", json!({"role": "leaf"})));
+    let f = findings(&hydrated_switch("s", json!({"role": "leaf"})));
     assert_one(&f, "spec.role", "expected one of spine, server-leaf");
     assert_one(&f, "spec.profile", "missing required field");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "virtual-edge", "profile": "vs"}),
     ));
     assert_one(&f, "spec.role", "not supported");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "spine", "profile": "vs", "vtepIP": "172.30.12.0/32"}),
     ));
     assert_one(&f, "spec.vtepIP", "spine must not");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "server-leaf", "profile": "vs", "redundancy": {"group": "g"}}),
     ));
     assert_one(&f, "spec.redundancy.type", "without a type");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "server-leaf", "profile": "vs", "redundancy": {"type": "lacp"}}),
     ));
     assert_one(&f, "spec.redundancy.type", "expected one of mclag, eslag");
     assert_one(&f, "spec.redundancy.group", "without a group");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "spine", "profile": "vs", "portFECs": {"E1/1": "foo"}, "portLocators": {"E1/1": "soon"}}),
     ));
@@ -190,8 +199,7 @@ fn switch_rules() {
         "expected one of rs, fc, auto, disabled",
     );
     assert_one(&f, "spec.portLocators.E1/1", "duration");
-    let f = findings(&obj(
-        Kind::Switch,
+    let f = findings(&hydrated_switch(
         "s",
         json!({"role": "spine", "profile": "vs", "linkFlapErrDisable": {"flapThreshold": 51, "samplingInterval": 0}}),
     ));
@@ -212,9 +220,13 @@ fn switch_hydration() {
         "leaf-01",
         json!({"role": "server-leaf", "profile": "vs", "asn": 65101}),
     ));
-    assert_one(&f, "spec.ip", "missing required field");
-    assert_one(&f, "spec.protocolIP", "missing required field");
-    assert_one(&f, "spec.vtepIP", "missing required field");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_one(
+        &f,
+        "spec",
+        "switch is partly hydrated: missing ip, protocolIP, vtepIP;",
+    );
+    assert_one(&f, "spec", "hhgitops hydrate");
     let f = findings(&obj(
         Kind::Switch,
         "leaf-01",
@@ -231,21 +243,37 @@ fn switch_hydration() {
     ));
     assert_one(&f, "spec.asn", "spine ASN");
     assert_one(&f, "spec.ip", "control VIP");
-    // Unhydrated is fine unless the settings require hydration.
+    // Unhydrated: one error naming every missing field; a spine needs no VTEP IP, nor a leaf in collapsed-core.
     let bare = obj(
         Kind::Switch,
         "leaf-01",
         json!({"role": "server-leaf", "profile": "vs"}),
     );
-    assert!(findings(&bare).is_empty());
-    let strict = FabricSettings {
-        require_hydration: true,
+    let f = findings(&bare);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_one(
+        &f,
+        "spec",
+        "switch is not hydrated: missing asn, ip, protocolIP, vtepIP;",
+    );
+    let cc = FabricSettings {
+        fabric_mode: crate::settings::FabricMode::CollapsedCore,
         ..FabricSettings::default()
     };
     assert_one(
-        &findings_with(&bare, &strict),
-        "spec.asn",
-        "require hydrated",
+        &findings_with(&bare, &cc),
+        "spec",
+        "not hydrated: missing asn, ip, protocolIP;",
+    );
+    let spine = obj(
+        Kind::Switch,
+        "spine-01",
+        json!({"role": "spine", "profile": "vs"}),
+    );
+    assert_one(
+        &findings(&spine),
+        "spec",
+        "not hydrated: missing asn, ip, protocolIP;",
     );
 }
 
@@ -256,12 +284,16 @@ fn vlan_namespace_rules() {
         "v",
         json!({"ranges": [{"from": 0, "to": 10}, {"from": 20, "to": 10}, {"from": 2900, "to": 3100}, {"from": 5, "to": 0}]}),
     ));
-    assert_one(&f, "spec.ranges[0].from", "1 to 4094");
-    assert_one(&f, "spec.ranges[1].to", "below its start");
-    assert_one(&f, "spec.ranges[2]", "VPC IRB");
-    assert_eq!(f.len(), 3, "{f:?}");
-    let f = findings(&obj(Kind::VLANNamespace, "v", json!({})));
-    assert_one(&f, "spec.ranges", "missing required field");
+    // The fabric's Default() drops all ranges when any is invalid (CATALOGUE §6b, §10.4): accepted, no ranges.
+    assert!(f.is_empty(), "{f:?}");
+    let f = findings(&obj(
+        Kind::VLANNamespace,
+        "v",
+        json!({"ranges": [{"from": 2900, "to": 3100}, {"from": 5, "to": 0}]}),
+    ));
+    assert_one(&f, "spec.ranges[1]", "VPC IRB");
+    assert_one(&f, "spec.ranges[1]", "fabric setting vpcIRBVLANRange");
+    assert_eq!(f.len(), 1, "{f:?}");
 }
 
 #[test]
@@ -391,10 +423,35 @@ fn switch_profile_rules() {
             "QSFP": {"breakout": {"default": "1x100G", "supported": {"1x100G": {"offsets": ["0"]}, "4x25G": {"offsets": ["0", "1", "2", "3"]}}}}
         }
     });
-    let o = obj(Kind::SwitchProfile, "vs", good.clone());
-    assert!(findings(&o).is_empty(), "{:?}", findings(&o));
-    let f = findings(&obj(Kind::SwitchProfile, "my-switch", good));
-    assert_one(&f, "metadata.name", "allowExtraSwitchProfiles");
+    let extra = FabricSettings {
+        allow_extra_switch_profiles: true,
+        ..FabricSettings::default()
+    };
+    let o = obj(Kind::SwitchProfile, "my-switch", good.clone());
+    assert!(
+        findings_with(&o, &extra).is_empty(),
+        "{:?}",
+        findings_with(&o, &extra)
+    );
+    let f = findings(&obj(Kind::SwitchProfile, "my-switch", good.clone()));
+    assert_one(&f, "metadata.name", "allowExtraSwitchProfiles = false");
+    // A built-in name: immutable, the spec must equal the fabric's copy.
+    let f = findings(&obj(Kind::SwitchProfile, "vs", good));
+    assert_one(&f, "spec", "default switch profiles are immutable");
+    let vs = crate::profiles::builtin("vs").unwrap().object.clone();
+    assert!(findings(&vs).is_empty(), "{:?}", findings(&vs));
+    // A CLS+ profile while CLS+ is not included.
+    let clsp = crate::profiles::builtin("vs-clsp").unwrap().object.clone();
+    assert_one(
+        &findings(&clsp),
+        "metadata.name",
+        "fabric setting includeSONiCCLSPlus = false",
+    );
+    let with_clsp = FabricSettings {
+        include_sonic_cls_plus: true,
+        ..FabricSettings::default()
+    };
+    assert!(findings_with(&clsp, &with_clsp).is_empty());
     let bad = json!({
         "displayName": "", "nosType": "sonic", "otherNames": ["a", "a", ""],
         "ports": {
@@ -497,7 +554,6 @@ fn vpc_subnet_rules() {
         ("spec.subnets.d.dhcp.range.end", "outside the subnet"),
         ("spec.subnets.d.dhcp.options.dnsServers[0]", "IPv4 address"),
         ("spec.subnets.d.dhcp.options.interfaceMTU", "96 to 9036"),
-        ("spec.subnets.d.dhcp.options.leaseTimeSeconds", "missing"),
         ("spec.subnets.e.vlan", "already used by subnet d"),
         ("spec.subnets.e.subnet", "overlaps"),
         ("spec.subnets.f.dhcp.relayVPC", "requires relay"),
@@ -698,8 +754,9 @@ fn external_attachment_rules() {
         "x",
         json!({"external": "e", "connection": "c"}),
     ));
-    assert_one(&f, "spec.switch", "missing");
-    assert_one(&f, "spec.neighbor", "missing");
+    // The webhook's re-encoding adds `switch: {}` and `neighbor: {}` (CATALOGUE §10.2): their fields are missing.
+    assert_one(&f, "spec.switch.ip", "missing");
+    assert_one(&f, "spec.neighbor.asn", "missing");
     let f = findings(&obj(
         Kind::ExternalAttachment,
         "x",
@@ -757,16 +814,28 @@ fn external_peering_and_gateway_rules() {
     ));
     assert_one(&f, "spec.permit.vpc.name", "missing");
     assert_one(&f, "spec.permit.external.prefixes[0].prefix", "missing");
-    let f = findings(&obj(
+    let gw = FabricSettings {
+        enable_gateway: true,
+        ..FabricSettings::default()
+    };
+    let peering = obj(
         Kind::GatewayPeering,
         "g",
         json!({"peering": {"vpc-1": {"expose": [{"nat": {"portForward": {"ports": [{"proto": "icmp"}]}}}]}}, "acl": {"rules": [{"scope": "x"}]}}),
-    ));
+    );
+    // Without the gateway enabled, every gateway kind gets exactly that one error.
+    let f = findings(&peering);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_one(&f, "", "fabric setting enableGateway = false");
+    let f = findings_with(&peering, &gw);
     assert_one(
         &f,
         "spec.peering.vpc-1.expose[0].nat.portForward.ports[0].proto",
         "expected one of tcp, udp",
     );
+    // One key: Default() stops early, so neither the group nor the ACL default is filled in.
+    assert_one(&f, "spec.gatewayGroup", "missing");
+    assert_one(&f, "spec.peering", "exactly 2 VPCs, got 1");
     assert_one(&f, "spec.acl.default", "missing");
     assert_one(&f, "spec.acl.rules[0].action", "missing");
     assert_one(
@@ -774,13 +843,21 @@ fn external_peering_and_gateway_rules() {
         "spec.acl.rules[0].scope",
         "expected one of flow, packet",
     );
-    let f = findings(&obj(
-        Kind::Gateway,
-        "g",
-        json!({"logs": {"rateLimit": {"burst": -1}}, "groups": [{}]}),
-    ));
-    assert_one(&f, "spec.logs.rateLimit.burst", "at least 0");
+    let f = findings_with(
+        &obj(
+            Kind::Gateway,
+            "g",
+            json!({"logs": {"rateLimit": {"burst": -1}}, "groups": [{}]}),
+        ),
+        &gw,
+    );
+    assert_one(&f, "spec.logs.rateLimit.burst", "above 0");
     assert_one(&f, "spec.groups[0].name", "missing");
+    assert_one(
+        &f,
+        "spec",
+        "gateway is not hydrated: missing protocolIP, vtepIP, vtepMAC, asn, neighbors;",
+    );
 }
 
 #[test]
@@ -818,8 +895,7 @@ fn references_resolve() {
     let errs = state_errors(&with(
         base_fabric(),
         vec![
-            obj(
-                Kind::Switch,
+            hydrated_switch(
                 "leaf-09",
                 json!({"role": "server-leaf", "profile": "nope", "groups": ["g9"], "vlanNamespaces": ["v9"]}),
             ),
@@ -947,7 +1023,7 @@ fn ports_exist_in_profile_when_profile_is_in_state() {
             obj(
                 Kind::Connection,
                 "c3",
-                json!({"unbundled": {"link": {"server": {"port": "server-03/e1"}, "switch": {"port": "leaf-01/E1/7"}}}}),
+                json!({"unbundled": {"link": {"server": {"port": "server-03/e1"}, "switch": {"port": "leaf-01/E1/49"}}}}),
             ),
             obj(
                 Kind::Connection,
@@ -970,33 +1046,43 @@ fn ports_exist_in_profile_when_profile_is_in_state() {
             )
         })
         .collect();
+    // The switches use the built-in vs (48 group ports), whose spec replaces the state's copy of vs.
     assert_state(
         &errs,
-        "Connection/c3 spec.unbundled.link.switch.port: port E1/7 does not exist on switch leaf-01",
+        "Connection/c3 spec.unbundled.link.switch.port: port E1/49 does not exist on switch leaf-01",
     );
-    // The eslag connection uses leaf-01/E1/2 which is a breakout port: E1/2 is an alias of E1/2/1.
-    assert_eq!(errs.len(), 1, "{errs:#?}");
-    // Only the built-in profile's immutable copy is unchecked: its ports were all checked.
-    assert_eq!(r.unchecked, 1, "{:?}", r.unchecked_reasons);
+    assert_state(
+        &errs,
+        "Connection/c4 spec.unbundled.link.switch.port: port E1/2/3 does not exist on switch leaf-02",
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(r.unchecked, 0, "{:?}", r.unchecked_reasons);
 }
 
 #[test]
 fn switch_profile_settings_are_checked() {
     let profile = obj(
         Kind::SwitchProfile,
-        "vs",
+        "custom",
         json!({"displayName": "v", "switchSilicon": "vs", "nosType": "sonic-bcm-vs", "platform": "p", "maxPorts": 3,
                "ports": {"E1/1": {"nos": "Ethernet0", "label": "1", "profile": "SFP"}, "E1/2": {"nos": "1/2", "baseNOSName": "Ethernet4", "label": "2", "profile": "Q"}},
                "portProfiles": {"SFP": {"speed": {"default": "25G", "supported": ["25G"]}}, "Q": {"breakout": {"default": "1x100G", "supported": {"1x100G": {"offsets": ["0"]}, "4x25G": {"offsets": ["0", "1", "2", "3"]}}}}}}),
     );
-    let sw = obj(
-        Kind::Switch,
+    let sw = hydrated_switch(
         "leaf-07",
-        json!({"role": "server-leaf", "profile": "vs", "roce": true, "redundancy": {"group": "eslag-1", "type": "eslag"},
+        json!({"role": "server-leaf", "profile": "custom", "roce": true, "redundancy": {"group": "eslag-1", "type": "eslag"},
                "portSpeeds": {"E1/1": "SPEED_10G", "E1/9": "25G"}, "portBreakouts": {"E1/2": "4x25G", "E1/1": "4x25G"},
                "portAutoNegs": {"E1/1": true}, "portFECs": {"E1/2": "rs", "E1/2/1": "rs"}, "portLocators": {"E1/1": "10m"}}),
     );
-    let errs = state_errors(&with(base_fabric(), vec![profile, sw]));
+    let extra = FabricSettings {
+        allow_extra_switch_profiles: true,
+        ..FabricSettings::default()
+    };
+    let errs: Vec<String> = validate_state(&with(base_fabric(), vec![profile, sw]), &extra)
+        .errors
+        .into_iter()
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
     for needle in [
         "spec.portSpeeds.E1/1: port \"E1/1\" does not support speed 10G",
         "spec.portSpeeds.E1/9: port \"E1/9\" does not exist",
@@ -1076,7 +1162,7 @@ fn hydration_uniqueness() {
     );
     assert_state(
         &errs,
-        "Switch/spine-01 spec.protocolIP: protocol IP 172.30.8.9 is already used by gateway gw",
+        "Gateway/gw spec.protocolIP: gateway gw protocol IP 172.30.8.9 is already in use by switch spine-01",
     );
     assert_eq!(
         errs.len(),
@@ -1207,16 +1293,11 @@ fn eslag_group_consistency() {
         base_fabric(),
         vec![
             obj(Kind::SwitchGroup, "eslag-2", json!({})),
-            obj(
-                Kind::Switch,
+            hydrated_switch(
                 "leaf-03",
                 json!({"role": "server-leaf", "profile": "vs", "redundancy": {"group": "eslag-2", "type": "eslag"}}),
             ),
-            obj(
-                Kind::Switch,
-                "leaf-04",
-                json!({"role": "server-leaf", "profile": "vs"}),
-            ),
+            hydrated_switch("leaf-04", json!({"role": "server-leaf", "profile": "vs"})),
             obj(Kind::Server, "server-05", json!({})),
             obj(
                 Kind::Connection,
@@ -1316,8 +1397,7 @@ fn switch_vlan_namespaces_must_not_overlap() {
                 "other",
                 json!({"ranges": [{"from": 2000, "to": 2100}]}),
             ),
-            obj(
-                Kind::Switch,
+            hydrated_switch(
                 "leaf-05",
                 json!({"role": "server-leaf", "profile": "vs", "vlanNamespaces": ["default", "other"]}),
             ),

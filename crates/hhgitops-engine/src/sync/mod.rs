@@ -104,6 +104,7 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
     let managed = load_managed(&root, &manifest, &settings)?;
     let dir = root.sandbox()?;
     let mut state = managed.state;
+    let mut hydration = crate::hydration::IngestHydration::for_fabric(fabric, &settings, &state)?;
     if let Some(report) = preview {
         for f in report
             .files
@@ -117,7 +118,10 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
                 max_bytes: usize::MAX,
                 ..yaml::Limits::default()
             };
-            let rep = parse_source(&f.file, &bytes, &limits, &settings);
+            let rep = match hydration.as_mut() {
+                Some(h) => h.parse(&f.file, &bytes, &limits, &settings),
+                None => parse_source(&f.file, &bytes, &limits, &settings),
+            };
             if rep.errors.is_empty() {
                 let file: Arc<str> = Arc::from(f.file.as_str());
                 for o in &rep.objects {

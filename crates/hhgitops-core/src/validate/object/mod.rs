@@ -26,8 +26,8 @@ pub fn check_object(object: &Object, settings: &FabricSettings, f: &mut Findings
     let name = object.name();
     match &object.spec {
         Spec::SwitchProfile(s) => wiring::switch_profile(name, s, settings, f),
-        Spec::ServerProfile(_) | Spec::SwitchGroup(_) | Spec::GatewayGroup(_) | Spec::Server(_) => {
-        }
+        Spec::ServerProfile(_) | Spec::SwitchGroup(_) | Spec::Server(_) => {}
+        Spec::GatewayGroup(_) => gateway::gateway_group(settings, f),
         Spec::VLANNamespace(s) => wiring::vlan_namespace(s, settings, f),
         Spec::Switch(s) => wiring::switch(s, settings, f),
         Spec::Connection(s) => wiring::connection(s, settings, f),
@@ -38,8 +38,8 @@ pub fn check_object(object: &Object, settings: &FabricSettings, f: &mut Findings
         Spec::External(s) => vpc::external(name, s, f),
         Spec::ExternalAttachment(s) => vpc::external_attachment(object.spec_present, s, f),
         Spec::ExternalPeering(s) => vpc::external_peering(s, f),
-        Spec::Gateway(s) => gateway::gateway(s, f),
-        Spec::GatewayPeering(s) => gateway::gateway_peering(s, f),
+        Spec::Gateway(s) => gateway::gateway(s, settings, f),
+        Spec::GatewayPeering(s) => gateway::gateway_peering(s, settings, f),
     }
 }
 

@@ -574,7 +574,7 @@ pub(super) fn vpc_peering(s: &VPCPeeringSpec, settings: &FabricSettings, f: &mut
     if settings.vpc_peering_disabled {
         f.push(
             field_path!("spec"),
-            "VPC peering is disabled in this fabric's settings",
+            "VPC peering is disabled in this fabric (fabric setting vpcPeeringDisabled = true)",
         );
     }
     if s.remote.as_deref().is_some_and(|r| !r.is_empty()) {

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::field_path;
 use crate::model::ip::{first_overlap, fmt_addr, Ipv4Prefix};
 use crate::model::wiring::*;
+use crate::model::Spec;
 use crate::path::FieldPath;
-use crate::settings::{FabricMode, FabricSettings};
+use crate::settings::{cite, FabricMode, FabricSettings};
 use crate::validate::check::{atoi, is_go_datetime, is_go_duration, list, prefix, Findings};
 
 // ---------------------------------------------------------------------------------------------------- Switch
@@ -114,126 +115,133 @@ pub(super) fn switch(s: &SwitchSpec, settings: &FabricSettings, f: &mut Findings
     hydration(s, settings, f);
 }
 
-/// Required hydration fields and their values (checks against other switches are in the cross rules).
+/// How to hydrate, for the messages of unhydrated objects.
+pub(crate) const HYDRATE_HINT: &str = "hydrate the wiring first (`hhgitops hydrate FILE...`, or register the fabric with `--hydrate if-missing` so that ingestion fills in what is missing)";
+
+/// Hydration fields and their values (checks against other switches are in the cross rules).
 ///
-/// A switch counts as hydrated when any of `asn`, `ip`, `protocolIP`, `vtepIP` is set (or the settings require
-/// hydration): then the webhook's requirements apply in full. An unhydrated switch (hhfab's wiring before
-/// `hhfab` hydrates it) is accepted.
+/// The fabric's webhook rejects a switch without ASN, management IP, protocol IP or (a leaf in spine-leaf mode)
+/// VTEP IP (CATALOGUE §8b.6): one error names every missing field, whether nothing or only part is hydrated.
 fn hydration(s: &SwitchSpec, settings: &FabricSettings, f: &mut Findings) {
-    let hydrated = settings.require_hydration
-        || s.asn.is_some()
-        || s.ip.is_some()
-        || s.protocol_ip.is_some()
-        || s.vtep_ip.is_some();
     if s.is_spine() && s.vtep_ip.as_deref().is_some_and(|v| !v.is_empty()) {
         f.push(
             field_path!("spec", "vtepIP"),
             "a spine must not have a VTEP IP: expected no vtepIP",
         );
     }
-    if !hydrated {
-        return;
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|x| !x.is_empty());
+    let needs_vtep = s.is_leaf() && settings.fabric_mode == FabricMode::SpineLeaf;
+    let mut missing: Vec<&str> = Vec::new();
+    if s.asn.unwrap_or(0) == 0 {
+        missing.push("asn");
     }
-    let why = if settings.require_hydration {
-        "the fabric settings require hydrated switches"
-    } else {
-        "the switch is (partly) hydrated"
-    };
-    match s.asn {
-        None | Some(0) => f.missing(field_path!("spec", "asn"), &format!("an ASN ({why})")),
-        Some(asn) => {
-            if s.is_leaf() && !(settings.leaf_asn_start..=settings.leaf_asn_end).contains(&asn) {
-                f.push(
-                    field_path!("spec", "asn"),
-                    format!(
-                        "leaf ASN {asn} is outside the fabric leaf ASN range: expected {} to {}",
-                        settings.leaf_asn_start, settings.leaf_asn_end
-                    ),
-                );
-            }
-            if s.is_spine() && asn != settings.spine_asn {
-                f.push(
-                    field_path!("spec", "asn"),
-                    format!(
-                        "spine ASN {asn} is not the fabric spine ASN: expected {}",
-                        settings.spine_asn
-                    ),
-                );
-            }
-        }
+    if !set(&s.ip) {
+        missing.push("ip");
     }
-    match s.ip.as_deref() {
-        None | Some("") => f.missing(
-            field_path!("spec", "ip"),
-            &format!("the management IP with prefix length, e.g. 172.30.0.9/21 ({why})"),
-        ),
-        Some(ip) => {
-            if let Some(p) = prefix(f, || field_path!("spec", "ip"), ip) {
-                let a = p.addr;
-                if !settings.management_subnet.contains_addr(a) {
-                    f.push(field_path!("spec", "ip"), format!("management IP {ip} is outside the management subnet: expected an address in {}", settings.management_subnet));
-                } else if settings
-                    .management_dhcp_start_addr()
-                    .is_some_and(|start| a >= start)
-                {
-                    f.push(
-                        field_path!("spec", "ip"),
-                        format!("management IP {ip} is in the management DHCP range: expected an address below {}", settings.management_dhcp_start),
-                    );
-                }
-                if a == settings.control_vip.addr {
-                    f.push(
-                        field_path!("spec", "ip"),
-                        format!(
-                            "management IP {ip} is the control VIP {}",
-                            fmt_addr(settings.control_vip.addr)
-                        ),
-                    );
-                }
-            }
-        }
+    if !set(&s.protocol_ip) {
+        missing.push("protocolIP");
     }
-    match s.protocol_ip.as_deref() {
-        None | Some("") => f.missing(
-            field_path!("spec", "protocolIP"),
-            &format!(
-                "a /32 in the protocol subnet {} ({why})",
-                settings.protocol_subnet
+    if needs_vtep && !set(&s.vtep_ip) {
+        missing.push("vtepIP");
+    }
+    if !missing.is_empty() {
+        let state = if missing.len() == 3 + usize::from(needs_vtep) {
+            "not hydrated"
+        } else {
+            "partly hydrated"
+        };
+        let vtep = if needs_vtep {
+            format!(
+                ", a leaf in spine-leaf mode also a VTEP IP {}",
+                cite("fabricMode", "spine-leaf")
+            )
+        } else {
+            String::new()
+        };
+        f.push(
+            field_path!("spec"),
+            format!(
+                "switch is {state}: missing {}; the fabric rejects a switch without ASN, management IP and protocol IP{vtep}: {HYDRATE_HINT}",
+                missing.join(", ")
             ),
-        ),
-        Some(ip) => slash32_in(
+        );
+    }
+    if let Some(asn) = s.asn.filter(|a| *a != 0) {
+        if s.is_leaf() && !(settings.leaf_asn_start..=settings.leaf_asn_end).contains(&asn) {
+            f.push(
+                field_path!("spec", "asn"),
+                format!(
+                    "leaf ASN {asn} is outside the fabric leaf ASN range: expected {} to {} (fabric settings leafASNStart = {}, leafASNEnd = {})",
+                    settings.leaf_asn_start, settings.leaf_asn_end, settings.leaf_asn_start, settings.leaf_asn_end
+                ),
+            );
+        }
+        if s.is_spine() && asn != settings.spine_asn {
+            f.push(
+                field_path!("spec", "asn"),
+                format!(
+                    "spine ASN {asn} is not the fabric spine ASN: expected {} {}",
+                    settings.spine_asn,
+                    cite("spineASN", settings.spine_asn)
+                ),
+            );
+        }
+    }
+    if let Some(ip) = s.ip.as_deref().filter(|x| !x.is_empty()) {
+        if let Some(p) = prefix(f, || field_path!("spec", "ip"), ip) {
+            let a = p.addr;
+            if !settings.management_subnet.contains_addr(a) {
+                f.push(field_path!("spec", "ip"), format!("management IP {ip} is outside the management subnet: expected an address in {} {}", settings.management_subnet, cite("managementSubnet", settings.management_subnet)));
+            } else if settings
+                .management_dhcp_start_addr()
+                .is_some_and(|start| a >= start)
+            {
+                f.push(
+                    field_path!("spec", "ip"),
+                    format!("management IP {ip} is in the management DHCP range: expected an address below {} {}", settings.management_dhcp_start, cite("managementDHCPStart", &settings.management_dhcp_start)),
+                );
+            }
+            if a == settings.control_vip.addr {
+                f.push(
+                    field_path!("spec", "ip"),
+                    format!(
+                        "management IP {ip} is the control VIP {} {}",
+                        fmt_addr(settings.control_vip.addr),
+                        cite("controlVIP", settings.control_vip)
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(ip) = s.protocol_ip.as_deref().filter(|x| !x.is_empty()) {
+        slash32_in(
             f,
             field_path!("spec", "protocolIP"),
             ip,
-            settings.protocol_subnet,
+            (settings.protocol_subnet, "protocolSubnet"),
             "protocol",
-        ),
+        );
     }
     if s.is_leaf() {
-        match s.vtep_ip.as_deref() {
-            None | Some("") => {
-                if settings.fabric_mode == FabricMode::SpineLeaf {
-                    f.missing(
-                        field_path!("spec", "vtepIP"),
-                        &format!(
-                            "a /32 in the VTEP subnet {} for a leaf in spine-leaf mode ({why})",
-                            settings.vtep_subnet
-                        ),
-                    );
-                }
-            }
-            Some(ip) => slash32_in(
+        if let Some(ip) = s.vtep_ip.as_deref().filter(|x| !x.is_empty()) {
+            slash32_in(
                 f,
                 field_path!("spec", "vtepIP"),
                 ip,
-                settings.vtep_subnet,
+                (settings.vtep_subnet, "vtepSubnet"),
                 "VTEP",
-            ),
+            );
         }
     }
 }
 
-fn slash32_in(f: &mut Findings, path: FieldPath, ip: &str, subnet: Ipv4Prefix, what: &str) {
+fn slash32_in(
+    f: &mut Findings,
+    path: FieldPath,
+    ip: &str,
+    (subnet, setting): (Ipv4Prefix, &str),
+    what: &str,
+) {
     let Some(p) = prefix(f, || path.clone(), ip) else {
         return;
     };
@@ -246,7 +254,10 @@ fn slash32_in(f: &mut Findings, path: FieldPath, ip: &str, subnet: Ipv4Prefix, w
     if !subnet.contains_addr(p.addr) {
         f.push(
             path,
-            format!("{what} IP {ip} is outside the {what} subnet: expected an address in {subnet}"),
+            format!(
+                "{what} IP {ip} is outside the {what} subnet: expected an address in {subnet} {}",
+                cite(setting, subnet)
+            ),
         );
     }
 }
@@ -282,6 +293,43 @@ pub(crate) fn breakout_mode_problem(mode: &str) -> Option<String> {
     }
 }
 
+/// Where two specs differ semantically (Go's `equality.Semantic`: absent, null, false, 0, "" and empty containers
+/// are all the zero value), as a dotted path; `None` when they are equal.
+fn first_difference(a: &Spec, b: &Spec) -> Option<String> {
+    use serde_json::Value;
+    fn zero(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(m) => m.values().all(zero),
+        }
+    }
+    fn walk(a: &Value, b: &Value, path: &mut Vec<String>) -> Option<String> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let null = Value::Null;
+                    let (va, vb) = (x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null));
+                    path.push(k.clone());
+                    if let Some(p) = walk(va, vb, path) {
+                        return Some(p);
+                    }
+                    path.pop();
+                }
+                None
+            }
+            _ if zero(a) && zero(b) => None,
+            _ if a == b => None,
+            _ => Some(path.join(".")),
+        }
+    }
+    walk(&a.to_json(), &b.to_json(), &mut vec!["spec".to_string()])
+}
+
 fn int_suffix(s: &str, prefix: &str) -> Option<i64> {
     s.strip_prefix(prefix).and_then(atoi)
 }
@@ -292,14 +340,36 @@ pub(super) fn switch_profile(
     settings: &FabricSettings,
     f: &mut Findings,
 ) {
-    if !settings.allow_extra_switch_profiles && !BUILTIN_SWITCH_PROFILES.contains(&name) {
-        f.push(
-            field_path!("metadata", "name"),
-            format!(
-                "SwitchProfile {name:?} is not one of the built-in profiles ({}): the fabric rejects extra switch profiles unless allowExtraSwitchProfiles is set",
-                BUILTIN_SWITCH_PROFILES.join(", ")
-            ),
-        );
+    match crate::profiles::builtin(name) {
+        Some(b) if b.set.included(settings) => {
+            if let Some(path) = first_difference(&Spec::SwitchProfile(s.clone()), &b.object.spec) {
+                f.push(
+                    field_path!("spec"),
+                    format!(
+                        "SwitchProfile {name} is a built-in profile and the fabric's copy is immutable (\"default switch profiles are immutable\"): this spec differs from it at {path}; leave the profile out of the files (the fabric ships it) or copy it unchanged"
+                    ),
+                );
+            }
+        }
+        Some(b) if !settings.allow_extra_switch_profiles => {
+            let setting = b.set.setting().unwrap_or("includeSONiCCLSPlus");
+            f.push(
+                field_path!("metadata", "name"),
+                format!(
+                    "SwitchProfile {name} is a built-in profile the fabric registers only with {setting} (fabric setting {setting} = false), and extra profiles are not allowed (fabric setting allowExtraSwitchProfiles = false): only default switch profiles are allowed"
+                ),
+            );
+        }
+        None if !settings.allow_extra_switch_profiles => {
+            f.push(
+                field_path!("metadata", "name"),
+                format!(
+                    "SwitchProfile {name:?} is not one of the built-in profiles ({}): only default switch profiles are allowed (fabric setting allowExtraSwitchProfiles = false)",
+                    BUILTIN_SWITCH_PROFILES.join(", ")
+                ),
+            );
+        }
+        _ => {}
     }
     for (field, v) in [
         ("displayName", &s.display_name),
@@ -691,13 +761,8 @@ pub(crate) fn merged_vlan_ranges(ranges: &[VLANRange]) -> Vec<(u16, u16)> {
 }
 
 pub(super) fn vlan_namespace(s: &VLANNamespaceSpec, settings: &FabricSettings, f: &mut Findings) {
+    // No ranges pass: the CRD does not require the list, and Default() empties it when a range is invalid.
     let ranges = s.ranges.as_deref().unwrap_or(&[]);
-    if ranges.is_empty() {
-        f.missing(
-            field_path!("spec", "ranges"),
-            "1 to 20 VLAN ranges ({from, to})",
-        );
-    }
     if ranges.len() > 20 {
         f.push(
             field_path!("spec", "ranges"),
@@ -779,7 +844,7 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
             if m > max_mtu {
                 f.push(
                     field_path!("spec", field, "mtu"),
-                    format!("MTU {m} is too large: expected at most {max_mtu} (fabric MTU {} minus server-facing offset {})", settings.fabric_mtu, settings.server_facing_mtu_offset),
+                    format!("MTU {m} is too large: expected at most {max_mtu} (fabric MTU minus server-facing offset; fabric settings fabricMTU = {}, serverFacingMTUOffset = {})", settings.fabric_mtu, settings.server_facing_mtu_offset),
                 );
             }
         }
@@ -797,8 +862,9 @@ pub(super) fn connection(s: &ConnectionSpec, settings: &FabricSettings, f: &mut 
         f.push(
             field_path!("spec", t.field()),
             format!(
-                "{} connections are allowed only in spine-leaf mode",
-                t.name()
+                "{} connections are allowed only in spine-leaf mode {}",
+                t.name(),
+                cite("fabricMode", "collapsed-core")
             ),
         );
     }
@@ -1010,12 +1076,8 @@ fn link_ips(s: &ConnectionSpec, t: ConnectionType, settings: &FabricSettings, f:
         let pa = field_path!("spec", field, "links", i, an, "ip");
         let pb = field_path!("spec", field, "links", i, bn, "ip");
         match (a, b) {
-            (None, None) => {
-                if settings.require_hydration {
-                    f.missing(pa, &format!("a /31 in the fabric subnet {} (the fabric settings require hydrated links)", settings.fabric_subnet));
-                }
-                continue;
-            }
+            // Unnumbered links are accepted by the fabric (CATALOGUE §8b.6).
+            (None, None) => continue,
             (Some(a), None) => {
                 link_ip(f, &pa, a, settings, &mut used);
                 f.missing(
@@ -1061,8 +1123,9 @@ fn link_ip(
         f.push(
             path.clone(),
             format!(
-                "link IP {ip} is outside the fabric subnet: expected an address in {}",
-                settings.fabric_subnet
+                "link IP {ip} is outside the fabric subnet: expected an address in {} {}",
+                settings.fabric_subnet,
+                cite("fabricSubnet", settings.fabric_subnet)
             ),
         );
     }
