@@ -306,6 +306,10 @@ pub struct ValidateArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Print each object as the fabric will store it (after its mutating webhook: defaults, sorted lists,
+    /// derived labels) instead of validating the files as one state
+    #[arg(long, conflicts_with = "json")]
+    pub show_defaulted: bool,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -259,6 +259,9 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
             "give files to validate, or --fabric NAME to validate its managed state",
         ));
     }
+    if a.show_defaulted {
+        return show_defaulted(&a, fabric.as_ref());
+    }
     let files = a.files.clone();
     let f2 = fabric.clone();
     let config = a.fabric_config.clone();
@@ -299,6 +302,45 @@ pub async fn validate(engine: &Engine, a: ValidateArgs) -> Result<u8, Error> {
     } else {
         EXIT_REJECTED
     })
+}
+
+/// `validate --show-defaulted FILE...`: every object of the files as the fabric will store it, on standard
+/// output; the files' errors on standard error (exit 2 when any file is invalid).
+fn show_defaulted(
+    a: &ValidateArgs,
+    fabric: Option<&hhgitops_engine::fabric::Fabric>,
+) -> Result<u8, Error> {
+    if a.files.is_empty() {
+        return Err(Error::usage("--show-defaulted needs the files to show"));
+    }
+    let settings = match fabric {
+        Some(f) => hhgitops_engine::ingest::fabric_settings(f)?,
+        None => hhgitops_core::settings::FabricSettings::default(),
+    };
+    let mut code = EXIT_OK;
+    let mut streams = Vec::new();
+    for file in &a.files {
+        let bytes = std::fs::read(file)
+            .map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
+        let name = file.display().to_string();
+        let report = hhgitops_core::validate::parse_source(
+            &name,
+            &bytes,
+            &hhgitops_core::yaml::Limits::default(),
+            &settings,
+        );
+        for e in &report.errors {
+            eprintln!("{e}");
+        }
+        if !report.is_valid() {
+            code = EXIT_REJECTED;
+        }
+        if !report.objects.is_empty() {
+            streams.push(hhgitops_core::defaults::defaulted_stream(&report));
+        }
+    }
+    print!("{}", streams.join("---\n"));
+    Ok(code)
 }
 
 pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {

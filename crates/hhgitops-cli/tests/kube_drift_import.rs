@@ -117,6 +117,9 @@ metadata:
 spec:
   role: spine
   profile: vs
+  asn: 65100
+  ip: 172.30.0.10/21
+  protocolIP: 172.30.8.10/32
   linkFlapErrDisable:
     flapThreshold: 5
 ";
@@ -209,10 +212,26 @@ fn builtin_profile() -> Value {
                     "platform": "x86_64-kvm_x86_64-r0"}})
 }
 
-/// Seeds the cluster with a fabric as `hhfab` would have created it: every object of `text`, created by field
-/// manager `hhfab`, without hhgitops' label.
+/// Seeds the cluster with a fabric as `hhfab` would have created it: every object of `text` as the fabric's
+/// mutating webhook stores it (defaulted; the test server has no webhook), created by field manager `hhfab`,
+/// without hhgitops' label.
 fn seed(k: &Kube, text: &str) -> usize {
-    let docs = documents(text);
+    let report = hhgitops_core::validate::parse_source(
+        "seed.yaml",
+        text.as_bytes(),
+        &hhgitops_core::yaml::Limits::default(),
+        &hhgitops_core::settings::FabricSettings::default(),
+    );
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    let docs: Vec<Value> = report
+        .objects
+        .iter()
+        .map(|o| {
+            hhgitops_core::normalize::normalize_value(&hhgitops_core::defaults::default_object(
+                &o.object,
+            ))
+        })
+        .collect();
     for d in &docs {
         k.server
             .create(d.clone(), "hhfab")

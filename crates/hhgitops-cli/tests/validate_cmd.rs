@@ -166,3 +166,63 @@ fn validate_merged_over_a_fabric_and_its_managed_state() {
         "located at the field, not the document: {f}"
     );
 }
+
+#[test]
+fn show_defaulted_prints_what_the_fabric_stores() {
+    let env = TestEnv::sqlite();
+    let file = env.path("wiring.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: wiring.githedgehog.com/v1beta1
+kind: Switch
+metadata:
+  name: leaf-01
+spec:
+  role: server-leaf
+  profile: vs
+  groups: [rack-2, rack-1]
+  portSpeeds: {E1/1: SPEED_10G}
+  asn: 65101
+  ip: 172.30.0.9/21
+  protocolIP: 172.30.8.2/32
+  vtepIP: 172.30.12.0/32
+---
+apiVersion: vpc.githedgehog.com/v1beta1
+kind: VPC
+metadata:
+  name: vpc-1
+spec:
+  subnets:
+    default: {subnet: 10.0.1.0/24, vlan: 1001, dhcp: {enable: true}}
+",
+    )
+    .unwrap();
+    let out = env.expect_code(&["validate", "--show-defaulted", file.to_str().unwrap()], 0);
+    let text = stdout(&out);
+    for needle in [
+        "fabric.githedgehog.com/profile: vs",
+        "- rack-1\n  - rack-2",
+        "E1/1: 10G",
+        "vlanNamespaces:\n  - default",
+        "gateway: 10.0.1.1",
+        "start: 10.0.1.2",
+        "end: 10.0.1.255",
+        "ipv4Namespace: default",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    assert_eq!(text.matches("\n---\n").count(), 1, "{text}");
+    // The file itself is left as written.
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("SPEED_10G"));
+    // An invalid object is still shown, its errors go to standard error, and the exit code says rejected.
+    std::fs::write(
+        &file,
+        "apiVersion: wiring.githedgehog.com/v1beta1\nkind: Switch\nmetadata: {name: leaf-02}\nspec: {role: server-leaf, profile: vs}\n",
+    )
+    .unwrap();
+    let out = env.expect_code(&["validate", "--show-defaulted", file.to_str().unwrap()], 1);
+    assert!(stderr(&out).contains("switch is not hydrated: missing asn, ip, protocolIP, vtepIP"));
+    assert!(stdout(&out).contains("name: leaf-02"));
+}

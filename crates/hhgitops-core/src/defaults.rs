@@ -113,6 +113,17 @@ pub fn default_object(object: &Object) -> Object {
     o
 }
 
+/// What the fabric stores for every object of a parsed file, as one YAML stream in document order (the normalized
+/// form of each defaulted object; what `hhgitops validate --show-defaulted` prints).
+pub fn defaulted_stream(report: &crate::validate::SourceReport) -> String {
+    report
+        .objects
+        .iter()
+        .map(|o| crate::normalize::normalize(&default_object(&o.object)))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
 fn cleanup_labels(meta: &mut ObjectMeta) {
     if let Some(l) = &mut meta.labels {
         l.retain(|k, _| !k.contains(FABRIC_LABEL_PART));

@@ -39,10 +39,20 @@ pub const APPLIED_ANNOTATION: &str = "hhgitops.githedgehog.com/applied";
 const FABRIC_DERIVED_LABEL: &str = "fabric.githedgehog.com/";
 const KUBECTL_ANNOTATION_PREFIX: &str = "kubectl.kubernetes.io/";
 
-/// The object as hhgitops applies it: the normalized managed form plus the fabric label and the record
-/// annotation (the sha256 of everything else, so that a change in Git is visible on the cluster copy).
+/// The object as hhgitops applies it: the managed object as the fabric stores it (defaulted by
+/// [`crate::defaults::default_object`]: sorted groups, stripped `SPEED_`, filled-in defaults, so that what the
+/// webhook rewrites is neither drift nor applied again), normalized, without the labels the fabric derives itself,
+/// plus the fabric label and the record annotation (the sha256 of everything else, so that a change in Git is
+/// visible on the cluster copy).
 pub fn applied_object(object: &Object, fabric: &str) -> Value {
-    let mut v = normalize_value(object);
+    let mut stored = crate::defaults::default_object(object);
+    if let Some(labels) = &mut stored.metadata.labels {
+        labels.retain(|k, _| !k.contains(FABRIC_DERIVED_LABEL));
+        if labels.is_empty() {
+            stored.metadata.labels = None;
+        }
+    }
+    let mut v = normalize_value(&stored);
     set_meta_entry(&mut v, "labels", FABRIC_LABEL, fabric);
     let hash = applied_hash(&v);
     set_meta_entry(&mut v, "annotations", APPLIED_ANNOTATION, &hash);
@@ -193,6 +203,18 @@ fn owns(mut node: &Value, path: &FieldPath) -> bool {
     true
 }
 
+/// Null, false, 0, "", or a map or list of nothing but such values.
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.values().all(is_zero),
+    }
+}
+
 fn is_empty_container(v: &Value) -> bool {
     match v {
         Value::Object(m) => m.is_empty(),
@@ -303,7 +325,9 @@ impl Cx<'_> {
 
     /// A field only the cluster has: drift when someone else set it, or when it is left from our older content.
     fn live_only(&mut self, live: &Value) {
-        if live.is_null() {
+        // The webhook's re-encoding adds every field Go always encodes with its zero value (`switch: {}`,
+        // `vtepMTU: 0`): such a value means the same as no value.
+        if is_zero(live) {
             return;
         }
         let owners = self.owners.of(&self.path);
@@ -717,6 +741,50 @@ mod tests {
         assert_eq!(applied_object(&vpc_object(), "f1"), a, "deterministic");
     }
 
+    /// A Switch as the fabric's webhook stores it after another client created it from the same file: groups
+    /// sorted, `SPEED_` stripped, VLAN namespaces defaulted, derived labels, zero values Go always encodes, all
+    /// owned by that client. Compared with the managed file it is in sync: nothing to apply but the adoption.
+    #[test]
+    fn a_switch_as_the_webhook_stores_it_is_in_sync() {
+        let authored = Object::from_json(
+            Kind::Switch,
+            "leaf-01",
+            json!({"role": "server-leaf", "profile": "vs", "groups": ["rack-2", "rack-1"],
+                   "redundancy": {"group": "eslag-1", "type": "eslag"},
+                   "portSpeeds": {"E1/1": "SPEED_10G"}, "asn": 65101, "ip": "172.30.0.9/21",
+                   "protocolIP": "172.30.8.2/32", "vtepIP": "172.30.12.0/32"}),
+        )
+        .unwrap();
+        let desired = applied_object(&authored, "f1");
+        let live = json!({
+            "apiVersion": "wiring.githedgehog.com/v1beta1", "kind": "Switch",
+            "metadata": {"name": "leaf-01", "namespace": "default", "uid": "u", "resourceVersion": "3",
+                "labels": {"fabric.githedgehog.com/profile": "vs", "switchgroup.fabric.githedgehog.com/eslag-1": "true",
+                           "switchgroup.fabric.githedgehog.com/rack-1": "true", "switchgroup.fabric.githedgehog.com/rack-2": "true",
+                           "vlanns.fabric.githedgehog.com/default": "true"},
+                "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:role": {}, "f:profile": {}, "f:groups": {}, "f:redundancy": {}, "f:portSpeeds": {},
+                                 "f:asn": {}, "f:ip": {}, "f:protocolIP": {}, "f:vtepIP": {}, "f:vlanNamespaces": {},
+                                 "f:boot": {}, "f:enableAllPorts": {}}}}]},
+            "spec": {"role": "server-leaf", "profile": "vs", "groups": ["eslag-1", "rack-1", "rack-2"],
+                     "redundancy": {"group": "eslag-1", "type": "eslag"}, "vlanNamespaces": ["default"],
+                     "portSpeeds": {"E1/1": "10G"}, "asn": 65101, "ip": "172.30.0.9/21",
+                     "protocolIP": "172.30.8.2/32", "vtepIP": "172.30.12.0/32", "boot": {}, "enableAllPorts": false},
+            "status": {}
+        });
+        let diff = diff_object(&desired, &live);
+        assert!(diff.in_sync(), "{:#?}", diff.fields);
+        assert!(!diff.labelled, "imported: adopted by the next sync");
+        // The authored form would have been drift: unsorted groups and the SPEED_ prefix.
+        let mut raw = normalize_value(&authored);
+        set_meta_entry(&mut raw, "labels", FABRIC_LABEL, "f1");
+        assert!(!diff_object(&raw, &live).in_sync());
+        // A real edit in the cluster still is drift.
+        let mut edited = live.clone();
+        edited["spec"]["portSpeeds"]["E1/1"] = json!("25G");
+        assert!(!diff_object(&desired, &edited).in_sync());
+    }
+
     #[test]
     fn server_fields_and_defaults_are_not_drift() {
         let d = applied_object(&vpc_object(), "f1");
@@ -828,7 +896,9 @@ mod tests {
                 "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
                     "fieldsV1": {"f:metadata": {"f:annotations": {"f:kubectl.kubernetes.io/last-applied-configuration": {}}},
                                  "f:spec": {"f:subnets": {"f:default": {"f:subnet": {}, "f:vlan": {}}}}}}]},
-            "spec": {"subnets": {"default": {"subnet": "10.0.1.0/24", "vlan": 1001}}}});
+            // As the webhook stored it: gateway and namespaces defaulted.
+            "spec": {"subnets": {"default": {"subnet": "10.0.1.0/24", "gateway": "10.0.1.1", "vlan": 1001}},
+                     "ipv4Namespace": "default", "vlanNamespace": "default"}});
         let diff = diff_object(&d, &live);
         assert!(diff.in_sync(), "{:?}", diff.fields);
         assert!(!diff.labelled && !diff.recorded && diff.needs_apply());
@@ -962,7 +1032,8 @@ mod tests {
             json!({"apiVersion": "vpc.githedgehog.com/v1beta1", "kind": "VPC",
                    "metadata": {"name": "vpc-1", "namespace": "default", "labels": {"team": "net"},
                                 "annotations": {"note": "x"}},
-                   "spec": {"subnets": {"default": {"subnet": "10.0.1.0/24", "vlan": 1001}}}})
+                   "spec": {"subnets": {"default": {"subnet": "10.0.1.0/24", "gateway": "10.0.1.1", "vlan": 1001}},
+                            "ipv4Namespace": "default", "vlanNamespace": "default"}})
         );
     }
 }

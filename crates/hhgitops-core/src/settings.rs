@@ -100,7 +100,12 @@ pub struct FabricSettings {
     pub vpc_peering_disabled: bool,
     /// SwitchProfiles other than the built-in ones are rejected unless this is set (fabricator hard-codes false).
     pub allow_extra_switch_profiles: bool,
-    /// `enableGateway` (fab.yaml `spec.config.gateway.enable`): without it every gateway kind is rejected.
+    /// `enableGateway` (fab.yaml `spec.config.gateway.enable`): when false every gateway kind is rejected.
+    ///
+    /// Default **true**, unlike the fabricator's default (false): until the fabric's configuration is known,
+    /// rejecting every gateway object of a wiring that has them would be a guess against the wiring's own
+    /// evidence. A configuration read from the fabric sets it; there an absent `enableGateway` means false (Go
+    /// `omitempty`).
     pub enable_gateway: bool,
     /// `includeSONiCCLSPlus` (fab.yaml `spec.config.fabric.includeCLSP`): the `-clsp` built-in profiles exist.
     #[serde(rename = "includeSONiCCLSPlus")]
@@ -173,7 +178,7 @@ impl Default for FabricSettings {
             vpc_peering_vlans: Vec::new(),
             vpc_peering_disabled: false,
             allow_extra_switch_profiles: false,
-            enable_gateway: false,
+            enable_gateway: true,
             include_sonic_cls_plus: false,
             include_cumulus: false,
             gateway_communities: (0..10u32).map(|i| (i, format!("50001:{i}"))).collect(),

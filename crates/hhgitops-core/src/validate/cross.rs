@@ -487,6 +487,10 @@ fn switch_profile_checks(cx: &mut Cx<'_>, e: &StateEntry, s: &SwitchSpec, p: &Sw
                     .and_then(|m| b.and_then(|b| b.supported.as_ref()).and_then(|s| s.get(m)))
                     .map_or(0, |m| m.offsets.as_ref().map_or(0, Vec::len));
                 count = n as u32;
+                // A breakout port in a one-lane mode takes FEC settings under its own name too.
+                if n == 1 {
+                    fec.insert(name.clone());
+                }
                 for i in 1..=n {
                     let sub = format!("{name}/{i}");
                     autoneg.insert(sub.clone(), pp.auto_neg_allowed == Some(true));

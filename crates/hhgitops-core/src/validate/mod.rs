@@ -9,22 +9,19 @@
 //!
 //! Decisions where the catalogue is silent or the sources disagree:
 //! - **Partial fabrics.** Every reference must resolve inside the state, with two exceptions that mirror the fabric
-//!   itself: a switch may name a *built-in* SwitchProfile that the state does not contain (the fabric ships them;
-//!   only their names are embedded here, so the checks that need their ports or features are skipped and counted
-//!   as unchecked), and the gateway end of a gateway connection is not looked up. The derived agent-fixture samples
-//!   are partial fabrics, but everything they reference is in them, so they validate under this rule.
+//!   itself: a switch may name a *built-in* SwitchProfile the fabric registers ([`crate::profiles`]; its embedded
+//!   spec is used, and replaces a copy in the state), and the gateway end of a gateway connection is not looked up.
 //! - **Unchecked.** [`StateReport::unchecked`] counts checks skipped for lack of data (never guessed), with the
-//!   reasons in [`StateReport::unchecked_reasons`]: ports and features of switches whose profile is built in but
-//!   absent, and whether a built-in SwitchProfile in the state matches the fabric's immutable copy.
-//! - **Defaulting.** The webhook defaults before it validates, so rules read effective values (VPC gateway =
-//!   network+1, DHCP range = network+2 … broadcast, namespaces = `default`, switch VLAN namespaces = `[default]`)
-//!   and DHCP range/options without `enable` are accepted (the webhook drops them); normalization keeps what the
-//!   author wrote.
-//! - **Hydration.** Unhydrated wiring (no ASN/IPs/VTEP, unnumbered links: what `hhfab` writes before hydrating)
-//!   is accepted; a switch with any hydration field must have all of them, and values are checked when set
-//!   ([`FabricSettings::require_hydration`] makes them mandatory).
-//! - **CRD-required fields** (`interfaceMTU`/`leaseTimeSeconds` of DHCP options, `switch`/`neighbor` of an
-//!   ExternalAttachment, ACL statement fields, `static.remoteIP`) are required, as the CRD schema says.
+//!   reasons in [`StateReport::unchecked_reasons`]: only the port and feature checks of a switch whose profile is
+//!   neither built in nor in the state (which is also an error).
+//! - **Defaulting.** The webhook defaults before it validates, so every rule judges
+//!   [`crate::defaults::default_object`] of the object (and the cross rules the defaulted set); normalization keeps
+//!   what the author wrote. Errors point at the author's field where it exists.
+//! - **Hydration.** The fabric rejects a switch without ASN, management IP, protocol IP or (a leaf in spine-leaf
+//!   mode) VTEP IP, and a gateway without protocol/VTEP IP, VTEP MAC, ASN, interface IPs or neighbours: one error per
+//!   object names what is missing and how to hydrate. Links may stay unnumbered, as the fabric accepts them.
+//! - **CRD-required fields** are judged after defaulting (CATALOGUE §6b.1): `switch`/`neighbor` of an
+//!   ExternalAttachment are `{}` then, DHCP option MTU and lease time defaults are filled in.
 //! - **Numbered links** must have an IP on both ends or on neither.
 //! - **Collisions** (ports, IPs, ASNs, VLANs, subnets, attachments) are reported on the object inserted into the
 //!   state later, at its colliding field.

@@ -824,7 +824,11 @@ fn external_peering_and_gateway_rules() {
         json!({"peering": {"vpc-1": {"expose": [{"nat": {"portForward": {"ports": [{"proto": "icmp"}]}}}]}}, "acl": {"rules": [{"scope": "x"}]}}),
     );
     // Without the gateway enabled, every gateway kind gets exactly that one error.
-    let f = findings(&peering);
+    let off = FabricSettings {
+        enable_gateway: false,
+        ..FabricSettings::default()
+    };
+    let f = findings_with(&peering, &off);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_one(&f, "", "fabric setting enableGateway = false");
     let f = findings_with(&peering, &gw);

@@ -685,11 +685,9 @@ pub(super) fn external(name: &str, s: &ExternalSpec, f: &mut Findings) {
             ("inboundCommunity", &s.inbound_community),
             ("outboundCommunity", &s.outbound_community),
         ] {
+            // Both communities are optional; a non-empty one must be well formed (CATALOGUE §10.1).
             match v.as_deref() {
-                None | Some("") => f.missing(
-                    field_path!("spec", field),
-                    "a BGP community <0-65535>:<0-65535> such as 65102:5000 (or static prefixes)",
-                ),
+                None | Some("") => {}
                 Some(c) => {
                     if !community_ok(c) {
                         f.push(field_path!("spec", field), format!("expected a BGP community <0-65535>:<0-65535> such as 65102:5000, found {c:?}"));
@@ -950,13 +948,8 @@ pub(super) fn external_peering(s: &ExternalPeeringSpec, f: &mut Findings) {
             "the name of an External",
         );
     }
+    // An absent or empty list is accepted; only a listed item without a prefix is not (CATALOGUE §10.3).
     let prefixes = ext.prefixes.as_deref().unwrap_or(&[]);
-    if prefixes.is_empty() {
-        f.missing(
-            field_path!("spec", "permit", "external", "prefixes"),
-            "at least one prefix (e.g. 0.0.0.0/0)",
-        );
-    }
     for (i, p) in prefixes.iter().enumerate() {
         if p.prefix.as_deref().unwrap_or("").is_empty() {
             f.missing(
