@@ -186,12 +186,22 @@ fn apply(root: &Path, dir: &Path, steps: &[Step], failpoint: &Failpoint) -> Resu
     Ok(())
 }
 
+/// Suffix of a transaction folder that was fully applied and is being removed.
+const DONE_SUFFIX: &str = ".done";
+
+/// Retires an applied transaction: its folder is renamed to `<id>.done` in one atomic step, then removed. A
+/// crash before the rename leaves the journal, and the transaction is applied again (every step is
+/// idempotent); after it, only a `.done` folder, which recovery removes without counting anything — a fully
+/// applied transaction is never reported as discarded.
 fn finish(root: &Path, dir: &Path) -> Result<()> {
     flush_fs(root)?;
-    std::fs::remove_file(dir.join(JOURNAL))
-        .map_err(|e| Error::io("cannot remove journal", dir, e))?;
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| Error::io("cannot remove transaction folder", dir, e))?;
+    let mut done = dir.as_os_str().to_owned();
+    done.push(DONE_SUFFIX);
+    let done = PathBuf::from(done);
+    std::fs::rename(dir, &done)
+        .map_err(|e| Error::io("cannot retire transaction folder", dir, e))?;
+    std::fs::remove_dir_all(&done)
+        .map_err(|e| Error::io("cannot remove transaction folder", &done, e))?;
     Ok(())
 }
 
@@ -220,6 +230,14 @@ pub fn recover(root: &Path) -> Result<Recovery> {
         .collect();
     dirs.sort();
     for dir in dirs {
+        if dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(DONE_SUFFIX))
+        {
+            // Applied completely; only its removal was interrupted.
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+            continue;
+        }
         let journal = dir.join(JOURNAL);
         match std::fs::read(&journal) {
             Ok(bytes) => {
