@@ -115,9 +115,10 @@ fn a_database_with_damaged_pages_is_reported_with_what_to_do() {
         assert_eq!(code(&out), 3, "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("is damaged"), "{args:?}: {err}");
+        let db = db_path(&env).display().to_string();
         assert!(
-            err.contains(".damaged") && err.contains("fabric add"),
-            "{err}"
+            err.contains(&format!("mv {db} {db}.damaged")) && err.contains("fabric add"),
+            "names the file: {err}"
         );
     }
 }

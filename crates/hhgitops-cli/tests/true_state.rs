@@ -300,6 +300,11 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
+    assert_eq!(
+        st["last_runs"][0]["outcome"], "blocked",
+        "not a success: {st:#}"
+    );
     let clone = root.ancestors().nth(3).unwrap().to_path_buf();
     let branches = || {
         git(&clone, &["branch", "--list", "hhgitops/conflict-*"])

@@ -123,7 +123,7 @@ async fn probe_sqlite(url: &str) -> Result<()> {
 }
 
 /// The SQLite file a `sqlite://` URL names.
-fn sqlite_path(url: &str) -> Option<String> {
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

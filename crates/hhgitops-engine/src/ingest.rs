@@ -380,7 +380,27 @@ pub async fn ingest(
             // next operation commits and pushes what is left), not instead of it.
             match engine.git_commit(fabric, s, message).await {
                 Ok(g) => report.git = Some(g),
-                Err(e) => report.git_error = Some(e.to_string()),
+                Err(e) => {
+                    // The ingestion's run record says success (the tree holds it); the commit or push that
+                    // failed gets its own record, so the last run shown is not a success.
+                    let outcome = if matches!(e, Error::GitConflict(_)) {
+                        "blocked"
+                    } else {
+                        "failed"
+                    };
+                    let records = FabricRecords::new(engine.db(), &fabric.name);
+                    let run = records.start_run("commit").await?;
+                    records
+                        .finish_run(
+                            &run,
+                            outcome,
+                            RunCounts::default(),
+                            &format!("ingested, but {e}"),
+                            &serde_json::json!({}),
+                        )
+                        .await?;
+                    report.git_error = Some(e.to_string());
+                }
             }
         }
     }

@@ -898,14 +898,22 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_style_and_tag() {
-        let v = json(
-            "a: 5\nb: '5'\nc: |\n  5\nd: !!str 5\ne: !!int '7'\nf: yes\ng: ~\nh:\ni: !custom 5\n",
-        );
+        let v =
+            json("a: 5\nb: '5'\nc: |\n  5\nd: !!str 5\ne: !!int '7'\nf: yes\ng: ~\nh:\ni: ! 5\n");
         assert_eq!(
             v,
             serde_json::json!({"a": 5, "b": "5", "c": "5\n", "d": "5", "e": 7, "f": true, "g": null, "h": null, "i": "5"})
         );
         let e = err("a: 1\nb: !!int nope\n");
         assert_eq!((e.line, e.column), (2, 4));
+        // Tags that mean something to another reader are refused where they stand.
+        for (text, tag) in [
+            ("a: 1\nb: !custom 5\n", "!custom"),
+            ("a: 1\nb: !!python/object:x vpc-1\n", "!!python/object:x"),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.column), (2, 4), "{text:?}");
+            assert!(e.message.contains(&format!("unknown tag `{tag}`")), "{e:?}");
+        }
     }
 }

@@ -220,7 +220,10 @@ pub(crate) fn resolve_scalar(
         });
     };
     let Some(suffix) = core_suffix(tag) else {
-        if tag.handle == "!" && tag.suffix.is_empty() {
+        if matches!(
+            (tag.handle.as_str(), tag.suffix.as_str()),
+            ("!", "") | ("", "!")
+        ) {
             // The non-specific tag `!`: a string.
             return Ok(Value::String(text.as_ref().to_owned()));
         }
@@ -556,8 +559,16 @@ mod tests {
             handle: "!".into(),
             suffix: "thing".into(),
         };
+        assert!(
+            r("5", ScalarStyle::Plain, &local).is_none(),
+            "unknown tags refused"
+        );
+        let non_specific = Tag {
+            handle: "!".into(),
+            suffix: String::new(),
+        };
         assert_eq!(
-            r("5", ScalarStyle::Plain, &local),
+            r("5", ScalarStyle::Plain, &non_specific),
             Some(Value::String("5".into()))
         );
         assert_eq!(
