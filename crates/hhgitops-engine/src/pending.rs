@@ -27,7 +27,8 @@ pub fn commit_message(session: &GitSession, root: &Path, fabric: &str, own: Stri
 /// The archive-log entries of the tree beyond those of the last commit; `None` when either log cannot be read.
 fn uncommitted_entries(session: &GitSession, root: &Path) -> Option<Vec<LogEntry>> {
     let path = root.join(ARCHIVE_LOG);
-    let now = parse_archive_log(&path, read_yaml(&path).ok()??).ok()?;
+    let dir = crate::layout::GitOpsRoot::new(root).sandbox().ok()?;
+    let now = parse_archive_log(&path, read_yaml(&dir, ARCHIVE_LOG).ok()??).ok()?;
     let committed = match session.committed_file(&path) {
         Some(bytes) => parse_log_bytes(&path, &bytes)?.entries.len(),
         None => 0,
