@@ -339,6 +339,9 @@ pub struct SyncArgs {
     /// Delete objects labelled as this fabric's that are no longer managed
     #[arg(long)]
     pub prune: bool,
+    /// Take over objects in Git whose cluster copy carries another fabric's label (otherwise: conflicts)
+    #[arg(long)]
+    pub adopt: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

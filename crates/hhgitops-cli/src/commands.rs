@@ -10,10 +10,27 @@ use crate::cli::{Args, Command, FabricCommand, FabricSelect, InitArgs};
 use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED};
 
 pub async fn run(args: Args) -> u8 {
+    let database = database_file(&args);
     match dispatch(args).await {
         Ok(code) => code,
+        // Damaged pages found by a query after the database was opened: name the file.
+        Err(Error::DatabaseDamaged { path: None, detail }) => {
+            report_error(&Error::DatabaseDamaged {
+                path: database,
+                detail,
+            })
+        }
         Err(e) => report_error(&e),
     }
+}
+
+/// The SQLite file this invocation uses, when it uses one.
+fn database_file(args: &Args) -> Option<String> {
+    let url = match &args.database {
+        Some(u) if !u.trim().is_empty() => u.clone(),
+        _ => resolve_home(args.home.clone()).ok()?.default_database_url(),
+    };
+    hhgitops_engine::db::sqlite_path(&url)
 }
 
 fn resolve_home(explicit: Option<PathBuf>) -> Result<Home, Error> {

@@ -13,7 +13,7 @@ use crate::cli::{
     DeleteArgs, FabricArg, IngestArgs, OnboardArgs, StatusArgs, SyncArgs, ValidateArgs,
 };
 use crate::commands::selected_fabrics;
-use crate::output::{print_json, EXIT_OK, EXIT_REJECTED};
+use crate::output::{print_json, shown, EXIT_OK, EXIT_REJECTED};
 
 /// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`).
 pub fn failpoint() -> Failpoint {
@@ -133,7 +133,16 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
             crate::commands::print_git(&f.name, report.git.as_ref());
         }
         if let Some(e) = &report.git_error {
-            eprintln!("hhgitops: error: {}: ingested, but {e}", f.name);
+            if report.validated_only {
+                eprintln!(
+                    "hhgitops: error: {}: nothing written, raw files only validated: {}; see `hhgitops status --fabric {}`",
+                    f.name,
+                    shown(e),
+                    f.name
+                );
+            } else {
+                eprintln!("hhgitops: error: {}: ingested, but {}", f.name, shown(e));
+            }
             code = crate::output::EXIT_RUNTIME;
         }
         reports.push(report);
@@ -179,7 +188,13 @@ fn counts(list: &[String], sign: char) -> Vec<String> {
 }
 
 pub fn print_ingest(r: &IngestReport) {
-    let prefix = if r.dry_run { "dry run: " } else { "" };
+    let prefix = if r.validated_only {
+        "validated only: "
+    } else if r.dry_run {
+        "dry run: "
+    } else {
+        ""
+    };
     if r.recovery.rolled_forward + r.recovery.discarded > 0 {
         println!(
             "{}: recovered an interrupted run ({} completed, {} discarded)",
@@ -201,7 +216,7 @@ pub fn print_ingest(r: &IngestReport) {
                     .as_deref()
                     .map(|a| format!(", archived to {a}"))
                     .unwrap_or_default();
-                println!("{prefix}{}: {outcome}{arch}", f.file);
+                println!("{prefix}{}: {outcome}{}", shown(&f.file), shown(&arch));
             }
             FileStatus::Rejected => {
                 let again = if f.previously_rejected {
@@ -211,7 +226,7 @@ pub fn print_ingest(r: &IngestReport) {
                 };
                 println!(
                     "{prefix}{}: rejected{again}, {} error(s)",
-                    f.file,
+                    shown(&f.file),
                     f.errors.len()
                 );
                 for e in &f.errors {
@@ -221,14 +236,14 @@ pub fn print_ingest(r: &IngestReport) {
             FileStatus::Skipped => {
                 println!(
                     "{prefix}{}: skipped: {}",
-                    f.file,
-                    f.note.as_deref().unwrap_or("")
+                    shown(&f.file),
+                    shown(f.note.as_deref().unwrap_or(""))
                 );
             }
         }
     }
     for x in &r.refused {
-        println!("{prefix}{}: refused: {}", x.file, x.reason);
+        println!("{prefix}{}: refused: {}", shown(&x.file), shown(&x.reason));
     }
     for e in &r.managed.errors {
         eprintln!("{e}");
@@ -239,7 +254,10 @@ pub fn print_ingest(r: &IngestReport) {
         ("removed by hand", &r.managed.removed),
     ] {
         if !list.is_empty() {
-            println!("{prefix}managed objects {what}: {}", list.join(", "));
+            println!(
+                "{prefix}managed objects {what}: {}",
+                shown(&list.join(", "))
+            );
         }
     }
     let s = &r.summary;
@@ -369,13 +387,18 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
             println!("  {k}: {n}");
         }
         if !r.pending.is_empty() {
-            println!("  pending: {}", r.pending.join(", "));
+            println!("  pending: {}", shown(&r.pending.join(", ")));
         }
         for x in &r.rejected {
             println!(
                 "  rejected: {} ({} error(s), at {})",
-                x.file, x.error_count, x.rejected_at
+                shown(&x.file),
+                x.error_count,
+                x.rejected_at
             );
+            if !x.cause.is_empty() {
+                println!("    cause: {}; validated again {}", x.cause, x.retried_when);
+            }
             for e in &x.errors {
                 let rec: Result<hhgitops_engine::ingest::ErrorRecord, _> =
                     serde_json::from_value(e.clone());
@@ -385,13 +408,39 @@ pub async fn status(engine: &Engine, a: StatusArgs) -> Result<u8, Error> {
             }
         }
         for x in &r.refused {
-            println!("  refused: {}: {}", x.file, x.reason);
+            println!("  refused: {}: {}", shown(&x.file), shown(&x.reason));
         }
         for run in &r.last_runs {
             println!(
                 "  run {} {} {}: {}",
-                run.started_at, run.operation, run.outcome, run.message
+                run.started_at,
+                run.operation,
+                run.outcome,
+                shown(&run.message)
             );
+        }
+        if let Some(g) = &r.git {
+            let upstream = g
+                .upstream
+                .as_deref()
+                .map(|u| format!(" → {u}"))
+                .unwrap_or_default();
+            println!(
+                "  git: {} branch {}{upstream}, {} ahead, {} behind",
+                shown(&g.workdir),
+                g.branch.as_deref().unwrap_or("(none)"),
+                g.ahead,
+                g.behind
+            );
+            if g.blocked {
+                println!(
+                    "  git blocked: a conflict with the remote; this clone's commits are kept on {}",
+                    g.conflict_branch.as_deref().unwrap_or("a conflict branch")
+                );
+            }
+            for step in &g.steps {
+                println!("    - {}", shown(step));
+            }
         }
     }
     Ok(EXIT_OK)
@@ -412,7 +461,7 @@ pub async fn delete(engine: &Engine, a: DeleteArgs) -> Result<u8, Error> {
         }
         return Ok(EXIT_REJECTED);
     }
-    println!("deleted {} ({})", r.object, r.file);
+    println!("deleted {} ({})", shown(&r.object), shown(&r.file));
     Ok(EXIT_OK)
 }
 
@@ -427,13 +476,13 @@ pub async fn reindex(engine: &Engine, a: FabricArg) -> Result<u8, Error> {
             eprintln!("{d}");
         }
         for f in &r.not_in_manifest {
-            println!("  not in the manifest: {f}");
+            println!("  not in the manifest: {}", shown(f));
         }
         for f in &r.missing_files {
-            println!("  in the manifest, file missing: {f}");
+            println!("  in the manifest, file missing: {}", shown(f));
         }
         for f in &r.edited {
-            println!("  edited by hand: {f}");
+            println!("  edited by hand: {}", shown(f));
         }
     }
     Ok(if r.is_clean() { EXIT_OK } else { EXIT_REJECTED })
@@ -497,6 +546,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
             ..IngestOptions::default()
         },
         prune: a.prune,
+        adopt: a.adopt,
         client: kube_settings()?,
     };
     let pb = spinner(!a.json, format!("syncing {}", fabric.name));
@@ -594,6 +644,7 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
             (Status::Failed, _) => "failed".to_string(),
             (Status::Skipped, _) => "skipped".to_string(),
             (Status::NotAttempted, _) => "not attempted".to_string(),
+            (Status::Conflict, _) => "conflict".to_string(),
         };
         let fields: Vec<String> = o
             .fields
@@ -613,7 +664,10 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
         if let Some(m) = &o.message {
             line.push_str(&format!(": {m}"));
         }
-        if matches!(o.status, Status::Rejected | Status::Failed) {
+        if matches!(
+            o.status,
+            Status::Rejected | Status::Failed | Status::Conflict
+        ) {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -634,8 +688,8 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
     }
     let s = &r.summary;
     println!(
-        "{prefix}{}: {}: {} created, {} updated, {} unchanged, {} deleted, {} not pruned, {} planned, {} rejected, {} skipped, {} failed",
-        r.fabric, r.cluster, s.created, s.updated, s.unchanged, s.deleted, s.kept, s.planned, s.rejected, s.skipped, s.failed
+        "{prefix}{}: {}: {} created, {} updated, {} unchanged, {} deleted, {} not pruned, {} planned, {} rejected, {} skipped, {} failed, {} conflict(s)",
+        r.fabric, r.cluster, s.created, s.updated, s.unchanged, s.deleted, s.kept, s.planned, s.rejected, s.skipped, s.failed, s.conflict
     );
 }
 
@@ -678,6 +732,10 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
                 DriftStatus::Extra => {
                     "labelled as this fabric's, no longer in Git (sync --prune deletes it)".into()
                 }
+                DriftStatus::Conflict => format!(
+                    "in Git, but the cluster's object carries the label of fabric {}: two fabrics claim it (sync leaves it alone; sync --adopt takes it over)",
+                    e.fabric.as_deref().unwrap_or("another fabric")
+                ),
                 DriftStatus::Unmanaged => match &e.fabric {
                     Some(f) => format!("in the cluster, not in Git (labelled as fabric {f}'s)"),
                     None => "in the cluster, not in Git".into(),
@@ -693,7 +751,7 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
             );
         }
         println!(
-            "{}: {}: {} in sync, {} drifted, {} missing, {} extra, {} unmanaged{}",
+            "{}: {}: {} in sync, {} drifted, {} missing, {} extra, {} unmanaged, {} conflict(s){}",
             r.fabric,
             r.cluster,
             s.in_sync,
@@ -701,6 +759,7 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
             s.missing,
             s.extra,
             s.unmanaged,
+            s.conflict,
             if r.drift { "" } else { ": no drift" }
         );
     }

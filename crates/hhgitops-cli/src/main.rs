@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    output::quiet_on_closed_output();
     let args = cli::Args::parse();
     match &args.command {
         cli::Command::Serve(s) => {

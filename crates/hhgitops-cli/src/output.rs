@@ -8,6 +8,40 @@ pub const EXIT_REJECTED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_RUNTIME: u8 = 3;
 
+/// Exit status when stdout or stderr was closed by the reader (`… | head`): that of a process ended by SIGPIPE.
+pub const EXIT_CLOSED_OUTPUT: i32 = 141;
+
+/// A closed stdout or stderr (`hhgitops status --json | head -c 100`) ends the command at once and silently,
+/// as SIGPIPE ends other Unix tools, instead of a panic (exit 101). Rust ignores SIGPIPE, so a write to a closed
+/// pipe is an error, which `println!` turns into a panic; this hook recognises exactly that panic. The engine is
+/// crash-safe, so ending at a print never leaves half-written state.
+pub fn quiet_on_closed_output() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_closed_output_panic(msg) {
+            std::process::exit(EXIT_CLOSED_OUTPUT);
+        }
+        default_hook(info)
+    }));
+}
+
+fn is_closed_output_panic(msg: &str) -> bool {
+    (msg.starts_with("failed printing to stdout") || msg.starts_with("failed printing to stderr"))
+        && msg.contains("Broken pipe")
+}
+
+/// Colours in log lines only when stderr is a terminal and `NO_COLOR` is not set.
+pub fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 pub fn init_logging(verbose: u8, quiet: bool) {
     let default = if quiet {
         "error"
@@ -29,13 +63,18 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_colour())
         .with_target(false)
         .try_init();
 }
 
+/// A text (file or object name, message) as printed for a person: control characters escaped, so that a name
+/// never sends terminal escapes. JSON output needs no such care (serde escapes them).
+pub use hhgitops_core::diag::escape_controls as shown;
+
 /// Prints an error as one line on stderr and returns its exit code.
 pub fn report_error(e: &Error) -> u8 {
-    eprintln!("hhgitops: error: {e}");
+    eprintln!("hhgitops: error: {}", shown(&e.to_string()));
     exit_code_of(e)
 }
 

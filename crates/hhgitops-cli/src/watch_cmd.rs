@@ -14,7 +14,7 @@ use hhgitops_engine::watch::{
 use hhgitops_engine::{Engine, Error};
 
 use crate::cli::IngestArgs;
-use crate::output::EXIT_OK;
+use crate::output::{shown, EXIT_OK};
 
 /// Parses an interval: `500ms`, `2s`, `1.5s`, `1m`; a bare number is seconds.
 pub fn parse_interval(flag: &str, s: &str) -> Result<Duration, Error> {
@@ -202,7 +202,11 @@ impl Printer {
             }
             WatchEventKind::File(f) => match f.status {
                 FileStatus::Ingested | FileStatus::Unchanged => {
-                    println!("{p}{}: {}", f.file, crate::ingest_cmd::accepted_summary(f));
+                    println!(
+                        "{p}{}: {}",
+                        shown(&f.file),
+                        crate::ingest_cmd::accepted_summary(f)
+                    );
                 }
                 FileStatus::Rejected => {
                     let again = if f.previously_rejected {
@@ -213,7 +217,7 @@ impl Printer {
                     let n = f.errors.len();
                     println!(
                         "{p}{}: rejected{again}, {n} error{}",
-                        f.file,
+                        shown(&f.file),
                         if n == 1 { "" } else { "s" }
                     );
                     for e in &f.errors {
@@ -222,11 +226,13 @@ impl Printer {
                 }
                 FileStatus::Skipped => println!(
                     "{p}{}: skipped: {}",
-                    f.file,
-                    f.note.as_deref().unwrap_or("")
+                    shown(&f.file),
+                    shown(f.note.as_deref().unwrap_or(""))
                 ),
             },
-            WatchEventKind::Refused { file, reason } => println!("{p}{file}: refused: {reason}"),
+            WatchEventKind::Refused { file, reason } => {
+                println!("{p}{}: refused: {}", shown(file), shown(reason))
+            }
             WatchEventKind::Run {
                 recovery,
                 git,
@@ -234,7 +240,7 @@ impl Printer {
                 ..
             } => {
                 if let Some(e) = git_error {
-                    eprintln!("{p}ingested, but {e}");
+                    eprintln!("{p}ingested, but {}", shown(e));
                 }
                 if recovery.rolled_forward + recovery.discarded > 0 {
                     println!(
@@ -254,7 +260,7 @@ impl Printer {
                     ("removed by hand", &m.removed),
                 ] {
                     if !list.is_empty() {
-                        println!("{p}managed objects {what}: {}", list.join(", "));
+                        println!("{p}managed objects {what}: {}", shown(&list.join(", ")));
                     }
                 }
             }
@@ -268,7 +274,7 @@ impl Printer {
                 } else {
                     format!("{fabric}: ")
                 };
-                eprintln!("hhgitops: error: {who}{at}{message}");
+                eprintln!("hhgitops: error: {who}{}{}", shown(&at), shown(message));
             }
             WatchEventKind::Stopped { reason } => println!("stopped watching {fabric}: {reason}"),
         }

@@ -523,7 +523,8 @@ fn git_failures_are_messages_a_person_can_act_on() {
             "--git-url",
             "https://user:pw@127.0.0.1:1/repo.git",
         ],
-        3,
+        // A password in the URL is the operator's to fix (SPEC §7: configuration error).
+        2,
     );
     assert!(!stderr(&out).contains(":pw@"), "{}", stderr(&out));
 

@@ -78,23 +78,47 @@ impl Diagnostic {
 }
 
 impl std::fmt::Display for Diagnostic {
-    /// Compiler style: `raw/vpcs.yaml:14:7: VPC vpc-1: spec.subnets.default.vlan: message`.
+    /// Compiler style: `raw/vpcs.yaml:14:7: VPC vpc-1: spec.subnets.default.vlan: message`. Control characters
+    /// in any part (a file name, a name or a value quoted in the message) are shown escaped
+    /// ([`escape_controls`]), so that printing an error never sends terminal escapes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if !self.file.is_empty() {
-            write!(f, "{}:", self.file)?;
+            write!(f, "{}:", escape_controls(&self.file))?;
             if self.line > 0 {
                 write!(f, "{}:{}:", self.line, self.column)?;
             }
             f.write_str(" ")?;
         }
         if let (Some(k), Some(n)) = (&self.kind, &self.name) {
-            write!(f, "{k} {n}: ")?;
+            write!(f, "{} {}: ", escape_controls(k), escape_controls(n))?;
         } else if let Some(d) = self.document {
             write!(f, "document {d}: ")?;
         }
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", escape_controls(&self.path))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&escape_controls(&self.message))
     }
+}
+
+/// A text as it may be printed on a terminal: control characters (C0 but tab, DEL, C1) and the bidirectional
+/// overrides that reorder what a reader sees are shown as `\u{1b}`; everything else is kept. Borrowed when
+/// nothing needs escaping.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

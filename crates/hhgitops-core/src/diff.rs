@@ -466,6 +466,9 @@ pub enum DriftStatus {
     Unmanaged,
     /// A built-in SwitchProfile the fabric ships itself and Git does not manage: never drift.
     Builtin,
+    /// In Git, and in the cluster carrying another fabric's label: two fabrics claim it. Never taken over by a
+    /// sync unless it is told to (`sync --adopt`).
+    Conflict,
 }
 
 impl DriftStatus {
@@ -477,6 +480,7 @@ impl DriftStatus {
             DriftStatus::Extra => "extra",
             DriftStatus::Unmanaged => "unmanaged",
             DriftStatus::Builtin => "builtin",
+            DriftStatus::Conflict => "conflict",
         }
     }
 
@@ -500,7 +504,7 @@ pub struct DriftEntry {
     /// sync adds them (an imported object, or one someone relabelled).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
-    /// The other fabric whose label an unmanaged object carries.
+    /// The other fabric whose label an unmanaged or conflicting object carries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fabric: Option<String>,
 }
@@ -525,6 +529,8 @@ pub struct DriftSummary {
     pub extra: usize,
     pub unmanaged: usize,
     pub builtin: usize,
+    /// Claimed by another fabric's label.
+    pub conflict: usize,
     /// In sync, to be adopted by the next sync.
     pub adopt: usize,
 }
@@ -540,6 +546,7 @@ impl DriftSummary {
                 DriftStatus::Extra => s.extra += 1,
                 DriftStatus::Unmanaged => s.unmanaged += 1,
                 DriftStatus::Builtin => s.builtin += 1,
+                DriftStatus::Conflict => s.conflict += 1,
             }
             if e.adopt {
                 s.adopt += 1;
@@ -550,7 +557,7 @@ impl DriftSummary {
 
     /// Objects that are not in sync (built-in profiles excepted).
     pub fn drift(&self) -> usize {
-        self.drifted + self.missing + self.extra + self.unmanaged
+        self.drifted + self.missing + self.extra + self.unmanaged + self.conflict
     }
 }
 
@@ -580,17 +587,20 @@ pub fn fabric_drift(
                     break;
                 };
                 let diff = diff_object(d, l);
+                let other = fabric_label(l).filter(|l| *l != fabric);
                 DriftEntry {
                     kind: *kind,
                     name: name.clone(),
-                    status: if diff.in_sync() {
+                    status: if other.is_some() {
+                        DriftStatus::Conflict
+                    } else if diff.in_sync() {
                         DriftStatus::InSync
                     } else {
                         DriftStatus::Drifted
                     },
-                    adopt: diff.in_sync() && diff.needs_apply(),
+                    adopt: other.is_none() && diff.in_sync() && diff.needs_apply(),
                     fields: diff.fields,
-                    fabric: None,
+                    fabric: other.map(str::to_string),
                 }
             }
             std::cmp::Ordering::Less => {

@@ -54,6 +54,9 @@ impl Database {
     pub async fn open(url: &str) -> Result<Database> {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
+        if backend == Backend::Sqlite {
+            probe_sqlite(url).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(std::time::Duration::from_secs(30))
@@ -75,8 +78,17 @@ impl Database {
             })
             .connect(url)
             .await
-            .map_err(|e| Error::Database(format!("cannot open {}: {e}", redact_url(url))))?;
-        MIGRATOR.run(&pool).await?;
+            .map_err(|e| damaged_or(url, e, |e| format!("cannot open {}: {e}", redact_url(url))))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::DatabaseDamaged { detail, .. } => Error::DatabaseDamaged {
+                    path: sqlite_path(url),
+                    detail,
+                },
+                e => e,
+            })?;
         Ok(Database { pool, backend })
     }
 
@@ -90,6 +102,43 @@ impl Database {
 
     pub async fn close(&self) {
         self.pool.close().await
+    }
+}
+
+/// Opens one connection to a SQLite file and reads its header and schema before any pool exists: a file that
+/// is not a database, or whose schema pages are damaged, is reported at once (a pool would retry the failing
+/// connection until its acquire timeout, logging each attempt).
+async fn probe_sqlite(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(|e| damaged_or(url, e, |e| format!("cannot open {}: {e}", redact_url(url))))?;
+    let checked = sqlx::query("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    checked
+        .map(|_| ())
+        .map_err(|e| damaged_or(url, e, |e| format!("cannot read {}: {e}", redact_url(url))))
+}
+
+/// The SQLite file a `sqlite://` URL names.
+pub fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+/// A damaged SQLite file as [`Error::DatabaseDamaged`] (with its path), any other error as `other` says.
+fn damaged_or(url: &str, e: sqlx::Error, other: impl FnOnce(&sqlx::Error) -> String) -> Error {
+    match crate::error::damaged_sqlite(&e) {
+        Some(detail) => Error::DatabaseDamaged {
+            path: sqlite_path(url),
+            detail,
+        },
+        None => Error::Database(other(&e)),
     }
 }
 

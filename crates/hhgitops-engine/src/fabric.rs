@@ -273,6 +273,14 @@ impl Registry {
         F: FnOnce() -> Result<()>,
     {
         let mut tx = self.db.pool().begin().await?;
+        // Records left by an earlier fabric of the same name (removed by an older version, which kept its
+        // runs) never show under the new one.
+        for table in ["runs", "managed_objects", "rejections"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE fabric = $1"))
+                .bind(&fabric.name)
+                .execute(&mut *tx)
+                .await?;
+        }
         let git = fabric.git.as_ref();
         sqlx::query(
             "INSERT INTO fabrics (name, root_rule, root_path, path, git_url, git_branch, git_path, git_token_env, \
@@ -333,11 +341,12 @@ impl Registry {
         Ok(())
     }
 
-    /// Unregisters a fabric and forgets its index and rejections. Never touches files.
+    /// Unregisters a fabric and forgets its index, rejections and run history (a fabric added again under the
+    /// same name starts with none of them). Never touches files.
     pub async fn remove(&self, name: &str) -> Result<Fabric> {
         let fabric = self.get(name).await?;
         let mut tx = self.db.pool().begin().await?;
-        for table in ["managed_objects", "rejections", "fabrics"] {
+        for table in ["runs", "managed_objects", "rejections", "fabrics"] {
             let col = if table == "fabrics" { "name" } else { "fabric" };
             sqlx::query(&format!("DELETE FROM {table} WHERE {col} = $1"))
                 .bind(name)

@@ -94,8 +94,16 @@ impl std::fmt::Debug for GitSession {
     }
 }
 
+/// A Git failure as an engine error: what the operator wrote wrong (a malformed URL, a password in it) is a usage
+/// error (exit 2), everything else a runtime failure (exit 3).
 pub fn git_error(e: GitError) -> Error {
-    Error::Git(e.to_string())
+    match e {
+        GitError::BadUrl { .. } | GitError::CredentialsInUrl { .. } => {
+            Error::Usage(format!("git: {e}"))
+        }
+        GitError::Conflict { .. } => Error::GitConflict(e.to_string()),
+        e => Error::Git(e.to_string()),
+    }
 }
 
 /// The git client of an operation.
@@ -237,6 +245,12 @@ impl GitSession {
         self.push
     }
 
+    /// The content of a file (absolute path inside the work tree) in the last commit; `None` when there is no
+    /// commit yet or the commit lacks the file.
+    pub fn committed_file(&self, path: &Path) -> Option<Vec<u8>> {
+        self.repo.show("HEAD", path).ok()
+    }
+
     /// Fetch and fast-forward; with local commits that never reached the remote (a push that failed earlier),
     /// rebase them onto it.
     pub fn pull(&self) -> Result<()> {
@@ -249,16 +263,19 @@ impl GitSession {
                             .repo
                             .save_recovery_branch("conflict")
                             .map_err(git_error)?;
-                        Err(git_error(GitError::Conflict {
-                            workdir: self.repo.workdir().to_path_buf(),
-                            upstream: self
-                                .repo
-                                .upstream()
-                                .map(|u| u.tracking_ref())
-                                .unwrap_or_default(),
-                            files,
-                            saved_branch: Some(saved),
-                        }))
+                        Err(Error::GitConflict(
+                            GitError::Conflict {
+                                workdir: self.repo.workdir().to_path_buf(),
+                                upstream: self
+                                    .repo
+                                    .upstream()
+                                    .map(|u| u.tracking_ref())
+                                    .unwrap_or_default(),
+                                files,
+                                saved_branch: Some(saved),
+                            }
+                            .to_string(),
+                        ))
                     }
                     _ => Ok(()),
                 }
@@ -332,4 +349,113 @@ pub fn revalidate(fabric: &Fabric) -> impl FnMut(&GitRepo) -> std::result::Resul
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// The Git side of a fabric as `status` shows it, from the clone alone (no fetch: as of the last operation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GitStatus {
+    /// The work tree the fabric commits in.
+    pub workdir: String,
+    pub branch: Option<String>,
+    /// The remote branch it pushes to (`origin/main`), when there is one.
+    pub upstream: Option<String>,
+    /// Local commits the remote branch does not have (not pushed yet).
+    pub ahead: usize,
+    /// Remote commits this clone does not have yet.
+    pub behind: usize,
+    /// The branch keeping this clone's commits after they conflicted with the remote's (`hhgitops/conflict-…`).
+    pub conflict_branch: Option<String>,
+    /// Nothing can be committed until the conflict is resolved by hand.
+    pub blocked: bool,
+    /// What to do, in order (empty when all is well).
+    pub steps: Vec<String>,
+}
+
+/// Reads the fabric's Git state (blocking; runs `git` a few times, never the network). `None` when the fabric
+/// is not in Git or its clone does not exist yet.
+pub fn git_status(home: &Home, fabric: &Fabric) -> Result<Option<GitStatus>> {
+    let repo = match fabric.root_rule {
+        RootRule::GitClone => {
+            let Some(dir) = clone_dir(home, fabric) else {
+                return Ok(None);
+            };
+            if !dir.join(".git").exists() {
+                return Ok(None);
+            }
+            GitRepo::open(&dir).map_err(git_error)?
+        }
+        RootRule::Path | RootRule::HomeDefault => {
+            match GitRepo::discover(&nearest_existing(&fabric.root)).map_err(git_error)? {
+                Some(found) => found.repo,
+                None => return Ok(None),
+            }
+        }
+    };
+    let workdir = repo.workdir().display().to_string();
+    let mut st = GitStatus {
+        workdir: workdir.clone(),
+        branch: repo.current_branch().ok().flatten(),
+        ..GitStatus::default()
+    };
+    let Ok(upstream) = repo.upstream() else {
+        return Ok(Some(st));
+    };
+    let tracking = upstream.tracking_ref();
+    st.upstream = Some(upstream.to_string());
+    if repo.rev_parse(&tracking).ok().flatten().is_some() {
+        if let Ok((ahead, behind)) = repo.ahead_behind(&tracking) {
+            st.ahead = ahead;
+            st.behind = behind;
+        }
+    }
+    let head = repo.head().ok().flatten();
+    if let Some(head) = &head {
+        for b in repo.branches().unwrap_or_default() {
+            if b.starts_with("hhgitops/conflict-")
+                && repo
+                    .rev_parse(&format!("refs/heads/{b}"))
+                    .ok()
+                    .flatten()
+                    .as_ref()
+                    == Some(head)
+            {
+                st.conflict_branch = Some(b);
+                break;
+            }
+        }
+    }
+    let fabric_arg = format!("--fabric {}", fabric.name);
+    let up = upstream.to_string();
+    if st.conflict_branch.is_some() && st.ahead > 0 && st.behind > 0 {
+        st.blocked = true;
+        let saved = st.conflict_branch.clone().unwrap_or_default();
+        st.steps = vec![
+            format!(
+                "{} local commit(s) in {workdir} conflict with {} commit(s) on {up}; nothing is committed until \
+                 this is resolved (raw files are still validated)",
+                st.ahead, st.behind
+            ),
+            format!(
+                "to keep both: cd {workdir} && git rebase {up}; fix the conflicting files, git add them, \
+                 git rebase --continue; then hhgitops ingest {fabric_arg} (re-validates and pushes)"
+            ),
+            format!(
+                "or to take the remote's side: cd {workdir} && git reset --hard {up} (your commits stay on \
+                 branch {saved}); then put the raw files again into raw/ and run hhgitops ingest {fabric_arg}"
+            ),
+        ];
+    } else if st.ahead > 0 && st.behind > 0 {
+        st.steps = vec![format!(
+            "{} local commit(s) and {} remote commit(s) have diverged: the next operation rebases and pushes \
+             (hhgitops ingest {fabric_arg})",
+            st.ahead, st.behind
+        )];
+    } else if st.ahead > 0 {
+        st.steps = vec![format!(
+            "{} local commit(s) not pushed to {up} yet: the next operation pushes them (hhgitops ingest \
+             {fabric_arg}); the last run's message says why the push failed",
+            st.ahead
+        )];
+    }
+    Ok(Some(st))
 }

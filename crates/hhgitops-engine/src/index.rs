@@ -38,11 +38,18 @@ pub struct RunCounts {
     pub rejected: i64,
 }
 
-/// A stored rejection: the file stays rejected while its content has this hash.
+/// A stored rejection: the file stays rejected while its content has this hash and everything else it was
+/// judged against (see [`crate::ingest`]'s rejection context) is as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     pub file: String,
     pub sha256: String,
+    /// Digest of what the rejection depended on besides the content: the managed state, the other raw files,
+    /// the settings and the file-size limit. Another value on a later run means: validate the file again.
+    pub context: String,
+    /// Why it was rejected: `content`, `size`, `conflict` (another raw file defines the same object) or
+    /// `state` (a rule over the whole fabric: a missing reference, a collision).
+    pub cause: String,
     /// JSON array of error objects (SPEC §7 error form).
     pub errors: serde_json::Value,
     pub rejected_at: String,
@@ -242,6 +249,8 @@ impl FabricRecords {
                 Ok(Rejection {
                     file: r.try_get("file")?,
                     sha256: r.try_get("sha256")?,
+                    context: r.try_get("context")?,
+                    cause: r.try_get("cause")?,
                     errors: serde_json::from_str(&errors).unwrap_or(serde_json::Value::Null),
                     rejected_at: r.try_get("rejected_at")?,
                 })
@@ -263,10 +272,12 @@ impl FabricRecords {
                 .await?;
         }
         for r in set {
-            sqlx::query("INSERT INTO rejections (fabric, file, sha256, errors, rejected_at) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO rejections (fabric, file, sha256, context, cause, errors, rejected_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&self.fabric)
                 .bind(&r.file)
                 .bind(&r.sha256)
+                .bind(&r.context)
+                .bind(&r.cause)
                 .bind(r.errors.to_string())
                 .bind(&r.rejected_at)
                 .execute(&mut *tx)

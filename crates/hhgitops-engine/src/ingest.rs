@@ -168,10 +168,17 @@ pub struct FileReport {
     pub note: Option<String>,
     #[serde(skip)]
     sha256: String,
+    /// Why a rejected file was rejected (see [`Rejection::cause`]).
+    #[serde(skip)]
+    cause: &'static str,
+    /// Validated again (something it depends on changed) and rejected with the same errors as before: its
+    /// record is renewed, but it is not logged or committed as a new rejection.
+    #[serde(skip)]
+    repeated: bool,
 }
 
 impl FileReport {
-    fn new(file: &str, status: FileStatus) -> Self {
+    pub(crate) fn new(file: &str, status: FileStatus) -> Self {
         FileReport {
             file: file.to_string(),
             status,
@@ -184,7 +191,14 @@ impl FileReport {
             previously_rejected: false,
             note: None,
             sha256: String::new(),
+            cause: "",
+            repeated: false,
         }
+    }
+
+    /// A rejection that is news: validated and rejected, not the same rejection as last time.
+    fn new_rejection(&self) -> bool {
+        self.status == FileStatus::Rejected && !self.previously_rejected && !self.repeated
     }
 }
 
@@ -229,9 +243,14 @@ pub struct IngestReport {
     pub changed: bool,
     /// The commit and push that recorded this run, when the fabric is in Git.
     pub git: Option<crate::gitops::GitOutcome>,
-    /// Set when the ingestion was applied but its commit or push failed (SPEC exit code 3).
+    /// Set when the ingestion was applied but its commit or push failed (SPEC exit code 3), or, with
+    /// `validated_only`, why nothing could be written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git_error: Option<String>,
+    /// The fabric's clone is blocked (its commits conflict with the remote's): the raw files were validated
+    /// and their rejections recorded, but nothing was written. `status` says how to resolve it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub validated_only: bool,
 }
 
 impl IngestReport {
@@ -285,7 +304,7 @@ impl IngestReport {
         let rejected: Vec<&str> = self
             .files
             .iter()
-            .filter(|f| f.status == FileStatus::Rejected && !f.previously_rejected)
+            .filter(|f| f.new_rejection())
             .map(|f| f.file.as_str())
             .collect();
         if files.is_empty() && !rejected.is_empty() && parts.is_empty() {
@@ -326,20 +345,107 @@ pub async fn ingest(
     if opts.dry_run {
         return ingest_local(engine, fabric, opts).await;
     }
-    let session = engine
+    let session = match engine
         .git_session(fabric, &format!("ingest {}", fabric.name))
-        .await?;
+        .await
+    {
+        Ok(s) => s,
+        Err(Error::GitConflict(why)) => {
+            return validate_while_blocked(engine, fabric, opts, why).await
+        }
+        Err(e) => return Err(e),
+    };
     let mut report = ingest_local(engine, fabric, opts).await?;
     if let Some(s) = session {
         if report.changed || s.pushes() {
+            // The message covers everything the commit holds, work an interrupted run left included.
+            let root = fabric.root.clone();
+            let name = fabric.name.clone();
+            let own = report.commit_message();
+            let (s, message) = tokio::task::spawn_blocking(move || {
+                let m = crate::pending::commit_message(&s, &root, &name, own);
+                (s, m)
+            })
+            .await
+            .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?;
             // The tree already holds the ingestion: a failed commit or push is reported with the report (the
             // next operation commits and pushes what is left), not instead of it.
-            match engine.git_commit(fabric, s, report.commit_message()).await {
+            match engine.git_commit(fabric, s, message).await {
                 Ok(g) => report.git = Some(g),
-                Err(e) => report.git_error = Some(e.to_string()),
+                Err(e) => {
+                    // The ingestion's run record says success (the tree holds it); the commit or push that
+                    // failed gets its own record, so the last run shown is not a success.
+                    let outcome = if matches!(e, Error::GitConflict(_)) {
+                        "blocked"
+                    } else {
+                        "failed"
+                    };
+                    let records = FabricRecords::new(engine.db(), &fabric.name);
+                    let run = records.start_run("commit").await?;
+                    records
+                        .finish_run(
+                            &run,
+                            outcome,
+                            RunCounts::default(),
+                            &format!("ingested, but {e}"),
+                            &serde_json::json!({}),
+                        )
+                        .await?;
+                    report.git_error = Some(e.to_string());
+                }
             }
         }
     }
+    Ok(report)
+}
+
+/// A clone that cannot be brought up to date (its commits conflict with the remote's) takes no new commits until
+/// the operator resolves it, and gets no new conflict branch per run: its raw files are validated (a dry run),
+/// their rejections recorded so that `status` shows them, and the run recorded as `blocked` with the reason.
+async fn validate_while_blocked(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &IngestOptions,
+    why: String,
+) -> Result<IngestReport> {
+    let dry = IngestOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    let mut report = ingest_local(engine, fabric, &dry).await?;
+    report.validated_only = true;
+    let records = FabricRecords::new(engine.db(), &fabric.name);
+    // Recorded without a context: once the block is resolved, every one of them is validated again.
+    let set: Vec<Rejection> = report
+        .files
+        .iter()
+        .filter(|f| f.status == FileStatus::Rejected && !f.sha256.is_empty())
+        .map(|f| Rejection {
+            file: f.file.clone(),
+            sha256: f.sha256.clone(),
+            context: String::new(),
+            cause: f.cause.to_string(),
+            errors: serde_json::to_value(&f.errors).unwrap_or_default(),
+            rejected_at: crate::clock::now_rfc3339(),
+        })
+        .collect();
+    records.update_rejections(&set, &[]).await?;
+    let run = records.start_run("ingest").await?;
+    let counts = RunCounts {
+        files: report.summary.files as i64,
+        rejected: report.summary.rejected as i64,
+        ..RunCounts::default()
+    };
+    records
+        .finish_run(
+            &run,
+            "blocked",
+            counts,
+            &format!("nothing written: {why}"),
+            &serde_json::json!({ "files": report.files }),
+        )
+        .await?;
+    report.git_error = Some(why);
     Ok(report)
 }
 
@@ -377,7 +483,7 @@ pub async fn ingest_local(
         Ok(r) => r,
         Err(e) => Err(Error::Runtime(format!("ingestion task failed: {e}"))),
     };
-    let (report, manifest_sha, inventory) = match result {
+    let (report, manifest_sha, inventory, context) = match result {
         Ok(x) => x,
         Err(e) => {
             if let Some(id) = &run_id {
@@ -409,6 +515,8 @@ pub async fn ingest_local(
                 set.push(Rejection {
                     file: f.file.clone(),
                     sha256: f.sha256.clone(),
+                    context: context.clone(),
+                    cause: f.cause.to_string(),
                     errors: serde_json::to_value(&f.errors).unwrap_or_default(),
                     rejected_at: crate::clock::now_rfc3339(),
                 })
@@ -471,7 +579,56 @@ struct ReadFile {
     report: Option<SourceReport>,
 }
 
-type IngestOutcome = (IngestReport, Option<String>, Option<Vec<InventoryEntry>>);
+/// The report, the manifest's hash and inventory for the index, and the rejection context the next run will
+/// find (see [`RejectionContext`]).
+type IngestOutcome = (
+    IngestReport,
+    Option<String>,
+    Option<Vec<InventoryEntry>>,
+    String,
+);
+
+/// What a rejection depends on besides the file's own content: the validator's version, the fabric settings and
+/// the file-size limit, the managed files (path and hash of each, as on disk), and the raw files of the run
+/// (path and hash of each: another file may define the same object, or what a reference needs). A file whose
+/// content was rejected is skipped on a later run only while this digest is the same, so a rejection whose
+/// cause is gone — the conflicting file removed, the missing object added, the limit raised — is validated
+/// again.
+struct RejectionContext {
+    settings: String,
+}
+
+impl RejectionContext {
+    fn new(settings: &FabricSettings, max_file_size: u64) -> Self {
+        let settings = serde_json::to_string(settings).unwrap_or_default();
+        RejectionContext {
+            settings: format!(
+                "hhgitops {}\nsettings {settings}\nmax-file-size {max_file_size}\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    }
+
+    /// The digest for managed files (path → hash) and raw files (path, hash).
+    fn key<'a>(
+        &self,
+        managed: &BTreeMap<String, String>,
+        raw: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.settings.as_bytes());
+        for (file, sha) in managed {
+            h.update(format!("managed {file} {sha}\n").as_bytes());
+        }
+        let mut raw: Vec<(&str, &str)> = raw.collect();
+        raw.sort_unstable();
+        for (file, sha) in raw {
+            h.update(format!("raw {file} {sha}\n").as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
 
 /// The file-system half of an ingestion (runs on a blocking thread, with the fabric lock held).
 fn ingest_files(
@@ -514,14 +671,16 @@ fn ingest_files(
             changed: false,
             git: None,
             git_error: None,
+            validated_only: false,
         };
         if opts.dry_run {
-            return Ok((report, None, None));
+            return Ok((report, None, None, String::new()));
         }
         return Ok((
             report,
             Some(sha256_hex(&manifest_bytes)),
             Some(manifest.inventory),
+            String::new(),
         ));
     }
 
@@ -533,20 +692,59 @@ fn ingest_files(
     let mut hydration =
         crate::hydration::IngestHydration::for_fabric(fabric, settings, &managed.state)?;
     for rf in candidates {
-        let (file_report, read_file) = read_raw(
-            &dir,
-            &rf,
-            opts,
-            rejections,
-            &limits,
-            settings,
-            hydration.as_mut(),
-        );
+        let (file_report, read_file) = read_raw(&dir, &rf, opts);
         if let Some(r) = read_file {
             read.push(r);
         }
         reports.push(file_report);
     }
+    // A file rejected before is skipped only while its content and everything it was judged against are the
+    // same; otherwise it is validated again.
+    let context = RejectionContext::new(settings, opts.max_file_size);
+    let key_now = context.key(
+        &managed.hashes,
+        reports.iter().map(|r| (r.file.as_str(), r.sha256.as_str())),
+    );
+    let unchanged_rejection = |fr: &FileReport| {
+        rejections
+            .get(&fr.file)
+            .filter(|r| !fr.sha256.is_empty() && r.sha256 == fr.sha256 && r.context == key_now)
+    };
+    for fr in reports.iter_mut() {
+        if fr.status == FileStatus::Rejected && fr.cause == "size" {
+            fr.previously_rejected = unchanged_rejection(fr).is_some();
+        }
+    }
+    let mut parsed = Vec::with_capacity(read.len());
+    for mut rf in read {
+        let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else {
+            continue;
+        };
+        if let Some(r) = unchanged_rejection(fr) {
+            fr.previously_rejected = true;
+            fr.errors = serde_json::from_value(r.errors.clone()).unwrap_or_default();
+            fr.cause = cause_name(&r.cause);
+            continue;
+        }
+        let report = match hydration.as_mut() {
+            Some(h) => h.parse(&rf.rel, &rf.bytes, &limits, settings),
+            None => parse_source(&rf.rel, &rf.bytes, &limits, settings),
+        };
+        fr.documents = report.documents;
+        if !report.errors.is_empty() {
+            fr.errors = report
+                .errors
+                .iter()
+                .map(|d| ErrorRecord::from_diag(d, &rf.rel))
+                .collect();
+            fr.cause = "content";
+            continue;
+        }
+        fr.status = FileStatus::Unchanged;
+        rf.report = Some(report);
+        parsed.push(rf);
+    }
+    let mut read = parsed;
 
     // 3. Conflicts between raw files of this run: the same object in two files rejects both.
     let mut first_seen: BTreeMap<(Kind, String), (usize, String)> = BTreeMap::new();
@@ -588,6 +786,7 @@ fn ingest_files(
     for (file, errs) in &conflicted {
         if let Some(r) = reports.iter_mut().find(|r| &r.file == file) {
             r.status = FileStatus::Rejected;
+            r.cause = "conflict";
             r.errors.extend(errs.iter().cloned());
         }
     }
@@ -632,6 +831,7 @@ fn ingest_files(
         for (file, diags) in by_file {
             if let Some(r) = reports.iter_mut().find(|r| r.file == file) {
                 r.status = FileStatus::Rejected;
+                r.cause = "state";
                 r.errors
                     .extend(diags.iter().map(|d| ErrorRecord::from_diag(d, &file)));
             }
@@ -700,6 +900,8 @@ fn ingest_files(
     }
 
     let mut archive_taken = BTreeSet::new();
+    // The managed files as they will be after this run, for the rejection context the next run finds.
+    let mut managed_after = std::mem::take(&mut managed.hashes);
     let mut summary = Summary {
         unchecked,
         ..Default::default()
@@ -723,10 +925,12 @@ fn ingest_files(
                 Some(_) => {
                     fr.updated.push(label);
                     writes.put(&rel, bytes)?;
+                    managed_after.insert(rel.clone(), sha.clone());
                 }
                 None => {
                     fr.created.push(label);
                     writes.put(&rel, bytes)?;
+                    managed_after.insert(rel.clone(), sha.clone());
                 }
             }
             let key = (o.kind, o.name.clone());
@@ -775,10 +979,17 @@ fn ingest_files(
             ..LogEntry::new(Operation::Ingest)
         });
     }
-    for fr in reports
-        .iter()
-        .filter(|r| r.status == FileStatus::Rejected && !r.previously_rejected)
-    {
+    // Rejected again with the same errors after something it depends on changed: not news.
+    for fr in reports.iter_mut() {
+        if fr.status == FileStatus::Rejected && !fr.previously_rejected {
+            fr.repeated = rejections.get(&fr.file).is_some_and(|r| {
+                r.sha256 == fr.sha256
+                    && serde_json::from_value::<Vec<ErrorRecord>>(r.errors.clone())
+                        .is_ok_and(|e| e == fr.errors)
+            });
+        }
+    }
+    for fr in reports.iter().filter(|r| r.new_rejection()) {
         let first = fr
             .errors
             .first()
@@ -835,6 +1046,7 @@ fn ingest_files(
         changed: changed && !opts.dry_run,
         git: None,
         git_error: None,
+        validated_only: false,
     };
     let final_manifest_bytes = if manifest_changed {
         new_manifest.into_bytes()
@@ -843,12 +1055,21 @@ fn ingest_files(
     };
     let manifest_sha = Some(sha256_hex(&final_manifest_bytes));
     if opts.dry_run {
-        return Ok((report, None, None));
+        return Ok((report, None, None, String::new()));
     }
     if let Some(txn) = writes.txn {
         txn.commit(&opts.failpoint)?;
     }
-    Ok((report, manifest_sha, Some(manifest.inventory)))
+    // What the next run will see: the managed files as written, and the raw files that stay in raw/.
+    let key_after = context.key(
+        &managed_after,
+        report
+            .files
+            .iter()
+            .filter(|f| matches!(f.status, FileStatus::Rejected | FileStatus::Skipped))
+            .map(|f| (f.file.as_str(), f.sha256.as_str())),
+    );
+    Ok((report, manifest_sha, Some(manifest.inventory), key_after))
 }
 
 /// The writes of a run, staged into one transaction as they are decided (a dry run only counts them).
@@ -910,7 +1131,13 @@ fn select_raw_files(
         std::fs::canonicalize(&raw_dir).map_err(|e| Error::io("cannot resolve", &raw_dir, e))?;
     let mut out = Vec::new();
     for p in only {
-        let canon = std::fs::canonicalize(p).map_err(|e| Error::io("cannot read", p, e))?;
+        // A file the operator names that does not exist is a usage error (exit 2), as for `validate`.
+        let canon = std::fs::canonicalize(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+                Error::usage(format!("{}: {e}: name a YAML file to ingest", p.display()))
+            }
+            _ => Error::io("cannot read", p, e),
+        })?;
         if !canon.is_file() {
             return Err(Error::usage(format!("{} is not a file", p.display())));
         }
@@ -986,16 +1213,9 @@ fn select_raw_files(
     Ok((out, refused))
 }
 
-/// Reads and parses one raw file, noticing files that change or vanish while read.
-fn read_raw(
-    dir: &RootDir,
-    rf: &RawFile,
-    opts: &IngestOptions,
-    rejections: &BTreeMap<String, Rejection>,
-    limits: &yaml::Limits,
-    settings: &FabricSettings,
-    hydration: Option<&mut crate::hydration::IngestHydration>,
-) -> (FileReport, Option<ReadFile>) {
+/// Reads one raw file (parsing comes later, once it is known whether the file must be validated again),
+/// noticing files that change or vanish while read. A file over the size limit is hashed, not read.
+fn read_raw(dir: &RootDir, rf: &RawFile, opts: &IngestOptions) -> (FileReport, Option<ReadFile>) {
     let mut fr = FileReport::new(&rf.rel, FileStatus::Rejected);
     // A --file outside the root in a dry run is read where it is; everything else through the sandbox.
     let meta = |rf: &RawFile| -> std::io::Result<Option<(u64, (i64, i64))>> {
@@ -1021,6 +1241,7 @@ fn read_raw(
         Err(e) => {
             fr.errors
                 .push(ErrorRecord::plain(format!("cannot read: {e}")));
+            fr.cause = "content";
             return (fr, None);
         }
     };
@@ -1031,12 +1252,7 @@ fn read_raw(
             opts.max_file_size
         )));
         fr.sha256 = hash_file(dir, rf).unwrap_or_default();
-        if rejections
-            .get(&rf.rel)
-            .is_some_and(|r| r.sha256 == fr.sha256)
-        {
-            fr.previously_rejected = true;
-        }
+        fr.cause = "size";
         return (fr, None);
     }
     let read = if rf.outside {
@@ -1054,6 +1270,7 @@ fn read_raw(
         Err(e) => {
             fr.errors
                 .push(ErrorRecord::plain(format!("cannot read: {e}")));
+            fr.cause = "content";
             return (fr, None);
         }
     };
@@ -1076,36 +1293,25 @@ fn read_raw(
     }
     let sha = sha256_hex(&bytes);
     fr.sha256 = sha.clone();
-    if let Some(r) = rejections.get(&rf.rel) {
-        if r.sha256 == sha {
-            fr.previously_rejected = true;
-            fr.errors = serde_json::from_value(r.errors.clone()).unwrap_or_default();
-            return (fr, None);
-        }
-    }
-    let report = match hydration {
-        Some(h) => h.parse(&rf.rel, &bytes, limits, settings),
-        None => parse_source(&rf.rel, &bytes, limits, settings),
-    };
-    fr.documents = report.documents;
-    if !report.errors.is_empty() {
-        fr.errors = report
-            .errors
-            .iter()
-            .map(|d| ErrorRecord::from_diag(d, &rf.rel))
-            .collect();
-        return (fr, None);
-    }
-    fr.status = FileStatus::Unchanged;
     (
         fr,
         Some(ReadFile {
             rel: rf.rel.clone(),
             bytes,
             sha256: sha,
-            report: Some(report),
+            report: None,
         }),
     )
+}
+
+/// The stored name of a rejection's cause as the static name a report carries.
+fn cause_name(stored: &str) -> &'static str {
+    match stored {
+        "size" => "size",
+        "conflict" => "conflict",
+        "state" => "state",
+        _ => "content",
+    }
 }
 
 fn hash_file(dir: &RootDir, rf: &RawFile) -> std::io::Result<String> {
@@ -1190,6 +1396,8 @@ pub struct ManagedState {
     pub untracked_or_edited: BTreeMap<(Kind, String), InventoryEntry>,
     /// Files that fail to parse, or hold something else than their name says.
     pub problems: Vec<Diagnostic>,
+    /// Every managed file read (valid or not): path → sha256 of its bytes.
+    pub hashes: BTreeMap<String, String>,
 }
 
 /// Reads every managed file into a fabric state, comparing with the manifest inventory.
@@ -1207,6 +1415,8 @@ pub fn load_managed(
             let bytes = dir
                 .read(&rel)
                 .map_err(|e| Error::io("cannot read", root.abs(&rel), e))?;
+            let sha = sha256_hex(&bytes);
+            out.hashes.insert(rel.clone(), sha.clone());
             let rep = parse_source(&rel, &bytes, &limits, settings);
             if !rep.errors.is_empty() {
                 out.problems.extend(rep.errors.iter().cloned());
@@ -1228,7 +1438,6 @@ pub fn load_managed(
                 );
                 continue;
             }
-            let sha = sha256_hex(&bytes);
             let o = &rep.objects[0];
             out.state.insert(
                 o.object.clone(),

@@ -22,6 +22,7 @@ pub mod layout;
 pub mod lock;
 pub mod maintain;
 pub mod onboard;
+pub mod pending;
 pub mod rawfiles;
 pub mod records;
 pub mod roots;

@@ -99,9 +99,14 @@ pub async fn delete_object(
         .inventory
         .iter()
         .any(|e| e.kind == kind.name() && e.name == name);
-    if !root.sandbox()?.exists(&rel) && !in_inventory {
+    if !in_inventory {
+        let why = if root.sandbox()?.exists(&rel) {
+            format!("{rel} exists but is not in the inventory: `ingest` records it, or remove the file by hand")
+        } else {
+            format!("{rel} does not exist")
+        };
         return Err(Error::usage(format!(
-            "{kind}/{name} is not managed in fabric {:?} ({rel} does not exist)",
+            "{kind}/{name} is not managed in fabric {:?}: {why}",
             fabric.name
         )));
     }

@@ -292,13 +292,20 @@ fn apply_step(root: &RootDir, dir: &str, step: &Step) -> std::io::Result<()> {
     }
 }
 
+/// Suffix of a transaction folder that was fully applied and is being removed.
+const DONE_SUFFIX: &str = ".done";
+
+/// Retires an applied transaction: its folder is renamed to `<id>.done` in one atomic step, then removed. A
+/// crash before the rename leaves the journal, and the transaction is applied again (every step is
+/// idempotent); after it, only a `.done` folder, which recovery removes without counting anything — a fully
+/// applied transaction is never reported as discarded.
 fn finish(root: &RootDir, dir: &str) -> Result<()> {
     flush(root)?;
-    let jrel = format!("{dir}/{JOURNAL}");
-    root.remove_file(&jrel)
-        .map_err(|e| Error::io("cannot remove journal", root.abs(&jrel), e))?;
-    root.remove_dir_all(dir)
-        .map_err(|e| Error::io("cannot remove transaction folder", root.abs(dir), e))?;
+    let done = format!("{dir}{DONE_SUFFIX}");
+    root.rename(dir, &done, true)
+        .map_err(|e| Error::io("cannot retire transaction folder", root.abs(dir), e))?;
+    root.remove_dir_all(&done)
+        .map_err(|e| Error::io("cannot remove transaction folder", root.abs(&done), e))?;
     Ok(())
 }
 
@@ -390,6 +397,12 @@ pub fn recover(root: &RootDir) -> Result<Recovery> {
     }
     dirs.sort();
     for dir in dirs {
+        if dir.ends_with(DONE_SUFFIX) {
+            // Applied completely; only its removal was interrupted.
+            root.remove_dir_all(&dir)
+                .map_err(|e| Error::io("cannot remove", root.abs(&dir), e))?;
+            continue;
+        }
         let jrel = format!("{dir}/{JOURNAL}");
         match root.read_max(&jrel, MAX_JOURNAL_BYTES) {
             Ok(bytes) => {

@@ -615,9 +615,15 @@ impl GitRepo {
                         branch: upstream.branch,
                     })
                 } else {
+                    // What the remote itself said (a hook's or a server's policy message) says why.
+                    let said = remote_message(&out.stderr);
                     Err(GitError::PushDeclined {
                         url: shown_url,
-                        reason: summary,
+                        reason: if said.is_empty() {
+                            summary
+                        } else {
+                            format!("{summary}: the remote said: {said}")
+                        },
                     })
                 }
             }
@@ -751,6 +757,15 @@ impl GitRepo {
         let head = self.head()?.ok_or_else(|| {
             GitError::InvalidInput("cannot save a branch: there is no commit yet".to_owned())
         })?;
+        // The same commits saved before (the same conflict met again): that branch, not one more.
+        let prefix = format!("hhgitops/{kind}-");
+        for existing in self.branches()? {
+            if existing.starts_with(&prefix)
+                && self.rev_parse(&format!("refs/heads/{existing}"))?.as_ref() == Some(&head)
+            {
+                return Ok(existing);
+            }
+        }
         let base = format!(
             "hhgitops/{kind}-{}-{}",
             timestamp::compact(SystemTime::now()),
@@ -1229,6 +1244,40 @@ fn push_status_line(stdout: &str) -> Option<PushLine> {
             summary: summary.to_owned(),
         })
     })
+}
+
+/// The lines a remote printed during a push (`remote: …`, from its hooks or its server), without git's own
+/// progress lines; at most 20 lines of 300 characters, joined by "; ". stderr is already redacted.
+fn remote_message(stderr: &str) -> String {
+    let lines: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("remote:"))
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && ![
+                    "Enumerating",
+                    "Counting",
+                    "Compressing",
+                    "Total",
+                    "Resolving",
+                    "Processing",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .take(20)
+        .map(|l| {
+            if l.chars().count() > 300 {
+                let mut t: String = l.chars().take(300).collect();
+                t.push('…');
+                t
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    lines.join("; ")
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub enum Action {
     Unchanged,
     /// Ours, no longer in Git: deleted with `--prune`, reported otherwise.
     Prune,
+    /// In Git, but the cluster's object carries another fabric's label: left alone (`--adopt` takes it over).
+    Conflict,
 }
 
 /// How one object fared.
@@ -57,6 +59,8 @@ pub enum Status {
     Skipped,
     /// Not attempted because the run stopped after a failure.
     NotAttempted,
+    /// Not applied: another fabric's label claims the object (see the message).
+    Conflict,
 }
 
 /// One object of the plan.
@@ -109,13 +113,15 @@ pub type DesiredObjects = BTreeMap<(Kind, String), Value>;
 pub type References = BTreeMap<(Kind, String), Vec<(Kind, String)>>;
 
 /// Builds the plan from the drift entries. Unmanaged and built-in objects are not part of it; objects in
-/// `held` (their file in Git is broken) are neither applied nor pruned.
+/// `held` (their file in Git is broken) are neither applied nor pruned. An object another fabric's label
+/// claims is a conflict, left alone, unless `adopt` says to take it over.
 pub fn plan(
     entries: &[DriftEntry],
     desired: &DesiredObjects,
     refs: &References,
     live: &LiveObjects,
     held: &BTreeSet<(Kind, String)>,
+    adopt: bool,
 ) -> Vec<PlannedObject> {
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
@@ -129,8 +135,11 @@ pub fn plan(
             DriftStatus::InSync if e.adopt => Action::Update,
             DriftStatus::InSync => Action::Unchanged,
             DriftStatus::Extra => Action::Prune,
+            DriftStatus::Conflict if adopt => Action::Update,
+            DriftStatus::Conflict => Action::Conflict,
             DriftStatus::Unmanaged | DriftStatus::Builtin => continue,
         };
+        let other = e.fabric.as_deref().unwrap_or("another fabric");
         let l = live.get(&key);
         out.push(PlannedObject {
             kind: e.kind,
@@ -149,10 +158,20 @@ pub fn plan(
                 .and_then(|l| l.pointer("/metadata/uid"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            note: (e.status == DriftStatus::InSync && e.adopt).then(|| {
-                "in sync; adds this fabric's label and the record of the applied content"
-                    .to_string()
-            }),
+            note: match e.status {
+                DriftStatus::InSync if e.adopt => Some(
+                    "in sync; adds this fabric's label and the record of the applied content"
+                        .to_string(),
+                ),
+                DriftStatus::Conflict if adopt => Some(format!(
+                    "taken over from fabric {other} (--adopt): now labelled as this fabric's"
+                )),
+                DriftStatus::Conflict => Some(format!(
+                    "the cluster's object carries the label of fabric {other}: not applied, two fabrics \
+                     claim it; remove it from one of them, or take it over with `sync --adopt`"
+                )),
+                _ => None,
+            },
         });
     }
     out
@@ -251,6 +270,12 @@ pub async fn execute(
     for (i, p) in plan.iter().enumerate() {
         if p.action == Action::Unchanged {
             let o = outcome(p, Status::Unchanged, None);
+            run.report(&o);
+            results.insert(i, o);
+        }
+        if p.action == Action::Conflict {
+            // No request: the object exists (under another fabric's label), so what refers to it goes on.
+            let o = outcome(p, Status::Conflict, p.note.clone());
             run.report(&o);
             results.insert(i, o);
         }
@@ -459,7 +484,7 @@ fn verb(p: &PlannedObject) -> &'static str {
         Action::Create => "creating",
         Action::Update => "updating",
         Action::Prune => "deleting",
-        Action::Unchanged => "checking",
+        Action::Unchanged | Action::Conflict => "checking",
     }
 }
 
@@ -548,6 +573,8 @@ pub struct ExecutionSummary {
     pub failed: usize,
     pub skipped: usize,
     pub not_attempted: usize,
+    /// Claimed by another fabric's label, not applied.
+    pub conflict: usize,
 }
 
 impl ExecutionSummary {
@@ -565,6 +592,7 @@ impl ExecutionSummary {
                 (Status::Failed, _) => s.failed += 1,
                 (Status::Skipped, _) => s.skipped += 1,
                 (Status::NotAttempted, _) => s.not_attempted += 1,
+                (Status::Conflict, _) => s.conflict += 1,
             }
         }
         s
@@ -614,7 +642,7 @@ mod tests {
             json!({"metadata": {"uid": "u-1"}, "spec": {"ipv4Namespace": "ns"}}),
         );
         let held: BTreeSet<(Kind, String)> = [(Kind::VPC, "broken".to_string())].into();
-        let p = plan(&entries, &desired, &refs, &live, &held);
+        let p = plan(&entries, &desired, &refs, &live, &held, false);
         let got: Vec<(&str, Action)> = p.iter().map(|p| (p.name.as_str(), p.action)).collect();
         assert_eq!(
             got,
@@ -634,6 +662,37 @@ mod tests {
         assert!(p[2].note.is_some() && p[3].body.is_none());
         assert_eq!(p[4].uid.as_deref(), Some("u-1"));
         assert_eq!(p[4].refs, vec![(Kind::IPv4Namespace, "ns".to_string())]);
+    }
+
+    #[test]
+    fn an_object_claimed_by_another_fabric_is_left_alone_unless_adopted() {
+        let mut theirs = entry(Kind::VPC, "shared", DriftStatus::Conflict, false);
+        theirs.fabric = Some("other".into());
+        let entries = vec![theirs];
+        let mut desired = DesiredObjects::new();
+        desired.insert((Kind::VPC, "shared".to_string()), json!({"name": "shared"}));
+        let none = BTreeSet::new();
+        let p = plan(
+            &entries,
+            &desired,
+            &References::new(),
+            &LiveObjects::new(),
+            &none,
+            false,
+        );
+        assert_eq!(p[0].action, Action::Conflict);
+        assert!(p[0].body.is_none(), "nothing to send");
+        assert!(p[0].note.as_deref().unwrap().contains("fabric other"));
+        let p = plan(
+            &entries,
+            &desired,
+            &References::new(),
+            &LiveObjects::new(),
+            &none,
+            true,
+        );
+        assert_eq!(p[0].action, Action::Update);
+        assert_eq!(p[0].body, Some(json!({"name": "shared"})));
     }
 
     #[test]

@@ -96,6 +96,7 @@ impl ClusterTarget {
             })?,
             None => return Err(KubeError::NoTarget),
         };
+        refuse_credentials_in_clear(&config)?;
         if config.accept_invalid_certs {
             tracing::warn!(
                 "the kubeconfig asks to skip TLS verification; hhgitops verifies the API server's certificate anyway"
@@ -113,4 +114,40 @@ impl ClusterTarget {
         })?;
         Ok(Cluster::new(client, url, settings.clone()))
     }
+}
+
+/// Credentials never travel unencrypted: a plain `http://` API server is refused when the configuration holds
+/// any (a token or token file, a password, a client certificate, an exec or auth-provider plugin). Without
+/// credentials (`kubectl proxy` on localhost) plain HTTP is allowed.
+fn refuse_credentials_in_clear(config: &kube::Config) -> Result<(), KubeError> {
+    if config.cluster_url.scheme_str() != Some("http") {
+        return Ok(());
+    }
+    let a = &config.auth_info;
+    let mut what = Vec::new();
+    if a.token.is_some() || a.token_file.is_some() {
+        what.push("a bearer token");
+    }
+    if a.username.is_some() || a.password.is_some() {
+        what.push("a user name and password");
+    }
+    if a.client_certificate.is_some()
+        || a.client_certificate_data.is_some()
+        || a.client_key.is_some()
+        || a.client_key_data.is_some()
+    {
+        what.push("a client certificate");
+    }
+    if a.exec.is_some() || a.auth_provider.is_some() {
+        what.push("a credential plugin");
+    }
+    if what.is_empty() {
+        return Ok(());
+    }
+    Err(KubeError::Config(format!(
+        "the API server {} is plain HTTP and the kubeconfig gives {} for it: hhgitops never sends credentials \
+         unencrypted; use the server's https:// address",
+        config.cluster_url.to_string().trim_end_matches('/'),
+        what.join(" and ")
+    )))
 }

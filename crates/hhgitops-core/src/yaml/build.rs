@@ -70,6 +70,16 @@ fn parse_general(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError
             if e.info().contains("tab") {
                 at = lines.tab_before(text, at);
             }
+            if e.info().contains("unknown anchor") {
+                if let Some(name) = lines.alias_name(text, at) {
+                    return b.error(
+                        at,
+                        format!(
+                            "the alias *{name} refers to no anchor: define &{name} before it (in this document)"
+                        ),
+                    );
+                }
+            }
             b.error(at, e.info())
         })?;
         if matches!(event, Event::StreamEnd) {
@@ -135,6 +145,20 @@ impl LineIndex {
             return Span::new(at.line, column.max(1));
         }
         at
+    }
+
+    /// The name of the alias (`*name`) at a position.
+    fn alias_name(&mut self, text: &str, at: Span) -> Option<String> {
+        let line = self.line(text, at.line)?;
+        let (offset, _) = line
+            .char_indices()
+            .nth((at.column as usize).saturating_sub(1))?;
+        let rest = line[offset..].strip_prefix('*')?;
+        let name: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+            .collect();
+        (!name.is_empty()).then(|| super::resolve::abbreviate(&name, 60))
     }
 
     /// saphyr reports a misplaced tab just after it; point at the tab itself.
@@ -930,14 +954,22 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_style_and_tag() {
-        let v = json(
-            "a: 5\nb: '5'\nc: |\n  5\nd: !!str 5\ne: !!int '7'\nf: yes\ng: ~\nh:\ni: !custom 5\n",
-        );
+        let v =
+            json("a: 5\nb: '5'\nc: |\n  5\nd: !!str 5\ne: !!int '7'\nf: yes\ng: ~\nh:\ni: ! 5\n");
         assert_eq!(
             v,
             serde_json::json!({"a": 5, "b": "5", "c": "5\n", "d": "5", "e": 7, "f": true, "g": null, "h": null, "i": "5"})
         );
         let e = err("a: 1\nb: !!int nope\n");
         assert_eq!((e.line, e.column), (2, 4));
+        // Tags that mean something to another reader are refused where they stand.
+        for (text, tag) in [
+            ("a: 1\nb: !custom 5\n", "!custom"),
+            ("a: 1\nb: !!python/object:x vpc-1\n", "!!python/object:x"),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.column), (2, 4), "{text:?}");
+            assert!(e.message.contains(&format!("unknown tag `{tag}`")), "{e:?}");
+        }
     }
 }

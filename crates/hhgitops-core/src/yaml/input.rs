@@ -20,6 +20,17 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a str, Yam
             ),
         });
     }
+    if let Some(encoding) = wide_encoding(input) {
+        return Err(YamlError {
+            line: 1,
+            column: 1,
+            document: None,
+            message: format!(
+                "the file is {encoding} text; hhgitops reads UTF-8 only: convert it (iconv -f {} -t UTF-8)",
+                encoding.split(' ').next().unwrap_or(encoding)
+            ),
+        });
+    }
     let input = input.strip_prefix(BOM).unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| {
         let at = e.valid_up_to();
@@ -47,6 +58,108 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a str, Yam
         });
     }
     Ok(text)
+}
+
+/// Names UTF-16 and UTF-32 input, which YAML allows but hhgitops (like the Kubernetes decoder) does not: by its
+/// byte order mark, or, without one, by the NUL bytes beside the ASCII characters a YAML file starts with (the
+/// detection of YAML 1.2 §5.2).
+fn wide_encoding(input: &[u8]) -> Option<&'static str> {
+    match input {
+        [0, 0, 0xFE, 0xFF, ..] => Some("UTF-32BE (big-endian, byte order mark)"),
+        [0xFF, 0xFE, 0, 0, ..] => Some("UTF-32LE (little-endian, byte order mark)"),
+        [0xFE, 0xFF, ..] => Some("UTF-16BE (big-endian, byte order mark FE FF)"),
+        [0xFF, 0xFE, ..] => Some("UTF-16LE (little-endian, byte order mark FF FE)"),
+        [0, 0, 0, a, ..] if *a != 0 => Some("UTF-32BE (big-endian)"),
+        [a, 0, 0, 0, ..] if *a != 0 => Some("UTF-32LE (little-endian)"),
+        [0, a, ..] if *a != 0 && a.is_ascii() => Some("UTF-16BE (big-endian)"),
+        [a, 0, ..] if *a != 0 && a.is_ascii() => Some("UTF-16LE (little-endian)"),
+        _ => None,
+    }
+}
+
+/// The YAML versions a `%YAML` directive may name: those the Kubernetes decoder and YAML 1.2 readers agree on.
+const SUPPORTED_VERSIONS: [&str; 2] = ["1.1", "1.2"];
+
+/// Rejects a `%YAML` directive naming a version other than 1.1 or 1.2, with its position (saphyr-parser reads
+/// any version as if it were 1.2). Directives stand at the start of a line before a document's `---`; lines at
+/// the start of a line that begin with `---` or `...` cannot be content, so the prologues are found exactly.
+pub(crate) fn check_directives(text: &str) -> Result<(), YamlError> {
+    if !text.starts_with('%') && !text.contains("\n%") && !text.contains("\r%") {
+        return Ok(());
+    }
+    let mut in_prologue = true;
+    for (n, line) in lines(text).enumerate() {
+        let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        };
+        if marker("---") {
+            in_prologue = false;
+            continue;
+        }
+        if marker("...") {
+            in_prologue = true;
+            continue;
+        }
+        if !in_prologue {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("%YAML") {
+            if !rest.starts_with([' ', '\t']) {
+                continue;
+            }
+            let version = rest.split('#').next().unwrap_or("").trim();
+            if !SUPPORTED_VERSIONS.contains(&version) {
+                return Err(YamlError {
+                    line: line_no,
+                    column: 1,
+                    document: None,
+                    message: format!(
+                        "unsupported YAML version {version:?} in the %YAML directive: hhgitops reads YAML {} \
+                         (write `%YAML 1.2`, or leave the directive out)",
+                        SUPPORTED_VERSIONS.join(" and ")
+                    ),
+                });
+            }
+        } else if !line.trim().is_empty()
+            && !line.trim_start().starts_with('#')
+            && !line.starts_with('%')
+        {
+            // A document without `---` starts here.
+            in_prologue = false;
+        }
+    }
+    Ok(())
+}
+
+/// The lines of a text without their breaks (LF, CRLF or a lone CR, as the YAML scanner counts them).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let b = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if start > b.len() || (start == b.len() && start > 0) {
+            return None;
+        }
+        while i < b.len() {
+            let c = b[i];
+            if c == b'\n' || c == b'\r' {
+                let line = &text[start..i];
+                i += if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                start = i;
+                return Some(line);
+            }
+            i += 1;
+        }
+        let line = &text[start..];
+        start = b.len() + 1;
+        Some(line)
+    })
 }
 
 /// The first character YAML does not allow in a stream (outside its printable set: C0 controls other than

@@ -162,6 +162,7 @@ pub struct DecodeError {
 /// comments yields one empty document, an empty or blank stream none.
 pub fn parse_stream(input: &[u8], limits: &Limits) -> Result<Vec<Document>, YamlError> {
     let text = input::check(input, limits)?;
+    input::check_directives(text)?;
     build::parse_text(text, limits)
 }
 
@@ -170,6 +171,7 @@ pub fn parse_stream(input: &[u8], limits: &Limits) -> Result<Vec<Document>, Yaml
 #[doc(hidden)]
 pub fn parse_stream_reference(input: &[u8], limits: &Limits) -> Result<Vec<Document>, YamlError> {
     let text = input::check(input, limits)?;
+    input::check_directives(text)?;
     build::parse_text_reference(text, limits)
 }
 

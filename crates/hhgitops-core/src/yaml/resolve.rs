@@ -220,8 +220,16 @@ pub(crate) fn resolve_scalar(
         });
     };
     let Some(suffix) = core_suffix(tag) else {
-        // Local and unknown tags: go-yaml v2 leaves the text as it is.
-        return Ok(Value::String(text.as_ref().to_owned()));
+        if matches!(
+            (tag.handle.as_str(), tag.suffix.as_str()),
+            ("!", "") | ("", "!")
+        ) {
+            // The non-specific tag `!`: a string.
+            return Ok(Value::String(text.as_ref().to_owned()));
+        }
+        // Local and application tags (`!foo`, `!<tag:example.com,2000:x>`): go-yaml v2 would keep the text as
+        // it is, silently; a tag that means something to another reader is refused instead.
+        return Err(unknown_tag(&format!("{}{}", tag.handle, tag.suffix)));
     };
     let bad = |what: &str| TagError(format!("`{}` is not a valid {what}", abbreviate(&text, 40)));
     let trimmed = text.trim();
@@ -249,8 +257,17 @@ pub(crate) fn resolve_scalar(
         "map" | "seq" | "set" | "omap" | "pairs" => Err(TagError(format!(
             "the tag !!{suffix} cannot be used on a scalar"
         ))),
-        _ => Ok(Value::String(text.as_ref().to_owned())),
+        _ => Err(unknown_tag(&format!("!!{suffix}"))),
     }
+}
+
+/// The error for a scalar tag that is not one of the standard scalar tags.
+fn unknown_tag(tag: &str) -> TagError {
+    TagError(format!(
+        "unknown tag `{}` on this scalar: only !!str, !!int, !!float, !!bool, !!null, !!binary and \
+         !!timestamp may tag a scalar; remove the tag",
+        abbreviate(tag, 60)
+    ))
 }
 
 /// The string a resolved scalar key becomes, as sigs.k8s.io/yaml converts map keys for JSON.
@@ -542,8 +559,16 @@ mod tests {
             handle: "!".into(),
             suffix: "thing".into(),
         };
+        assert!(
+            r("5", ScalarStyle::Plain, &local).is_none(),
+            "unknown tags refused"
+        );
+        let non_specific = Tag {
+            handle: "!".into(),
+            suffix: String::new(),
+        };
         assert_eq!(
-            r("5", ScalarStyle::Plain, &local),
+            r("5", ScalarStyle::Plain, &non_specific),
             Some(Value::String("5".into()))
         );
         assert_eq!(

@@ -30,6 +30,8 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Delete objects labelled as this fabric's that Git no longer has.
     pub prune: bool,
+    /// Take over objects that carry another fabric's label (otherwise they are conflicts, left alone).
+    pub adopt: bool,
     pub client: ClientSettings,
     pub lock_timeout: Duration,
 }
@@ -55,7 +57,10 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn has_rejections(&self) -> bool {
-        self.summary.rejected > 0 || self.summary.skipped > 0 || !self.invalid.is_empty()
+        self.summary.rejected > 0
+            || self.summary.skipped > 0
+            || self.summary.conflict > 0
+            || !self.invalid.is_empty()
     }
 
     /// `success`, `rejected` or `failed`, as recorded in the runs table.
@@ -182,6 +187,7 @@ async fn apply_locked(
         &desired.refs,
         &live,
         &desired.held,
+        opts.adopt,
     );
     tracing::info!(
         fabric = %fabric.name,

@@ -177,6 +177,8 @@ pub struct SyncOptions {
     pub ingest: IngestOptions,
     /// Delete objects labelled as this fabric's that are no longer managed.
     pub prune: bool,
+    /// Take over objects another fabric's label claims (`sync --adopt`).
+    pub adopt: bool,
     pub client: ClientSettings,
 }
 
@@ -264,6 +266,7 @@ pub async fn sync_fabric(
     let apply_opts = ApplyOptions {
         dry_run,
         prune: opts.prune,
+        adopt: opts.adopt,
         client: opts.client.clone(),
         lock_timeout: opts.ingest.lock_timeout,
     };

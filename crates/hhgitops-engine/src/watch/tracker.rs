@@ -240,6 +240,17 @@ impl Tracker {
         }
     }
 
+    /// The fabric's state changed (files were ingested, managed files edited): every rejected file may now pass
+    /// (a reference it lacked exists, a conflicting file is gone), so it is taken again; the engine validates
+    /// it again only when what its rejection depended on did change.
+    pub fn retry_rejected(&mut self, now: Instant) {
+        for t in self.files.values_mut() {
+            if t.rejected.take().is_some() {
+                t.changed_at = now;
+            }
+        }
+    }
+
     /// A run that failed as a whole: its files are taken again at `retry_at` at the earliest.
     pub fn after_failure(&mut self, rel: &str, retry_at: Instant) {
         if let Some(t) = self.files.get_mut(rel) {
@@ -335,6 +346,22 @@ mod tests {
         t.observe(&fixed, t0 + 6 * D);
         t.observe(&fixed, t0 + 7 * D);
         assert_eq!(names(t.ready(t0 + 7 * D)), ["raw/a.yaml"]);
+    }
+
+    #[test]
+    fn a_rejected_file_is_taken_again_once_the_fabric_changed() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(D, HOLD);
+        let s = scan(&[("raw/a.yaml", snap(10, 1))]);
+        t.observe(&s, t0);
+        t.observe(&s, t0 + D);
+        let ready = t.ready(t0 + D);
+        t.after_run("raw/a.yaml", ready[0].1, FileStatus::Rejected, t0 + D);
+        t.observe(&s, t0 + 2 * D);
+        assert!(t.ready(t0 + 2 * D).is_empty());
+        t.retry_rejected(t0 + 2 * D);
+        t.observe(&s, t0 + 3 * D);
+        assert_eq!(names(t.ready(t0 + 3 * D)), ["raw/a.yaml"]);
     }
 
     #[test]

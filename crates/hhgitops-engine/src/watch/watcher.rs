@@ -503,6 +503,11 @@ impl Run {
                 ..self.w.shared.options.ingest.clone()
             };
             match ingest(&self.w.shared.engine, &self.w.fabric, &opts).await {
+                // A blocked clone: the files were validated (their rejections recorded) but nothing was
+                // written; they are taken again, with back-off, until the operator resolves the conflict.
+                Ok(r) if r.validated_only => {
+                    break Err(Error::GitConflict(r.git_error.unwrap_or_default()))
+                }
                 Ok(r) => break Ok(Some(r)),
                 Err(e) => {
                     // A file that vanished after it was taken fails the whole run: go again without it.
@@ -585,6 +590,14 @@ impl Run {
             if !answered.contains(rel) {
                 self.tracker.after_run(rel, *snap, FileStatus::Skipped, now);
             }
+        }
+        let m = &report.managed;
+        let state_changed = report.summary.ingested > 0
+            || !m.edited.is_empty()
+            || !m.adopted.is_empty()
+            || !m.removed.is_empty();
+        if state_changed {
+            self.tracker.retry_rejected(now);
         }
         for r in &report.refused {
             if self.reported_refused.insert(r.file.clone()) {
