@@ -150,12 +150,16 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
         }
         FabricCommand::Show(a) => {
             let f = engine.fabric(&a.name).await?;
+            let state = engine.root_state(&f);
             if a.json {
-                return Ok(print_json(&fabric_json(&f)));
+                let mut v = fabric_json(&f);
+                v["rootState"] = serde_json::to_value(&state).unwrap_or_default();
+                return Ok(print_json(&v));
             }
             println!("fabric:     {}", f.name);
             println!("root:       {}", f.root.display());
             println!("root rule:  {}", f.root_rule.describe());
+            println!("root state: {}", describe_root_state(&state));
             if let Some(g) = &f.git {
                 println!("git url:    {}", g.url);
                 println!(
@@ -185,6 +189,24 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             );
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// One line about what this process finds at a fabric's root.
+fn describe_root_state(state: &hhgitops_engine::fabric::RootState) -> String {
+    use hhgitops_engine::fabric::RootState;
+    match state {
+        RootState::Ready => "ready".into(),
+        RootState::NotCloned { clone } => format!(
+            "not cloned in this home yet (the next ingest or sync clones it into {})",
+            clone.display()
+        ),
+        RootState::Missing => "missing: the folder does not exist on this machine".into(),
+        RootState::NotInitialized => "no layout yet (run `hhgitops init`)".into(),
+        RootState::OtherFabric { manifest_fabric } => format!(
+            "not this fabric's root: its .hnp/manifest.yaml names fabric {manifest_fabric:?}"
+        ),
+        RootState::Unusable { message } => format!("unusable: {message}"),
     }
 }
 

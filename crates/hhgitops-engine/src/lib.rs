@@ -14,6 +14,7 @@ pub mod error;
 pub mod fabric;
 pub mod gitops;
 pub mod home;
+pub mod homelock;
 pub mod index;
 pub mod ingest;
 pub mod layout;

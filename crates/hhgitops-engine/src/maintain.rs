@@ -57,13 +57,7 @@ struct Opened {
 
 async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(
-        engine.db(),
-        &fabric.name,
-        root.path(),
-        Duration::from_secs(60),
-    )
-    .await?;
+    let lock = lock_fabric(engine, fabric, Duration::from_secs(60)).await?;
     recover(root.path())?;
     let settings = fabric_settings(fabric)?;
     let manifest = root.current_manifest(&fabric.name)?;
