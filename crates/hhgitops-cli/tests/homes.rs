@@ -269,7 +269,13 @@ fn a_home_default_fabric_of_another_home_is_reported_not_recreated() {
 }
 
 /// A fabric row of the first schema: name, rule, root_path, path, git_url.
-type OldRow = (&'static str, &'static str, String, Option<String>, Option<String>);
+type OldRow = (
+    &'static str,
+    &'static str,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 /// A database made by a build that stored each fabric's resolved root: after the migration, a Git fabric's
 /// root is resolved in the current home (not the recorded one of another machine), and a `--path` fabric
