@@ -153,6 +153,9 @@ pub struct InitArgs {
     /// Say what would be done and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Also move loose YAML files found outside raw/ into raw/ (see them first with --dry-run --migrate)
+    #[arg(long, conflicts_with = "check")]
+    pub migrate: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -174,7 +177,7 @@ pub struct IngestArgs {
     /// Report what would happen and write nothing
     #[arg(long, conflicts_with = "watch")]
     pub dry_run: bool,
-    /// Largest raw file accepted, in bytes [default: 64 MiB]
+    /// Largest raw file accepted, in bytes [default: 8 MiB]
     #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
     pub max_file_size: Option<u64>,
     /// Print JSON

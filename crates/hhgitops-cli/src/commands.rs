@@ -116,6 +116,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 for w in &init.warnings {
                     eprintln!("hhgitops: warning: {w}");
                 }
+                print_loose(&report.fabric.name, &init.loose);
             }
             print_git(&report.fabric.name, report.git.as_ref());
             if let Some(note) = &report.note {
@@ -259,18 +260,19 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
                 }
             }
         } else if a.dry_run {
-            let plan = engine.plan_init(f).await?;
+            let plan = engine.plan_init(f, a.migrate).await?;
             if plan.is_noop() && plan.blocking.is_empty() {
                 println!("{}: nothing to do", f.name);
             }
             for action in &plan.actions {
                 println!("{}: would {action}", f.name);
             }
+            print_loose(&f.name, &plan.loose);
             for p in plan.blocking.iter().chain(&plan.warnings) {
                 eprintln!("hhgitops: warning: {}: {p}", f.name);
             }
         } else {
-            let (report, git) = engine.init(f).await?;
+            let (report, git) = engine.init(f, a.migrate).await?;
             print_git(&f.name, git.as_ref());
             if report.actions.is_empty() {
                 println!("{}: layout already complete", f.name);
@@ -278,10 +280,22 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
             for action in &report.actions {
                 println!("{}: {action}", f.name);
             }
+            print_loose(&f.name, &report.loose);
             for w in &report.warnings {
                 eprintln!("hhgitops: warning: {}: {w}", f.name);
             }
         }
     }
     Ok(code)
+}
+
+/// Loose YAML files left where they are: said once each, with the command that moves them.
+pub(crate) fn print_loose(fabric: &str, loose: &[hhgitops_engine::layout::Action]) {
+    for a in loose {
+        if let hhgitops_engine::layout::Action::MoveLoose { from, to } = a {
+            eprintln!(
+                "hhgitops: note: {fabric}: loose YAML file {from} outside raw/ left where it is; `hhgitops init --fabric {fabric} --migrate` moves it to {to}"
+            );
+        }
+    }
 }

@@ -144,6 +144,12 @@ pub fn print_ingest(r: &IngestReport) {
             r.fabric, r.recovery.rolled_forward, r.recovery.discarded
         );
     }
+    for m in &r.recovery.refused {
+        eprintln!("hhgitops: warning: {}: {m}", r.fabric);
+    }
+    for m in &r.recovery.resolved {
+        eprintln!("hhgitops: warning: {}: {m}", r.fabric);
+    }
     for f in &r.files {
         match f.status {
             FileStatus::Ingested | FileStatus::Unchanged => {

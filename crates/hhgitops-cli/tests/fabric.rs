@@ -147,7 +147,7 @@ fn overlapping_roots_are_refused() {
     ] {
         let out = env.expect_code(&["fabric", "add", name, "--path", p.to_str().unwrap()], 2);
         assert!(
-            stderr(&out).contains("overlaps fabric \"a\""),
+            stderr(&out).contains("fabric \"a\"") && stderr(&out).contains("nest roots"),
             "{}",
             stderr(&out)
         );

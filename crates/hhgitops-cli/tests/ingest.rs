@@ -511,7 +511,7 @@ fn symlinks_out_of_the_root_are_refused_and_oversized_files_rejected() {
     assert!(r["refused"][0]["reason"]
         .as_str()
         .unwrap()
-        .contains("outside the GitOps root"));
+        .contains("symbolic link: refused"));
     let big = &r["files"][0];
     assert_eq!(big["status"], "rejected");
     assert!(

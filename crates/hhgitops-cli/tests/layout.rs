@@ -159,6 +159,8 @@ fn loose_yaml_files_move_into_raw() {
     std::fs::write(root.join("raw/wiring.yaml"), "already here\n").unwrap();
 
     env.ok(&["fabric", "add", "f", "--path", root.to_str().unwrap()]);
+    // `fabric add` moves nothing; `init --migrate` moves the loose files.
+    env.ok(&["init", "--fabric", "f", "--migrate"]);
     assert_eq!(
         std::fs::read_to_string(root.join("raw/wiring.yaml")).unwrap(),
         "already here\n",
@@ -228,6 +230,8 @@ fn hnp_layout_is_upgraded_in_place() {
     std::fs::write(root.join("unmanaged/leftover.yaml"), "kind: Server\n").unwrap();
 
     env.ok(&["fabric", "add", "lab", "--path", root.to_str().unwrap()]);
+    // `fabric add` moves nothing; `init --migrate` moves the loose files.
+    env.ok(&["init", "--fabric", "lab", "--migrate"]);
     let manifest = std::fs::read_to_string(root.join(".hnp/manifest.yaml")).unwrap();
     assert!(
         manifest.contains("layoutVersion: 1") && !manifest.contains("fabric_name"),

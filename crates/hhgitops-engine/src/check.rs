@@ -54,7 +54,7 @@ pub fn validate_files(files: &[PathBuf], fabric: Option<&Fabric>) -> Result<Vali
     let mut managed_files: Vec<String> = Vec::new();
     if let Some(f) = fabric {
         let root = GitOpsRoot::new(&f.root);
-        let manifest = match read_manifest(&root.manifest_path())? {
+        let manifest = match read_manifest(&root.sandbox()?)? {
             ManifestState::Current(m) => m,
             _ => crate::records::Manifest::new(&f.name),
         };

@@ -124,6 +124,11 @@ impl Engine {
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
+        if fabric.root_rule != RootRule::GitClone {
+            // Checked again once a clone exists (register_with_layout); a local root is checked first.
+            let others = registry.list().await?;
+            crate::roots::check_new_root(&fabric.root, &self.home, &others)?;
+        }
         registry.check_new(&fabric.name, &fabric.root).await?;
         if fabric.root_rule != RootRule::GitClone {
             check_root_usable(&fabric)?;
@@ -136,7 +141,7 @@ impl Engine {
         let mut report = None;
         let mut git = None;
         let result = async {
-            let init_report = self.register_with_layout(&fabric).await?;
+            let init_report = self.register_with_layout(&fabric, false).await?;
             if let Some(s) = session {
                 let message = init_commit_message(&fabric, &init_report);
                 match self.git_commit(&fabric, s, message).await {
@@ -166,13 +171,26 @@ impl Engine {
     }
 
     /// Registers a fabric and completes its layout, in one database transaction: when the layout cannot be
-    /// made, nothing is registered (and `apply_init` removes the folders it created).
-    pub(crate) async fn register_with_layout(&self, fabric: &Fabric) -> Result<InitReport> {
+    /// made, nothing is registered (and `apply_init` removes the folders it created). Loose YAML files are
+    /// moved into raw/ only with `migrate` (onboard); otherwise they are reported.
+    pub(crate) async fn register_with_layout(
+        &self,
+        fabric: &Fabric,
+        migrate: bool,
+    ) -> Result<InitReport> {
         let root = GitOpsRoot::new(&fabric.root);
+        let others: Vec<Fabric> = self
+            .registry()
+            .list()
+            .await?
+            .into_iter()
+            .filter(|f| f.name != fabric.name)
+            .collect();
+        crate::roots::check_new_root(&fabric.root, &self.home, &others)?;
         let mut init_report = None;
         self.registry()
             .insert(fabric, || {
-                let plan = root.plan_init(&fabric.name)?;
+                let plan = root.plan_init(&fabric.name, migrate)?;
                 init_report = Some(root.apply_init(&fabric.name, &plan)?);
                 Ok(())
             })
@@ -186,17 +204,22 @@ impl Engine {
     }
 
     /// Plans `init` for a fabric (used by `--dry-run` and before `apply_init`).
-    pub async fn plan_init(&self, fabric: &Fabric) -> Result<InitPlan> {
-        GitOpsRoot::new(&fabric.root).plan_init(&fabric.name)
+    pub async fn plan_init(&self, fabric: &Fabric, migrate: bool) -> Result<InitPlan> {
+        GitOpsRoot::new(&fabric.root).plan_init(&fabric.name, migrate)
     }
 
-    /// `init`: creates what is missing, migrates old structures, then commits (and pushes) when in Git.
-    pub async fn init(&self, fabric: &Fabric) -> Result<(InitReport, Option<GitOutcome>)> {
+    /// `init`: creates what is missing, upgrades HNP records, with `migrate` moves loose YAML files into
+    /// raw/, then commits (and pushes) when in Git.
+    pub async fn init(
+        &self,
+        fabric: &Fabric,
+        migrate: bool,
+    ) -> Result<(InitReport, Option<GitOutcome>)> {
         let session = self
             .git_session(fabric, &format!("init {}", fabric.name))
             .await?;
         let root = GitOpsRoot::new(&fabric.root);
-        let plan = root.plan_init(&fabric.name)?;
+        let plan = root.plan_init(&fabric.name, migrate)?;
         let report = root.apply_init(&fabric.name, &plan)?;
         let git = match session {
             Some(s) => Some(

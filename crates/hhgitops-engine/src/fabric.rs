@@ -43,6 +43,11 @@ pub fn validate_git_path(p: &str) -> Result<()> {
             "--git-path {p:?} must not contain '..': name a folder inside the repository"
         )));
     }
+    if crate::roots::inside_dot_git(p) {
+        return Err(Error::usage(format!(
+            "--git-path {p:?} is inside .git, Git's own folder, where nothing is ever committed: name a folder of the work tree"
+        )));
+    }
     Ok(())
 }
 

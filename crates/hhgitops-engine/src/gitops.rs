@@ -151,6 +151,7 @@ pub fn open_session(
                 _lock: lock,
             };
             session.pull()?;
+            refuse_tracked_txn(&session.repo, &session.root)?;
             Ok(Some(session))
         }
         RootRule::Path | RootRule::HomeDefault => {
@@ -163,6 +164,7 @@ pub fn open_session(
             let lock =
                 CloneLock::acquire(&repo, purpose, settings.lock_timeout).map_err(git_error)?;
             let push = repo.has_remote().unwrap_or(false) && repo.upstream().is_ok();
+            refuse_tracked_txn(&repo, &fabric.root)?;
             Ok(Some(GitSession {
                 repo,
                 root: fabric.root.clone(),
@@ -173,6 +175,38 @@ pub fn open_session(
             }))
         }
     }
+}
+
+/// A tree that tracks `.hnp/txn` in Git is refused before anything runs: transactions are run-time files that
+/// never belong in a repository, and a journal from a repository (anyone who can push) is never applied.
+pub fn refuse_tracked_txn(repo: &GitRepo, root: &Path) -> Result<()> {
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let out = repo
+        .git()
+        .command(root)
+        .args(["ls-files", "-z", "--", crate::txn::TXN_DIR])
+        .run()
+        .map_err(git_error)?;
+    let tracked: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    if let Some(first) = tracked.first() {
+        return Err(Error::Corrupt {
+            path: root.join(crate::txn::TXN_DIR),
+            message: format!(
+                "is tracked in Git ({} file(s), e.g. {first}): hhgitops' transactions never belong in a repository and one from a repository is never applied; remove it from Git (`git rm -r --cached {}` in {}, commit and push). Nothing was done",
+                tracked.len(),
+                crate::txn::TXN_DIR,
+                root.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn nearest_existing(p: &Path) -> PathBuf {

@@ -22,21 +22,20 @@ use hhgitops_core::validate::{parse_source, validate_state, SourceReport};
 use hhgitops_core::{yaml, Diagnostic, Kind};
 use serde::Serialize;
 
-use crate::atomic::{sha256_hex, write_atomic};
+use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, Rejection, RunCounts};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
 use crate::rawfiles::{archive_name, discover, RawFile, RefusedFile};
-use crate::records::{
-    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation, Source,
-};
+use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation, Source};
+use crate::sandbox::{FileKind, RootDir};
 use crate::txn::{recover, Failpoint, Recovery, Transaction};
 use crate::Engine;
 
-/// Default largest raw file accepted.
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
+/// Default largest raw file accepted (8 MiB: see `hhgitops_core::yaml::DEFAULT_MAX_BYTES`).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = hhgitops_core::yaml::DEFAULT_MAX_BYTES as u64;
 
 /// How an ingestion runs.
 #[derive(Debug, Clone)]
@@ -489,10 +488,11 @@ fn ingest_files(
     opts: &IngestOptions,
     rejections: &BTreeMap<String, Rejection>,
 ) -> Result<IngestOutcome> {
+    let dir = root.sandbox()?;
     let recovery = if opts.dry_run {
         Recovery::default()
     } else {
-        recover(root.path())?
+        recover(&dir)?
     };
     let manifest_path = root.manifest_path();
     let mut manifest = root.current_manifest(&fabric.name)?;
@@ -502,12 +502,13 @@ fn ingest_files(
     };
 
     // 1. The raw files of this run.
-    let (candidates, refused) = select_raw_files(root, opts)?;
+    let (candidates, refused) = select_raw_files(root, &dir, opts)?;
 
     // Nothing to ingest and managed/ exactly as the manifest records it: the state was validated when it was
     // written, so there is nothing to check again (a no-op run reads hashes only).
     if candidates.is_empty() && managed_matches_manifest(root, &manifest)? {
-        let manifest_bytes = std::fs::read(&manifest_path)
+        let manifest_bytes = dir
+            .read_max(MANIFEST, crate::records::MAX_RECORD_BYTES)
             .map_err(|e| Error::io("cannot read", &manifest_path, e))?;
         let report = IngestReport {
             fabric: fabric.name.clone(),
@@ -537,7 +538,7 @@ fn ingest_files(
     let mut reports: Vec<FileReport> = Vec::new();
     let mut read: Vec<ReadFile> = Vec::new();
     for rf in candidates {
-        let (file_report, read_file) = read_raw(&rf, opts, rejections, &limits, settings);
+        let (file_report, read_file) = read_raw(&dir, &rf, opts, rejections, &limits, settings);
         if let Some(r) = read_file {
             read.push(r);
         }
@@ -638,7 +639,7 @@ fn ingest_files(
     drop(std::mem::take(&mut managed.state));
 
     // 5. Plan the writes.
-    let mut writes = Writes::new(root.path(), opts.dry_run);
+    let mut writes = Writes::new(&dir, opts.dry_run);
     let mut inventory: BTreeMap<(Kind, String), InventoryEntry> = BTreeMap::new();
     for e in &manifest.inventory {
         if let Some(k) = Kind::from_kind_name(&e.kind) {
@@ -751,7 +752,7 @@ fn ingest_files(
         } else {
             FileStatus::Ingested
         };
-        let archived = archive_name(root.path(), &rf.rel, &archive_taken);
+        let archived = archive_name(&dir, &rf.rel, &archive_taken);
         archive_taken.insert(archived.clone());
         writes.put(&archived, &std::mem::take(&mut rf.bytes))?;
         writes.remove(&rf.rel, Some(rf.sha256.clone()))?;
@@ -804,8 +805,9 @@ fn ingest_files(
     }
     summary.deleted = managed_report.removed.len();
 
-    let old_manifest_bytes =
-        std::fs::read(&manifest_path).map_err(|e| Error::io("cannot read", &manifest_path, e))?;
+    let old_manifest_bytes = dir
+        .read_max(MANIFEST, crate::records::MAX_RECORD_BYTES)
+        .map_err(|e| Error::io("cannot read", &manifest_path, e))?;
     manifest.inventory = inventory.into_values().collect();
     manifest.sort();
     let new_manifest = manifest.to_yaml()?;
@@ -814,11 +816,7 @@ fn ingest_files(
         writes.put(MANIFEST, new_manifest.as_bytes())?;
     }
     if !log_entries.is_empty() {
-        let log_path = root.archive_log_path();
-        let mut log = match read_yaml(&log_path)? {
-            Some(v) => parse_archive_log(&log_path, v)?,
-            None => ArchiveLog::new(&fabric.name),
-        };
+        let mut log = ArchiveLog::read(&dir, &fabric.name)?;
         log.entries.extend(log_entries);
         writes.put(ARCHIVE_LOG, log.to_yaml()?.as_bytes())?;
     }
@@ -852,16 +850,16 @@ fn ingest_files(
 
 /// The writes of a run, staged into one transaction as they are decided (a dry run only counts them).
 struct Writes {
-    root: PathBuf,
+    root: RootDir,
     dry_run: bool,
     txn: Option<Transaction>,
     count: usize,
 }
 
 impl Writes {
-    fn new(root: &Path, dry_run: bool) -> Self {
+    fn new(root: &RootDir, dry_run: bool) -> Self {
         Writes {
-            root: root.to_path_buf(),
+            root: root.clone(),
             dry_run,
             txn: None,
             count: 0,
@@ -897,9 +895,10 @@ impl Writes {
 /// The raw files of this run: all of raw/, or the `--file` ones (copied into raw/ when outside it).
 fn select_raw_files(
     root: &GitOpsRoot,
+    dir: &RootDir,
     opts: &IngestOptions,
 ) -> Result<(Vec<RawFile>, Vec<RefusedFile>)> {
-    let (all, refused) = discover(root.path())?;
+    let (all, refused) = discover(dir)?;
     let Some(only) = &opts.only else {
         return Ok((all, refused));
     };
@@ -936,36 +935,49 @@ fn select_raw_files(
                 p.display()
             )));
         }
+        if name.len() > crate::rawfiles::MAX_RAW_NAME {
+            return Err(Error::usage(format!(
+                "{}: the file name is {} bytes; raw file names are limited to {} bytes (their archived copies must fit the file system's 255-byte limit)",
+                p.display(),
+                name.len(),
+                crate::rawfiles::MAX_RAW_NAME
+            )));
+        }
         let bytes = std::fs::read(&canon).map_err(|e| Error::io("cannot read", &canon, e))?;
         let mut rel = format!("raw/{name}");
         let mut n = 2;
         loop {
-            let target = root.abs(&rel);
-            match std::fs::read(&target) {
-                Ok(existing) if existing == bytes => break,
-                Ok(_) => {
-                    let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), "yaml"));
-                    rel = format!("raw/{stem}-{n}.{ext}");
-                    n += 1;
-                }
-                Err(_) => {
-                    if !opts.dry_run {
-                        write_atomic(&target, &bytes)?;
-                    } else {
-                        // Read it from where it is; report it under the name it would get.
-                        out.push(RawFile {
-                            rel: rel.clone(),
-                            abs: canon.clone(),
-                        });
-                        return Ok((out, refused));
-                    }
-                    break;
-                }
+            let taken = match dir.kind(&rel) {
+                Ok(None) => false,
+                Ok(Some(FileKind::File)) => match dir.read(&rel) {
+                    Ok(existing) if existing == bytes => break,
+                    _ => true,
+                },
+                _ => true,
+            };
+            if taken {
+                let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), "yaml"));
+                rel = format!("raw/{stem}-{n}.{ext}");
+                n += 1;
+                continue;
             }
+            if opts.dry_run {
+                // Read it from where it is; report it under the name it would get.
+                out.push(RawFile {
+                    rel: rel.clone(),
+                    abs: canon.clone(),
+                    outside: true,
+                });
+                return Ok((out, refused));
+            }
+            dir.write_atomic(&rel, &bytes)
+                .map_err(|e| Error::io("cannot copy into raw/", root.abs(&rel), e))?;
+            break;
         }
         out.push(RawFile {
             rel: rel.clone(),
             abs: root.abs(&rel),
+            outside: false,
         });
     }
     Ok((out, refused))
@@ -973,6 +985,7 @@ fn select_raw_files(
 
 /// Reads and parses one raw file, noticing files that change or vanish while read.
 fn read_raw(
+    dir: &RootDir,
     rf: &RawFile,
     opts: &IngestOptions,
     rejections: &BTreeMap<String, Rejection>,
@@ -980,8 +993,22 @@ fn read_raw(
     settings: &FabricSettings,
 ) -> (FileReport, Option<ReadFile>) {
     let mut fr = FileReport::new(&rf.rel, FileStatus::Rejected);
-    let before = match std::fs::metadata(&rf.abs) {
-        Ok(m) => m,
+    // A --file outside the root in a dry run is read where it is; everything else through the sandbox.
+    let meta = |rf: &RawFile| -> std::io::Result<Option<(u64, (i64, i64))>> {
+        if rf.outside {
+            let m = std::fs::metadata(&rf.abs)?;
+            use std::os::unix::fs::MetadataExt;
+            return Ok(Some((m.len(), (m.mtime(), m.mtime_nsec()))));
+        }
+        Ok(dir.meta(&rf.rel)?.map(|m| (m.len, m.mtime)))
+    };
+    let before = match meta(rf) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            fr.status = FileStatus::Skipped;
+            fr.note = Some("vanished before it could be read".into());
+            return (fr, None);
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fr.status = FileStatus::Skipped;
             fr.note = Some("vanished before it could be read".into());
@@ -993,13 +1020,13 @@ fn read_raw(
             return (fr, None);
         }
     };
-    if before.len() > opts.max_file_size {
+    if before.0 > opts.max_file_size {
         fr.errors.push(ErrorRecord::plain(format!(
             "file is {} bytes, larger than the limit of {} bytes: split it, or raise the limit (--max-file-size)",
-            before.len(),
+            before.0,
             opts.max_file_size
         )));
-        fr.sha256 = hash_file(&rf.abs).unwrap_or_default();
+        fr.sha256 = hash_file(dir, rf).unwrap_or_default();
         if rejections
             .get(&rf.rel)
             .is_some_and(|r| r.sha256 == fr.sha256)
@@ -1008,7 +1035,12 @@ fn read_raw(
         }
         return (fr, None);
     }
-    let bytes = match std::fs::read(&rf.abs) {
+    let read = if rf.outside {
+        std::fs::read(&rf.abs)
+    } else {
+        dir.read_max(&rf.rel, opts.max_file_size)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fr.status = FileStatus::Skipped;
@@ -1024,14 +1056,10 @@ fn read_raw(
     if let Some(hook) = &opts.after_read {
         (hook.0)(&rf.abs);
     }
-    let after = std::fs::metadata(&rf.abs).ok();
+    let after = meta(rf).ok().flatten();
     let changed = match &after {
         None => true,
-        Some(a) => {
-            a.len() != before.len()
-                || a.modified().ok() != before.modified().ok()
-                || a.len() != bytes.len() as u64
-        }
+        Some(a) => a.0 != before.0 || a.1 != before.1 || a.0 != bytes.len() as u64,
     };
     if changed {
         fr.status = FileStatus::Skipped;
@@ -1073,10 +1101,14 @@ fn read_raw(
     )
 }
 
-fn hash_file(p: &Path) -> std::io::Result<String> {
+fn hash_file(dir: &RootDir, rf: &RawFile) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
-    let mut f = std::fs::File::open(p)?;
+    let mut f = if rf.outside {
+        std::fs::File::open(&rf.abs)?
+    } else {
+        dir.open_file(&rf.rel)?
+    };
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -1096,14 +1128,16 @@ fn managed_matches_manifest(root: &GitOpsRoot, manifest: &Manifest) -> Result<bo
         .iter()
         .map(|e| (e.file.as_str(), e.sha256.as_str()))
         .collect();
+    let dir = root.sandbox()?;
     for kind in Kind::ALL {
         for name in managed_file_names(root, kind)? {
             let rel = format!("managed/{}/{name}", kind.plural());
             let Some(sha) = expected.remove(rel.as_str()) else {
                 return Ok(false);
             };
-            let path = root.abs(&rel);
-            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let bytes = dir
+                .read(&rel)
+                .map_err(|e| Error::io("cannot read", root.abs(&rel), e))?;
             if sha256_hex(&bytes) != sha {
                 return Ok(false);
             }
@@ -1114,16 +1148,17 @@ fn managed_matches_manifest(root: &GitOpsRoot, manifest: &Manifest) -> Result<bo
 
 /// The managed files of one kind (`<name>.yaml`, dotfiles and other files left out), sorted.
 fn managed_file_names(root: &GitOpsRoot, kind: Kind) -> Result<Vec<String>> {
-    let dir = root.kind_dir(kind);
-    let entries = match std::fs::read_dir(&dir) {
+    let dir = root.sandbox()?;
+    let rel = format!("managed/{}", kind.plural());
+    let entries = match dir.list(&rel) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("cannot list", &dir, e)),
+        Err(e) => return Err(Error::io("cannot list", root.abs(&rel), e)),
     };
     let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .into_iter()
+        .filter(|e| e.kind == FileKind::File)
+        .filter_map(|e| e.utf8().map(str::to_string))
         .filter(|n| !n.starts_with('.') && n.ends_with(".yaml"))
         .collect();
     names.sort();
@@ -1158,11 +1193,13 @@ pub fn load_managed(
 ) -> Result<ManagedState> {
     let mut out = ManagedState::default();
     let limits = yaml::Limits::default();
+    let dir = root.sandbox()?;
     for kind in Kind::ALL {
         for file_name in managed_file_names(root, kind)? {
             let rel = format!("managed/{}/{file_name}", kind.plural());
-            let path = root.abs(&rel);
-            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            let bytes = dir
+                .read(&rel)
+                .map_err(|e| Error::io("cannot read", root.abs(&rel), e))?;
             let rep = parse_source(&rel, &bytes, &limits, settings);
             if !rep.errors.is_empty() {
                 out.problems.extend(rep.errors.iter().cloned());
@@ -1254,13 +1291,14 @@ pub fn load_managed(
 /// Points errors in managed files at their field: managed objects are validated without their parsed trees, so
 /// such errors start out at the document; the few files concerned are parsed again here.
 pub fn relocate(root: &GitOpsRoot, diags: &mut [Diagnostic]) {
+    let Ok(dir) = root.dir() else { return };
     let mut cache: BTreeMap<String, Option<hhgitops_core::yaml::Node>> = BTreeMap::new();
     for d in diags.iter_mut() {
         if !d.file.starts_with("managed/") || d.path.is_empty() {
             continue;
         }
         let node = cache.entry(d.file.clone()).or_insert_with(|| {
-            let bytes = std::fs::read(root.abs(&d.file)).ok()?;
+            let bytes = dir.read(&d.file).ok()?;
             let docs = yaml::parse_stream(&bytes, &yaml::Limits::default()).ok()?;
             docs.into_iter().find_map(|doc| doc.root)
         });

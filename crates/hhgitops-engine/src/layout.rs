@@ -13,9 +13,10 @@ use serde::Serialize;
 use crate::atomic::{create_dirs, remove_created_dirs};
 use crate::error::{Error, Result};
 use crate::records::{
-    is_hnp_archive_log, parse_archive_log, read_manifest, read_yaml, ArchiveLog, LogEntry,
-    Manifest, ManifestState, Operation,
+    is_hnp_archive_log, parse_archive_log, read_manifest, read_yaml, write_record, ArchiveLog,
+    LogEntry, Manifest, ManifestState, Operation,
 };
+use crate::sandbox::{FileKind, RootDir};
 
 pub const RAW: &str = "raw";
 pub const MANAGED: &str = "managed";
@@ -115,6 +116,9 @@ pub struct InitPlan {
     pub blocking: Vec<Problem>,
     /// Things a person should look at that do not stop init (e.g. HNP duplicate files).
     pub warnings: Vec<Problem>,
+    /// Loose YAML files found outside raw/ that this plan does not move (`init --migrate` moves them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loose: Vec<Action>,
 }
 
 impl InitPlan {
@@ -128,6 +132,9 @@ impl InitPlan {
 pub struct InitReport {
     pub actions: Vec<Action>,
     pub warnings: Vec<Problem>,
+    /// Loose YAML files left where they are (moving them is `init --migrate` or `onboard`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loose: Vec<Action>,
 }
 
 impl GitOpsRoot {
@@ -160,11 +167,76 @@ impl GitOpsRoot {
         self.root.join(MANIFEST)
     }
 
+    /// Opens the root (which must exist) as a sandbox, without looking at the layout.
+    pub fn dir(&self) -> Result<RootDir> {
+        RootDir::open(&self.root).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::usage(format!(
+                "the GitOps root {} does not exist: run `hhgitops init`",
+                self.root.display()
+            )),
+            _ => Error::io("cannot open the GitOps root", &self.root, e),
+        })
+    }
+
+    /// Opens the root as a sandbox for a command that works in its layout: every layout folder and record that
+    /// is a symbolic link (or anything but what it should be) is a layout error, and the command refuses.
+    pub fn sandbox(&self) -> Result<RootDir> {
+        let dir = self.dir()?;
+        if let Some(p) = Self::layout_links(&dir).into_iter().next() {
+            return Err(Error::Corrupt {
+                path: dir.abs(&p.path),
+                message: p.message,
+            });
+        }
+        Ok(dir)
+    }
+
+    /// Layout entries that are symbolic links or of the wrong type (`raw`, `managed`, `managed/<kind>`, `.hnp`,
+    /// `.hnp/txn`, the records and the lock): never followed, reported, never fixed by `init`.
+    pub fn layout_links(dir: &RootDir) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut want: Vec<(String, FileKind)> = Self::layout_dirs()
+            .into_iter()
+            .map(|d| (d, FileKind::Dir))
+            .collect();
+        want.push((crate::txn::TXN_DIR.into(), FileKind::Dir));
+        for f in [MANIFEST, ARCHIVE_LOG, HNP_GITIGNORE, crate::lock::LOCK_FILE] {
+            want.push((f.into(), FileKind::File));
+        }
+        for (rel, kind) in want {
+            match dir.kind(&rel) {
+                Ok(None) => {}
+                Ok(Some(k)) if k == kind => {}
+                Ok(Some(FileKind::Symlink)) => out.push(Problem {
+                    message: format!(
+                        "is a symbolic link: layout {} must be real ones inside the GitOps root (hhgitops never follows links there); replace the link with a {}",
+                        if kind == FileKind::Dir { "folders" } else { "files" },
+                        if kind == FileKind::Dir { "folder holding its files" } else { "copy of the file" },
+                    ),
+                    path: rel,
+                    fixable: false,
+                }),
+                Ok(Some(k)) => out.push(Problem {
+                    message: format!(
+                        "is {} where {} should be: move it away and run init again",
+                        k.describe(),
+                        kind.describe()
+                    ),
+                    path: rel,
+                    fixable: false,
+                }),
+                // A parent that is a link or a file: reported for the parent.
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
     /// The manifest, for commands that need a complete layout: a missing or HNP-format manifest is a usage
     /// error that says to run `init`.
     pub fn current_manifest(&self, fabric: &str) -> Result<Manifest> {
         let path = self.manifest_path();
-        match read_manifest(&path)? {
+        match read_manifest(&self.sandbox()?)? {
             ManifestState::Current(m) => Ok(m),
             ManifestState::Missing => Err(Error::usage(format!(
                 "{} is missing: run `hhgitops init --fabric {fabric}`",
@@ -226,8 +298,9 @@ impl GitOpsRoot {
         Ok(())
     }
 
-    /// Inspects the root and decides what `init` would do. Changes nothing.
-    pub fn plan_init(&self, fabric: &str) -> Result<InitPlan> {
+    /// Inspects the root and decides what `init` would do. Changes nothing. Loose YAML files are moved into
+    /// raw/ only with `migrate`; without it they are reported (warnings).
+    pub fn plan_init(&self, fabric: &str, migrate: bool) -> Result<InitPlan> {
         let mut plan = InitPlan::default();
         if self.root.exists() && !self.root.is_dir() {
             plan.blocking.push(Problem {
@@ -242,31 +315,50 @@ impl GitOpsRoot {
         }
         if !self.root.exists() {
             plan.actions.push(Action::CreateDir { path: ".".into() });
+            for rel in Self::layout_dirs() {
+                plan.actions.push(Action::CreateDir { path: rel });
+            }
+            for path in [MANIFEST, ARCHIVE_LOG] {
+                plan.actions.push(if path == MANIFEST {
+                    Action::WriteManifest { path: path.into() }
+                } else {
+                    Action::WriteArchiveLog { path: path.into() }
+                });
+            }
+            plan.actions.push(Action::WriteGitignore {
+                path: HNP_GITIGNORE.into(),
+            });
+            return Ok(plan);
         }
+        let dir = self.dir()?;
+        plan.blocking.extend(Self::layout_links(&dir));
         for rel in Self::layout_dirs() {
-            let p = self.root.join(&rel);
-            if p.is_dir() {
+            if plan.blocking.iter().any(|p| p.path == rel) {
                 continue;
             }
-            if p.exists() || p.is_symlink() {
-                plan.blocking.push(Problem {
+            match dir.kind(&rel) {
+                Ok(Some(FileKind::Dir)) => {}
+                Ok(None) => plan.actions.push(Action::CreateDir { path: rel }),
+                _ => plan.blocking.push(Problem {
                     path: rel.clone(),
                     message: "is a file where a folder should be: move it away (e.g. into raw/) and run init again".into(),
                     fixable: false,
-                });
-            } else {
-                plan.actions.push(Action::CreateDir { path: rel });
+                }),
             }
         }
 
         // Loose YAML outside raw/, managed/ and .hnp/.
         let mut taken = std::collections::BTreeSet::new();
-        for from in self.loose_yaml_files()? {
-            let to = self.migration_target(&from, &mut taken);
-            plan.actions.push(Action::MoveLoose { from, to });
+        for from in self.loose_yaml_files(&dir)? {
+            let to = self.migration_target(&dir, &from, &mut taken);
+            if migrate {
+                plan.actions.push(Action::MoveLoose { from, to });
+            } else {
+                plan.loose.push(Action::MoveLoose { from, to });
+            }
         }
 
-        match read_manifest(&self.manifest_path()) {
+        match read_manifest(&dir) {
             Ok(ManifestState::Missing) => plan.actions.push(Action::WriteManifest {
                 path: MANIFEST.into(),
             }),
@@ -291,7 +383,7 @@ impl GitOpsRoot {
                 fixable: false,
             }),
         }
-        match read_yaml(&self.archive_log_path()) {
+        match read_yaml(&dir, ARCHIVE_LOG) {
             Ok(None) => plan.actions.push(Action::WriteArchiveLog {
                 path: ARCHIVE_LOG.into(),
             }),
@@ -320,19 +412,18 @@ impl GitOpsRoot {
                 fixable: false,
             }),
         }
-        let gi = self.root.join(HNP_GITIGNORE);
-        if !gi.exists() && !gi.is_symlink() {
+        if !dir.exists(HNP_GITIGNORE) {
             plan.actions.push(Action::WriteGitignore {
                 path: HNP_GITIGNORE.into(),
             });
         }
-        plan.warnings.extend(self.hnp_duplicates());
+        plan.warnings.extend(self.hnp_duplicates(&dir));
         Ok(plan)
     }
 
     /// `init --check`: every problem, fixable or not. Empty means the layout is complete.
     pub fn check(&self, fabric: &str) -> Result<Vec<Problem>> {
-        let plan = self.plan_init(fabric)?;
+        let plan = self.plan_init(fabric, true)?;
         let mut problems: Vec<Problem> = plan
             .actions
             .iter()
@@ -351,7 +442,7 @@ impl GitOpsRoot {
                 },
                 Action::MoveLoose { from, to } => Problem {
                     path: from.clone(),
-                    message: format!("loose YAML outside raw/: init moves it to {to}"),
+                    message: format!("loose YAML outside raw/: `init --migrate` moves it to {to}"),
                     fixable: true,
                 },
                 Action::UpgradeManifest { path } | Action::UpgradeArchiveLog { path, .. } => {
@@ -379,13 +470,18 @@ impl GitOpsRoot {
             });
         }
         let mut created: Vec<PathBuf> = Vec::new();
-        let result = self.apply_actions(fabric, plan, &mut created);
+        let mut created_inside: Vec<String> = Vec::new();
+        let result = self.apply_actions(fabric, plan, &mut created, &mut created_inside);
         if result.is_err() {
+            if let Ok(dir) = RootDir::open(&self.root) {
+                dir.remove_created(&created_inside);
+            }
             remove_created_dirs(&created);
         }
         result.map(|actions| InitReport {
             actions,
             warnings: plan.warnings.clone(),
+            loose: plan.loose.clone(),
         })
     }
 
@@ -394,7 +490,29 @@ impl GitOpsRoot {
         fabric: &str,
         plan: &InitPlan,
         created: &mut Vec<PathBuf>,
+        created_inside: &mut Vec<String>,
     ) -> Result<Vec<Action>> {
+        if plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateDir { path } if path == "."))
+        {
+            created.extend(create_dirs(&self.root)?);
+        }
+        let dir = self.dir()?;
+        if let Some(p) = Self::layout_links(&dir).into_iter().next() {
+            return Err(Error::Corrupt {
+                path: dir.abs(&p.path),
+                message: p.message,
+            });
+        }
+        let mkdir = |rel: &str, created_inside: &mut Vec<String>| -> Result<()> {
+            created_inside.extend(
+                dir.create_dir_all(rel)
+                    .map_err(|e| Error::io("cannot create folder", dir.abs(rel), e))?,
+            );
+            Ok(())
+        };
         let mut done = Vec::new();
         let mut log_entries: Vec<LogEntry> = Vec::new();
         let mut moves: Vec<String> = Vec::new();
@@ -402,34 +520,30 @@ impl GitOpsRoot {
         for action in &plan.actions {
             match action {
                 Action::CreateDir { path } => {
-                    let p = if path == "." {
-                        self.root.clone()
-                    } else {
-                        self.root.join(path)
-                    };
-                    created.extend(create_dirs(&p)?);
+                    if path != "." {
+                        mkdir(path, created_inside)?;
+                    }
                 }
                 Action::MoveLoose { from, to } => {
-                    let src = self.root.join(from);
-                    let dst = self.root.join(to);
-                    if dst.exists() {
-                        return Err(Error::Runtime(format!(
-                            "{to} appeared while migrating; run init again"
-                        )));
+                    if let Some((parent, _)) = to.rsplit_once('/') {
+                        mkdir(parent, created_inside)?;
                     }
-                    if let Some(parent) = dst.parent() {
-                        created.extend(create_dirs(parent)?);
-                    }
-                    std::fs::rename(&src, &dst).map_err(|e| Error::io("cannot move", &src, e))?;
+                    // Never over an existing entry (a dangling link included).
+                    dir.rename(from, to, true).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            Error::Runtime(format!("{to} appeared while migrating; run init again"))
+                        } else {
+                            Error::io("cannot move", dir.abs(from), e)
+                        }
+                    })?;
                     moves.push(format!("{from} -> {to}"));
                 }
-                Action::WriteManifest { path } => {
-                    Manifest::new(fabric).write(&self.root.join(path))?;
+                Action::WriteManifest { .. } => {
+                    Manifest::new(fabric).write(&dir)?;
                 }
-                Action::UpgradeManifest { path } => {
-                    let p = self.root.join(path);
-                    let legacy = read_yaml(&p)?.unwrap_or_default();
-                    Manifest::new(fabric).write(&p)?;
+                Action::UpgradeManifest { .. } => {
+                    let legacy = read_yaml(&dir, MANIFEST)?.unwrap_or_default();
+                    Manifest::new(fabric).write(&dir)?;
                     log_entries.push(LogEntry {
                         message: Some(format!(
                             "upgraded the Hedgehog NetBox Plugin manifest (fabric_name {})",
@@ -441,19 +555,15 @@ impl GitOpsRoot {
                         ..LogEntry::new(Operation::Migrate)
                     });
                 }
-                Action::UpgradeArchiveLog { path, .. } => {
-                    let p = self.root.join(path);
-                    let legacy = read_yaml(&p)?.unwrap_or_default();
+                Action::UpgradeArchiveLog { .. } => {
+                    let legacy = read_yaml(&dir, ARCHIVE_LOG)?.unwrap_or_default();
                     upgraded_log = Some(self.convert_hnp_log(fabric, &legacy));
                 }
                 Action::WriteArchiveLog { .. } => {
                     upgraded_log.get_or_insert_with(|| ArchiveLog::new(fabric));
                 }
                 Action::WriteGitignore { path } => {
-                    crate::atomic::write_atomic(
-                        &self.root.join(path),
-                        HNP_GITIGNORE_CONTENT.as_bytes(),
-                    )?;
+                    write_record(&dir, path, HNP_GITIGNORE_CONTENT.as_bytes())?;
                 }
             }
             done.push(action.clone());
@@ -485,13 +595,12 @@ impl GitOpsRoot {
                     ..LogEntry::new(Operation::Migrate)
                 });
             }
-            let log_path = self.archive_log_path();
             match upgraded_log {
                 Some(mut log) => {
                     log.entries.extend(log_entries);
-                    log.write(&log_path)?;
+                    log.write(&dir)?;
                 }
-                None => ArchiveLog::append(&log_path, fabric, log_entries)?,
+                None => ArchiveLog::append(&dir, fabric, log_entries)?,
             }
         }
         Ok(done)
@@ -576,32 +685,34 @@ impl GitOpsRoot {
         }
     }
 
-    /// Loose `*.yaml`/`*.yml` files under the root but outside raw/, managed/ and .hnp/ (and dot-folders).
-    pub fn loose_yaml_files(&self) -> Result<Vec<String>> {
+    /// Loose `*.yaml`/`*.yml` files under the root but outside raw/, managed/ and .hnp/ (and dot-folders),
+    /// found through the sandbox: links (to files or folders) are neither entered nor moved.
+    pub fn loose_yaml_files(&self, dir: &RootDir) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        if !self.root.is_dir() {
-            return Ok(out);
-        }
-        let mut stack = vec![self.root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))?;
+        let mut stack = vec![String::new()];
+        while let Some(folder) = stack.pop() {
+            let entries = dir
+                .list(&folder)
+                .map_err(|e| Error::io("cannot list", dir.abs(&folder), e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(name) = entry.utf8() else { continue };
                 if name.starts_with('.') {
                     continue;
                 }
-                let path = entry.path();
-                let ft = entry
-                    .file_type()
-                    .map_err(|e| Error::io("cannot stat", &path, e))?;
-                if ft.is_dir() {
-                    if dir == self.root && (name == RAW || name == MANAGED) {
-                        continue;
+                let rel = if folder.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{folder}/{name}")
+                };
+                match entry.kind {
+                    FileKind::Dir => {
+                        if folder.is_empty() && (name == RAW || name == MANAGED) {
+                            continue;
+                        }
+                        stack.push(rel);
                     }
-                    stack.push(path);
-                } else if ft.is_file() && is_yaml_name(&name) {
-                    out.push(self.rel(&path));
+                    FileKind::File if is_yaml_name(name) => out.push(rel),
+                    _ => {}
                 }
             }
         }
@@ -612,13 +723,14 @@ impl GitOpsRoot {
     /// `raw/<relative path>`, or with `.migrated-N` before the extension when that is taken.
     fn migration_target(
         &self,
+        dir: &RootDir,
         from: &str,
         taken: &mut std::collections::BTreeSet<String>,
     ) -> String {
         let base = format!("{RAW}/{from}");
         let mut candidate = base.clone();
         let mut n = 1;
-        while taken.contains(&candidate) || self.root.join(&candidate).exists() {
+        while taken.contains(&candidate) || dir.exists(&candidate) {
             let (stem, ext) = match base.rfind('.') {
                 Some(i) => (&base[..i], &base[i..]),
                 None => (base.as_str(), ""),
@@ -631,16 +743,17 @@ impl GitOpsRoot {
     }
 
     /// HNP wrote `<name>-1.yaml` beside `<name>.yaml` on re-ingest. Both are kept; a person resolves them.
-    pub fn hnp_duplicates(&self) -> Vec<Problem> {
+    pub fn hnp_duplicates(&self, root: &RootDir) -> Vec<Problem> {
         let mut out = Vec::new();
         for kind in Kind::ALL {
-            let dir = self.kind_dir(kind);
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+            let dir = format!("{MANAGED}/{}", kind.plural());
+            let Ok(entries) = root.list(&dir) else {
                 continue;
             };
             let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .into_iter()
+                .filter(|e| e.kind == FileKind::File)
+                .filter_map(|e| e.utf8().map(str::to_string))
                 .collect();
             names.sort();
             let set: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
@@ -657,8 +770,12 @@ impl GitOpsRoot {
                 // HNP's copy holds the same object as the original; `leaf-1-2.yaml` beside a legitimate
                 // `leaf-1.yaml` that names another object is not a duplicate.
                 let same_object = || {
-                    std::fs::read_to_string(dir.join(n))
-                        .map(|t| t.lines().any(|l| l.trim() == format!("name: {orig}")))
+                    root.read_max(&format!("{dir}/{n}"), 1 << 20)
+                        .map(|t| {
+                            String::from_utf8_lossy(&t)
+                                .lines()
+                                .any(|l| l.trim() == format!("name: {orig}"))
+                        })
                         .unwrap_or(false)
                 };
                 let original_exists = set.contains(format!("{orig}.yaml").as_str())

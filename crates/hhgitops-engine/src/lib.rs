@@ -23,6 +23,8 @@ pub mod maintain;
 pub mod onboard;
 pub mod rawfiles;
 pub mod records;
+pub mod roots;
+pub mod sandbox;
 pub mod status;
 pub mod sync;
 pub mod txn;

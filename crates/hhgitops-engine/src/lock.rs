@@ -49,19 +49,19 @@ pub async fn lock_root(
     timeout: Duration,
 ) -> Result<FabricLock> {
     let path = root.join(LOCK_FILE);
-    if let Some(parent) = path.parent() {
-        if !parent.is_dir() {
-            return Err(Error::usage(format!(
-                "{} is missing: the layout of fabric {fabric:?} is not initialized (run `hhgitops init --fabric {fabric}`)",
-                parent.display()
-            )));
-        }
+    let layout = crate::layout::GitOpsRoot::new(root);
+    if !root.join(crate::layout::HNP_DIR).exists()
+        && !root.join(crate::layout::HNP_DIR).is_symlink()
+    {
+        return Err(Error::usage(format!(
+            "{} is missing: the layout of fabric {fabric:?} is not initialized (run `hhgitops init --fabric {fabric}`)",
+            root.join(crate::layout::HNP_DIR).display()
+        )));
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    // Every command that locks a fabric works in its layout: a layout folder that is a link is refused here.
+    let dir = layout.sandbox()?;
+    let file = dir
+        .open_lock_file(LOCK_FILE)
         .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
     let deadline = Instant::now() + timeout;
     loop {

@@ -15,9 +15,7 @@ use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::{fabric_settings, load_managed};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
-use crate::records::{
-    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation,
-};
+use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation};
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
 
@@ -58,7 +56,8 @@ struct Opened {
 async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
     let lock = lock_fabric(engine, fabric, Duration::from_secs(60)).await?;
-    recover(root.path())?;
+    let recovery = recover(&root.sandbox()?)?;
+    report_recovery(&recovery);
     let settings = fabric_settings(fabric)?;
     let manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
@@ -94,7 +93,7 @@ pub async fn delete_object(
         .inventory
         .iter()
         .any(|e| e.kind == kind.name() && e.name == name);
-    if !root.abs(&rel).exists() && !in_inventory {
+    if !root.sandbox()?.exists(&rel) && !in_inventory {
         return Err(Error::usage(format!(
             "{kind}/{name} is not managed in fabric {:?} ({rel} does not exist)",
             fabric.name
@@ -127,17 +126,14 @@ pub async fn delete_object(
     manifest
         .inventory
         .retain(|e| !(e.kind == kind.name() && e.name == name));
-    let log_path = root.archive_log_path();
-    let mut log = match read_yaml(&log_path)? {
-        Some(v) => parse_archive_log(&log_path, v)?,
-        None => ArchiveLog::new(&fabric.name),
-    };
+    let dir = root.sandbox()?;
+    let mut log = ArchiveLog::read(&dir, &fabric.name)?;
     log.entries.push(LogEntry {
         deleted: vec![format!("{kind}/{name}")],
         files: vec![rel.clone()],
         ..LogEntry::new(Operation::Delete)
     });
-    let mut txn = Transaction::begin(root.path())?;
+    let mut txn = Transaction::begin(&dir)?;
     txn.remove(&rel, None);
     let manifest_yaml = manifest.to_yaml()?;
     txn.put(MANIFEST, manifest_yaml.as_bytes())?;
@@ -258,7 +254,9 @@ pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> 
         });
     }
     report.indexed = entries.len();
-    let manifest_sha = std::fs::read(root.manifest_path())
+    let manifest_sha = root
+        .sandbox()?
+        .read_max(crate::layout::MANIFEST, crate::records::MAX_RECORD_BYTES)
         .map(|b| sha256_hex(&b))
         .ok();
     // The index reflects the tree; record the manifest hash only when the two agree, so the next ingest
@@ -270,4 +268,12 @@ pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> 
         .replace_index(&entries, if agree { manifest_sha.as_deref() } else { None })
         .await?;
     Ok(report)
+}
+
+/// Recovery of interrupted transactions is reported where it did something unusual (a journal refused, a step
+/// given up); delete and reindex have no report field for it, so it goes to the log.
+fn report_recovery(r: &crate::txn::Recovery) {
+    for m in r.refused.iter().chain(&r.resolved) {
+        tracing::warn!("{m}");
+    }
 }

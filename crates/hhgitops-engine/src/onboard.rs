@@ -46,7 +46,7 @@ impl Engine {
             None => "repository already cloned: fetched and fast-forwarded".to_string(),
         });
         let work = async {
-            let init_report = self.register_with_layout(&fabric).await?;
+            let init_report = self.register_with_layout(&fabric, true).await?;
             let ingest = match ingest_local(self, &fabric, opts).await {
                 Ok(r) => r,
                 Err(e) => {

@@ -1,12 +1,26 @@
 //! The `.hnp/` records of a GitOps root: the manifest (layout version, fabric, inventory) and the archive log
 //! (every operation). Both are versioned YAML, documented in docs/layout.md, written atomically.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::layout::{ARCHIVE_LOG, MANIFEST};
+use crate::sandbox::RootDir;
+
+/// Largest manifest or archive log read: hhgitops' own files have their own limit, never the raw-file limit
+/// (a fabric of a few hundred thousand objects has a manifest of a few hundred megabytes).
+pub const MAX_RECORD_BYTES: u64 = 2 << 30;
+
+/// The YAML limits for hhgitops' own files: their size, no aliases, shallow.
+pub fn record_limits() -> hhgitops_core::yaml::Limits {
+    hhgitops_core::yaml::Limits {
+        max_bytes: MAX_RECORD_BYTES as usize,
+        max_alias_nodes: 0,
+        max_depth: 32,
+        max_nodes: usize::MAX,
+        max_entries: usize::MAX,
+    }
+}
 
 /// The layout version this build writes and understands.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -78,9 +92,15 @@ impl Manifest {
         ))
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_yaml()?.as_bytes())
+    pub fn write(&self, root: &RootDir) -> Result<()> {
+        write_record(root, MANIFEST, self.to_yaml()?.as_bytes())
     }
+}
+
+/// Writes one of hhgitops' own files atomically, through the root's sandbox.
+pub fn write_record(root: &RootDir, rel: &str, bytes: &[u8]) -> Result<()> {
+    root.write_atomic(rel, bytes)
+        .map_err(|e| Error::io("cannot write", root.abs(rel), e))
 }
 
 /// What an archive-log entry records.
@@ -163,42 +183,51 @@ impl ArchiveLog {
         ))
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_yaml()?.as_bytes())
+    pub fn write(&self, root: &RootDir) -> Result<()> {
+        write_record(root, ARCHIVE_LOG, self.to_yaml()?.as_bytes())
     }
 
-    /// Appends entries to the log file at `path` (read, append, atomic rewrite).
+    /// The archive log of a root (a new one when there is none).
+    pub fn read(root: &RootDir, fabric: &str) -> Result<ArchiveLog> {
+        match read_yaml(root, ARCHIVE_LOG)? {
+            Some(v) => parse_archive_log(&root.abs(ARCHIVE_LOG), v),
+            None => Ok(ArchiveLog::new(fabric)),
+        }
+    }
+
+    /// Appends entries to the root's log (read, append, atomic rewrite).
     pub fn append(
-        path: &Path,
+        root: &RootDir,
         fabric: &str,
         entries: impl IntoIterator<Item = LogEntry>,
     ) -> Result<()> {
-        let mut log = match read_yaml(path)? {
-            Some(v) => parse_archive_log(path, v)?,
-            None => ArchiveLog::new(fabric),
-        };
+        let mut log = ArchiveLog::read(root, fabric)?;
         log.entries.extend(entries);
-        log.write(path)
+        log.write(root)
     }
 }
 
-/// Reads a YAML file into JSON. `Ok(None)` when the file does not exist or holds no document.
-pub fn read_yaml(path: &Path) -> Result<Option<serde_json::Value>> {
-    let bytes = match std::fs::read(path) {
+/// Reads one of hhgitops' own YAML files (`rel` beneath the root, with the records' own limits) into JSON.
+/// `Ok(None)` when the file does not exist or holds no document.
+pub fn read_yaml(root: &RootDir, rel: &str) -> Result<Option<serde_json::Value>> {
+    let path = root.abs(rel);
+    let bytes = match root.read_max(rel, MAX_RECORD_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("cannot read", path, e)),
     };
-    let docs = hhgitops_core::yaml::parse_stream(&bytes, &hhgitops_core::yaml::Limits::default())
-        .map_err(|e| Error::Corrupt {
-        path: path.to_path_buf(),
-        message: format!("unreadable YAML at {}:{}: {}", e.line, e.column, e.message),
+    let docs = hhgitops_core::yaml::parse_stream(&bytes, &record_limits()).map_err(|e| {
+        Error::Corrupt {
+            path: path.clone(),
+            message: format!("unreadable YAML at {}:{}: {}", e.line, e.column, e.message),
+        }
     })?;
+    drop(bytes);
     let mut roots = docs.into_iter().filter_map(|d| d.root);
     let first = roots.next();
     if roots.next().is_some() {
         return Err(Error::Corrupt {
-            path: path.to_path_buf(),
+            path,
             message: "holds more than one document".into(),
         });
     }
@@ -230,8 +259,9 @@ pub fn is_hnp_manifest(v: &serde_json::Value) -> bool {
     })
 }
 
-pub fn read_manifest(path: &Path) -> Result<ManifestState> {
-    let Some(v) = read_yaml(path)? else {
+pub fn read_manifest(root: &RootDir) -> Result<ManifestState> {
+    let path = &root.abs(MANIFEST);
+    let Some(v) = read_yaml(root, MANIFEST)? else {
         return Ok(ManifestState::Missing);
     };
     if is_hnp_manifest(&v) {
@@ -259,7 +289,7 @@ pub fn is_hnp_archive_log(v: &serde_json::Value) -> bool {
         .is_some_and(|m| !m.contains_key("logVersion") && m.contains_key("operations"))
 }
 
-pub fn parse_archive_log(path: &Path, v: serde_json::Value) -> Result<ArchiveLog> {
+pub fn parse_archive_log(path: &std::path::Path, v: serde_json::Value) -> Result<ArchiveLog> {
     if let Some(ver) = v.get("logVersion").and_then(|x| x.as_u64()) {
         if ver != u64::from(LOG_VERSION) {
             return Err(Error::Corrupt {

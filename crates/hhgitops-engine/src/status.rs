@@ -38,8 +38,9 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let root = GitOpsRoot::new(&fabric.root);
     let rejections = records.rejections().await?;
-    let (files, refused) = if root.raw_dir().is_dir() {
-        discover(root.path())?
+    let dir = root.sandbox()?;
+    let (files, refused) = if dir.is_dir(crate::layout::RAW) {
+        discover(&dir)?
     } else {
         (Vec::new(), Vec::new())
     };
@@ -48,7 +49,8 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
     for f in files {
         let rej = rejections.iter().find(|r| r.file == f.rel);
         let still_rejected = match rej {
-            Some(r) => std::fs::read(&f.abs)
+            Some(r) => dir
+                .read(&f.rel)
                 .map(|b| crate::atomic::sha256_hex(&b) == r.sha256)
                 .unwrap_or(false),
             None => false,

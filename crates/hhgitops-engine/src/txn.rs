@@ -10,16 +10,21 @@
 //! transactions forward and throws uncommitted ones away. A `kill -9` at any instant therefore leaves, after the
 //! next run, either the whole transaction applied or none of it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{sha256_hex, sync_dir, write_atomic};
+use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
+use crate::sandbox::{check_rel, FileKind, RootDir};
 
 /// Folder of transactions, relative to the GitOps root.
 pub const TXN_DIR: &str = ".hnp/txn";
 const JOURNAL: &str = "journal.json";
+/// Largest journal read back (a journal lists paths, not contents: even 10^6 steps stay far below this).
+const MAX_JOURNAL_BYTES: u64 = 512 << 20;
+/// Space kept free for the journal and the run's records beyond what was staged.
+const SPACE_MARGIN: u64 = 1 << 20;
 
 /// Test-only crash injection: when the named point is reached the process aborts, as a `kill -9` would stop it.
 /// Front ends set it from `HHGITOPS_FAILPOINT`; the library never reads the environment itself.
@@ -36,7 +41,7 @@ impl Failpoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum Step {
     /// Rename `staged` (inside the transaction folder) over `target` (relative to the root).
     Put { target: String, staged: String },
@@ -47,31 +52,96 @@ enum Step {
     },
 }
 
+impl Step {
+    fn target(&self) -> &str {
+        match self {
+            Step::Put { target, .. } | Step::Remove { target, .. } => target,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Step::Put { target, .. } => format!("write {target}"),
+            Step::Remove { target, .. } => format!("remove {target}"),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Journal {
     version: u32,
     steps: Vec<Step>,
 }
 
+/// Checks one step of a journal as untrusted data: the only files a transaction may touch are managed files
+/// (`managed/<plural>/<name>.yaml`), archived copies and ingested originals under `raw/` (a raw file only with
+/// the content it was ingested with), the manifest and the archive log; a staged file is a plain name inside
+/// the transaction's own folder.
+fn check_step(step: &Step) -> std::result::Result<(), String> {
+    let target = step.target();
+    check_rel(target).map_err(|e| e.to_string())?;
+    let managed = target
+        .strip_prefix("managed/")
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(plural, file)| {
+            hhgitops_core::Kind::from_plural(plural).is_some()
+                && !file.contains('/')
+                && !file.starts_with('.')
+                && file.ends_with(".yaml")
+        });
+    let raw = target
+        .strip_prefix("raw/")
+        .is_some_and(|r| !r.split('/').any(|c| c.starts_with('.')));
+    let record = target == crate::layout::MANIFEST || target == crate::layout::ARCHIVE_LOG;
+    let ok = match step {
+        Step::Put { staged, .. } => {
+            let staged_ok = staged.len() > 1
+                && staged.starts_with('f')
+                && staged[1..].bytes().all(|b| b.is_ascii_digit());
+            if !staged_ok {
+                return Err(format!(
+                    "staged file {staged:?} is not a file of the transaction"
+                ));
+            }
+            managed || record || (raw && target.to_ascii_lowercase().ends_with(".archived"))
+        }
+        Step::Remove { sha256, .. } => {
+            managed || (raw && crate::layout::is_yaml_name(target) && sha256.is_some())
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: not a file a transaction may touch",
+            step.describe()
+        ))
+    }
+}
+
 /// A transaction being built. Dropping it without [`commit`](Transaction::commit) discards it.
 #[derive(Debug)]
 pub struct Transaction {
-    root: PathBuf,
-    dir: PathBuf,
+    root: RootDir,
+    /// `.hnp/txn/<id>`.
+    dir: String,
     steps: Vec<Step>,
+    staged_bytes: u64,
     committed: bool,
 }
 
 impl Transaction {
-    pub fn begin(root: &Path) -> Result<Transaction> {
+    pub fn begin(root: &RootDir) -> Result<Transaction> {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let dir = root.join(TXN_DIR).join(id);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io("cannot create transaction folder", &dir, e))?;
+        let dir = format!("{TXN_DIR}/{id}");
+        root.create_dir_all(&dir)
+            .map_err(|e| Error::io("cannot create transaction folder", root.abs(&dir), e))?;
         Ok(Transaction {
-            root: root.to_path_buf(),
+            root: root.clone(),
             dir,
             steps: Vec::new(),
+            staged_bytes: 0,
             committed: false,
         })
     }
@@ -79,8 +149,11 @@ impl Transaction {
     /// Stages new content for `target` (relative to the root).
     pub fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
         let staged = format!("f{}", self.steps.len());
-        let p = self.dir.join(&staged);
-        std::fs::write(&p, bytes).map_err(|e| Error::io("cannot stage", &p, e))?;
+        let rel = format!("{}/{staged}", self.dir);
+        self.root
+            .write_new(&rel, bytes)
+            .map_err(|e| Error::io("cannot stage", self.root.abs(&rel), e))?;
+        self.staged_bytes += bytes.len() as u64;
         self.steps.push(Step::Put {
             target: target.to_string(),
             staged,
@@ -100,30 +173,46 @@ impl Transaction {
         self.steps.is_empty()
     }
 
-    /// Before the commit point: every folder a step writes into exists and takes a new file, so a read-only
-    /// folder or a full disk is found while the transaction can still be thrown away.
+    /// Before the commit point: every step is one a journal may hold, every folder a step writes into exists
+    /// and takes a new file, and the file system has room for the journal, so a long name, a read-only folder
+    /// or a full disk is found while the transaction can still be thrown away.
     fn preflight(&self) -> Result<()> {
         let mut dirs = std::collections::BTreeSet::new();
         for step in &self.steps {
-            let target = match step {
-                Step::Put { target, .. } | Step::Remove { target, .. } => target,
-            };
-            if let Some(parent) = self.root.join(target).parent() {
-                dirs.insert(parent.to_path_buf());
+            check_step(step).map_err(|m| {
+                Error::Runtime(format!(
+                    "internal: refusing to commit a transaction step: {m}"
+                ))
+            })?;
+            if let Some((parent, _)) = step.target().rsplit_once('/') {
+                dirs.insert(parent.to_string());
             }
         }
         for dir in dirs {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io("cannot create folder", &dir, e))?;
-            let probe = dir.join(format!(
-                "{}probe-{}",
+            self.root
+                .create_dir_all(&dir)
+                .map_err(|e| Error::io("cannot create folder", self.root.abs(&dir), e))?;
+            let probe = format!(
+                "{dir}/{}probe-{}",
                 crate::atomic::TMP_PREFIX,
                 uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::write(&probe, b"").map_err(|e| Error::io("cannot write in", &dir, e))?;
-            std::fs::rename(&probe, self.dir.join("probe"))
-                .or_else(|_| std::fs::remove_file(&probe))
-                .map_err(|e| Error::io("cannot move files out of", &dir, e))?;
+            );
+            self.root
+                .write_new(&probe, b"")
+                .map_err(|e| Error::io("cannot write in", self.root.abs(&dir), e))?;
+            self.root
+                .rename(&probe, &format!("{}/probe", self.dir), false)
+                .or_else(|_| self.root.remove_file(&probe))
+                .map_err(|e| Error::io("cannot move files out of", self.root.abs(&dir), e))?;
+        }
+        if let Some(free) = self.root.free_space() {
+            let journal_estimate = 256 * self.steps.len() as u64 + SPACE_MARGIN;
+            if free < journal_estimate {
+                return Err(Error::Runtime(format!(
+                    "{}: only {free} bytes free, the transaction needs about {journal_estimate} more: free some space and run again",
+                    self.root.path().display()
+                )));
+            }
         }
         Ok(())
     }
@@ -132,17 +221,24 @@ impl Transaction {
     pub fn commit(mut self, failpoint: &Failpoint) -> Result<()> {
         failpoint.hit("txn-staged");
         self.preflight()?;
-        flush_fs(&self.root)?;
+        flush(&self.root)?;
         let journal = Journal {
             version: 1,
             steps: std::mem::take(&mut self.steps),
         };
         let bytes = serde_json::to_vec_pretty(&journal)
             .map_err(|e| Error::Runtime(format!("journal: {e}")))?;
-        write_atomic(&self.dir.join(JOURNAL), &bytes)?;
+        let jrel = format!("{}/{JOURNAL}", self.dir);
+        self.root
+            .write_atomic(&jrel, &bytes)
+            .map_err(|e| Error::io("cannot write", self.root.abs(&jrel), e))?;
         self.committed = true;
         failpoint.hit("txn-committed");
-        apply(&self.root, &self.dir, &journal.steps, failpoint)?;
+        for (i, step) in journal.steps.iter().enumerate() {
+            apply_step(&self.root, &self.dir, step)
+                .map_err(|e| Error::io("cannot apply", self.root.abs(step.target()), e))?;
+            failpoint.hit(&format!("txn-step-{}", i + 1));
+        }
         finish(&self.root, &self.dir)
     }
 }
@@ -150,48 +246,59 @@ impl Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = self.root.remove_dir_all(&self.dir);
         }
     }
 }
 
-fn apply(root: &Path, dir: &Path, steps: &[Step], failpoint: &Failpoint) -> Result<()> {
-    for (i, step) in steps.iter().enumerate() {
-        match step {
-            Step::Put { target, staged } => {
-                let src = dir.join(staged);
-                let dst = root.join(target);
-                if src.exists() {
-                    if let Some(parent) = dst.parent() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| Error::io("cannot create folder", parent, e))?;
-                    }
-                    std::fs::rename(&src, &dst).map_err(|e| Error::io("cannot write", &dst, e))?;
+/// One step, idempotent: a staged file already moved, or a file already removed, is a step done.
+fn apply_step(root: &RootDir, dir: &str, step: &Step) -> std::io::Result<()> {
+    match step {
+        Step::Put { target, staged } => {
+            let src = format!("{dir}/{staged}");
+            match root.kind(&src)? {
+                Some(FileKind::File) => {}
+                None => return Ok(()),
+                Some(k) => {
+                    return Err(std::io::Error::other(format!(
+                        "staged {src} is {}",
+                        k.describe()
+                    )))
                 }
             }
-            Step::Remove { target, sha256 } => {
-                let p = root.join(target);
-                let matches = match (sha256, std::fs::read(&p)) {
-                    (_, Err(_)) => false,
-                    (None, Ok(_)) => true,
-                    (Some(h), Ok(bytes)) => &sha256_hex(&bytes) == h,
-                };
-                if matches {
-                    std::fs::remove_file(&p).map_err(|e| Error::io("cannot remove", &p, e))?;
-                }
+            if let Some((parent, _)) = target.rsplit_once('/') {
+                root.create_dir_all(parent)?;
+            }
+            // Never replace a folder or a link (a dangling one included) with a staged file.
+            match root.kind(target)? {
+                None | Some(FileKind::File) => root.rename(&src, target, false),
+                Some(k) => Err(std::io::Error::other(format!(
+                    "{target} is {}: not replaced",
+                    k.describe()
+                ))),
             }
         }
-        failpoint.hit(&format!("txn-step-{}", i + 1));
+        Step::Remove { target, sha256 } => {
+            let matches = match (sha256, root.read(target)) {
+                (_, Err(_)) => false,
+                (None, Ok(_)) => true,
+                (Some(h), Ok(bytes)) => &sha256_hex(&bytes) == h,
+            };
+            if matches {
+                root.remove_file(target)?;
+            }
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-fn finish(root: &Path, dir: &Path) -> Result<()> {
-    flush_fs(root)?;
-    std::fs::remove_file(dir.join(JOURNAL))
-        .map_err(|e| Error::io("cannot remove journal", dir, e))?;
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| Error::io("cannot remove transaction folder", dir, e))?;
+fn finish(root: &RootDir, dir: &str) -> Result<()> {
+    flush(root)?;
+    let jrel = format!("{dir}/{JOURNAL}");
+    root.remove_file(&jrel)
+        .map_err(|e| Error::io("cannot remove journal", root.abs(&jrel), e))?;
+    root.remove_dir_all(dir)
+        .map_err(|e| Error::io("cannot remove transaction folder", root.abs(dir), e))?;
     Ok(())
 }
 
@@ -202,89 +309,203 @@ pub struct Recovery {
     pub rolled_forward: usize,
     /// Uncommitted transactions thrown away.
     pub discarded: usize,
+    /// Journals refused and removed without applying anything (a target outside what a transaction may touch,
+    /// an unreadable journal): what was refused and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+    /// Steps of committed transactions that could no longer be applied and were given up, each with what
+    /// happened; the next ingestion sees the files as they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<String>,
+}
+
+/// True for errors that will not go away by trying again (a name too long, a link or folder in the way).
+fn is_permanent(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    match e.raw_os_error() {
+        Some(n) => [
+            Errno::NAMETOOLONG,
+            Errno::NOTDIR,
+            Errno::ISDIR,
+            Errno::LOOP,
+            Errno::XDEV,
+            Errno::INVAL,
+            Errno::NOTEMPTY,
+            Errno::EXIST,
+        ]
+        .iter()
+        .any(|x| x.raw_os_error() == n),
+        None => matches!(
+            e.kind(),
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Other
+        ),
+    }
 }
 
 /// Completes or discards interrupted transactions. Call with the fabric lock held.
-pub fn recover(root: &Path) -> Result<Recovery> {
+///
+/// Journals are untrusted data (the tree may come from anyone who can push): a journal with any step outside
+/// what a transaction may touch is refused whole and removed, never applied. `.hnp/txn` or an entry in it that
+/// is a symbolic link is never followed: recovery refuses and nothing is removed.
+pub fn recover(root: &RootDir) -> Result<Recovery> {
     let mut rec = Recovery::default();
-    let base = root.join(TXN_DIR);
-    let entries = match std::fs::read_dir(&base) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rec),
-        Err(e) => return Err(Error::io("cannot list", &base, e)),
+    let entries = match root.kind(TXN_DIR) {
+        Ok(None) => return Ok(rec),
+        Ok(Some(FileKind::Dir)) => root
+            .list(TXN_DIR)
+            .map_err(|e| Error::io("cannot list", root.abs(TXN_DIR), e))?,
+        Ok(Some(k)) => {
+            return Err(Error::Corrupt {
+                path: root.abs(TXN_DIR),
+                message: format!(
+                    "is {}, not a folder: hhgitops keeps its transactions there; remove it (nothing was touched)",
+                    k.describe()
+                ),
+            })
+        }
+        Err(e) => return Err(Error::io("cannot inspect", root.abs(TXN_DIR), e)),
     };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<String> = Vec::new();
+    for e in entries {
+        let name = match e.utf8() {
+            Some(n) => n.to_string(),
+            None => {
+                rec.refused.push(format!(
+                    "{TXN_DIR}/{}: a name that is not UTF-8: left alone",
+                    e.name.to_string_lossy()
+                ));
+                continue;
+            }
+        };
+        match e.kind {
+            FileKind::Dir => dirs.push(format!("{TXN_DIR}/{name}")),
+            FileKind::File if name.starts_with(crate::atomic::TMP_PREFIX) => {
+                let _ = root.remove_file(&format!("{TXN_DIR}/{name}"));
+            }
+            k => rec.refused.push(format!(
+                "{TXN_DIR}/{name}: is {}, not a transaction: left alone",
+                k.describe()
+            )),
+        }
+    }
     dirs.sort();
     for dir in dirs {
-        let journal = dir.join(JOURNAL);
-        match std::fs::read(&journal) {
+        let jrel = format!("{dir}/{JOURNAL}");
+        match root.read_max(&jrel, MAX_JOURNAL_BYTES) {
             Ok(bytes) => {
-                let j: Journal = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                    path: journal.clone(),
-                    message: format!("unreadable journal: {e}"),
-                })?;
-                apply(root, &dir, &j.steps, &Failpoint::default())?;
+                let journal = serde_json::from_slice::<Journal>(&bytes)
+                    .map_err(|e| format!("unreadable journal: {e}"))
+                    .and_then(|j| {
+                        if j.version != 1 {
+                            return Err(format!("unknown journal version {}", j.version));
+                        }
+                        for s in &j.steps {
+                            check_step(s)?;
+                        }
+                        Ok(j)
+                    });
+                let journal = match journal {
+                    Ok(j) => j,
+                    Err(why) => {
+                        rec.refused.push(format!(
+                            "{jrel}: refused, nothing applied ({why}); the transaction folder was removed"
+                        ));
+                        root.remove_dir_all(&dir)
+                            .map_err(|e| Error::io("cannot remove", root.abs(&dir), e))?;
+                        continue;
+                    }
+                };
+                for (i, step) in journal.steps.iter().enumerate() {
+                    if let Err(e) = apply_step(root, &dir, step) {
+                        if !is_permanent(&e) {
+                            return Err(Error::io(
+                                format!(
+                                    "cannot complete an interrupted transaction (step {}: {})",
+                                    i + 1,
+                                    step.describe()
+                                ),
+                                root.abs(step.target()),
+                                e,
+                            ));
+                        }
+                        rec.resolved.push(format!(
+                            "{jrel}: step {} ({}) can no longer be applied ({e}): given up; the files stay as they are",
+                            i + 1,
+                            step.describe()
+                        ));
+                    }
+                }
                 finish(root, &dir)?;
                 rec.rolled_forward += 1;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+                root.remove_dir_all(&dir)
+                    .map_err(|e| Error::io("cannot remove", root.abs(&dir), e))?;
                 rec.discarded += 1;
             }
-            Err(e) => return Err(Error::io("cannot read", &journal, e)),
+            Err(e) if crate::sandbox::too_large(&e).is_some() || is_permanent(&e) => {
+                rec.refused.push(format!(
+                    "{jrel}: refused, nothing applied ({e}); the transaction folder was removed"
+                ));
+                root.remove_dir_all(&dir)
+                    .map_err(|e| Error::io("cannot remove", root.abs(&dir), e))?;
+            }
+            Err(e) => return Err(Error::io("cannot read", root.abs(&jrel), e)),
         }
     }
-    // Debris of interrupted atomic writes elsewhere in .hnp/ and managed/ is harmless but untidy.
-    remove_tmp_debris(&root.join(".hnp"));
+    // Debris of interrupted atomic writes elsewhere in .hnp/ is harmless but untidy.
+    if let Ok(entries) = root.list(crate::layout::HNP_DIR) {
+        for e in entries {
+            if e.kind == FileKind::File {
+                if let Some(n) = e
+                    .utf8()
+                    .filter(|n| n.starts_with(crate::atomic::TMP_PREFIX))
+                {
+                    let _ = root.remove_file(&format!("{}/{n}", crate::layout::HNP_DIR));
+                }
+            }
+        }
+    }
     Ok(rec)
 }
 
-fn remove_tmp_debris(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name()
-                .to_string_lossy()
-                .starts_with(crate::atomic::TMP_PREFIX)
-            {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
+fn flush(root: &RootDir) -> Result<()> {
+    root.sync_fs()
+        .map_err(|e| Error::io("cannot flush the file system", root.path(), e))
 }
 
 /// Flushes every dirty page of the file system holding `root` (one call instead of one fsync per file).
 pub fn flush_fs(root: &Path) -> Result<()> {
-    let f = std::fs::File::open(root).map_err(|e| Error::io("cannot open", root, e))?;
-    rustix::fs::syncfs(&f)
-        .map_err(|e| Error::io("cannot flush the file system", root, e.into()))?;
-    sync_dir(root)
+    let dir = RootDir::open(root).map_err(|e| Error::io("cannot open", root, e))?;
+    flush(&dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn open(d: &tempfile::TempDir) -> RootDir {
+        RootDir::open(d.path()).unwrap()
+    }
+
     #[test]
     fn commit_applies_everything() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("old.txt"), "x").unwrap();
-        std::fs::write(d.path().join("raw.yaml"), "raw").unwrap();
-        let mut t = Transaction::begin(d.path()).unwrap();
-        t.put("managed/a/b.yaml", b"new").unwrap();
-        t.remove("raw.yaml", Some(sha256_hex(b"raw")));
-        t.remove("old.txt", Some(sha256_hex(b"other content")));
+        std::fs::create_dir_all(d.path().join("raw")).unwrap();
+        std::fs::write(d.path().join("raw/old.yaml"), "x").unwrap();
+        std::fs::write(d.path().join("raw/raw.yaml"), "raw").unwrap();
+        let mut t = Transaction::begin(&open(&d)).unwrap();
+        t.put("managed/vpcs/b.yaml", b"new").unwrap();
+        t.remove("raw/raw.yaml", Some(sha256_hex(b"raw")));
+        t.remove("raw/old.yaml", Some(sha256_hex(b"other content")));
         t.commit(&Failpoint::default()).unwrap();
         assert_eq!(
-            std::fs::read(d.path().join("managed/a/b.yaml")).unwrap(),
+            std::fs::read(d.path().join("managed/vpcs/b.yaml")).unwrap(),
             b"new"
         );
-        assert!(!d.path().join("raw.yaml").exists());
+        assert!(!d.path().join("raw/raw.yaml").exists());
         assert!(
-            d.path().join("old.txt").exists(),
+            d.path().join("raw/old.yaml").exists(),
             "a file whose content changed is never removed"
         );
         assert_eq!(
@@ -294,35 +515,160 @@ mod tests {
     }
 
     #[test]
+    fn a_step_outside_what_a_transaction_may_touch_is_not_committed() {
+        let d = tempfile::tempdir().unwrap();
+        for bad in [
+            "../x",
+            "managed/nokind/a.yaml",
+            "raw/a.yaml",
+            ".hnp/lock",
+            "README.md",
+        ] {
+            let mut t = Transaction::begin(&open(&d)).unwrap();
+            t.put(bad, b"x").unwrap();
+            assert!(t.commit(&Failpoint::default()).is_err(), "{bad}");
+        }
+        let mut t = Transaction::begin(&open(&d)).unwrap();
+        t.remove("raw/a.yaml", None);
+        assert!(
+            t.commit(&Failpoint::default()).is_err(),
+            "a raw removal needs its hash"
+        );
+    }
+
+    fn journal(d: &tempfile::TempDir, id: &str, steps: Vec<Step>) -> std::path::PathBuf {
+        let dir = d.path().join(TXN_DIR).join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f0"), "2").unwrap();
+        let j = Journal { version: 1, steps };
+        std::fs::write(dir.join(JOURNAL), serde_json::to_vec(&j).unwrap()).unwrap();
+        dir
+    }
+
+    #[test]
     fn uncommitted_is_discarded_and_committed_rolls_forward() {
         let d = tempfile::tempdir().unwrap();
         {
-            let mut t = Transaction::begin(d.path()).unwrap();
-            t.put("a.yaml", b"1").unwrap();
+            let mut t = Transaction::begin(&open(&d)).unwrap();
+            t.put("managed/vpcs/a.yaml", b"1").unwrap();
             std::mem::forget(t); // as if the process died before commit
         }
-        // A committed journal whose steps were not applied yet.
-        let dir = d.path().join(TXN_DIR).join("zz");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("f0"), "2").unwrap();
-        let j = Journal {
-            version: 1,
-            steps: vec![Step::Put {
-                target: "b.yaml".into(),
+        journal(
+            &d,
+            "zz",
+            vec![Step::Put {
+                target: "managed/vpcs/b.yaml".into(),
                 staged: "f0".into(),
             }],
-        };
-        std::fs::write(dir.join(JOURNAL), serde_json::to_vec(&j).unwrap()).unwrap();
-        let rec = recover(d.path()).unwrap();
+        );
+        let rec = recover(&open(&d)).unwrap();
         assert_eq!(
             rec,
             Recovery {
                 rolled_forward: 1,
-                discarded: 1
+                discarded: 1,
+                ..Default::default()
             }
         );
-        assert!(!d.path().join("a.yaml").exists());
-        assert_eq!(std::fs::read(d.path().join("b.yaml")).unwrap(), b"2");
-        assert_eq!(recover(d.path()).unwrap(), Recovery::default());
+        assert!(!d.path().join("managed/vpcs/a.yaml").exists());
+        assert_eq!(
+            std::fs::read(d.path().join("managed/vpcs/b.yaml")).unwrap(),
+            b"2"
+        );
+        assert_eq!(recover(&open(&d)).unwrap(), Recovery::default());
+    }
+
+    #[test]
+    fn hostile_journals_are_refused_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("victim"), "v").unwrap();
+        let victim = outside.path().join("victim").display().to_string();
+        let out_rel = format!(
+            "../{}/x",
+            outside.path().file_name().unwrap().to_string_lossy()
+        );
+        journal(
+            &d,
+            "a",
+            vec![
+                Step::Put {
+                    target: "managed/vpcs/ok.yaml".into(),
+                    staged: "f0".into(),
+                },
+                Step::Put {
+                    target: out_rel,
+                    staged: "f0".into(),
+                },
+            ],
+        );
+        journal(
+            &d,
+            "b",
+            vec![Step::Remove {
+                target: victim.clone(),
+                sha256: Some(sha256_hex(b"v")),
+            }],
+        );
+        journal(
+            &d,
+            "c",
+            vec![Step::Put {
+                target: "managed/vpcs/x.yaml".into(),
+                staged: "../../../../etc/passwd".into(),
+            }],
+        );
+        let rec = recover(&open(&d)).unwrap();
+        assert_eq!(rec.refused.len(), 3, "{rec:?}");
+        assert_eq!(rec.rolled_forward, 0);
+        assert!(
+            !d.path().join("managed/vpcs/ok.yaml").exists(),
+            "nothing of a refused journal applies"
+        );
+        assert_eq!(std::fs::read(outside.path().join("victim")).unwrap(), b"v");
+        assert!(!outside.path().join("x").exists());
+        assert_eq!(
+            std::fs::read_dir(d.path().join(TXN_DIR)).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_linked_txn_folder_removes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("sub/deeper")).unwrap();
+        std::fs::create_dir_all(d.path().join(".hnp")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join(TXN_DIR)).unwrap();
+        assert!(recover(&open(&d)).is_err());
+        assert!(outside.path().join("sub/deeper").is_dir());
+        // A link inside .hnp/txn is left alone too.
+        std::fs::remove_file(d.path().join(TXN_DIR)).unwrap();
+        std::fs::create_dir_all(d.path().join(TXN_DIR)).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join(TXN_DIR).join("t1")).unwrap();
+        let rec = recover(&open(&d)).unwrap();
+        assert_eq!(rec.refused.len(), 1);
+        assert!(outside.path().join("sub/deeper").is_dir());
+    }
+
+    #[test]
+    fn a_step_that_can_no_longer_apply_is_resolved_once() {
+        let d = tempfile::tempdir().unwrap();
+        // The target's folder became a file: the put can never apply.
+        std::fs::create_dir_all(d.path().join("managed")).unwrap();
+        std::fs::write(d.path().join("managed/vpcs"), "a file").unwrap();
+        journal(
+            &d,
+            "a",
+            vec![Step::Put {
+                target: "managed/vpcs/x.yaml".into(),
+                staged: "f0".into(),
+            }],
+        );
+        let rec = recover(&open(&d)).unwrap();
+        assert_eq!(rec.rolled_forward, 1);
+        assert_eq!(rec.resolved.len(), 1, "{rec:?}");
+        assert!(rec.resolved[0].contains("managed/vpcs/x.yaml"));
+        assert_eq!(recover(&open(&d)).unwrap(), Recovery::default());
     }
 }

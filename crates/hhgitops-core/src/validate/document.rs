@@ -13,6 +13,9 @@ use crate::yaml::{Node, Value};
 use crate::{field_path, Span};
 
 use super::check::{rfc1123_subdomain_problem, Findings};
+
+/// Longest object name hhgitops can keep: `<name>.yaml` must fit the file systems' 255-byte file names.
+pub const MAX_OBJECT_NAME: usize = 255 - ".yaml".len();
 use super::object::check_object;
 
 /// The result of checking one non-empty document.
@@ -236,6 +239,19 @@ pub(crate) fn check_document(
                 span,
                 &field_path!("metadata", "name"),
                 format!("invalid name: {problem}"),
+            );
+        } else if n.len() > MAX_OBJECT_NAME {
+            let span = meta
+                .and_then(|m| map_get(m, "name"))
+                .map(|n| n.span)
+                .unwrap_or(root.span);
+            cx.err(
+                span,
+                &field_path!("metadata", "name"),
+                format!(
+                    "name is {} characters long: hhgitops keeps each object in a file named <name>.yaml, and file systems take names of at most 255 bytes, so names are limited to {MAX_OBJECT_NAME} characters",
+                    n.len()
+                ),
             );
         }
     }

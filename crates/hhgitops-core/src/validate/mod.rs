@@ -47,6 +47,7 @@ use crate::state::FabricState;
 use crate::yaml::{self, Limits, Node};
 
 pub use check::{rfc1123_subdomain_problem, Finding, Findings};
+pub use document::MAX_OBJECT_NAME;
 
 /// One object of a source file that decoded into its typed form.
 #[derive(Debug, Clone)]

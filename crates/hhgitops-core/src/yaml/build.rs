@@ -241,6 +241,8 @@ struct Builder<'l> {
     anchors: HashMap<usize, Anchored>,
     /// What alias expansion produced so far.
     aliased: Cost,
+    /// Nodes built so far in this stream (alias expansions counted).
+    nodes: usize,
     /// Highest anchor id seen, and its value when the current document started: aliases at or below the
     /// latter point into an earlier document.
     last_anchor: usize,
@@ -259,7 +261,23 @@ impl<'l> Builder<'l> {
             stack: Vec::new(),
             anchors: HashMap::new(),
             aliased: Cost::default(),
+            nodes: 0,
         }
+    }
+
+    /// Counts `n` more nodes against the stream's budget.
+    fn count(&mut self, n: usize, at: Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > self.limits.max_nodes {
+            return Err(self.error(
+                at,
+                format!(
+                    "more than {} YAML nodes in one file, the limit: split the file (the limit keeps hostile input cheap to reject)",
+                    self.limits.max_nodes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn document(&self) -> Option<usize> {
@@ -332,6 +350,7 @@ impl<'l> Builder<'l> {
                 format!("nesting deeper than {} levels", self.limits.max_depth),
             ));
         }
+        self.count(1, at)?;
         self.stack.push(Frame {
             span: at,
             anchor,
@@ -376,6 +395,7 @@ impl<'l> Builder<'l> {
                 return self.merge_key(at);
             }
         }
+        self.count(1, at)?;
         let cost = Cost::scalar(&text);
         let value = resolve::resolve_scalar(text, style, tag).map_err(|e| self.error(at, e.0))?;
         self.finish(
@@ -425,6 +445,11 @@ impl<'l> Builder<'l> {
                 ),
             ));
         }
+        let expanded = target.cost.nodes;
+        self.count(expanded, at)?;
+        let Some(target) = self.anchors.get(&id) else {
+            return Err(self.error(at, "alias to an unknown anchor"));
+        };
         let mut node = target.node.clone();
         node.span = at;
         let built = Built {
@@ -482,6 +507,20 @@ impl<'l> Builder<'l> {
         };
         frame.cost.add(built.cost);
         frame.height = frame.height.max(built.height);
+        let len = match &frame.body {
+            Body::Seq(items) => items.len(),
+            Body::Map(map) => map.entries.len() + map.merges.len(),
+        };
+        if len >= self.limits.max_entries {
+            let at = built.node.span;
+            return Err(self.error(
+                at,
+                format!(
+                    "more than {} entries in one mapping or sequence, the limit: split the data",
+                    self.limits.max_entries
+                ),
+            ));
+        }
         let node = built.node;
         let key = match &mut frame.body {
             Body::Seq(items) => {
@@ -855,6 +894,23 @@ mod tests {
         // Anchors do not cross documents.
         let e = err("a: &x 1\n---\nb: *x\n");
         assert!(e.message.contains("earlier document") && e.line == 3, "{e}");
+    }
+
+    #[test]
+    fn nodes_and_entries_are_budgeted_as_the_tree_is_built() {
+        let limits = Limits {
+            max_nodes: 10,
+            max_entries: 3,
+            ..Limits::default()
+        };
+        assert!(parse_stream(b"a: [1, 2, 3]\n", &limits).is_ok());
+        let e = parse_stream(b"a: [1, 2, 3, 4]\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("more than 3 entries")));
+        let e = parse_stream(b"a: [1, 2]\nb: [1, 2]\nc: {d: [1, 2]}\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("more than 10 YAML nodes")));
+        // Alias expansions count too.
+        let e = parse_stream(b"a: &x [1, 2, 3]\nb: *x\nc: *x\n", &limits).err();
+        assert!(e.is_some_and(|e| e.message.contains("YAML nodes")));
     }
 
     #[test]

@@ -43,7 +43,8 @@
 //!   colon.
 //! - **Hostile input**: alias expansion may produce at most `max_alias_nodes` nodes and `max_bytes` bytes of
 //!   text per stream, and fails at the alias that crosses either; nesting (aliases expanded) stops at
-//!   `max_depth`; the tree builder, `to_json` and `emit` use no recursion, and `decode` stops at 256 levels.
+//!   `max_depth`; a stream holds at most `max_nodes` nodes (expansions included) and a collection at most
+//!   `max_entries` entries, both checked as the tree is built, so a hostile file fails before it is big; the tree builder, `to_json` and `emit` use no recursion, and `decode` stops at 256 levels.
 //! - **Emitter**: kubectl's block style (2-space indentation, list items at their key's indentation); strings
 //!   that a YAML 1.1 or 1.2 reader could take for anything else are single-quoted; strings with line breaks,
 //!   tabs or other non-printable characters are double-quoted with escapes (never block scalars: one form is
@@ -62,6 +63,15 @@ use serde::de::DeserializeOwned;
 use crate::diag::Span;
 use crate::path::FieldPath;
 
+/// Default largest input: the raw-file limit, chosen so that validating and ingesting a file at the limit
+/// stays within 8x its size plus a fixed base (bench/hostile.sh measures it).
+pub const DEFAULT_MAX_BYTES: usize = 8 << 20;
+/// Default node budget of one stream: far above any real fabric file (a 2,000-switch wiring diagram is a few
+/// hundred thousand nodes), far below what makes validation slow or large.
+pub const DEFAULT_MAX_NODES: usize = 2_000_000;
+/// Default most entries of one mapping or sequence.
+pub const DEFAULT_MAX_ENTRIES: usize = 200_000;
+
 /// Limits that keep hostile input cheap to reject.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -72,14 +82,21 @@ pub struct Limits {
     pub max_alias_nodes: usize,
     /// Deepest nesting of collections.
     pub max_depth: usize,
+    /// Most nodes (scalars and collections, alias expansions included) in one stream: a file with more is
+    /// rejected as soon as its parse crosses the budget, before the tree is built.
+    pub max_nodes: usize,
+    /// Most entries in one mapping or sequence.
+    pub max_entries: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 << 20,
+            max_bytes: DEFAULT_MAX_BYTES,
             max_alias_nodes: 100_000,
             max_depth: 128,
+            max_nodes: DEFAULT_MAX_NODES,
+            max_entries: DEFAULT_MAX_ENTRIES,
         }
     }
 }

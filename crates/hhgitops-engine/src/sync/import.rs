@@ -25,9 +25,7 @@ use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::{fabric_settings, load_managed, ErrorRecord};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
 use crate::lock::lock_fabric;
-use crate::records::{
-    parse_archive_log, read_yaml, ArchiveLog, InventoryEntry, LogEntry, Operation,
-};
+use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Operation};
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
 
@@ -239,7 +237,11 @@ fn import_files(
     failpoint: &Failpoint,
 ) -> Result<ImportOutcome> {
     let root = GitOpsRoot::new(&fabric.root);
-    recover(root.path())?;
+    let dir = root.sandbox()?;
+    let recovery = recover(&dir)?;
+    for m in recovery.refused.iter().chain(&recovery.resolved) {
+        tracing::warn!("{m}");
+    }
     let settings = fabric_settings(fabric)?;
     let mut manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
@@ -387,8 +389,9 @@ fn import_files(
     report.summary.skipped = report.skipped.len();
 
     let manifest_path = root.manifest_path();
-    let old_manifest =
-        std::fs::read(&manifest_path).map_err(|e| Error::io("cannot read", &manifest_path, e))?;
+    let old_manifest = dir
+        .read_max(MANIFEST, crate::records::MAX_RECORD_BYTES)
+        .map_err(|e| Error::io("cannot read", &manifest_path, e))?;
     manifest.inventory = inventory.into_values().collect();
     manifest.sort();
     let new_manifest = manifest.to_yaml()?;
@@ -404,11 +407,7 @@ fn import_files(
     if puts.is_empty() {
         return Ok((report, manifest.inventory, manifest_sha));
     }
-    let log_path = root.archive_log_path();
-    let mut log = match read_yaml(&log_path)? {
-        Some(v) => parse_archive_log(&log_path, v)?,
-        None => ArchiveLog::new(&fabric.name),
-    };
+    let mut log = ArchiveLog::read(&dir, &fabric.name)?;
     log.entries.push(LogEntry {
         created: report.created.clone(),
         updated: report.updated.clone(),
@@ -420,7 +419,7 @@ fn import_files(
         ..LogEntry::new(Operation::Import)
     });
     puts.push((ARCHIVE_LOG.to_string(), log.to_yaml()?.into_bytes()));
-    let mut txn = Transaction::begin(root.path())?;
+    let mut txn = Transaction::begin(&dir)?;
     for (target, bytes) in &puts {
         txn.put(target, bytes)?;
     }

@@ -102,6 +102,7 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
     let settings = fabric_settings(fabric)?;
     let manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
+    let dir = root.sandbox()?;
     let mut state = managed.state;
     if let Some(report) = preview {
         for f in report
@@ -109,7 +110,7 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
             .iter()
             .filter(|f| matches!(f.status, FileStatus::Ingested | FileStatus::Unchanged))
         {
-            let Ok(bytes) = std::fs::read(root.abs(&f.file)) else {
+            let Ok(bytes) = dir.read(&f.file) else {
                 continue;
             };
             let limits = yaml::Limits {
@@ -229,7 +230,7 @@ pub async fn sync_fabric(
     let (init, init_git) = if dry_run {
         (None, None)
     } else {
-        let (r, g) = engine.init(fabric).await?;
+        let (r, g) = engine.init(fabric, false).await?;
         (Some(r), g)
     };
     let report = ingest(engine, fabric, &opts.ingest).await?;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::tracker::{Seen, Snapshot};
 use crate::rawfiles::{is_ignored_name, walk_raw};
+use crate::sandbox::{FileKind, RootDir};
 
 /// What one scan found.
 #[derive(Debug, Default)]
@@ -15,6 +16,9 @@ pub(crate) struct Scan {
     pub files: BTreeMap<String, Seen>,
     /// Problems with parts of raw/ (e.g. a subfolder that cannot be listed).
     pub problems: Vec<String>,
+    /// Entries refused outright (links, special files, bad names) and why; they are [`Seen::Symlink`] in
+    /// `files`.
+    pub refused: BTreeMap<String, String>,
 }
 
 /// Scans `<root>/raw` (the engine's own walk, [`crate::rawfiles::walk_raw`]). Fails only when raw/ itself cannot
@@ -22,17 +26,18 @@ pub(crate) struct Scan {
 pub(crate) fn scan_raw(root: &Path) -> std::io::Result<Scan> {
     let mut out = Scan::default();
     let mut problems = Vec::new();
-    let unreadable = walk_raw(root, |e| {
-        if e.is_symlink {
-            out.files.insert(e.rel, Seen::Symlink);
+    let dir = RootDir::open(root)?;
+    let unreadable = walk_raw(&dir, |e| {
+        if let Some(reason) = e.refused {
+            out.files.insert(e.rel.clone(), Seen::Symlink);
+            out.refused.insert(e.rel, reason);
             return;
         }
-        match std::fs::symlink_metadata(&e.path) {
-            Ok(m) if m.is_file() => {
-                out.files.insert(e.rel, Seen::File(Snapshot::of(&m)));
+        match dir.meta(&e.rel) {
+            Ok(Some(m)) if m.kind == FileKind::File => {
+                out.files.insert(e.rel, Seen::File(Snapshot::of_meta(&m)));
             }
             Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => problems.push(format!("cannot read {}: {err}", e.rel)),
         }
     })?;
@@ -88,12 +93,14 @@ mod tests {
         assert_eq!(names, ["raw/a.yaml", "raw/l.yaml", "raw/sub/b.YML"]);
         assert_eq!(s.files["raw/l.yaml"], Seen::Symlink);
         assert!(s.problems.is_empty());
-        let (found, _) = crate::rawfiles::discover(root).unwrap();
+        let (found, _) = crate::rawfiles::discover(&RootDir::open(root).unwrap()).unwrap();
         let discovered: Vec<&str> = found.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(
-            discovered, names,
-            "the same files as the engine's discovery"
+            discovered,
+            ["raw/a.yaml", "raw/sub/b.YML"],
+            "the same files as the engine's discovery, the link refused by both"
         );
+        assert!(s.refused["raw/l.yaml"].contains("symbolic link"));
         assert!(scan_raw(&root.join("nowhere")).is_err());
     }
 

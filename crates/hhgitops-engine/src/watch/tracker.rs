@@ -27,31 +27,13 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    #[cfg(unix)]
-    pub fn of(m: &std::fs::Metadata) -> Snapshot {
-        use std::os::unix::fs::MetadataExt;
+    pub fn of_meta(m: &crate::sandbox::Meta) -> Snapshot {
         Snapshot {
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            ino: m.ino(),
-            dev: m.dev(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn of(m: &std::fs::Metadata) -> Snapshot {
-        let t = |r: std::io::Result<std::time::SystemTime>| {
-            r.ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos() as i64))
-        };
-        Snapshot {
-            len: m.len(),
-            mtime: t(m.modified()),
-            ctime: t(m.created()),
-            ino: 0,
-            dev: 0,
+            len: m.len,
+            mtime: m.mtime,
+            ctime: m.ctime,
+            ino: m.ino,
+            dev: m.dev,
         }
     }
 }

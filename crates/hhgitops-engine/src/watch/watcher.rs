@@ -436,7 +436,11 @@ impl Run {
         }
         self.last_problems = problems;
         for link in self.tracker.observe(&scan.files, now) {
-            let reason = self.link_reason(&link);
+            let reason = scan
+                .refused
+                .get(&link)
+                .cloned()
+                .unwrap_or_else(|| self.link_reason(&link));
             if self.reported_refused.insert(link.clone()) {
                 self.emit(WatchEventKind::Refused { file: link, reason });
             }
@@ -494,7 +498,8 @@ impl Run {
                 Err(e) => {
                     // A file that vanished after it was taken fails the whole run: go again without it.
                     let before = batch.len();
-                    batch.retain(|(rel, _)| std::fs::symlink_metadata(self.root.abs(rel)).is_ok());
+                    let dir = crate::sandbox::RootDir::open(self.root.path()).ok();
+                    batch.retain(|(rel, _)| dir.as_ref().is_some_and(|d| d.exists(rel)));
                     attempts += 1;
                     if batch.len() < before && attempts < 3 && (!batch.is_empty() || startup) {
                         continue;
