@@ -267,7 +267,15 @@ pub fn inspect_root(home: &Home, fabric: &Fabric) -> RootState {
         }
         Ok(_) => {}
     }
-    match crate::records::read_manifest(&root.join(crate::layout::MANIFEST)) {
+    let dir = match crate::sandbox::RootDir::open(root) {
+        Ok(d) => d,
+        Err(e) => {
+            return RootState::Unusable {
+                message: format!("cannot open {}: {e}", root.display()),
+            }
+        }
+    };
+    match crate::records::read_manifest(&dir) {
         Ok(crate::records::ManifestState::Current(m)) if m.fabric == fabric.name => {
             RootState::Ready
         }
