@@ -192,6 +192,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             let eff = hhgitops_engine::config::effective_settings(&f)?;
             if a.json {
                 let mut j = fabric_json(&f);
+                j["rootState"] = serde_json::to_value(engine.root_state(&f)).unwrap_or_default();
                 j["settings"] = crate::hydrate_cmd::settings_json(&eff);
                 j["hydrate"] =
                     serde_json::json!(hhgitops_engine::hydration::hydrate_mode(&f)?.as_str());
@@ -203,6 +204,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             println!("fabric:     {}", f.name);
             println!("root:       {}", f.root.display());
             println!("root rule:  {}", f.root_rule.describe());
+            println!("root state: {}", describe_root_state(&engine.root_state(&f)));
             if let Some(g) = &f.git {
                 println!("git url:    {}", g.url);
                 println!(
@@ -243,6 +245,24 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             );
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// One line about what this process finds at a fabric's root.
+fn describe_root_state(state: &hhgitops_engine::fabric::RootState) -> String {
+    use hhgitops_engine::fabric::RootState;
+    match state {
+        RootState::Ready => "ready".into(),
+        RootState::NotCloned { clone } => format!(
+            "not cloned in this home yet (the next ingest or sync clones it into {})",
+            clone.display()
+        ),
+        RootState::Missing => "missing: the folder does not exist on this machine".into(),
+        RootState::NotInitialized => "no layout yet (run `hhgitops init`)".into(),
+        RootState::OtherFabric { manifest_fabric } => format!(
+            "not this fabric's root: its .hnp/manifest.yaml names fabric {manifest_fabric:?}"
+        ),
+        RootState::Unusable { message } => format!("unusable: {message}"),
     }
 }
 

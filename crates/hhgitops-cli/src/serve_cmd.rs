@@ -31,6 +31,8 @@ fn poll_duration(v: &str) -> Result<Duration, Error> {
 }
 
 pub async fn serve(engine: Engine, a: ServeArgs) -> Result<u8, Error> {
+    // SQLite: one server per home; held (and freed by the kernel if this process dies) for the server's lifetime.
+    let _home_lock = engine.lock_home_for_serve(&a.listen)?;
     let mut options = hhgitops_server::ServeOptions {
         listen: a.listen,
         tls_cert: a.tls_cert,

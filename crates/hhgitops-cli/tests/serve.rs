@@ -813,3 +813,23 @@ fn git_webhooks_of_each_host_valid_invalid_missing_and_replayed() {
     );
     assert_eq!(code, 404);
 }
+
+#[test]
+fn a_second_serve_on_one_sqlite_home_is_refused_naming_the_first() {
+    let env = TestEnv::sqlite();
+    let first = serve(&env, &["--no-watch"], &[]);
+    let out = env.run(&["serve", "--listen", "127.0.0.1:0", "--no-watch"]);
+    assert_eq!(out.status.code(), Some(2), "a second serve on the same home must exit 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another `hhgitops serve` is running"),
+        "the refusal names the running server: {err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", first.child.id())),
+        "the refusal names the running server's pid: {err}"
+    );
+    // The first one still answers.
+    let (status, _) = first.call(first.get("/livez", None));
+    assert_eq!(status, 200);
+}

@@ -123,7 +123,7 @@ impl Engine {
     }
 
     pub fn registry(&self) -> Registry {
-        Registry::new(self.db.clone())
+        Registry::new(self.db.clone(), self.home.clone())
     }
 
     pub async fn fabric(&self, name: &str) -> Result<Fabric> {
@@ -132,6 +132,23 @@ impl Engine {
 
     pub async fn fabrics(&self) -> Result<Vec<Fabric>> {
         self.registry().list().await
+    }
+
+    /// The home's serve lock (SPEC §8: with SQLite, one `serve` per home), for a server listening on `listen`:
+    /// `Some(lock)` to hold for the server's lifetime, or [`Error::HomeInUse`] naming the running one. `None`
+    /// with PostgreSQL, where several servers share the database (each with a home of its own).
+    pub fn lock_home_for_serve(&self, listen: &str) -> Result<Option<crate::homelock::HomeLock>> {
+        match self.db.backend() {
+            crate::db::Backend::Sqlite => {
+                crate::homelock::HomeLock::acquire(&self.home, listen).map(Some)
+            }
+            crate::db::Backend::Postgres => Ok(None),
+        }
+    }
+
+    /// What this process finds at the fabric's root, as resolved in its home.
+    pub fn root_state(&self, fabric: &Fabric) -> crate::fabric::RootState {
+        crate::fabric::inspect_root(&self.home, fabric)
     }
 
     /// Registers a fabric and initializes its layout (cloning its repository first when it has a remote, and

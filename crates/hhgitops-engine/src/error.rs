@@ -51,12 +51,28 @@ pub enum Error {
     /// the operator resolves it (`status` shows how); raw files are still validated.
     #[error("git: {0}")]
     GitConflict(String),
+
+    /// Another `serve` holds the home (SQLite: one server per home).
+    #[error(
+        "another `hhgitops serve` is running on home {}: {}; stop it or give this one another --home \
+         (with PostgreSQL several servers can share one database, each with a home of its own)",
+        home.display(),
+        holder.as_deref().unwrap_or("its details could not be read")
+    )]
+    HomeInUse {
+        home: PathBuf,
+        /// The running server's pid, host and listen address, as its lock file says.
+        holder: Option<String>,
+    },
 }
 
 impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Usage(_) | Error::UnknownFabric(_) | Error::Corrupt { .. } => ErrorClass::Usage,
+            Error::Usage(_)
+            | Error::UnknownFabric(_)
+            | Error::Corrupt { .. }
+            | Error::HomeInUse { .. } => ErrorClass::Usage,
             Error::Io { .. }
             | Error::Database(_)
             | Error::DatabaseDamaged { .. }

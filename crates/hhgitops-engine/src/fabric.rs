@@ -209,19 +209,147 @@ pub fn roots_overlap(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// What this process finds at a fabric's root (its own resolution, in its own home).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum RootState {
+    /// The layout is there and its manifest names this fabric.
+    Ready,
+    /// A Git fabric not cloned in this home yet: the next operation that pulls (ingest, sync, init) clones it.
+    #[serde(rename_all = "camelCase")]
+    NotCloned { clone: PathBuf },
+    /// The root folder does not exist here.
+    Missing,
+    /// The root exists but has no current manifest (`init` completes the layout).
+    NotInitialized,
+    /// The manifest there names another fabric: this path is not this fabric's root.
+    #[serde(rename_all = "camelCase")]
+    OtherFabric { manifest_fabric: String },
+    /// Not a folder, or a manifest that cannot be read.
+    Unusable { message: String },
+}
+
+impl RootState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RootState::Ready => "ready",
+            RootState::NotCloned { .. } => "notCloned",
+            RootState::Missing => "missing",
+            RootState::NotInitialized => "notInitialized",
+            RootState::OtherFabric { .. } => "otherFabric",
+            RootState::Unusable { .. } => "unusable",
+        }
+    }
+}
+
+/// Looks at a fabric's root as this process resolved it. Reads only.
+pub fn inspect_root(home: &Home, fabric: &Fabric) -> RootState {
+    if fabric.root_rule == RootRule::GitClone {
+        if let Some(g) = &fabric.git {
+            let clone = home
+                .repos_dir()
+                .join(clone_dir_name(&g.url, g.branch.as_deref()));
+            if !clone.join(".git").exists() {
+                return RootState::NotCloned { clone };
+            }
+        }
+    }
+    let root = &fabric.root;
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return RootState::Missing,
+        Err(e) => {
+            return RootState::Unusable {
+                message: format!("cannot read {}: {e}", root.display()),
+            }
+        }
+        Ok(m) if !m.is_dir() => {
+            return RootState::Unusable {
+                message: format!("{} is not a folder", root.display()),
+            }
+        }
+        Ok(_) => {}
+    }
+    let dir = match crate::sandbox::RootDir::open(root) {
+        Ok(d) => d,
+        Err(e) => {
+            return RootState::Unusable {
+                message: format!("cannot open {}: {e}", root.display()),
+            }
+        }
+    };
+    match crate::records::read_manifest(&dir) {
+        Ok(crate::records::ManifestState::Current(m)) if m.fabric == fabric.name => {
+            RootState::Ready
+        }
+        Ok(crate::records::ManifestState::Current(m)) => RootState::OtherFabric {
+            manifest_fabric: m.fabric,
+        },
+        Ok(_) => RootState::NotInitialized,
+        Err(e) => RootState::Unusable {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Refuses to work on a root that is not this fabric's, saying why and what to do. A root without a current
+/// manifest passes (the operation reports the missing layout itself); a missing root and a manifest naming
+/// another fabric do not: with several processes on one database, that means this process does not see the
+/// fabric where the others do.
+pub fn verify_root(home: &Home, fabric: &Fabric) -> Result<()> {
+    let root = fabric.root.display();
+    let name = &fabric.name;
+    match (inspect_root(home, fabric), fabric.root_rule) {
+        (RootState::Ready | RootState::NotInitialized, _) => Ok(()),
+        (RootState::NotCloned { clone }, _) => Err(Error::usage(format!(
+            "fabric {name:?} is not cloned in this home yet ({}): run `hhgitops ingest --fabric {name}` or `hhgitops sync --fabric {name}`, which clone it first",
+            clone.display()
+        ))),
+        (RootState::Missing, RootRule::Path) => Err(Error::usage(format!(
+            "the GitOps root {root} of fabric {name:?} (rule 1: --path given when the fabric was added) does not exist on this machine. \
+             Every hhgitops process sharing the database must see a --path fabric at that same path: mount the shared folder there, \
+             or give the fabric a Git remote so that each process works in its own clone"
+        ))),
+        (RootState::Missing, RootRule::HomeDefault) => Err(Error::usage(format!(
+            "the GitOps root {root} of fabric {name:?} (rule 3: inside the home) does not exist in this home. \
+             If another hhgitops process with its own home added it, this process cannot see its files: a fabric shared by several \
+             processes needs a Git remote (each works in its own clone) or a --path they all see. \
+             To create the layout here, run `hhgitops init --fabric {name}`"
+        ))),
+        (RootState::Missing, RootRule::GitClone) => Err(Error::usage(format!(
+            "the GitOps root {root} of fabric {name:?} is not in this home's clone (the repository has no {} on its branch yet): \
+             run `hhgitops init --fabric {name}` to create and push the layout",
+            fabric.git.as_ref().map(|g| g.path.as_str()).unwrap_or("")
+        ))),
+        (RootState::OtherFabric { manifest_fabric }, rule) => Err(Error::usage(format!(
+            "{root} is not the GitOps root of fabric {name:?}: its .hnp/manifest.yaml names fabric {manifest_fabric:?}{}",
+            if rule == RootRule::Path {
+                ". Every hhgitops process sharing the database must see a --path fabric at the same path; on this machine that path holds another fabric"
+            } else {
+                ""
+            }
+        ))),
+        (RootState::Unusable { message }, _) => Err(Error::usage(format!(
+            "the GitOps root of fabric {name:?} cannot be used: {message}"
+        ))),
+    }
+}
+
 fn now() -> String {
     crate::clock::now_rfc3339()
 }
 
-/// The fabric registry in the database.
+/// The fabric registry in the database. It stores the inputs of the root rule (`--path`, or the Git URL,
+/// branch and path), never a resolved root: every process resolves each fabric's root in its own home, so
+/// processes with different homes can share one PostgreSQL database (each works in its own clone).
 #[derive(Debug, Clone)]
 pub struct Registry {
     db: Database,
+    home: Home,
 }
 
 impl Registry {
-    pub fn new(db: Database) -> Self {
-        Registry { db }
+    pub fn new(db: Database, home: Home) -> Self {
+        Registry { db, home }
     }
 
     pub fn db(&self) -> &Database {
@@ -232,7 +360,9 @@ impl Registry {
         let rows = sqlx::query("SELECT * FROM fabrics ORDER BY name")
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(fabric_from_row).collect()
+        rows.iter()
+            .map(|r| fabric_from_row(&self.home, r))
+            .collect()
     }
 
     pub async fn get(&self, name: &str) -> Result<Fabric> {
@@ -241,7 +371,7 @@ impl Registry {
             .fetch_optional(self.db.pool())
             .await?;
         match row {
-            Some(r) => fabric_from_row(&r),
+            Some(r) => fabric_from_row(&self.home, &r),
             None => Err(Error::UnknownFabric(name.to_string())),
         }
     }
@@ -283,12 +413,11 @@ impl Registry {
         }
         let git = fabric.git.as_ref();
         sqlx::query(
-            "INSERT INTO fabrics (name, root_rule, root_path, path, git_url, git_branch, git_path, git_token_env, \
-             kubeconfig, kube_context, options, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO fabrics (name, root_rule, path, git_url, git_branch, git_path, git_token_env, \
+             kubeconfig, kube_context, options, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&fabric.name)
         .bind(fabric.root_rule.as_str())
-        .bind(path_str(&fabric.root))
         .bind(fabric.path.as_deref().map(path_str))
         .bind(git.map(|g| g.url.clone()))
         .bind(git.and_then(|g| g.branch.clone()))
@@ -405,7 +534,8 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn fabric_from_row(row: &sqlx::any::AnyRow) -> Result<Fabric> {
+/// Reads a fabric row and resolves its root in `home` with the one resolver: the row holds the rule's inputs.
+fn fabric_from_row(home: &Home, row: &sqlx::any::AnyRow) -> Result<Fabric> {
     let name: String = row.try_get("name")?;
     let git = match opt_text(row, "git_url")? {
         Some(url) => Some(GitRemote {
@@ -416,11 +546,29 @@ fn fabric_from_row(row: &sqlx::any::AnyRow) -> Result<Fabric> {
         }),
         None => None,
     };
+    let path = opt_text(row, "path")?.map(PathBuf::from);
+    let stored_rule = RootRule::parse(&row.try_get::<String, _>("root_rule")?)?;
+    let spec = FabricSpec {
+        name: name.clone(),
+        path: path.clone(),
+        git_url: git.as_ref().map(|g| g.url.clone()),
+        git_branch: git.as_ref().and_then(|g| g.branch.clone()),
+        git_path: git.as_ref().map(|g| g.path.clone()),
+        ..Default::default()
+    };
+    let (root, root_rule) = resolve_root(home, &spec)?;
+    if root_rule != stored_rule {
+        return Err(Error::Database(format!(
+            "fabric {name:?} is recorded with root rule {:?} but its settings select {:?}",
+            stored_rule.as_str(),
+            root_rule.as_str()
+        )));
+    }
     let options: String = row.try_get("options")?;
     Ok(Fabric {
-        root: PathBuf::from(row.try_get::<String, _>("root_path")?),
-        root_rule: RootRule::parse(&row.try_get::<String, _>("root_rule")?)?,
-        path: opt_text(row, "path")?.map(PathBuf::from),
+        root,
+        root_rule,
+        path,
         git,
         kubeconfig: opt_text(row, "kubeconfig")?.map(PathBuf::from),
         kube_context: opt_text(row, "kube_context")?,

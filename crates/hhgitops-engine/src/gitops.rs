@@ -252,8 +252,13 @@ impl GitSession {
     }
 
     /// Fetch and fast-forward; with local commits that never reached the remote (a push that failed earlier),
-    /// rebase them onto it.
+    /// rebase them onto it. Then the layout's empty folders, which Git does not keep, are made again.
     pub fn pull(&self) -> Result<()> {
+        self.fetch_and_update()?;
+        crate::layout::GitOpsRoot::new(&self.root).restore_empty_dirs()
+    }
+
+    fn fetch_and_update(&self) -> Result<()> {
         self.repo.fetch(&self.credentials).map_err(git_error)?;
         match self.repo.fast_forward().map_err(git_error)? {
             FastForward::Diverged { .. } => {

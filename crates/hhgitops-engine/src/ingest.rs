@@ -456,7 +456,7 @@ pub async fn ingest_local(
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
     let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), opts.lock_timeout).await?;
+    let _lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let settings = fabric_settings(fabric)?;
     let rejections: BTreeMap<String, Rejection> = records

@@ -282,6 +282,22 @@ impl GitOpsRoot {
         v
     }
 
+    /// Makes the layout's folders that a fresh clone lacks (Git keeps no empty folders), for a root whose
+    /// current manifest is in place. Creates folders only, so Git sees no change; anything else missing is
+    /// left to `init`.
+    pub fn restore_empty_dirs(&self) -> Result<()> {
+        if !self.manifest_path().is_file() {
+            return Ok(());
+        }
+        for rel in Self::layout_dirs() {
+            let p = self.root.join(&rel);
+            if std::fs::symlink_metadata(&p).is_err() {
+                std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Inspects the root and decides what `init` would do. Changes nothing. Loose YAML files are moved into
     /// raw/ only with `migrate`; without it they are reported (warnings).
     pub fn plan_init(&self, fabric: &str, migrate: bool) -> Result<InitPlan> {

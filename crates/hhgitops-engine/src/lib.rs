@@ -16,6 +16,7 @@ pub mod fabric;
 pub mod gitops;
 pub mod home;
 pub mod hydration;
+pub mod homelock;
 pub mod index;
 pub mod ingest;
 pub mod layout;

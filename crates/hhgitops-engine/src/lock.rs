@@ -30,8 +30,19 @@ impl Drop for FabricLock {
     }
 }
 
-/// Locks a fabric, waiting at most `timeout`.
+/// Locks a fabric, waiting at most `timeout`. First checks that the fabric's root, as this process resolves it,
+/// is this fabric's ([`crate::fabric::verify_root`]).
 pub async fn lock_fabric(
+    engine: &crate::Engine,
+    fabric: &crate::fabric::Fabric,
+    timeout: Duration,
+) -> Result<FabricLock> {
+    crate::fabric::verify_root(engine.home(), fabric)?;
+    lock_root(engine.db(), &fabric.name, &fabric.root, timeout).await
+}
+
+/// Locks the fabric whose root is `root`, waiting at most `timeout`.
+pub async fn lock_root(
     db: &Database,
     fabric: &str,
     root: &Path,

@@ -55,13 +55,7 @@ struct Opened {
 
 async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(
-        engine.db(),
-        &fabric.name,
-        root.path(),
-        Duration::from_secs(60),
-    )
-    .await?;
+    let lock = lock_fabric(engine, fabric, Duration::from_secs(60)).await?;
     let recovery = recover(&root.sandbox()?)?;
     report_recovery(&recovery);
     let settings = fabric_settings(fabric)?;

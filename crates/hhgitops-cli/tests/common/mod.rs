@@ -79,11 +79,16 @@ fn postgres_schema() -> Option<String> {
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub backend: Backend,
+    /// Whether dropping this environment drops its PostgreSQL schema (not for a second home sharing it).
+    owns_schema: bool,
 }
 
 impl Drop for TestEnv {
     /// Drops the test's PostgreSQL schema so test runs do not pile up schemas.
     fn drop(&mut self) {
+        if !self.owns_schema {
+            return;
+        }
         if let Backend::Postgres(url) = &self.backend {
             let Some(schema) = url.rsplit("search_path]=").next().map(str::to_string) else {
                 return;
@@ -112,6 +117,17 @@ impl TestEnv {
         TestEnv {
             dir: tempfile::tempdir().expect("tempdir"),
             backend,
+            owns_schema: true,
+        }
+    }
+
+    /// Another home on the same database (another process, as on another machine): its own temporary
+    /// directory, the same PostgreSQL schema. Drop it before `self`.
+    pub fn second_home(&self) -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("tempdir"),
+            backend: self.backend.clone(),
+            owns_schema: false,
         }
     }
 

@@ -17,7 +17,6 @@ use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::IngestReport;
-use crate::layout::GitOpsRoot;
 use crate::lock::lock_fabric;
 use crate::Engine;
 
@@ -119,8 +118,7 @@ pub async fn apply_fabric(
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
-    let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(engine.db(), &fabric.name, root.path(), opts.lock_timeout).await?;
+    let _lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let run_id = if opts.dry_run {
         None

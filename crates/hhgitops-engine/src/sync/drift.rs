@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::fabric::Fabric;
-use crate::layout::GitOpsRoot;
 use crate::lock::lock_fabric;
 use crate::Engine;
 
@@ -39,8 +38,7 @@ pub async fn drift(
     lock_timeout: Duration,
 ) -> Result<DriftReport> {
     let started = std::time::Instant::now();
-    let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(engine.db(), &fabric.name, root.path(), lock_timeout).await?;
+    let lock = lock_fabric(engine, fabric, lock_timeout).await?;
     let desired = load_desired_async(fabric, None).await?;
     drop(lock);
     let read = started.elapsed();

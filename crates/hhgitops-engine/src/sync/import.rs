@@ -127,8 +127,7 @@ pub async fn import_from_cluster(
     let session = engine
         .git_session(fabric, &format!("import {} from cluster", fabric.name))
         .await?;
-    let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(engine.db(), &fabric.name, root.path(), opts.lock_timeout).await?;
+    let lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     records.mark_interrupted().await?;
     let run = records.start_run("import").await?;
