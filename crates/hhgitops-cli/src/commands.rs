@@ -204,7 +204,10 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
             println!("fabric:     {}", f.name);
             println!("root:       {}", f.root.display());
             println!("root rule:  {}", f.root_rule.describe());
-            println!("root state: {}", describe_root_state(&engine.root_state(&f)));
+            println!(
+                "root state: {}",
+                describe_root_state(&engine.root_state(&f))
+            );
             if let Some(g) = &f.git {
                 println!("git url:    {}", g.url);
                 println!(

@@ -174,4 +174,3 @@ pub async fn apply_server_options(
     }
     Ok(())
 }
-

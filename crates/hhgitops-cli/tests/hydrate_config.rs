@@ -30,8 +30,10 @@ fn generate(args: &[&str]) -> Option<Vec<u8>> {
 
 /// Normalized objects of a stream (parsed without rules that could reject them: these are generator outputs).
 fn normalized(bytes: &[u8]) -> BTreeMap<String, String> {
-    let mut s = FabricSettings::default();
-    s.enable_gateway = true;
+    let s = FabricSettings {
+        enable_gateway: true,
+        ..FabricSettings::default()
+    };
     let r = parse_source("x", bytes, &Limits::default(), &s);
     r.objects
         .iter()

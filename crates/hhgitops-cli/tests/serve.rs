@@ -819,7 +819,11 @@ fn a_second_serve_on_one_sqlite_home_is_refused_naming_the_first() {
     let env = TestEnv::sqlite();
     let first = serve(&env, &["--no-watch"], &[]);
     let out = env.run(&["serve", "--listen", "127.0.0.1:0", "--no-watch"]);
-    assert_eq!(out.status.code(), Some(2), "a second serve on the same home must exit 2");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a second serve on the same home must exit 2"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("another `hhgitops serve` is running"),

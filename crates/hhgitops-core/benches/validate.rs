@@ -210,7 +210,10 @@ fn main() {
         // profile's port map is embedded those connections are (rightly) rejected. Every check still runs: the
         // port errors are cross-object errors found after every other rule.
         if warm.errors != 0 {
-            println!("note: {label}: {} error(s), ports beyond the vs profile's E1/48", warm.errors);
+            println!(
+                "note: {label}: {} error(s), ports beyond the vs profile's E1/48",
+                warm.errors
+            );
         }
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);

@@ -44,8 +44,10 @@ pub fn api_error(e: &Error) -> ApiError {
                 ApiError::invalid(msg)
             }
         }
-        Error::Corrupt { .. } => ApiError::conflict(msg),
-        Error::Database(_) => ApiError::unavailable(msg),
+        Error::Corrupt { .. } | Error::HomeInUse { .. } | Error::GitConflict(_) => {
+            ApiError::conflict(msg)
+        }
+        Error::Database(_) | Error::DatabaseDamaged { .. } => ApiError::unavailable(msg),
         Error::Git(_) => ApiError::new(StatusCode::BAD_GATEWAY, "git", msg),
         Error::Io { .. } | Error::Runtime(_) => {
             if msg.contains("busy") || msg.contains("lock") {
@@ -188,6 +190,7 @@ pub async fn run_operation(
             let opts = ApplyOptions {
                 dry_run: params.dry_run,
                 prune: params.prune,
+                adopt: false,
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
             };

@@ -158,6 +158,7 @@ pub async fn create_fabric(state: &AppState, req: FabricCreate) -> ApiResult<ser
         git_token_env: req.git_token_env,
         kubeconfig: req.kubeconfig.map(Into::into),
         kube_context: req.context,
+        options: None,
     };
     let report = state.engine().add_fabric(&spec).await?;
     let mut changes = serde_json::Map::new();
