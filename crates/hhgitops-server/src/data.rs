@@ -464,8 +464,12 @@ type Detail = (String, serde_json::Value, Vec<String>, Vec<String>);
 fn object_detail(f: &Fabric, kind: Kind, name: &str) -> ApiResult<Detail> {
     let root = GitOpsRoot::new(&f.root);
     let rel = GitOpsRoot::managed_rel(kind, name);
-    let yaml = std::fs::read_to_string(root.abs(&rel))
+    let yaml = root
+        .dir()?
+        .read(&rel)
         .map_err(|e| ApiError::not_found(format!("{rel}: {e}")))?;
+    let yaml = String::from_utf8(yaml)
+        .map_err(|_| ApiError::conflict(format!("{rel} is not UTF-8; see the fabric's status")))?;
     let settings = hhgitops_engine::ingest::fabric_settings(f)?;
     let manifest = root.current_manifest(&f.name)?;
     let managed = hhgitops_engine::ingest::load_managed(&root, &manifest, &settings)?;

@@ -7,7 +7,6 @@
 //! already there (pending) is replaced only with `?replace=true`. The body is read up to the file-size limit
 //! and refused (413) as soon as it goes past it, never buffered whole.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -102,70 +101,53 @@ fn io_err(what: &str, p: &Path, e: std::io::Error) -> ApiError {
     ApiError::internal(format!("{what} {}: {e}", p.display()))
 }
 
-/// Writes `bytes` as `raw/<parts…>` atomically. Refuses symbolic links on the way and an existing file unless
-/// `replace`. Blocking.
+/// Writes `bytes` as `raw/<parts…>` atomically, through the root's sandbox (never through a link, never outside
+/// the root), creating missing subfolders. Refuses an existing file unless `replace`. Blocking.
 pub fn write_raw(root: &Path, parts: &[String], bytes: &[u8], replace: bool) -> ApiResult<PathBuf> {
-    let raw = root.join("raw");
-    let meta = std::fs::symlink_metadata(&raw).map_err(|e| io_err("cannot open", &raw, e))?;
-    if !meta.is_dir() {
-        return Err(ApiError::conflict(format!(
-            "{} is not a folder",
-            raw.display()
-        )));
-    }
-    let mut dir = raw.clone();
-    for p in &parts[..parts.len() - 1] {
-        dir.push(p);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(ApiError::invalid(format!(
-                    "raw/{} is not a folder (a symbolic link or a file): uploads never pass through links",
-                    parts.join("/")
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&dir).map_err(|e| io_err("cannot create", &dir, e))?
-            }
-            Err(e) => return Err(io_err("cannot open", &dir, e)),
-        }
-    }
-    let target = dir.join(&parts[parts.len() - 1]);
-    match std::fs::symlink_metadata(&target) {
-        Ok(m) if !m.is_file() => {
+    use hhgitops_engine::sandbox::FileKind;
+    let dir = hhgitops_engine::layout::GitOpsRoot::new(root).dir()?;
+    let rel = format!("raw/{}", parts.join("/"));
+    match dir.kind("raw") {
+        Ok(Some(FileKind::Dir)) => {}
+        Ok(_) => {
             return Err(ApiError::conflict(format!(
-                "raw/{} exists and is not a regular file",
-                parts.join("/")
+                "{} is not a folder",
+                dir.abs("raw").display()
             )))
         }
-        Ok(_) if !replace => {
-            return Err(ApiError::conflict(format!(
-                "raw/{} is already pending; upload with ?replace=true to replace it",
-                parts.join("/")
-            ))
-            .with_details(serde_json::json!({"file": format!("raw/{}", parts.join("/"))})))
+        Err(e) => return Err(io_err("cannot open", &dir.abs("raw"), e)),
+    }
+    let parent = rel.rsplit_once('/').map_or("raw", |(p, _)| p);
+    let created = dir.create_dir_all(parent).map_err(|_| {
+        ApiError::invalid(format!(
+            "{parent} is not a folder (a symbolic link or a file): uploads never pass through links"
+        ))
+    })?;
+    let refuse = |e: ApiError| {
+        dir.remove_created(&created);
+        Err(e)
+    };
+    match dir.kind(&rel) {
+        Ok(Some(FileKind::File)) if !replace => {
+            return refuse(
+                ApiError::conflict(format!(
+                    "{rel} is already pending; upload with ?replace=true to replace it"
+                ))
+                .with_details(serde_json::json!({ "file": rel })),
+            )
         }
-        _ => {}
+        Ok(None | Some(FileKind::File)) => {}
+        Ok(Some(_)) => {
+            return refuse(ApiError::conflict(format!(
+                "{rel} exists and is not a regular file"
+            )))
+        }
+        Err(e) => return refuse(io_err("cannot open", &dir.abs(&rel), e)),
     }
-    let tmp = dir.join(format!(
-        ".hhgitops-upload-{}.tmp",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err("cannot write", &target, e));
+    if let Err(e) = dir.write_atomic(&rel, bytes) {
+        return refuse(io_err("cannot write", &dir.abs(&rel), e));
     }
-    Ok(target)
+    Ok(dir.abs(&rel))
 }
 
 async fn validate_bytes(
@@ -205,7 +187,9 @@ pub async fn put_raw(
     let dry_run = q.dry_run.unwrap_or(false);
     if !dry_run
         && !q.replace.unwrap_or(false)
-        && std::fs::symlink_metadata(f.root.join(&rel)).is_ok()
+        && hhgitops_engine::layout::GitOpsRoot::new(&f.root)
+            .dir()
+            .is_ok_and(|d| d.exists(&rel))
     {
         // Refused before the body is read or validated.
         return Err(ApiError::conflict(format!(
