@@ -232,9 +232,12 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// The shared samples and tools, beside the repository.
+/// The shared samples and tools, beside the repository (or where `HHGITOPS_SHARED` says, for a checkout elsewhere).
 pub fn shared_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let p = match std::env::var_os("HHGITOPS_SHARED") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
     if p.is_dir() {
         Some(p)
     } else {
