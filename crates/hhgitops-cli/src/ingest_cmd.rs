@@ -656,17 +656,7 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
             (Status::NotAttempted, _) => "not attempted".to_string(),
             (Status::Conflict, _) => "conflict".to_string(),
         };
-        let fields: Vec<String> = o
-            .fields
-            .iter()
-            .map(|f| {
-                if f.managers.is_empty() {
-                    f.path.clone()
-                } else {
-                    format!("{} (set by {})", f.path, f.managers.join(", "))
-                }
-            })
-            .collect();
+        let fields: Vec<String> = o.fields.iter().map(|f| f.describe()).collect();
         let mut line = format!("{prefix}{}/{}: {what}", o.kind, o.name);
         if !fields.is_empty() && o.action == Action::Update {
             line.push_str(&format!(" [{}]", fields.join(", ")));
@@ -721,23 +711,19 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
         for e in &r.objects {
             let detail = match e.status {
                 DriftStatus::InSync | DriftStatus::Builtin => continue,
-                DriftStatus::Drifted => e
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let who = if f.managers.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" by {}", f.managers.join(", "))
-                        };
-                        let change = serde_json::to_value(f.change)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        format!("{} ({change}{who})", f.path)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                DriftStatus::Drifted => {
+                    // One line per differing field, each naming its object, so that `grep` finds it whole.
+                    for f in &e.fields {
+                        println!(
+                            "{} {}/{}: {}",
+                            e.status.as_str(),
+                            e.kind,
+                            crate::output::shown(&e.name),
+                            f.describe()
+                        );
+                    }
+                    continue;
+                }
                 DriftStatus::Missing => "in Git, not in the cluster".into(),
                 DriftStatus::Extra => {
                     "labelled as this fabric's, no longer in Git (sync --prune deletes it)".into()
@@ -751,7 +737,12 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
                     None => "in the cluster, not in Git".into(),
                 },
             };
-            println!("{} {}/{}: {detail}", e.status.as_str(), e.kind, e.name);
+            println!(
+                "{} {}/{}: {detail}",
+                e.status.as_str(),
+                e.kind,
+                crate::output::shown(&e.name)
+            );
         }
         let s = &r.summary;
         if s.adopt > 0 {

@@ -349,10 +349,16 @@ pub(crate) fn init_commit_message(fabric: &Fabric, report: &InitReport) -> Strin
     }) {
         parts.push("upgrade the Hedgehog NetBox Plugin layout".to_string());
     }
+    let hnp = report.actions.iter().filter(|a| a.is_hnp_cleanup()).count();
+    if hnp > 0 {
+        parts.push(format!(
+            "clean up {hnp} managed file(s) left by the Hedgehog NetBox Plugin"
+        ));
+    }
     if parts.is_empty() {
         parts.push("complete layout".to_string());
     }
-    let op = if moves > 0 || parts.iter().any(|p| p.starts_with("upgrade")) {
+    let op = if moves > 0 || hnp > 0 || parts.iter().any(|p| p.starts_with("upgrade")) {
         "migrate"
     } else {
         "init"

@@ -1462,12 +1462,13 @@ pub fn load_managed(
             {
                 out.problems.push(
                     Diagnostic::new(format!(
-                        "a managed file holds exactly one {kind} named {stem:?}; found {}",
+                        "a managed file holds exactly one {kind} named {stem:?}; found {}{}",
                         rep.objects
                             .iter()
                             .map(|o| format!("{} {}", o.kind, o.name))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        crate::hnp::copy_hint(stem, rep.objects.iter().map(|o| o.name.as_str()))
                     ))
                     .in_file(&rel),
                 );
