@@ -268,9 +268,13 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// The shared samples and tools, beside the repository.
+/// The shared samples and tools, beside the repository (or where `HHGITOPS_SHARED` — or `HHGITOPS_TEST_SHARED` —
+/// says, for a work tree whose parent has no `shared`).
 pub fn shared_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let p = std::env::var_os("HHGITOPS_SHARED")
+        .or_else(|| std::env::var_os("HHGITOPS_TEST_SHARED"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     if p.is_dir() {
         Some(p)
     } else {
