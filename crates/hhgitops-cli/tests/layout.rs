@@ -54,7 +54,11 @@ fn init_creates_exactly_the_layout_and_is_a_noop_the_second_time() {
 
     let out = env.ok(&["init", "--fabric", "f"]);
     assert!(out.contains("already complete"), "{out}");
-    assert_eq!(tree(&root), expected_layout());
+    // init works under the fabric lock: its (Git-ignored) lock file is the one new entry.
+    let mut with_lock = expected_layout();
+    with_lock.push(".hnp/lock".to_string());
+    with_lock.sort();
+    assert_eq!(tree(&root), with_lock);
     assert_eq!(
         std::fs::read(root.join(".hnp/archive-log.yaml")).unwrap(),
         log_before,
