@@ -75,6 +75,8 @@ pub struct Inner {
     pub events: watch::Receiver<u64>,
     pub watch_status: Mutex<Vec<FabricWatchStatus>>,
     pub started: Instant,
+    /// The latest drift report of each fabric, parsed once.
+    pub drift_cache: crate::data::DriftCache,
 }
 
 /// Cheap to clone.
