@@ -17,7 +17,7 @@ use crate::output::{print_json, shown, EXIT_OK, EXIT_REJECTED};
 
 /// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`).
 pub fn failpoint() -> Failpoint {
-    Failpoint(
+    Failpoint::abort_at(
         std::env::var("HHGITOPS_FAILPOINT")
             .ok()
             .filter(|s| !s.is_empty()),
@@ -81,6 +81,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         failpoint: failpoint(),
         lock_timeout: lock_timeout()?,
         after_read: after_read_hook(),
+        cancel: Default::default(),
     };
     let what = match fabrics.as_slice() {
         [one] => format!("ingesting {}", one.name),
@@ -575,10 +576,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     }
     if let Some((class, msg)) = report.apply_failure() {
         eprintln!("hhgitops: error: {msg}");
-        return Ok(match class {
-            hhgitops_engine::ErrorClass::Usage => crate::output::EXIT_USAGE,
-            hhgitops_engine::ErrorClass::Runtime => crate::output::EXIT_RUNTIME,
-        });
+        return Ok(crate::output::exit_code_of_class(class));
     }
     if let Some(msg) = report.failed() {
         eprintln!("hhgitops: error: sync of {} stopped: {msg}", fabric.name);
@@ -646,17 +644,7 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
             (Status::NotAttempted, _) => "not attempted".to_string(),
             (Status::Conflict, _) => "conflict".to_string(),
         };
-        let fields: Vec<String> = o
-            .fields
-            .iter()
-            .map(|f| {
-                if f.managers.is_empty() {
-                    f.path.clone()
-                } else {
-                    format!("{} (set by {})", f.path, f.managers.join(", "))
-                }
-            })
-            .collect();
+        let fields: Vec<String> = o.fields.iter().map(|f| f.describe()).collect();
         let mut line = format!("{prefix}{}/{}: {what}", o.kind, o.name);
         if !fields.is_empty() && o.action == Action::Update {
             line.push_str(&format!(" [{}]", fields.join(", ")));
@@ -711,23 +699,19 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
         for e in &r.objects {
             let detail = match e.status {
                 DriftStatus::InSync | DriftStatus::Builtin => continue,
-                DriftStatus::Drifted => e
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let who = if f.managers.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" by {}", f.managers.join(", "))
-                        };
-                        let change = serde_json::to_value(f.change)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        format!("{} ({change}{who})", f.path)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                DriftStatus::Drifted => {
+                    // One line per differing field, each naming its object, so that `grep` finds it whole.
+                    for f in &e.fields {
+                        println!(
+                            "{} {}/{}: {}",
+                            e.status.as_str(),
+                            e.kind,
+                            crate::output::shown(&e.name),
+                            f.describe()
+                        );
+                    }
+                    continue;
+                }
                 DriftStatus::Missing => "in Git, not in the cluster".into(),
                 DriftStatus::Extra => {
                     "labelled as this fabric's, no longer in Git (sync --prune deletes it)".into()
@@ -741,7 +725,12 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
                     None => "in the cluster, not in Git".into(),
                 },
             };
-            println!("{} {}/{}: {detail}", e.status.as_str(), e.kind, e.name);
+            println!(
+                "{} {}/{}: {detail}",
+                e.status.as_str(),
+                e.kind,
+                crate::output::shown(&e.name)
+            );
         }
         let s = &r.summary;
         if s.adopt > 0 {
@@ -773,6 +762,7 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
         client: kube_settings()?,
         lock_timeout: lock_timeout()?,
         failpoint: failpoint(),
+        cancel: Default::default(),
     };
     let pb = spinner(
         !a.json,

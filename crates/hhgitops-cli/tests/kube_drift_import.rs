@@ -73,7 +73,15 @@ fn drift_reports_edits_and_deletions_made_in_the_cluster_and_sync_repairs_them()
     let out = k.run(&["drift", "--fabric", "f"], 1);
     let text = stdout(&out);
     assert!(
-        text.contains("drifted Switch/leaf-01: spec.enableAllPorts (added by kubectl-edit)"),
+        text.contains(
+            "drifted Switch/leaf-01: spec.enableAllPorts: absent in Git, true in the cluster (set by kubectl-edit)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "drifted VPC/vpc-02: spec.subnets.subnet-01.vlan: 1002 in Git, 1202 in the cluster (set by kubectl-edit)"
+        ),
         "{text}"
     );
     assert!(

@@ -102,21 +102,67 @@ pub enum Change {
     Stale,
 }
 
-/// One differing field.
+/// One differing field: where, how, the value in Git, the value in the cluster and who set the cluster's value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldDiff {
     /// `spec.subnets.default.vlan`, `metadata.labels["team"]`, `spec.links[0].server.port`.
     pub path: String,
     pub change: Change,
-    /// The value in Git (absent for `added`/`stale`).
+    /// The value in Git, as hhgitops applies it (absent for `added`/`stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desired: Option<Value>,
     /// The value in the cluster (absent for `missing`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<Value>,
-    /// Field managers other than hhgitops that own the cluster's value.
+    /// The field managers other than hhgitops that own the cluster's value (from `metadata.managedFields`):
+    /// who set it, e.g. `kubectl-patch`, `kubectl-edit`, a controller. Absent for `missing` and `stale`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub managers: Vec<String>,
+}
+
+/// Longest value shown in [`FieldDiff::describe`]; longer ones are cut with `…`.
+const SHOWN_VALUE_MAX: usize = 80;
+
+/// A value as a person reads it in one line: compact JSON (strings quoted, so `"1001"` and `1001` differ), cut
+/// after [`SHOWN_VALUE_MAX`] characters, control and bidirectional-override characters escaped.
+fn show_value(v: &Value) -> String {
+    let s = crate::diag::escape_controls(&v.to_string()).into_owned();
+    if s.chars().count() <= SHOWN_VALUE_MAX {
+        return s;
+    }
+    let mut cut: String = s.chars().take(SHOWN_VALUE_MAX - 1).collect();
+    cut.push('…');
+    cut
+}
+
+impl FieldDiff {
+    /// One line for a person: `spec.subnets.subnet-01.vlan: 1001 in Git, 1999 in the cluster (set by
+    /// kubectl-patch)`. Control characters in the path and the manager names are escaped.
+    pub fn describe(&self) -> String {
+        let git = self
+            .desired
+            .as_ref()
+            .map_or_else(|| "absent".to_string(), show_value);
+        let cluster = self
+            .live
+            .as_ref()
+            .map_or_else(|| "absent".to_string(), show_value);
+        let mut line = format!(
+            "{}: {git} in Git, {cluster} in the cluster",
+            crate::diag::escape_controls(&self.path)
+        );
+        if !self.managers.is_empty() {
+            let who: Vec<String> = self
+                .managers
+                .iter()
+                .map(|m| crate::diag::escape_controls(m).into_owned())
+                .collect();
+            line.push_str(&format!(" (set by {})", who.join(", ")));
+        } else if self.change == Change::Stale {
+            line.push_str(" (left from an earlier hhgitops apply)");
+        }
+        line
+    }
 }
 
 /// How one object differs between Git and the cluster.
@@ -736,6 +782,68 @@ mod tests {
             .iter()
             .map(|f| (f.path.clone(), f.change))
             .collect()
+    }
+
+    #[test]
+    fn a_changed_field_is_described_with_both_values_and_who_set_the_cluster_s() {
+        let desired = applied_object(&vpc_object(), "f1");
+        let mut live = live_after_apply(&desired, json!({}));
+        live["spec"]["subnets"]["default"]["vlan"] = json!(1999);
+        live["metadata"]["managedFields"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                json!({"manager": "kubectl-patch", "operation": "Update", "fieldsType": "FieldsV1",
+                         "fieldsV1": {"f:spec": {"f:subnets": {"f:default": {"f:vlan": {}}}}}}),
+            );
+        let d = diff_object(&desired, &live);
+        assert_eq!(d.fields.len(), 1, "{:?}", d.fields);
+        let f = &d.fields[0];
+        assert_eq!(f.desired, Some(json!(1001)));
+        assert_eq!(f.live, Some(json!(1999)));
+        assert_eq!(f.managers, vec!["kubectl-patch".to_string()]);
+        assert_eq!(
+            f.describe(),
+            "spec.subnets.default.vlan: 1001 in Git, 1999 in the cluster (set by kubectl-patch)"
+        );
+    }
+
+    #[test]
+    fn descriptions_quote_strings_say_absent_cut_long_values_and_escape_controls() {
+        let missing = FieldDiff {
+            path: "spec.subnets.default.subnet".into(),
+            change: Change::Missing,
+            desired: Some(json!("10.0.1.0/24")),
+            live: None,
+            managers: vec![],
+        };
+        assert_eq!(
+            missing.describe(),
+            "spec.subnets.default.subnet: \"10.0.1.0/24\" in Git, absent in the cluster"
+        );
+        let stale = FieldDiff {
+            path: "spec.x".into(),
+            change: Change::Stale,
+            desired: None,
+            live: Some(json!("1")),
+            managers: vec![],
+        };
+        assert_eq!(
+            stale.describe(),
+            "spec.x: absent in Git, \"1\" in the cluster (left from an earlier hhgitops apply)"
+        );
+        let long = FieldDiff {
+            path: "spec.list".into(),
+            change: Change::Added,
+            desired: None,
+            live: Some(json!(vec!["abcdefghij"; 20])),
+            managers: vec!["ctl\u{1b}[31m".into()],
+        };
+        let text = long.describe();
+        assert!(text.contains("…"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let shown = text.split(" in the cluster").next().unwrap();
+        assert!(shown.chars().count() < 120, "{text}");
     }
 
     #[test]
