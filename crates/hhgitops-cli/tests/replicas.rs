@@ -384,19 +384,24 @@ fn leadership_is_spread_and_a_killed_leaders_fabric_is_watched_by_another_within
     assert_eq!(v["leader"]["replica"], idb.as_str(), "{v}");
     assert_eq!(v["leader"]["thisReplica"], true);
     assert_eq!(leader_gauge(&sb, &fabric), Some(1.0));
-    // The watcher's ingestion is a job of actor `watcher`, run by B.
-    let (_, list) = sb.call(sb.get(
-        &format!("/api/v1/jobs?fabric={fabric}&type=ingest"),
-        Some(&t.read),
-    ));
-    assert!(
-        list["items"]
+    // The watcher's ingestion is a job of actor `watcher` (recorded once its run has ended).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, list) = sb.call(sb.get(
+            &format!("/api/v1/jobs?fabric={fabric}&type=ingest"),
+            Some(&t.read),
+        ));
+        let by_watcher = list["items"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|j| j["actor"] == "watcher"),
-        "{list}"
-    );
+            .any(|j| j["actor"] == "watcher");
+        if by_watcher {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no watcher job: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // Eventually B leads all three.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -49,6 +49,9 @@ fn cluster() -> Option<String> {
     ok.then_some(version)
 }
 
+/// (replica index, `/readyz` status or none when the request failed).
+type Sample = (usize, Option<u16>);
+
 fn ready(s: &Server) -> Option<u16> {
     s.get("/readyz?verbose", None)
         .timeout(Duration::from_secs(10))
@@ -123,7 +126,7 @@ fn postgresql_restarted_while_two_replicas_work_unready_then_ready_no_job_lost_o
     }
 
     // Readiness of both replicas, watched through the restart.
-    let seen: Arc<Mutex<Vec<(usize, Option<u16>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let watchers: Vec<_> = urls
@@ -197,7 +200,7 @@ fn postgresql_restarted_while_two_replicas_work_unready_then_ready_no_job_lost_o
             .map(|(_, c)| *c)
             .collect();
         assert!(
-            codes.iter().any(|c| *c == Some(503)),
+            codes.contains(&Some(503)),
             "replica {i} never said it was unready: {codes:?}"
         );
         assert_eq!(codes.first(), Some(&Some(200)), "ready before: {codes:?}");

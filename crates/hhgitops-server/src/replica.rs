@@ -1,8 +1,8 @@
 //! Several replicas on one database (SPEC §8 "Several servers"): who is alive, and which replica leads each
 //! fabric's watcher and periodic sync.
 //!
-//! - **Replicas** upsert their row in `replicas` every [`TICK`]; a row not seen for [`REPLICA_TTL`] is a dead
-//!   replica, no longer counted when leadership is spread.
+//! - **Replicas** upsert their row in `replicas` every [`TICK`]; a row not seen for [`REPLICA_TTL`] (shorter
+//!   than [`LEASE`]) is a dead replica, no longer counted when leadership is spread.
 //! - **Leadership** of fabric F is the lease `fabric:F` in `leases`: held by one replica, renewed every tick for
 //!   [`LEASE`]. A free or expired lease is taken with one conditional upsert, so exactly one replica wins it.
 //!   Each replica leads at most `ceil(fabrics / live replicas)` fabrics: a replica that holds more gives one back
@@ -37,8 +37,9 @@ pub const LEASE: Duration = Duration::from_secs(12);
 /// A replica that could not renew for this long stops leading: at the latest `FENCE` + [`DB_WAIT`] + [`TICK`]
 /// after its last renewal, before its leases expire.
 pub const FENCE: Duration = Duration::from_secs(5);
-/// A replica not seen for this long is not counted as alive.
-pub const REPLICA_TTL: Duration = Duration::from_secs(15);
+/// A replica not seen for this long (three ticks) is not counted as alive: a dead replica leaves the count
+/// before its leases expire, so the survivors' share covers its fabrics when they take them over.
+pub const REPLICA_TTL: Duration = Duration::from_secs(6);
 /// Longest wait for one round of statements.
 pub const DB_WAIT: Duration = Duration::from_secs(3);
 
