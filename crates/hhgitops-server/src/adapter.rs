@@ -377,6 +377,59 @@ pub fn webhook_secret_env(fabric: &Fabric) -> Option<String> {
         .map(str::to_string)
 }
 
+/// One commit of a fabric's Git history, for the pages.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    /// Author time, seconds since the Unix epoch.
+    pub time: i64,
+    pub subject: String,
+}
+
+/// Up to `max` commits, newest first, that touched `rel` (a path relative to the GitOps root), or the root as a
+/// whole. Empty when the root is not in Git or has no commit yet. Blocking (runs `git log`, never the network).
+pub fn file_history(
+    root: &std::path::Path,
+    rel: Option<&str>,
+    max: usize,
+) -> Result<Vec<CommitInfo>, String> {
+    let Some(found) = hhgitops_git::GitRepo::discover(root).map_err(|e| e.to_string())? else {
+        return Ok(Vec::new());
+    };
+    if found.repo.head().map_err(|e| e.to_string())?.is_none() {
+        return Ok(Vec::new());
+    }
+    let target = match rel {
+        Some(r) => root.join(r),
+        None => root.to_path_buf(),
+    };
+    let out = found
+        .repo
+        .command()
+        .args(["log", "-z", "--no-color", "--no-show-signature"])
+        .arg(format!("--max-count={max}"))
+        .arg("--format=%H%x1f%an%x1f%at%x1f%s")
+        .arg("HEAD")
+        .arg("--")
+        .arg(target)
+        .run()
+        .map_err(|e| e.to_string())?;
+    Ok(out
+        .stdout_text()
+        .split('\0')
+        .filter_map(|rec| {
+            let f: Vec<&str> = rec.trim_start_matches('\n').splitn(4, '\x1f').collect();
+            (f.len() == 4).then(|| CommitInfo {
+                id: f[0].to_string(),
+                author: f[1].to_string(),
+                time: f[2].trim().parse().unwrap_or_default(),
+                subject: f[3].trim_end().to_string(),
+            })
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

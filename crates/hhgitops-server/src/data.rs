@@ -305,21 +305,14 @@ async fn drift_map(
     fabric: &str,
 ) -> ApiResult<BTreeMap<(String, String), String>> {
     let mut out = BTreeMap::new();
-    if let Some(job) = state.jobs().latest(fabric, JobType::Drift).await? {
-        if let Some(objs) = job
-            .result
-            .as_ref()
-            .and_then(|r| r.get("objects"))
-            .and_then(|o| o.as_array())
-        {
-            for o in objs {
-                if let (Some(k), Some(n), Some(s)) = (
-                    o.get("kind").and_then(|v| v.as_str()),
-                    o.get("name").and_then(|v| v.as_str()),
-                    o.get("status").and_then(|v| v.as_str()),
-                ) {
-                    out.insert((k.to_string(), n.to_string()), s.to_string());
-                }
+    if let Some(latest) = latest_drift_cached(state, fabric).await? {
+        for o in latest.objects() {
+            if let (Some(k), Some(n), Some(s)) = (
+                o.get("kind").and_then(|v| v.as_str()),
+                o.get("name").and_then(|v| v.as_str()),
+                o.get("status").and_then(|v| v.as_str()),
+            ) {
+                out.insert((k.to_string(), n.to_string()), s.to_string());
             }
         }
     }
@@ -705,4 +698,119 @@ pub async fn refresh_gauges(state: &AppState) {
             }
         }
     }
+}
+
+/// The latest drift report of a fabric, parsed once per report: reports carry one entry per object, so the
+/// pages and the object listing read them from here instead of parsing the stored JSON on every request.
+pub struct LatestDrift {
+    pub job: String,
+    pub computed_at: Option<String>,
+    pub report: serde_json::Value,
+    /// `(kind, name)` → index into `report.objects`.
+    pub index: std::collections::HashMap<(String, String), usize>,
+    /// Indexes into `report.objects`: not in sync first (in the report's kind order), then in sync.
+    pub order: Vec<usize>,
+}
+
+impl LatestDrift {
+    fn new(job: String, computed_at: Option<String>, report: serde_json::Value) -> LatestDrift {
+        let objects = report
+            .get("objects")
+            .and_then(|o| o.as_array())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let mut index = std::collections::HashMap::with_capacity(objects.len());
+        for (i, o) in objects.iter().enumerate() {
+            if let (Some(k), Some(n)) = (
+                o.get("kind").and_then(|v| v.as_str()),
+                o.get("name").and_then(|v| v.as_str()),
+            ) {
+                index.insert((k.to_string(), n.to_string()), i);
+            }
+        }
+        let quiet = |o: &serde_json::Value| {
+            matches!(
+                o.get("status").and_then(|v| v.as_str()),
+                Some("in-sync" | "builtin")
+            )
+        };
+        let mut order: Vec<usize> = (0..objects.len()).collect();
+        order.sort_by_key(|i| quiet(&objects[*i]));
+        LatestDrift {
+            job,
+            computed_at,
+            report,
+            index,
+            order,
+        }
+    }
+
+    pub fn objects(&self) -> &[serde_json::Value] {
+        self.report
+            .get("objects")
+            .and_then(|o| o.as_array())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn entry(&self, kind: &str, name: &str) -> Option<&serde_json::Value> {
+        self.index
+            .get(&(kind.to_string(), name.to_string()))
+            .and_then(|i| self.objects().get(*i))
+    }
+
+    pub fn status_of(&self, kind: &str, name: &str) -> Option<String> {
+        self.entry(kind, name)
+            .and_then(|e| e.get("status"))
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+    }
+}
+
+/// Per fabric, the latest drift report read (see [`LatestDrift`]).
+#[derive(Default)]
+pub struct DriftCache(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LatestDrift>>>,
+);
+
+/// The latest succeeded drift report of a fabric, from the cache while no newer report exists.
+pub async fn latest_drift_cached(
+    state: &AppState,
+    fabric: &str,
+) -> ApiResult<Option<std::sync::Arc<LatestDrift>>> {
+    let row = sqlx::query(
+        "SELECT id FROM jobs WHERE fabric = $1 AND job_type = 'drift' AND state = 'succeeded' AND result IS NOT NULL \
+         ORDER BY finished_at DESC LIMIT 1",
+    )
+    .bind(fabric)
+    .fetch_optional(state.engine().db().pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("id")?;
+    let cache = &state.0.drift_cache;
+    if let Some(hit) = cache
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(fabric)
+        .filter(|d| d.job == id)
+    {
+        return Ok(Some(hit.clone()));
+    }
+    let Some(job) = state.jobs().get(&id).await? else {
+        return Ok(None);
+    };
+    let latest = std::sync::Arc::new(LatestDrift::new(
+        job.id,
+        job.finished_at,
+        job.result.unwrap_or(serde_json::Value::Null),
+    ));
+    cache
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(fabric.to_string(), latest.clone());
+    Ok(Some(latest))
 }

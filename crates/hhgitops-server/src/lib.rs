@@ -1,9 +1,9 @@
 //! `hhgitops serve`: the HTTP API of SPEC §8 over the engine, jobs in the database, tokens, the watchers of every
-//! fabric, periodic and webhook-triggered syncs, metrics and health, and the slot of the web UI.
+//! fabric, periodic and webhook-triggered syncs, metrics and health, and the web UI.
 //!
 //! Map: [`api`] (routes, thin) → [`data`] (reusable data functions) and [`jobs`]/[`runner`] (job store and
 //! workers) → [`adapter`] (the one place that knows the engine's API). [`auth`] and [`tokens`] decide who may
-//! do what; [`background`] runs watchers and the scheduler; [`ui`] is where the web pages live.
+//! do what; [`background`] runs watchers and the scheduler; [`ui`] renders the web pages over the same data.
 
 pub mod adapter;
 pub mod api;
@@ -184,6 +184,7 @@ pub fn app(state: AppState) -> Router {
                 let fabric = path
                     .strip_prefix("/api/v1/fabrics/")
                     .or_else(|| path.strip_prefix("/api/v1/webhooks/git/"))
+                    .or_else(|| path.strip_prefix("/fabrics/"))
                     .and_then(|r| r.split('/').next())
                     .unwrap_or("");
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path, fabric = %fabric)
@@ -238,6 +239,7 @@ pub async fn build_state(
         watch_status: Mutex::new(Vec::new()),
         leadership: OnceLock::new(),
         started: Instant::now(),
+        drift_cache: Default::default(),
         engine,
     }));
     Ok((state, workers))

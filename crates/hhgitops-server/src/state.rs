@@ -77,6 +77,8 @@ pub struct Inner {
     /// This replica's leadership of fabrics (set when `serve` starts its background work).
     pub leadership: std::sync::OnceLock<Arc<crate::replica::Leadership>>,
     pub started: Instant,
+    /// The latest drift report of each fabric, parsed once.
+    pub drift_cache: crate::data::DriftCache,
 }
 
 /// Cheap to clone.

@@ -150,7 +150,7 @@ pub fn write_raw(root: &Path, parts: &[String], bytes: &[u8], replace: bool) -> 
     Ok(dir.abs(&rel))
 }
 
-async fn validate_bytes(
+pub(crate) async fn validate_bytes(
     s: &AppState,
     fabric: Option<hhgitops_engine::fabric::Fabric>,
     name: String,
