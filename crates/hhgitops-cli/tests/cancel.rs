@@ -134,10 +134,9 @@ async fn dropped_ingest_at(env: &TestEnv, point: &str) {
     {
         {
             let what = format!("{} {point}", env.backend.label());
-            let env = env;
-            let root = fabric_at(&env, "f");
+            let root = fabric_at(env, "f");
             std::fs::write(root.join("raw/a.yaml"), two_vpcs()).unwrap();
-            let engine = open_engine(&env).await;
+            let engine = open_engine(env).await;
             let fabric = engine.fabric("f").await.unwrap();
             let (failpoint, pause) = pausing_at(point);
             let opts = IngestOptions {
@@ -173,11 +172,11 @@ async fn dropped_ingest_at(env: &TestEnv, point: &str) {
                 );
             }
             // Whole as it is, and the next run (under the lock) finishes what was left.
-            assert_consistent(&env, "f", &root);
+            assert_consistent(env, "f", &root);
             let next = json(&env.expect_code(&["ingest", "--fabric", "f", "--json"], 0));
             assert_eq!(next["recovery"]["discarded"], 0, "{what}: {next}");
             assert_eq!(managed(&root).len(), 4, "{what}: ingested by the next run");
-            assert_consistent(&env, "f", &root);
+            assert_consistent(env, "f", &root);
             let runs = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
             assert!(
                 runs["last_runs"]

@@ -43,7 +43,11 @@ fn each_class_has_its_exit_code() {
         stderr(&out)
     );
     let listed = json(&env.expect_code(&["fabric", "list", "--json"], 0));
-    assert_eq!(listed["fabrics"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["fabrics"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
 
     // Usage: a bad object reference.
     env.expect_code(&["delete", "--fabric", "f", "no-slash"], 2);

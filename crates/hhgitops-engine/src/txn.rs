@@ -33,8 +33,11 @@ const SPACE_MARGIN: u64 = 1 << 20;
 #[derive(Clone, Default)]
 pub struct Failpoint {
     abort_at: Option<String>,
-    at: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+    at: Option<FailpointHook>,
 }
+
+/// The callback a [`Failpoint`] calls at every named point.
+type FailpointHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Failpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
