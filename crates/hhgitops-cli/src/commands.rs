@@ -58,6 +58,7 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
             })?;
         }
     }
+    #[cfg(feature = "test-hooks")]
     if let Ok(cmd) = std::env::var("HHGITOPS_TEST_BEFORE_PUSH") {
         // Test-only: run a shell command between the commit and the push, to move the remote at that moment.
         if !cmd.is_empty() {

@@ -15,7 +15,8 @@ use crate::cli::{
 use crate::commands::selected_fabrics;
 use crate::output::{print_json, shown, EXIT_OK, EXIT_REJECTED};
 
-/// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`).
+/// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`); only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 pub fn failpoint() -> Failpoint {
     Failpoint::abort_at(
         std::env::var("HHGITOPS_FAILPOINT")
@@ -24,8 +25,19 @@ pub fn failpoint() -> Failpoint {
     )
 }
 
+#[cfg(not(feature = "test-hooks"))]
+pub fn failpoint() -> Failpoint {
+    Failpoint::default()
+}
+
 /// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
-/// file was read, to change or remove it at that moment.
+/// file was read, to change or remove it at that moment. Only with the `test-hooks` feature.
+#[cfg(not(feature = "test-hooks"))]
+fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
+    None
+}
+
+#[cfg(feature = "test-hooks")]
 fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
     let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ")
         .ok()

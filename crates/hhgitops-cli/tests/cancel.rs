@@ -131,63 +131,57 @@ fn a_dropped_ingest_keeps_the_lock_until_its_writer_is_done() {
 }
 
 async fn dropped_ingest_at(env: &TestEnv, point: &str) {
-    {
-        {
-            let what = format!("{} {point}", env.backend.label());
-            let root = fabric_at(env, "f");
-            std::fs::write(root.join("raw/a.yaml"), two_vpcs()).unwrap();
-            let engine = open_engine(env).await;
-            let fabric = engine.fabric("f").await.unwrap();
-            let (failpoint, pause) = pausing_at(point);
-            let opts = IngestOptions {
-                failpoint,
-                ..IngestOptions::default()
-            };
-            let task = {
-                let (engine, fabric) = (engine.clone(), fabric.clone());
-                tokio::spawn(async move {
-                    hhgitops_engine::ingest::ingest(&engine, &fabric, &opts).await
-                })
-            };
-            pause.wait_reached(&what).await;
-            // The caller goes away while the work is paused.
-            task.abort();
-            assert!(task.await.unwrap_err().is_cancelled(), "{what}");
-            assert_busy(&engine, &fabric, &what).await;
-            pause.release.send(()).unwrap();
-            wait_free(&engine, &fabric, &what).await;
+    let what = format!("{} {point}", env.backend.label());
+    let root = fabric_at(env, "f");
+    std::fs::write(root.join("raw/a.yaml"), two_vpcs()).unwrap();
+    let engine = open_engine(env).await;
+    let fabric = engine.fabric("f").await.unwrap();
+    let (failpoint, pause) = pausing_at(point);
+    let opts = IngestOptions {
+        failpoint,
+        ..IngestOptions::default()
+    };
+    let task = {
+        let (engine, fabric) = (engine.clone(), fabric.clone());
+        tokio::spawn(async move { hhgitops_engine::ingest::ingest(&engine, &fabric, &opts).await })
+    };
+    pause.wait_reached(&what).await;
+    // The caller goes away while the work is paused.
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled(), "{what}");
+    assert_busy(&engine, &fabric, &what).await;
+    pause.release.send(()).unwrap();
+    wait_free(&engine, &fabric, &what).await;
 
-            if BEFORE_COMMIT.contains(&point) {
-                assert!(managed(&root).is_empty(), "{what}: nothing written");
-                assert_eq!(
-                    std::fs::read_to_string(root.join("raw/a.yaml")).unwrap(),
-                    two_vpcs(),
-                    "{what}: the raw file is untouched"
-                );
-            } else {
-                assert_eq!(managed(&root).len(), 4, "{what}: the whole file is in");
-                assert!(
-                    !root.join("raw/a.yaml").exists(),
-                    "{what}: raw file archived"
-                );
-            }
-            // Whole as it is, and the next run (under the lock) finishes what was left.
-            assert_consistent(env, "f", &root);
-            let next = json(&env.expect_code(&["ingest", "--fabric", "f", "--json"], 0));
-            assert_eq!(next["recovery"]["discarded"], 0, "{what}: {next}");
-            assert_eq!(managed(&root).len(), 4, "{what}: ingested by the next run");
-            assert_consistent(env, "f", &root);
-            let runs = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
-            assert!(
-                runs["last_runs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|r| r["outcome"] != "running"),
-                "{what}: no run left running: {runs}"
-            );
-        }
+    if BEFORE_COMMIT.contains(&point) {
+        assert!(managed(&root).is_empty(), "{what}: nothing written");
+        assert_eq!(
+            std::fs::read_to_string(root.join("raw/a.yaml")).unwrap(),
+            two_vpcs(),
+            "{what}: the raw file is untouched"
+        );
+    } else {
+        assert_eq!(managed(&root).len(), 4, "{what}: the whole file is in");
+        assert!(
+            !root.join("raw/a.yaml").exists(),
+            "{what}: raw file archived"
+        );
     }
+    // Whole as it is, and the next run (under the lock) finishes what was left.
+    assert_consistent(env, "f", &root);
+    let next = json(&env.expect_code(&["ingest", "--fabric", "f", "--json"], 0));
+    assert_eq!(next["recovery"]["discarded"], 0, "{what}: {next}");
+    assert_eq!(managed(&root).len(), 4, "{what}: ingested by the next run");
+    assert_consistent(env, "f", &root);
+    let runs = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
+    assert!(
+        runs["last_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] != "running"),
+        "{what}: no run left running: {runs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@
 //! Run: `cargo bench -p hhgitops-core --bench validate`. Needs `python3` and `../shared/tools/gen_vlab_wiring.py`
 //! (or `$HHGITOPS_SHARED/tools/…`).
 //! Targets: under 100 ms and 64 MiB for the full fabric, cost linear in the number of objects.
+//! Measured (thread CPU time, shared machine): full 81.8 ms and catalog 109.7 ms before the emitter's fast path for
+//! plain words, 73.5 ms and 96.8 ms after; callgrind: 183.0 M → 166.5 M instructions per quarter-fabric run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
