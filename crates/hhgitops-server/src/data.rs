@@ -623,7 +623,7 @@ pub async fn delete_object(
 
 /// The checks of `/readyz`.
 /// How long readiness waits for the database (a replica whose database does not answer at once is unready).
-const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub async fn readiness(state: &AppState) -> Vec<Check> {
     let mut checks = Vec::new();
