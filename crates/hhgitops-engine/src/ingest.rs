@@ -90,6 +90,7 @@ pub enum FileStatus {
 
 /// One error, in the JSON form of SPEC §7.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorRecord {
     /// Set when the error is located in another file than the one it is reported for (e.g. a conflict).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +152,7 @@ impl ErrorRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileReport {
     pub file: String,
     pub status: FileStatus,
@@ -203,6 +205,7 @@ impl FileReport {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,
     pub ingested: usize,
@@ -219,6 +222,7 @@ pub struct Summary {
 
 /// Findings about managed/ itself: hand edits, files removed by hand, files that no longer validate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ManagedReport {
     /// Managed files edited by hand since hhgitops wrote them (and still valid: now recorded).
     pub edited: Vec<String>,
@@ -231,6 +235,7 @@ pub struct ManagedReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IngestReport {
     pub fabric: String,
     pub dry_run: bool,

@@ -17,6 +17,7 @@ use super::{fetch_live, load_desired_async};
 
 /// A fabric's drift.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DriftReport {
     pub fabric: String,
     /// The API server's address.
