@@ -440,7 +440,7 @@ pub struct ServeArgs {
     /// Poll raw/ every INTERVAL instead of file-system events (e.g. 2s)
     #[arg(long, value_name = "INTERVAL")]
     pub poll: Option<String>,
-    /// Jobs run at once (one per fabric)
+    /// Jobs run at once (one per fabric); 0: serve the API and run no jobs (other replicas run them)
     #[arg(long, value_name = "N", default_value_t = 4, env = "HHGITOPS_WORKERS")]
     pub workers: usize,
     /// How long running jobs get to reach a safe point on SIGTERM/SIGINT, in seconds

@@ -61,6 +61,7 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
             })?;
         }
     }
+    #[cfg(feature = "test-hooks")]
     if let Ok(cmd) = std::env::var("HHGITOPS_TEST_BEFORE_PUSH") {
         // Test-only: run a shell command between the commit and the push, to move the remote at that moment.
         if !cmd.is_empty() {
@@ -145,6 +146,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                     eprintln!("hhgitops: warning: {w}");
                 }
                 print_loose(&report.fabric.name, &init.loose);
+                print_hnp(&report.fabric.name, &init.hnp);
             }
             print_git(&report.fabric.name, report.git.as_ref());
             if let Some(note) = &report.note {
@@ -329,6 +331,7 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
                 println!("{}: would {action}", f.name);
             }
             print_loose(&f.name, &plan.loose);
+            print_hnp(&f.name, &plan.hnp);
             for p in plan.blocking.iter().chain(&plan.warnings) {
                 eprintln!("hhgitops: warning: {}: {p}", f.name);
             }
@@ -342,12 +345,35 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
                 println!("{}: {action}", f.name);
             }
             print_loose(&f.name, &report.loose);
+            print_hnp(&f.name, &report.hnp);
             for w in &report.warnings {
                 eprintln!("hhgitops: warning: {}: {w}", f.name);
             }
         }
     }
     Ok(code)
+}
+
+/// Managed files the Hedgehog NetBox Plugin left, not cleaned up by this command: counted, with the command that
+/// cleans them up; a copy that differs from its managed file is shown with its diff (a person decides).
+pub(crate) fn print_hnp(fabric: &str, pending: &[hhgitops_engine::layout::Action]) {
+    use hhgitops_engine::layout::Action;
+    if pending.is_empty() {
+        return;
+    }
+    let count = |f: fn(&Action) -> bool| pending.iter().filter(|a| f(a)).count();
+    let identical = count(|a| matches!(a, Action::RemoveHnpDuplicate { .. }));
+    let differing = count(|a| matches!(a, Action::SetAsideHnpDuplicate { .. }));
+    let renamed = count(|a| matches!(a, Action::RenameHnpCopy { .. }));
+    let marked = count(|a| matches!(a, Action::StripHnpMarks { .. }));
+    eprintln!(
+        "hhgitops: note: {fabric}: managed files left by the Hedgehog NetBox Plugin: {identical} copy(ies) identical to their managed file, {differing} differing, {renamed} whose original is gone, {marked} file(s) with its annotations or header; `hhgitops init --fabric {fabric} --migrate` cleans them up in one commit (`--dry-run` lists every step)"
+    );
+    for a in pending {
+        if matches!(a, Action::SetAsideHnpDuplicate { .. }) {
+            eprintln!("hhgitops: note: {fabric}: would {a}");
+        }
+    }
 }
 
 /// Loose YAML files left where they are: said once each, with the command that moves them.

@@ -15,17 +15,29 @@ use crate::cli::{
 use crate::commands::selected_fabrics;
 use crate::output::{print_json, shown, EXIT_OK, EXIT_REJECTED};
 
-/// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`).
+/// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`); only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 pub fn failpoint() -> Failpoint {
-    Failpoint(
+    Failpoint::abort_at(
         std::env::var("HHGITOPS_FAILPOINT")
             .ok()
             .filter(|s| !s.is_empty()),
     )
 }
 
+#[cfg(not(feature = "test-hooks"))]
+pub fn failpoint() -> Failpoint {
+    Failpoint::default()
+}
+
 /// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
-/// file was read, to change or remove it at that moment.
+/// file was read, to change or remove it at that moment. Only with the `test-hooks` feature.
+#[cfg(not(feature = "test-hooks"))]
+fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
+    None
+}
+
+#[cfg(feature = "test-hooks")]
 fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
     let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ")
         .ok()
@@ -81,6 +93,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         failpoint: failpoint(),
         lock_timeout: lock_timeout()?,
         after_read: after_read_hook(),
+        cancel: Default::default(),
     };
     let what = match fabrics.as_slice() {
         [one] => format!("ingesting {}", one.name),
@@ -575,10 +588,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     }
     if let Some((class, msg)) = report.apply_failure() {
         eprintln!("hhgitops: error: {msg}");
-        return Ok(match class {
-            hhgitops_engine::ErrorClass::Usage => crate::output::EXIT_USAGE,
-            hhgitops_engine::ErrorClass::Runtime => crate::output::EXIT_RUNTIME,
-        });
+        return Ok(crate::output::exit_code_of_class(class));
     }
     if let Some(msg) = report.failed() {
         eprintln!("hhgitops: error: sync of {} stopped: {msg}", fabric.name);
@@ -764,6 +774,7 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
         client: kube_settings()?,
         lock_timeout: lock_timeout()?,
         failpoint: failpoint(),
+        cancel: Default::default(),
     };
     let pb = spinner(
         !a.json,

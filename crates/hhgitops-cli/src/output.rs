@@ -84,11 +84,22 @@ pub fn print_json_error(e: &Error) {
     print_json(&hhgitops_server::adapter::api_error(e).body());
 }
 
-/// The exit code of an error.
+/// The exit code of an error: from its class (the table is in the README).
 pub fn exit_code_of(e: &Error) -> u8 {
-    match e.class() {
-        ErrorClass::Usage => EXIT_USAGE,
-        ErrorClass::Runtime => EXIT_RUNTIME,
+    exit_code_of_class(e.class())
+}
+
+/// The exit code of an error class: what the operator must fix (usage, configuration, a name that does not
+/// exist) is 2, input refused is 1, and what failed while running (busy, Git, cluster, database, I/O) is 3.
+pub fn exit_code_of_class(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Usage | ErrorClass::NotFound => EXIT_USAGE,
+        ErrorClass::Rejected => EXIT_REJECTED,
+        ErrorClass::Conflict
+        | ErrorClass::Git
+        | ErrorClass::Cluster
+        | ErrorClass::Database
+        | ErrorClass::Io => EXIT_RUNTIME,
     }
 }
 

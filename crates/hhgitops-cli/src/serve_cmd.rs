@@ -45,7 +45,7 @@ pub async fn serve(engine: Engine, a: ServeArgs) -> Result<u8, Error> {
         metrics_token_required: a.metrics_token_required,
         watch: !a.no_watch,
         poll: a.poll.as_deref().map(poll_duration).transpose()?,
-        workers: a.workers.max(1),
+        workers: a.workers,
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
         ..Default::default()
     };

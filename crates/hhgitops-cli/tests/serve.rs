@@ -614,8 +614,8 @@ fn fabrics_through_the_api() {
         s.req(Method::POST, "/api/v1/fabrics", Some(&t.admin))
             .json(&json!({"name": "g", "path": dir})),
     );
-    // A second registration is refused (409 until the engine's typed classes say "conflict" for every wording).
-    assert!(code == 409 || code == 400, "{code}");
+    // A second registration is refused: the engine's class for a taken name is "conflict".
+    assert_eq!(code, 409);
     let (code, _) = s.call(
         s.req(Method::POST, "/api/v1/fabrics", Some(&t.admin))
             .json(&json!({"name": "Bad_Name"})),

@@ -157,14 +157,17 @@ impl Engine {
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
+        // A taken name first (a conflict whatever the root), then the root.
+        registry.check_new(&fabric.name, &fabric.root).await?;
         if fabric.root_rule != RootRule::GitClone {
             // Checked again once a clone exists (register_with_layout); a local root is checked first.
             let others = registry.list().await?;
-            crate::roots::check_new_root(&fabric.root, &self.home, &others)?;
+            let (root, home) = (fabric.root.clone(), self.home.clone());
+            blocking(move || crate::roots::check_new_root(&root, &home, &others)).await?;
         }
-        registry.check_new(&fabric.name, &fabric.root).await?;
         if fabric.root_rule != RootRule::GitClone {
-            check_root_usable(&fabric)?;
+            let f = fabric.clone();
+            blocking(move || check_root_usable(&f)).await?;
         }
         // Clone (or update) first: a bad URL, missing branch or failed authentication registers nothing.
         let session = self
@@ -191,7 +194,11 @@ impl Engine {
         .await;
         if let Err(e) = result {
             if let Some(dir) = created_clone {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = blocking(move || {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    Ok(())
+                })
+                .await;
             }
             return Err(e);
         }
@@ -203,15 +210,14 @@ impl Engine {
         })
     }
 
-    /// Registers a fabric and completes its layout, in one database transaction: when the layout cannot be
-    /// made, nothing is registered (and `apply_init` removes the folders it created). Loose YAML files are
+    /// Registers a fabric and completes its layout: when the layout cannot be made, nothing stays registered
+    /// (and `apply_init` removes the folders it created). Loose YAML files are
     /// moved into raw/ only with `migrate` (onboard); otherwise they are reported.
     pub(crate) async fn register_with_layout(
         &self,
         fabric: &Fabric,
         migrate: bool,
     ) -> Result<InitReport> {
-        let root = GitOpsRoot::new(&fabric.root);
         let others: Vec<Fabric> = self
             .registry()
             .list()
@@ -219,16 +225,35 @@ impl Engine {
             .into_iter()
             .filter(|f| f.name != fabric.name)
             .collect();
-        crate::roots::check_new_root(&fabric.root, &self.home, &others)?;
-        let mut init_report = None;
-        self.registry()
-            .insert(fabric, || {
-                let plan = root.plan_init(&fabric.name, migrate)?;
-                init_report = Some(root.apply_init(&fabric.name, &plan)?);
-                Ok(())
+        let plan = {
+            let fabric = fabric.clone();
+            let home = self.home.clone();
+            blocking(move || {
+                crate::roots::check_new_root(&fabric.root, &home, &others)?;
+                GitOpsRoot::new(&fabric.root).plan_init(&fabric.name, migrate)
             })
-            .await?;
-        Ok(init_report.unwrap_or_default())
+            .await?
+        };
+        if let Some(p) = plan.blocking.first() {
+            return Err(Error::Corrupt {
+                path: fabric.root.join(&p.path),
+                message: p.message.clone(),
+            });
+        }
+        // The row first (its own transaction), then the layout off the async workers and outside any database
+        // transaction; a layout that cannot be made removes the row again.
+        self.registry().insert(fabric).await?;
+        let made = {
+            let fabric = fabric.clone();
+            blocking(move || GitOpsRoot::new(&fabric.root).apply_init(&fabric.name, &plan)).await
+        };
+        match made {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let _ = self.registry().remove(&fabric.name).await;
+                Err(e)
+            }
+        }
     }
 
     /// Unregisters a fabric; its files stay.
@@ -238,7 +263,8 @@ impl Engine {
 
     /// Plans `init` for a fabric (used by `--dry-run` and before `apply_init`).
     pub async fn plan_init(&self, fabric: &Fabric, migrate: bool) -> Result<InitPlan> {
-        GitOpsRoot::new(&fabric.root).plan_init(&fabric.name, migrate)
+        let fabric = fabric.clone();
+        blocking(move || GitOpsRoot::new(&fabric.root).plan_init(&fabric.name, migrate)).await
     }
 
     /// `init`: creates what is missing, upgrades HNP records, with `migrate` moves loose YAML files into
@@ -251,9 +277,27 @@ impl Engine {
         let session = self
             .git_session(fabric, &format!("init {}", fabric.name))
             .await?;
-        let root = GitOpsRoot::new(&fabric.root);
-        let plan = root.plan_init(&fabric.name, migrate)?;
-        let report = root.apply_init(&fabric.name, &plan)?;
+        let work = move |fabric: Fabric| async move {
+            let root = GitOpsRoot::new(&fabric.root);
+            let plan = root.plan_init(&fabric.name, migrate)?;
+            root.apply_init(&fabric.name, &plan)
+        };
+        // Under the fabric lock once the layout has its .hnp/ folder (the lock file lives there); the very first
+        // init, which creates it, has nothing to lock yet (every other operation refuses a layout without it).
+        let report = if fabric.root.join(crate::layout::HNP_DIR).is_dir() {
+            crate::lock::with_lock(
+                self,
+                fabric,
+                std::time::Duration::from_secs(60),
+                &tokio_util::sync::CancellationToken::new(),
+                false,
+                move |_engine, fabric, _cancel| work(fabric),
+            )
+            .await?
+        } else {
+            let fabric = fabric.clone();
+            crate::lock::run_owned(move || work(fabric)).await?
+        };
         let git = match session {
             Some(s) => Some(
                 self.git_commit(fabric, s, init_commit_message(fabric, &report))
@@ -265,8 +309,18 @@ impl Engine {
     }
 
     pub async fn check(&self, fabric: &Fabric) -> Result<Vec<Problem>> {
-        GitOpsRoot::new(&fabric.root).check(&fabric.name)
+        let fabric = fabric.clone();
+        blocking(move || GitOpsRoot::new(&fabric.root).check(&fabric.name)).await
     }
+}
+
+/// Runs blocking file work on a blocking-pool thread, off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Runtime(format!("file task failed: {e}")))?
 }
 
 /// `init fabrics/f/gitops: create layout, migrate 3 loose files`.
@@ -296,10 +350,16 @@ pub(crate) fn init_commit_message(fabric: &Fabric, report: &InitReport) -> Strin
     }) {
         parts.push("upgrade the Hedgehog NetBox Plugin layout".to_string());
     }
+    let hnp = report.actions.iter().filter(|a| a.is_hnp_cleanup()).count();
+    if hnp > 0 {
+        parts.push(format!(
+            "clean up {hnp} managed file(s) left by the Hedgehog NetBox Plugin"
+        ));
+    }
     if parts.is_empty() {
         parts.push("complete layout".to_string());
     }
-    let op = if moves > 0 || parts.iter().any(|p| p.starts_with("upgrade")) {
+    let op = if moves > 0 || hnp > 0 || parts.iter().any(|p| p.starts_with("upgrade")) {
         "migrate"
     } else {
         "init"

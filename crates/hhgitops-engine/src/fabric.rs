@@ -382,7 +382,7 @@ impl Registry {
     pub async fn check_new(&self, name: &str, root: &Path) -> Result<()> {
         for f in self.list().await? {
             if f.name == name {
-                return Err(Error::usage(format!(
+                return Err(Error::Conflict(format!(
                     "fabric {name:?} is already registered (root {}); remove it first or choose another name",
                     f.root.display()
                 )));
@@ -399,11 +399,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Inserts a fabric row. `create_layout` runs inside the transaction: if it fails nothing is registered.
-    pub async fn insert<F>(&self, fabric: &Fabric, create_layout: F) -> Result<()>
-    where
-        F: FnOnce() -> Result<()>,
-    {
+    /// Inserts a fabric row (its layout is made after, outside the transaction: see `Engine::add_fabric`).
+    pub async fn insert(&self, fabric: &Fabric) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
         // Records left by an earlier fabric of the same name (removed by an older version, which kept its
         // runs) never show under the new one.
@@ -433,11 +430,10 @@ impl Registry {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Error::usage(format!("fabric {:?} is already registered", fabric.name))
+                Error::Conflict(format!("fabric {:?} is already registered", fabric.name))
             }
             _ => Error::from(e),
         })?;
-        create_layout()?;
         tx.commit().await?;
         Ok(())
     }

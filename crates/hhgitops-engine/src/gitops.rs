@@ -103,7 +103,7 @@ pub fn git_error(e: GitError) -> Error {
             Error::Usage(format!("git: {e}"))
         }
         GitError::Conflict { .. } => Error::GitConflict(e.to_string()),
-        e => Error::Git(e.to_string()),
+        e => Error::GitCommand(e),
     }
 }
 

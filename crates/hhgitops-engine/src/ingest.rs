@@ -21,13 +21,13 @@ use hhgitops_core::state::FabricState;
 use hhgitops_core::validate::{parse_source, validate_state, SourceReport};
 use hhgitops_core::{yaml, Diagnostic, Kind};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, Rejection, RunCounts};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
-use crate::lock::lock_fabric;
 use crate::rawfiles::{archive_name, discover, RawFile, RefusedFile};
 use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation, Source};
 use crate::sandbox::{FileKind, RootDir};
@@ -49,6 +49,8 @@ pub struct IngestOptions {
     pub failpoint: Failpoint,
     /// Test hook: called with a raw file's path right after it was read (to change or remove it at that moment).
     pub after_read: Option<AfterRead>,
+    /// Stops the run at its next safe point (between files, before the commit point); nothing is written then.
+    pub cancel: CancellationToken,
 }
 
 /// See [`IngestOptions::after_read`].
@@ -70,6 +72,7 @@ impl Default for IngestOptions {
             lock_timeout: Duration::from_secs(60),
             failpoint: Failpoint::default(),
             after_read: None,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -454,14 +457,37 @@ async fn validate_while_blocked(
     Ok(report)
 }
 
-/// Ingestion without Git: the tree and the database only.
+/// Ingestion without Git: the tree and the database only. The work runs under the fabric lock on a thread of
+/// its own ([`crate::lock::with_fabric_lock`]): dropping this future never leaves the lock free while files are
+/// written; it cancels the run at its next safe point before the commit point, or lets it finish.
 pub async fn ingest_local(
     engine: &Engine,
     fabric: &Fabric,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
+    let opts = opts.clone();
+    let cancel = opts.cancel.clone();
+    crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        opts.lock_timeout,
+        &cancel,
+        move |engine, fabric, cancel| async move {
+            ingest_locked(&engine, &fabric, &opts, &cancel).await
+        },
+    )
+    .await
+}
+
+/// [`ingest_local`] with the lock held, on a blocking-pool thread (file work is called directly).
+async fn ingest_locked(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &IngestOptions,
+    cancel: &CancellationToken,
+) -> Result<IngestReport> {
+    opts.failpoint.hit("ingest-locked");
     let root = GitOpsRoot::new(&fabric.root);
-    let _lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let settings = fabric_settings(fabric)?;
     let rejections: BTreeMap<String, Rejection> = records
@@ -476,26 +502,20 @@ pub async fn ingest_local(
         records.mark_interrupted().await?;
         Some(records.start_run("ingest").await?)
     };
-    let job = {
-        let fabric = fabric.clone();
-        let opts = opts.clone();
-        let rejections = rejections.clone();
-        tokio::task::spawn_blocking(move || {
-            ingest_files(&fabric, &root, &settings, &opts, &rejections)
-        })
-    };
-    let result = match job.await {
-        Ok(r) => r,
-        Err(e) => Err(Error::Runtime(format!("ingestion task failed: {e}"))),
-    };
+    let result = ingest_files(fabric, &root, &settings, opts, &rejections, cancel);
     let (report, manifest_sha, inventory, context) = match result {
         Ok(x) => x,
         Err(e) => {
             if let Some(id) = &run_id {
+                let outcome = if matches!(e, Error::Cancelled(_)) {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
                 let _ = records
                     .finish_run(
                         id,
-                        "failed",
+                        outcome,
                         RunCounts::default(),
                         &e.to_string(),
                         &serde_json::json!({}),
@@ -560,6 +580,16 @@ pub async fn ingest_local(
             .await?;
     }
     Ok(report)
+}
+
+/// Stops a run at a safe point (nothing written yet) once its token fired.
+pub(crate) fn check_cancelled(cancel: &CancellationToken, fabric: &str) -> Result<()> {
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled(format!(
+            "fabric {fabric:?}: cancelled before anything was written"
+        )));
+    }
+    Ok(())
 }
 
 /// Brings the database index in line with the manifest when its recorded hash differs.
@@ -642,6 +672,7 @@ fn ingest_files(
     settings: &FabricSettings,
     opts: &IngestOptions,
     rejections: &BTreeMap<String, Rejection>,
+    cancel: &CancellationToken,
 ) -> Result<IngestOutcome> {
     let dir = root.sandbox()?;
     let recovery = if opts.dry_run {
@@ -697,6 +728,7 @@ fn ingest_files(
     let mut hydration =
         crate::hydration::IngestHydration::for_fabric(fabric, settings, &managed.state)?;
     for rf in candidates {
+        check_cancelled(cancel, &fabric.name)?;
         let (file_report, read_file) = read_raw(&dir, &rf, opts);
         if let Some(r) = read_file {
             read.push(r);
@@ -1063,6 +1095,9 @@ fn ingest_files(
         return Ok((report, None, None, String::new()));
     }
     if let Some(txn) = writes.txn {
+        // The last safe point: past the commit point the run is finished whatever happens to its caller.
+        opts.failpoint.hit("ingest-before-commit");
+        check_cancelled(cancel, &fabric.name)?;
         txn.commit(&opts.failpoint)?;
     }
     // What the next run will see: the managed files as written, and the raw files that stay in raw/.
@@ -1432,12 +1467,13 @@ pub fn load_managed(
             {
                 out.problems.push(
                     Diagnostic::new(format!(
-                        "a managed file holds exactly one {kind} named {stem:?}; found {}",
+                        "a managed file holds exactly one {kind} named {stem:?}; found {}{}",
                         rep.objects
                             .iter()
                             .map(|o| format!("{} {}", o.kind, o.name))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        crate::hnp::copy_hint(stem, rep.objects.iter().map(|o| o.name.as_str()))
                     ))
                     .in_file(&rel),
                 );

@@ -64,6 +64,47 @@ pub enum Action {
         path: String,
         entries: usize,
     },
+    /// Remove a copy HNP left beside a managed file (`<name>-N.yaml`) that holds the same object (lossless).
+    RemoveHnpDuplicate {
+        path: String,
+        original: String,
+        sha256: String,
+    },
+    /// Move a copy HNP left that differs from its managed file into `.hnp/hnp-duplicates/` for a person.
+    SetAsideHnpDuplicate {
+        from: String,
+        to: String,
+        original: String,
+        sha256: String,
+        /// Unified diff, managed file → copy.
+        diff: String,
+    },
+    /// Give a copy HNP left the name of its original, which is gone.
+    RenameHnpCopy {
+        from: String,
+        to: String,
+        sha256: String,
+    },
+    /// Rewrite a managed file HNP wrote in normalized form: its annotations and header comment dropped.
+    StripHnpMarks {
+        path: String,
+        annotations: usize,
+        header: bool,
+        sha256: String,
+    },
+}
+
+impl Action {
+    /// One of the steps that clean up managed files HNP left (`init --migrate` takes them).
+    pub fn is_hnp_cleanup(&self) -> bool {
+        matches!(
+            self,
+            Action::RemoveHnpDuplicate { .. }
+                | Action::SetAsideHnpDuplicate { .. }
+                | Action::RenameHnpCopy { .. }
+                | Action::StripHnpMarks { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -83,6 +124,40 @@ impl std::fmt::Display for Action {
                     "upgrade {path} (Hedgehog NetBox Plugin format, {entries} entries kept)"
                 )
             }
+            Action::RemoveHnpDuplicate { path, original, .. } => write!(
+                f,
+                "remove {path} (a copy of {original} left by the Hedgehog NetBox Plugin, identical to it)"
+            ),
+            Action::SetAsideHnpDuplicate {
+                from,
+                to,
+                original,
+                diff,
+                ..
+            } => {
+                write!(
+                    f,
+                    "move {from} -> {to} (a copy left by the Hedgehog NetBox Plugin that differs from {original}: a person decides)"
+                )?;
+                for line in diff.lines() {
+                    write!(f, "\n      {line}")?;
+                }
+                Ok(())
+            }
+            Action::RenameHnpCopy { from, to, .. } => write!(
+                f,
+                "rename {from} -> {to} (a copy left by the Hedgehog NetBox Plugin whose original is gone)"
+            ),
+            Action::StripHnpMarks {
+                path,
+                annotations,
+                header,
+                ..
+            } => write!(
+                f,
+                "rewrite {path} in normalized form (drops the Hedgehog NetBox Plugin's {annotations} annotation(s){})",
+                if *header { " and header comment" } else { "" }
+            ),
         }
     }
 }
@@ -121,6 +196,9 @@ pub struct InitPlan {
     /// Loose YAML files found outside raw/ that this plan does not move (`init --migrate` moves them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub loose: Vec<Action>,
+    /// Managed files HNP left (marks, copies) that this plan does not touch (`init --migrate` cleans them up).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hnp: Vec<Action>,
 }
 
 impl InitPlan {
@@ -138,6 +216,9 @@ pub struct InitReport {
     /// Loose YAML files left where they are (moving them is `init --migrate` or `onboard`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub loose: Vec<Action>,
+    /// Managed files HNP left, left as they are (cleaning them up is `init --migrate` or `onboard`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hnp: Vec<Action>,
 }
 
 impl GitOpsRoot {
@@ -420,7 +501,14 @@ impl GitOpsRoot {
                 path: HNP_GITIGNORE.into(),
             });
         }
-        plan.warnings.extend(self.hnp_duplicates(&dir));
+        // Managed files HNP left: its annotations, header comments and `<name>-N.yaml` copies.
+        let hnp = crate::hnp::scan(&dir)?;
+        if migrate {
+            plan.actions.extend(hnp.actions);
+        } else {
+            plan.hnp.extend(hnp.actions);
+        }
+        plan.warnings.extend(hnp.warnings);
         Ok(plan)
     }
 
@@ -455,6 +543,26 @@ impl GitOpsRoot {
                         fixable: true,
                     }
                 }
+                Action::RemoveHnpDuplicate { path, original, .. } => Problem {
+                    path: path.clone(),
+                    message: format!("a copy of {original} left by the Hedgehog NetBox Plugin, identical to it: `init --migrate` removes it"),
+                    fixable: true,
+                },
+                Action::SetAsideHnpDuplicate { from, to, original, .. } => Problem {
+                    path: from.clone(),
+                    message: format!("a copy left by the Hedgehog NetBox Plugin that differs from {original}: `init --migrate` moves it to {to} for a person to decide (`init --dry-run --migrate` shows the difference)"),
+                    fixable: true,
+                },
+                Action::RenameHnpCopy { from, to, .. } => Problem {
+                    path: from.clone(),
+                    message: format!("a copy left by the Hedgehog NetBox Plugin whose original is gone: `init --migrate` renames it to {to}"),
+                    fixable: true,
+                },
+                Action::StripHnpMarks { path, .. } => Problem {
+                    path: path.clone(),
+                    message: "carries the Hedgehog NetBox Plugin's annotations or header comment: `init --migrate` rewrites it in normalized form".into(),
+                    fixable: true,
+                },
             })
             .collect();
         problems.extend(plan.blocking);
@@ -485,6 +593,7 @@ impl GitOpsRoot {
             actions,
             warnings: plan.warnings.clone(),
             loose: plan.loose.clone(),
+            hnp: plan.hnp.clone(),
         })
     }
 
@@ -520,6 +629,7 @@ impl GitOpsRoot {
         let mut log_entries: Vec<LogEntry> = Vec::new();
         let mut moves: Vec<String> = Vec::new();
         let mut upgraded_log: Option<ArchiveLog> = None;
+        let mut hnp_applied = crate::hnp::Applied::default();
         for action in &plan.actions {
             match action {
                 Action::CreateDir { path } => {
@@ -568,6 +678,12 @@ impl GitOpsRoot {
                 Action::WriteGitignore { path } => {
                     write_record(&dir, path, HNP_GITIGNORE_CONTENT.as_bytes())?;
                 }
+                Action::RemoveHnpDuplicate { .. }
+                | Action::SetAsideHnpDuplicate { .. }
+                | Action::RenameHnpCopy { .. }
+                | Action::StripHnpMarks { .. } => {
+                    crate::hnp::apply(&dir, action, &mut hnp_applied, created_inside)?;
+                }
             }
             done.push(action.clone());
         }
@@ -578,6 +694,7 @@ impl GitOpsRoot {
                 ..LogEntry::new(Operation::Migrate)
             });
         }
+        log_entries.extend(hnp_applied.log_entries());
         if !done.is_empty() {
             let creates = done
                 .iter()
@@ -743,59 +860,6 @@ impl GitOpsRoot {
         }
         taken.insert(candidate.clone());
         candidate
-    }
-
-    /// HNP wrote `<name>-1.yaml` beside `<name>.yaml` on re-ingest. Both are kept; a person resolves them.
-    pub fn hnp_duplicates(&self, root: &RootDir) -> Vec<Problem> {
-        let mut out = Vec::new();
-        for kind in Kind::ALL {
-            let dir = format!("{MANAGED}/{}", kind.plural());
-            let Ok(entries) = root.list(&dir) else {
-                continue;
-            };
-            let mut names: Vec<String> = entries
-                .into_iter()
-                .filter(|e| e.kind == FileKind::File)
-                .filter_map(|e| e.utf8().map(str::to_string))
-                .collect();
-            names.sort();
-            let set: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-            for n in &names {
-                let Some(stem) = n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")) else {
-                    continue;
-                };
-                let Some((orig, num)) = stem.rsplit_once('-') else {
-                    continue;
-                };
-                if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-                    continue;
-                }
-                // HNP's copy holds the same object as the original; `leaf-1-2.yaml` beside a legitimate
-                // `leaf-1.yaml` that names another object is not a duplicate.
-                let same_object = || {
-                    root.read_max(&format!("{dir}/{n}"), 1 << 20)
-                        .map(|t| {
-                            String::from_utf8_lossy(&t)
-                                .lines()
-                                .any(|l| l.trim() == format!("name: {orig}"))
-                        })
-                        .unwrap_or(false)
-                };
-                let original_exists = set.contains(format!("{orig}.yaml").as_str())
-                    || set.contains(format!("{orig}.yml").as_str());
-                if original_exists && same_object() {
-                    out.push(Problem {
-                        path: format!("{MANAGED}/{}/{n}", kind.plural()),
-                        message: format!(
-                            "duplicate of {MANAGED}/{}/{orig}.yaml left by the Hedgehog NetBox Plugin: keep one, delete the other (conflict, not merged)",
-                            kind.plural()
-                        ),
-                        fixable: false,
-                    });
-                }
-            }
-        }
-        out
     }
 }
 

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod fabric;
 pub mod gitops;
+pub mod hnp;
 pub mod home;
 pub mod homelock;
 pub mod hydration;

@@ -3,11 +3,13 @@
 //! hhgitops processes share a PostgreSQL database.
 
 use std::fs::File;
+use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
+use tokio_util::sync::CancellationToken;
 
 use crate::db::{Backend, Database};
 use crate::error::{Error, Result};
@@ -41,6 +43,83 @@ pub async fn lock_fabric(
     lock_root(engine.db(), &fabric.name, &fabric.root, timeout).await
 }
 
+/// Runs `work` with the fabric lock held, on a thread of its own (a blocking-pool thread driving the work's
+/// future to its end). The lock is taken there and released there when the work returns, so dropping the
+/// caller's future — a client gone, a request timed out, a job cancelled — never frees the lock while the work
+/// still writes. Dropping the caller's future cancels the token the work receives: the lock wait ends, and the
+/// work stops at its next safe point (before it starts writing) or runs to its end. `cancel` does the same on
+/// demand.
+///
+/// Needs the multi-threaded runtime (the work's timers and sockets are driven by its worker threads).
+pub async fn with_fabric_lock<T, F, Fut>(
+    engine: &crate::Engine,
+    fabric: &crate::fabric::Fabric,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    work: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(crate::Engine, crate::fabric::Fabric, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    with_lock(engine, fabric, timeout, cancel, true, work).await
+}
+
+/// [`with_fabric_lock`]; `verify` first checks the root is this fabric's ([`crate::fabric::verify_root`]), which
+/// `init` (whose job is to make it so) does not.
+pub(crate) async fn with_lock<T, F, Fut>(
+    engine: &crate::Engine,
+    fabric: &crate::fabric::Fabric,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    verify: bool,
+    work: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(crate::Engine, crate::fabric::Fabric, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    let engine = engine.clone();
+    let fabric = fabric.clone();
+    let token = cancel.child_token();
+    let on_drop = token.clone().drop_guard();
+    let out = run_owned(move || async move {
+        if verify {
+            crate::fabric::verify_root(engine.home(), &fabric)?;
+        }
+        let lock = tokio::select! {
+            biased;
+            _ = token.cancelled() => Err(Error::Cancelled(format!(
+                "fabric {:?}: cancelled while waiting for its lock",
+                fabric.name
+            ))),
+            l = lock_root(engine.db(), &fabric.name, &fabric.root, timeout) => l,
+        }?;
+        let out = work(engine, fabric, token).await;
+        drop(lock);
+        out
+    })
+    .await;
+    on_drop.disarm();
+    out
+}
+
+/// Runs the future `make` returns to its end on a blocking-pool thread (made and driven there, so it need not
+/// be `Send`): dropping the returned future does not stop it.
+pub(crate) async fn run_owned<T, M, Fut>(make: M) -> Result<T>
+where
+    T: Send + 'static,
+    M: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || rt.block_on(make()))
+        .await
+        .map_err(|e| Error::Runtime(format!("fabric task failed: {e}")))?
+}
+
 /// Locks the fabric whose root is `root`, waiting at most `timeout`.
 pub async fn lock_root(
     db: &Database,
@@ -69,7 +148,7 @@ pub async fn lock_root(
             Ok(()) => break,
             Err(std::fs::TryLockError::WouldBlock) => {
                 if Instant::now() >= deadline {
-                    return Err(Error::Runtime(format!(
+                    return Err(Error::Busy(format!(
                         "fabric {fabric:?} is busy: another hhgitops process holds {} (waited {}s)",
                         path.display(),
                         timeout.as_secs()
@@ -93,7 +172,7 @@ pub async fn lock_root(
             }
             if Instant::now() >= deadline {
                 conn.close_on_drop();
-                return Err(Error::Runtime(format!(
+                return Err(Error::Busy(format!(
                     "fabric {fabric:?} is busy: another hhgitops process holds its PostgreSQL advisory lock"
                 )));
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hhgitops_core::validate::validate_state;
 use hhgitops_core::{Diagnostic, Kind};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
@@ -14,7 +15,6 @@ use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::{fabric_settings, load_managed};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
-use crate::lock::lock_fabric;
 use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation};
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
@@ -45,25 +45,23 @@ pub struct DeleteReport {
     pub git: Option<crate::gitops::GitOutcome>,
 }
 
-/// A fabric opened for maintenance: locked, interrupted work recovered, its managed state loaded.
+/// A fabric opened for maintenance (under its lock): interrupted work recovered, its managed state loaded.
 struct Opened {
-    lock: crate::lock::FabricLock,
     root: GitOpsRoot,
     settings: hhgitops_core::settings::FabricSettings,
     manifest: Manifest,
     managed: crate::ingest::ManagedState,
 }
 
-async fn open_managed(engine: &Engine, fabric: &Fabric) -> Result<Opened> {
+/// Blocking: called on the lock's thread ([`crate::lock::with_fabric_lock`]).
+fn open_managed(fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
-    let lock = lock_fabric(engine, fabric, Duration::from_secs(60)).await?;
     let recovery = recover(&root.sandbox()?)?;
     report_recovery(&recovery);
     let settings = fabric_settings(fabric)?;
     let manifest = root.current_manifest(&fabric.name)?;
     let managed = load_managed(&root, &manifest, &settings)?;
     Ok(Opened {
-        lock,
         root,
         settings,
         manifest,
@@ -82,13 +80,49 @@ pub async fn delete_object(
     let session = engine
         .git_session(fabric, &format!("delete {kind}/{name}"))
         .await?;
+    let failpoint = failpoint.clone();
+    let name_owned = name.to_string();
+    let mut report = crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        Duration::from_secs(60),
+        &CancellationToken::new(),
+        move |engine, fabric, _cancel| async move {
+            delete_locked(&engine, &fabric, kind, &name_owned, &failpoint).await
+        },
+    )
+    .await?;
+    if !report.deleted {
+        return Ok(report);
+    }
+    if let Some(s) = session {
+        report.git = Some(
+            engine
+                .git_commit(
+                    fabric,
+                    s,
+                    format!("delete {kind}/{name} from fabric {}", fabric.name),
+                )
+                .await?,
+        );
+    }
+    Ok(report)
+}
+
+/// The delete under the fabric lock, on the lock's thread.
+async fn delete_locked(
+    engine: &Engine,
+    fabric: &Fabric,
+    kind: Kind,
+    name: &str,
+    failpoint: &Failpoint,
+) -> Result<DeleteReport> {
     let Opened {
-        lock,
         root,
         settings,
         mut manifest,
         managed,
-    } = open_managed(engine, fabric).await?;
+    } = open_managed(fabric)?;
     let rel = GitOpsRoot::managed_rel(kind, name);
     let in_inventory = manifest
         .inventory
@@ -100,7 +134,7 @@ pub async fn delete_object(
         } else {
             format!("{rel} does not exist")
         };
-        return Err(Error::usage(format!(
+        return Err(Error::NotFound(format!(
             "{kind}/{name} is not managed in fabric {:?}: {why}",
             fabric.name
         )));
@@ -166,18 +200,6 @@ pub async fn delete_object(
         )
         .await?;
     report.deleted = true;
-    drop(lock);
-    if let Some(s) = session {
-        report.git = Some(
-            engine
-                .git_commit(
-                    fabric,
-                    s,
-                    format!("delete {kind}/{name} from fabric {}", fabric.name),
-                )
-                .await?,
-        );
-    }
     Ok(report)
 }
 
@@ -209,13 +231,24 @@ impl ReindexReport {
 
 /// Rebuilds the object index from the managed files on disk. Changes no file.
 pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
+    crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        Duration::from_secs(60),
+        &CancellationToken::new(),
+        |engine, fabric, _cancel| async move { reindex_locked(&engine, &fabric).await },
+    )
+    .await
+}
+
+/// The reindex under the fabric lock, on the lock's thread.
+async fn reindex_locked(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
     let Opened {
-        lock: _lock,
         root,
         settings,
         manifest,
         managed,
-    } = open_managed(engine, fabric).await?;
+    } = open_managed(fabric)?;
     let result = validate_state(&managed.state, &settings);
     let mut invalid = managed.problems.clone();
     invalid.extend(result.errors);

@@ -63,39 +63,53 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let root = GitOpsRoot::new(&fabric.root);
     let rejections = records.rejections().await?;
-    let dir = root.sandbox()?;
-    let (files, refused) = if dir.is_dir(crate::layout::RAW) {
-        discover(&dir)?
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let mut pending = Vec::new();
-    let mut rejected = Vec::new();
-    for f in files {
-        let rej = rejections.iter().find(|r| r.file == f.rel);
-        let still_rejected = match rej {
-            Some(r) => dir
-                .read(&f.rel)
-                .map(|b| crate::atomic::sha256_hex(&b) == r.sha256)
-                .unwrap_or(false),
-            None => false,
-        };
-        match (still_rejected, rej) {
-            (true, Some(r)) => {
-                let all = r.errors.as_array().cloned().unwrap_or_default();
-                rejected.push(RejectedFile {
-                    file: f.rel,
-                    rejected_at: r.rejected_at.clone(),
-                    cause: r.cause.clone(),
-                    retried_when: retried_when(&r.cause).to_string(),
-                    error_count: all.len(),
-                    errors: all.into_iter().take(5).collect(),
-                });
+    let index_sha = records.index_manifest_sha().await?;
+    // The tree is read off the async workers: raw files (with their hashes) and the manifest.
+    let (pending, rejected, refused, manifest) = {
+        let root = root.clone();
+        let name = fabric.name.clone();
+        crate::engine::blocking(move || {
+            let dir = root.sandbox()?;
+            let (files, refused) = if dir.is_dir(crate::layout::RAW) {
+                discover(&dir)?
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let mut pending = Vec::new();
+            let mut rejected = Vec::new();
+            for f in files {
+                let rej = rejections.iter().find(|r| r.file == f.rel);
+                let still_rejected = match rej {
+                    Some(r) => dir
+                        .read(&f.rel)
+                        .map(|b| crate::atomic::sha256_hex(&b) == r.sha256)
+                        .unwrap_or(false),
+                    None => false,
+                };
+                match (still_rejected, rej) {
+                    (true, Some(r)) => {
+                        let all = r.errors.as_array().cloned().unwrap_or_default();
+                        rejected.push(RejectedFile {
+                            file: f.rel,
+                            rejected_at: r.rejected_at.clone(),
+                            cause: r.cause.clone(),
+                            retried_when: retried_when(&r.cause).to_string(),
+                            error_count: all.len(),
+                            errors: all.into_iter().take(5).collect(),
+                        });
+                    }
+                    _ => pending.push(f.rel),
+                }
             }
-            _ => pending.push(f.rel),
-        }
-    }
-    let counts = object_counts(&records, &root, &fabric.name).await?;
+            let manifest = manifest_counts(&root, &name, index_sha.as_deref())?;
+            Ok((pending, rejected, refused, manifest))
+        })
+        .await?
+    };
+    let counts = match manifest {
+        Some(c) => c,
+        None => records.counts_per_kind().await?.into_iter().collect(),
+    };
     let total = counts.values().sum();
     let git = {
         let home = engine.home().clone();
@@ -120,27 +134,26 @@ pub async fn status(engine: &Engine, fabric: &Fabric) -> Result<StatusReport> {
 /// Objects per kind. The index is used only while it was built from the manifest now on disk (same sha256);
 /// otherwise (a database re-created, a pull that brought a new manifest) the manifest itself is counted, so
 /// status never shows a stale index. Status only reads: the index is rebuilt by the next run.
-async fn object_counts(
-    records: &FabricRecords,
+/// Blocking; `None` when the index is to be counted.
+fn manifest_counts(
     root: &GitOpsRoot,
     fabric: &str,
-) -> Result<std::collections::BTreeMap<String, i64>> {
+    index_sha: Option<&str>,
+) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
     let path = root.manifest_path();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(records.counts_per_kind().await?.into_iter().collect())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(crate::Error::io("cannot read", &path, e)),
     };
     let sha = crate::atomic::sha256_hex(&bytes);
-    if records.index_manifest_sha().await?.as_deref() == Some(sha.as_str()) {
-        return Ok(records.counts_per_kind().await?.into_iter().collect());
+    if index_sha == Some(sha.as_str()) {
+        return Ok(None);
     }
     let manifest = root.current_manifest(fabric)?;
     let mut counts = std::collections::BTreeMap::new();
     for e in &manifest.inventory {
         *counts.entry(e.kind.clone()).or_insert(0) += 1;
     }
-    Ok(counts)
+    Ok(Some(counts))
 }

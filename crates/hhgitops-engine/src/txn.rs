@@ -26,18 +26,61 @@ const MAX_JOURNAL_BYTES: u64 = 512 << 20;
 /// Space kept free for the journal and the run's records beyond what was staged.
 const SPACE_MARGIN: u64 = 1 << 20;
 
-/// Test-only crash injection: when the named point is reached the process aborts, as a `kill -9` would stop it.
-/// Front ends set it from `HHGITOPS_FAILPOINT`; the library never reads the environment itself.
-#[derive(Debug, Clone, Default)]
-pub struct Failpoint(pub Option<String>);
+/// Test-only hooks at named points of an operation: crash injection (when the named point is reached the
+/// process aborts, as a `kill -9` would stop it) and a callback called at every point (a test pauses the work
+/// there, or changes the world at that moment). Front ends set it from `HHGITOPS_FAILPOINT`; the library never
+/// reads the environment itself.
+#[derive(Clone, Default)]
+pub struct Failpoint {
+    abort_at: Option<String>,
+    at: Option<PointHook>,
+}
+
+/// What [`Failpoint::calling`] calls at every point.
+type PointHook = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for Failpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failpoint")
+            .field("abort_at", &self.abort_at)
+            .field("at", &self.at.is_some())
+            .finish()
+    }
+}
 
 impl Failpoint {
+    /// Aborts the process at the point named `name` (none when `None`).
+    pub fn abort_at(name: Option<String>) -> Self {
+        Failpoint {
+            abort_at: name,
+            at: None,
+        }
+    }
+
+    /// Calls `f` with the name of every point reached.
+    pub fn calling(f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Failpoint {
+            abort_at: None,
+            at: Some(std::sync::Arc::new(f)),
+        }
+    }
+
+    /// A named point of an operation: with the `test-hooks` feature, calls the hook and aborts at the point
+    /// named; without it, nothing.
+    #[cfg(feature = "test-hooks")]
     pub fn hit(&self, name: &str) {
-        if self.0.as_deref() == Some(name) {
+        if let Some(f) = &self.at {
+            f(name);
+        }
+        if self.abort_at.as_deref() == Some(name) {
             eprintln!("hhgitops: failpoint {name}: aborting");
             std::process::abort();
         }
     }
+
+    #[cfg(not(feature = "test-hooks"))]
+    #[inline(always)]
+    pub fn hit(&self, _name: &str) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,39 +23,19 @@ use crate::error::ApiError;
 use crate::jobs::{JobParams, JobType};
 use crate::runner::JobCtx;
 
-/// The HTTP status of an engine error, by its class.
+/// The HTTP status of an engine error, by its class (never by its wording).
 pub fn api_error(e: &Error) -> ApiError {
+    use hhgitops_engine::ErrorClass;
     let msg = e.to_string();
-    match e {
-        Error::UnknownFabric(_) => ApiError::not_found(msg),
-        Error::Usage(_) => {
-            if msg.contains("already registered")
-                || msg.contains("overlaps")
-                || msg.contains("referenced")
-                || msg.contains("refers to")
-            {
-                ApiError::conflict(msg)
-            } else if msg.contains("not managed")
-                || msg.contains("no managed")
-                || msg.contains("not found")
-            {
-                ApiError::not_found(msg)
-            } else {
-                ApiError::invalid(msg)
-            }
-        }
-        Error::Corrupt { .. } | Error::HomeInUse { .. } | Error::GitConflict(_) => {
-            ApiError::conflict(msg)
-        }
-        Error::Database(_) | Error::DatabaseDamaged { .. } => ApiError::unavailable(msg),
-        Error::Git(_) => ApiError::new(StatusCode::BAD_GATEWAY, "git", msg),
-        Error::Io { .. } | Error::Runtime(_) => {
-            if msg.contains("busy") || msg.contains("lock") {
-                ApiError::conflict(msg)
-            } else {
-                ApiError::internal(msg)
-            }
-        }
+    match e.class() {
+        ErrorClass::Usage => ApiError::invalid(msg),
+        ErrorClass::NotFound => ApiError::not_found(msg),
+        ErrorClass::Rejected => ApiError::unprocessable(msg),
+        ErrorClass::Conflict => ApiError::conflict(msg),
+        ErrorClass::Git => ApiError::new(StatusCode::BAD_GATEWAY, "git", msg),
+        ErrorClass::Cluster => ApiError::new(StatusCode::BAD_GATEWAY, "cluster", msg),
+        ErrorClass::Database => ApiError::unavailable(msg),
+        ErrorClass::Io => ApiError::internal(msg),
     }
 }
 
@@ -193,6 +173,7 @@ pub async fn run_operation(
                 adopt: false,
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
+                cancel: sink.cancel_token().clone(),
             };
             let preview = params.dry_run.then(|| report.clone());
             match apply_fabric(engine, fabric, &opts, preview).await {
@@ -239,6 +220,7 @@ pub async fn run_operation(
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
                 failpoint: Default::default(),
+                cancel: sink.cancel_token().clone(),
             };
             let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await?;
             sink.stage("import", "done", to_json(&r.summary)).await;
@@ -393,4 +375,44 @@ pub fn webhook_secret_env(fabric: &Fabric) -> Option<String> {
         .get("webhookSecretEnv")
         .and_then(|v| v.as_str())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_status_comes_from_the_class_not_the_wording() {
+        let cases = [
+            // Same words, different classes: the class decides.
+            (Error::usage("refers to something"), StatusCode::BAD_REQUEST),
+            (Error::Conflict("plain words".into()), StatusCode::CONFLICT),
+            (
+                Error::Busy("fabric \"f\" is busy".into()),
+                StatusCode::CONFLICT,
+            ),
+            (
+                Error::NotFound("VPC/a is not managed".into()),
+                StatusCode::NOT_FOUND,
+            ),
+            (Error::UnknownFabric("f".into()), StatusCode::NOT_FOUND),
+            (
+                Error::Rejected("invalid".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (Error::Git("push failed".into()), StatusCode::BAD_GATEWAY),
+            (
+                Error::Sql(sqlx::Error::PoolTimedOut),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Error::Runtime("lock task".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (Error::Cancelled("stopped".into()), StatusCode::CONFLICT),
+        ];
+        for (e, status) in cases {
+            assert_eq!(api_error(&e).status, status, "{e}");
+        }
+    }
 }

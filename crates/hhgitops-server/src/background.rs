@@ -1,14 +1,12 @@
-//! Background work: the watchers of every fabric (the engine's `WatchSet`, following the registry) and the
-//! periodic sync of each fabric. A watcher's ingestion run is recorded as a finished job with actor `watcher`
+//! Background work: the watchers of the fabrics this replica leads (the engine's `WatchSet`, fabrics added and
+//! removed by [`crate::replica::Leadership`]) and the periodic sync of those fabrics. A watcher's ingestion run is recorded as a finished job with actor `watcher`
 //! (its file reports as events), so the job history shows every ingestion whoever started it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hhgitops_engine::watch::{
-    FabricSelection, WatchEvent, WatchEventKind, WatchMode, WatchOptions, WatchSet,
-};
+use hhgitops_engine::watch::{WatchEvent, WatchEventKind, WatchMode, WatchOptions, WatchSet};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +20,8 @@ pub fn start_watchers(state: &AppState) -> (Arc<WatchSet>, JoinHandle<()>) {
             Some(p) => WatchMode::Poll(p),
             None => WatchMode::Events,
         },
-        follow: Some(FabricSelection::All),
+        // Not the registry: leadership adds the fabrics this replica leads and removes the others.
+        follow: None,
         ingest: hhgitops_engine::ingest::IngestOptions {
             max_file_size: state.options().ops.max_file_size,
             lock_timeout: state.options().ops.lock_timeout,
@@ -157,8 +156,9 @@ pub fn start_scheduler(state: &AppState, stop: CancellationToken) -> JoinHandle<
             let Ok(fabrics) = st.engine().fabrics().await else {
                 continue;
             };
-            last.retain(|name, _| fabrics.iter().any(|f| &f.name == name));
-            for f in fabrics {
+            // Only the fabrics this replica leads: one replica queues each fabric's periodic sync.
+            last.retain(|name, _| fabrics.iter().any(|f| &f.name == name) && st.leads(name));
+            for f in fabrics.into_iter().filter(|f| st.leads(&f.name)) {
                 let Some(every) = crate::adapter::sync_interval(&f).or(st.options().sync_interval)
                 else {
                     continue;

@@ -45,6 +45,8 @@ pub struct FabricView {
     /// The watcher of this fabric in this server, when it runs one.
     #[schema(value_type = Option<Object>)]
     pub watcher: Option<serde_json::Value>,
+    /// The replica leading this fabric's watcher and periodic sync (absent: none holds the lease now).
+    pub leader: Option<crate::replica::LeaderView>,
 }
 
 pub fn fabric_view(state: &AppState, f: &Fabric) -> FabricView {
@@ -67,7 +69,15 @@ pub fn fabric_view(state: &AppState, f: &Fabric) -> FabricView {
         options: f.options.clone(),
         created_at: f.created_at.clone(),
         watcher,
+        leader: None,
     }
+}
+
+/// [`fabric_view`] with the fabric's leader read from the database.
+pub async fn fabric_view_led(state: &AppState, f: &Fabric) -> FabricView {
+    let mut v = fabric_view(state, f);
+    v.leader = crate::replica::leader_of(state.engine().db(), &f.name, state.replica_id()).await;
+    v
 }
 
 pub async fn fabric(state: &AppState, name: &str) -> ApiResult<Fabric> {
@@ -76,7 +86,17 @@ pub async fn fabric(state: &AppState, name: &str) -> ApiResult<Fabric> {
 
 pub async fn list_fabrics(state: &AppState) -> ApiResult<Vec<FabricView>> {
     let all = state.engine().fabrics().await?;
-    Ok(all.iter().map(|f| fabric_view(state, f)).collect())
+    let mut leaders = crate::replica::leaders(state.engine().db(), state.replica_id())
+        .await
+        .unwrap_or_default();
+    Ok(all
+        .iter()
+        .map(|f| {
+            let mut v = fabric_view(state, f);
+            v.leader = leaders.remove(&f.name);
+            v
+        })
+        .collect())
 }
 
 /// What `POST /api/v1/fabrics` takes: the options of `fabric add`, in camelCase.
@@ -609,21 +629,41 @@ pub async fn delete_object(
 }
 
 /// The checks of `/readyz`.
+/// How long readiness waits for the database (a replica whose database does not answer at once is unready).
+const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 pub async fn readiness(state: &AppState) -> Vec<Check> {
     let mut checks = Vec::new();
-    let db = sqlx::query("SELECT COUNT(*) AS n FROM jobs")
-        .fetch_one(state.engine().db().pool())
-        .await;
+    // Bounded: an unreachable database makes the replica unready at once, not after the pool's timeout.
+    let db = tokio::time::timeout(
+        READY_WAIT,
+        sqlx::query("SELECT COUNT(*) AS n FROM jobs").fetch_one(state.engine().db().pool()),
+    )
+    .await;
     checks.push(match db {
-        Ok(_) => Check {
+        Ok(Ok(_)) => Check {
             name: "database".into(),
             ok: true,
             message: "reachable and migrated".into(),
         },
-        Err(e) => Check {
+        Ok(Err(e)) => Check {
             name: "database".into(),
             ok: false,
             message: e.to_string(),
+        },
+        Err(_) => Check {
+            name: "database".into(),
+            ok: false,
+            message: format!("no answer within {}ms", READY_WAIT.as_millis()),
+        },
+    });
+    let failing = state.runner().health.failing_for();
+    checks.push(Check {
+        name: "databaseHeartbeat".into(),
+        ok: failing.is_none(),
+        message: match failing {
+            None => "job leases and leadership renewed".into(),
+            Some(d) => format!("job leases and leadership not renewed for {}s", d.as_secs()),
         },
     });
     let shutting = state.runner().shutdown.is_cancelled();
@@ -646,6 +686,10 @@ pub async fn refresh_gauges(state: &AppState) {
             let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
             metrics::gauge!("hhgitops_jobs", "state" => s).set(n as f64);
         }
+    }
+    metrics::gauge!("hhgitops_replica_info", "replica" => state.replica_id().to_string()).set(1.0);
+    if let Some(l) = state.0.leadership.get() {
+        metrics::gauge!("hhgitops_fabrics_led").set(l.led().len() as f64);
     }
     for w in state.watch_status() {
         metrics::gauge!("hhgitops_raw_files_pending", "fabric" => w.fabric.clone())

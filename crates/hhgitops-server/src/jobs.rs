@@ -259,6 +259,21 @@ impl JobStore {
         params: &JobParams,
         actor: &str,
     ) -> Result<(Job, bool), sqlx::Error> {
+        self.enqueue_holding(fabric, job_type, params, actor, &[])
+            .await
+    }
+
+    /// Queues a job with uploads held in the database (`(path under the root, content)`), written into the root
+    /// of whichever replica runs it. Coalescing with a queued job replaces that job's held content of the same
+    /// path. One transaction: the job and its uploads exist together or not at all.
+    pub async fn enqueue_holding(
+        &self,
+        fabric: &str,
+        job_type: JobType,
+        params: &JobParams,
+        actor: &str,
+        held: &[(String, String)],
+    ) -> Result<(Job, bool), sqlx::Error> {
         let key = format!(
             "{}:{}",
             job_type.as_str(),
@@ -285,9 +300,14 @@ impl JobStore {
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
+                // Enqueues are serialized (advisory lock or mutex): the next number is the queue's order.
+                let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
                 sqlx::query(
                     "INSERT INTO jobs (id, fabric, job_type, params, coalesce_key, state, actor, created_at, \
-                     cancel_requested, progress, requests) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, 0, '{}', 1)",
+                     cancel_requested, progress, requests, seq) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, 0, '{}', 1, $8)",
                 )
                 .bind(&id)
                 .bind(fabric)
@@ -296,11 +316,29 @@ impl JobStore {
                 .bind(&key)
                 .bind(actor)
                 .bind(ts(0))
+                .bind(seq)
                 .execute(&mut *tx)
                 .await?;
                 (id, false)
             }
         };
+        for (path, content) in held {
+            sqlx::query("DELETE FROM held_uploads WHERE job_id = $1 AND path = $2")
+                .bind(&id)
+                .bind(path)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO held_uploads (job_id, path, fabric, content, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(path)
+            .bind(fabric)
+            .bind(content)
+            .bind(ts(0))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         let job = self
             .get(&id)
@@ -316,7 +354,7 @@ impl JobStore {
         self.serialize_pg(&mut tx).await?;
         let pick = "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND NOT EXISTS \
                     (SELECT 1 FROM jobs r WHERE r.fabric = j.fabric AND r.state = 'running') \
-                    ORDER BY j.created_at, j.id LIMIT 1";
+                    ORDER BY j.seq, j.created_at, j.id LIMIT 1";
         let sql = if self.db.backend() == Backend::Postgres {
             format!(
                 "UPDATE jobs SET state = 'running', owner = $1, lease_until = $2, started_at = $3 \
@@ -338,24 +376,101 @@ impl JobStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// Renews the leases of the running jobs of `owner`; returns the ids whose cancellation was asked for.
+    /// Renews the leases of `ids`, the jobs `owner` is running; returns `(cancel asked for, orphans)`: the ids
+    /// among them whose cancellation was asked for (by any replica), and the jobs the database says `owner` runs
+    /// that are not among `ids` (a claim whose answer was lost, e.g. in a database outage).
     pub async fn heartbeat(
         &self,
         owner: &str,
+        ids: &[String],
         lease_secs: i64,
-    ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query("UPDATE jobs SET lease_until = $1 WHERE owner = $2 AND state = 'running'")
-            .bind(ts(lease_secs))
+    ) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+        let until = ts(lease_secs);
+        for id in ids {
+            sqlx::query(
+                "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND state = 'running'",
+            )
+            .bind(&until)
+            .bind(id)
             .bind(owner)
             .execute(self.db.pool())
             .await?;
+        }
         let rows = sqlx::query(
-            "SELECT id FROM jobs WHERE owner = $1 AND state = 'running' AND cancel_requested <> 0",
+            "SELECT id, cancel_requested FROM jobs WHERE owner = $1 AND state = 'running'",
         )
         .bind(owner)
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(|r| r.try_get("id")).collect()
+        let mut cancel = Vec::new();
+        let mut orphans = Vec::new();
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            if !ids.contains(&id) {
+                orphans.push(id);
+            } else if r.try_get::<i64, _>("cancel_requested")? != 0 {
+                cancel.push(id);
+            }
+        }
+        Ok((cancel, orphans))
+    }
+
+    /// Puts a job `owner` claimed back in the queue, where it keeps its place (its `seq`): it stopped at a safe
+    /// point before its end could be decided (the database went away), or its claim was never run. False when
+    /// the job is no longer `owner`'s running job.
+    pub async fn requeue(&self, id: &str, owner: &str, why: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL, started_at = NULL, progress = '{}' \
+             WHERE id = $1 AND owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(self.db.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.append_event(
+            id,
+            "log",
+            &serde_json::json!({"message": format!("queued again: {why}"), "owner": owner}),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// The uploads held for a job: `(path under the root, content)`.
+    pub async fn held_uploads(&self, id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT path, content FROM held_uploads WHERE job_id = $1 ORDER BY path")
+                .bind(id)
+                .fetch_all(self.db.pool())
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("path")?, r.try_get("content")?)))
+            .collect()
+    }
+
+    /// Whether an upload of `path` to `fabric` is held for a job that has not ended.
+    pub async fn upload_pending(&self, fabric: &str, path: &str) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM held_uploads h JOIN jobs j ON j.id = h.job_id \
+             WHERE h.fabric = $1 AND h.path = $2 AND j.state IN ('queued', 'running')",
+        )
+        .bind(fabric)
+        .bind(path)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Forgets the uploads held for a job (it ended).
+    pub async fn drop_held(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM held_uploads WHERE job_id = $1")
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
     }
 
     /// Marks running jobs interrupted: all of them (`None`, at the start of the only server of a SQLite home)
@@ -535,25 +650,29 @@ impl JobStore {
         Ok(())
     }
 
-    /// Records the end of a running job.
+    /// Records the end of `owner`'s running job. False when it is not (any longer) `owner`'s running job (its
+    /// lease lapsed and another replica marked it interrupted).
     pub async fn finish(
         &self,
         id: &str,
+        owner: &str,
         state: JobState,
         result: Option<&serde_json::Value>,
         error: Option<&serde_json::Value>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE jobs SET state = $1, finished_at = $2, result = $3, error = $4, lease_until = NULL WHERE id = $5",
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, finished_at = $2, result = $3, error = $4, lease_until = NULL \
+             WHERE id = $5 AND owner = $6 AND state = 'running'",
         )
         .bind(state.as_str())
         .bind(ts(0))
         .bind(result.map(|r| r.to_string()))
         .bind(error.map(|e| e.to_string()))
         .bind(id)
+        .bind(owner)
         .execute(self.db.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Asks a job to stop: a queued job is cancelled at once, a running one at its next safe point.

@@ -12,6 +12,7 @@ pub mod background;
 pub mod data;
 pub mod error;
 pub mod jobs;
+pub mod replica;
 pub mod runner;
 pub mod state;
 pub mod tokens;
@@ -207,6 +208,15 @@ pub async fn build_state(
         .mark_interrupted(only_expired)
         .await
         .map_err(|e| ServeError::Runtime(format!("database: {e}")))?;
+    if !only_expired {
+        // The only server of a SQLite home: leases and replicas left by a previous one are stale.
+        for sql in ["DELETE FROM leases", "DELETE FROM replicas"] {
+            sqlx::query(sql)
+                .execute(db.pool())
+                .await
+                .map_err(|e| ServeError::Runtime(format!("database: {e}")))?;
+        }
+    }
     if !interrupted.is_empty() {
         tracing::warn!(jobs = ?interrupted, "jobs cut off by a previous stop marked interrupted");
     }
@@ -226,6 +236,7 @@ pub async fn build_state(
         options,
         events,
         watch_status: Mutex::new(Vec::new()),
+        leadership: OnceLock::new(),
         started: Instant::now(),
         engine,
     }));
@@ -311,7 +322,17 @@ pub async fn serve(engine: Engine, options: ServeOptions) -> Result<(), ServeErr
     } else {
         None
     };
+    // Leadership decides which fabrics this replica watches and syncs periodically.
+    let leadership = replica::Leadership::new(
+        state.engine().db().clone(),
+        state.runner().owner.clone(),
+        local.to_string(),
+        state.runner().health.clone(),
+        watch.as_ref().map(|(set, _)| set.clone()),
+    );
+    let _ = state.0.leadership.set(leadership.clone());
     let scheduler_stop = tokio_util::sync::CancellationToken::new();
+    let leadership_task = leadership.start(state.engine().clone(), scheduler_stop.clone());
     let scheduler = background::start_scheduler(&state, scheduler_stop.clone());
     let app = app(state.clone());
     let handle = axum_server::Handle::new();
@@ -359,6 +380,14 @@ pub async fn serve(engine: Engine, options: ServeOptions) -> Result<(), ServeErr
             break;
         }
     }
+    // Watchers stopped and leases given back: other replicas take this one's fabrics at their next round.
+    let _ = tokio::time::timeout(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(2)),
+        leadership_task,
+    )
+    .await;
     if let Some((set, task)) = watch {
         let left = deadline
             .saturating_duration_since(Instant::now())

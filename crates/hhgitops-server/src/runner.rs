@@ -18,10 +18,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::{run_operation, JobFailure, OpSettings};
 use crate::jobs::{Job, JobState, JobStore, JobType};
+use crate::replica::DbHealth;
 
 /// How long a claim holds without a heartbeat.
-pub const LEASE_SECS: i64 = 30;
+pub const LEASE_SECS: i64 = 15;
 const HEARTBEAT: Duration = Duration::from_secs(3);
+/// Longest wait for one heartbeat's statements: a database that does not answer counts as unreachable.
+const DB_WAIT: Duration = Duration::from_secs(4);
+/// After this long without reaching the database, running jobs are asked to stop at their next safe point and
+/// go back to the queue (their end could not be recorded, and nobody else may run them before it is).
+pub const DB_LOST: Duration = Duration::from_secs(6);
 
 /// What a running job reports to and learns from.
 pub struct JobCtx {
@@ -82,6 +88,10 @@ pub struct Runner {
     pub notify: Arc<Notify>,
     pub bump: watch::Sender<u64>,
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// Running jobs stopped because the database could not be reached: they go back to the queue.
+    db_stopped: Mutex<std::collections::HashSet<String>>,
+    /// Whether this process reaches the database (heartbeats, leadership and readiness share it).
+    pub health: Arc<DbHealth>,
     pub shutdown: CancellationToken,
 }
 
@@ -104,13 +114,15 @@ impl Runner {
             notify: Arc::new(Notify::new()),
             bump,
             running: Mutex::new(HashMap::new()),
+            db_stopped: Mutex::new(Default::default()),
+            health: Arc::new(DbHealth::new()),
             shutdown: CancellationToken::new(),
         }
     }
 
-    /// Starts `workers` workers and the heartbeat.
+    /// Starts `workers` workers (none: this replica serves the API and runs no jobs) and the heartbeat.
     pub fn spawn(self: &Arc<Self>, workers: usize) -> Vec<JoinHandle<()>> {
-        let mut out: Vec<JoinHandle<()>> = (0..workers.max(1))
+        let mut out: Vec<JoinHandle<()>> = (0..workers)
             .map(|_| tokio::spawn(self.clone().worker()))
             .collect();
         out.push(tokio::spawn(self.clone().heartbeat()));
@@ -177,33 +189,99 @@ impl Runner {
         }
     }
 
+    fn running_ids(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     async fn heartbeat(self: Arc<Self>) {
         let mut last_reap = Instant::now();
+        // Jobs the database says this replica runs that it does not: put back in the queue once seen twice
+        // (a claim whose answer is on its way is seen at most once).
+        let mut orphans_seen: std::collections::HashSet<String> = Default::default();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT) => {}
                 _ = self.shutdown.cancelled() => {}
             }
-            match self.store.heartbeat(&self.owner, LEASE_SECS).await {
-                Ok(cancel) => {
-                    let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-                    for id in cancel {
-                        if let Some(t) = running.get(&id) {
-                            t.cancel();
+            let ids = self.running_ids();
+            let beat =
+                tokio::time::timeout(DB_WAIT, self.store.heartbeat(&self.owner, &ids, LEASE_SECS))
+                    .await;
+            match beat {
+                Ok(Ok((cancel, orphans))) => {
+                    self.health.record(true);
+                    {
+                        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                        for id in cancel {
+                            if let Some(t) = running.get(&id) {
+                                t.cancel();
+                            }
                         }
                     }
+                    let mut next = std::collections::HashSet::new();
+                    for id in orphans {
+                        if orphans_seen.contains(&id) {
+                            match self
+                                .store
+                                .requeue(&id, &self.owner, "its claim was never run")
+                                .await
+                            {
+                                Ok(true) => {
+                                    tracing::warn!(job = %id, "a claimed job that never ran is queued again");
+                                    self.notify.notify_one();
+                                }
+                                Ok(false) => {}
+                                Err(e) => tracing::warn!(error = %e, "cannot queue a job again"),
+                            }
+                        } else {
+                            next.insert(id);
+                        }
+                    }
+                    orphans_seen = next;
                 }
-                Err(e) => tracing::warn!(error = %e, "job heartbeat failed"),
+                Ok(Err(e)) => {
+                    self.health.record(false);
+                    tracing::warn!(error = %e, "job heartbeat failed");
+                }
+                Err(_) => {
+                    self.health.record(false);
+                    tracing::warn!("job heartbeat failed: the database did not answer");
+                }
+            }
+            if self.health.failing_for().is_some_and(|d| d >= DB_LOST) {
+                let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                let mut stopped = self.db_stopped.lock().unwrap_or_else(|e| e.into_inner());
+                for (id, t) in running.iter() {
+                    if stopped.insert(id.clone()) {
+                        tracing::warn!(job = %id, "the database is unreachable: the job stops at its next safe point and is queued again");
+                        t.cancel();
+                    }
+                }
             }
             if self.shutdown.is_cancelled() && self.running() == 0 {
                 return;
             }
-            if last_reap.elapsed() >= Duration::from_secs(5) {
+            // Only a replica that has reached the database for a whole lease judges others' leases: after an
+            // outage, every live replica has renewed its own by then.
+            let judged = self
+                .health
+                .ok_for()
+                .is_some_and(|d| d >= Duration::from_secs(LEASE_SECS as u64));
+            if judged && last_reap.elapsed() >= Duration::from_secs(5) {
                 last_reap = Instant::now();
                 match self.store.mark_interrupted(true).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::warn!(jobs = ?ids, "jobs of a replica that stopped answering marked interrupted");
+                        for id in &ids {
+                            let _ = self.store.drop_held(id).await;
+                        }
                         self.bump.send_modify(|n| *n += 1);
+                        self.notify.notify_waiters();
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot check job leases"),
@@ -212,27 +290,54 @@ impl Runner {
         }
     }
 
-    /// Runs one claimed job to its end.
+    /// Writes the uploads held for an ingestion job into this replica's root of the fabric (cloned and laid
+    /// out first), so that the ingestion finds them whichever replica took the upload.
+    async fn write_held(
+        &self,
+        fabric: &hhgitops_engine::fabric::Fabric,
+        held: Vec<(String, String)>,
+        ctx: &JobCtx,
+    ) -> Result<(), JobFailure> {
+        ctx.stage(
+            "upload",
+            "started",
+            serde_json::json!({"files": held.len()}),
+        )
+        .await;
+        self.engine.init(fabric, false).await?;
+        let root = fabric.root.clone();
+        let n = held.len();
+        tokio::task::spawn_blocking(move || {
+            for (path, content) in held {
+                let rel = path.strip_prefix("raw/").unwrap_or(&path);
+                let parts = crate::api::upload::check_raw_path(rel)?;
+                crate::api::upload::write_raw(&root, &parts, content.as_bytes(), true)?;
+            }
+            Ok::<(), crate::error::ApiError>(())
+        })
+        .await
+        .map_err(|e| {
+            JobFailure::Failed(
+                Box::new(crate::error::ApiError::internal(format!(
+                    "upload task failed: {e}"
+                ))),
+                None,
+            )
+        })?
+        .map_err(|e| JobFailure::Failed(Box::new(e), None))?;
+        ctx.stage("upload", "done", serde_json::json!({"files": n}))
+            .await;
+        Ok(())
+    }
+
+    /// Runs one claimed job to its end. When the database goes away during the job, the job stops at its next
+    /// safe point and, still this replica's, runs again here from its start once the database answers: every
+    /// stage is idempotent and this replica's root holds whatever the first attempt did, so nothing is lost or
+    /// done twice. (If this replica dies meanwhile, its lease lapses and the job is `interrupted`.)
     pub async fn run(&self, job: Job) {
         let span = tracing::info_span!("job", job = %job.id, fabric = %job.fabric, r#type = job.job_type.as_str());
         let _enter = span.enter();
         let started = Instant::now();
-        let cancel = CancellationToken::new();
-        if job.cancel_requested || self.shutdown.is_cancelled() {
-            cancel.cancel();
-        }
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.id.clone(), cancel.clone());
-        let ctx = JobCtx {
-            job: job.clone(),
-            store: self.store.clone(),
-            cancel,
-            progress: tokio::sync::Mutex::new(serde_json::json!({})),
-            bump: self.bump.clone(),
-            stage_started: Mutex::new(HashMap::new()),
-        };
         tracing::info!(actor = %job.actor, "job started");
         let _ = self
             .store
@@ -243,25 +348,59 @@ impl Runner {
             )
             .await;
         self.bump.send_modify(|n| *n += 1);
-        let outcome = match self.engine.fabric(&job.fabric).await {
-            Err(e) => Err(JobFailure::from(e)),
-            Ok(fabric) => {
-                let taken = self.taken_by_watcher(&job).await;
-                match taken {
-                    Some(result) => Ok(result),
-                    None => {
-                        run_operation(
-                            &self.engine,
-                            &fabric,
-                            job.job_type,
-                            &job.params,
-                            &self.settings,
-                            &ctx,
-                        )
-                        .await
-                    }
+        // Held uploads are written into this replica's root once; an attempt after an outage finds them there
+        // (or already ingested).
+        let mut held_written = false;
+        let mut retry = false;
+        let outcome = loop {
+            let cancel = CancellationToken::new();
+            if job.cancel_requested || self.shutdown.is_cancelled() {
+                cancel.cancel();
+            }
+            self.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(job.id.clone(), cancel.clone());
+            let ctx = JobCtx {
+                job: job.clone(),
+                store: self.store.clone(),
+                cancel,
+                progress: tokio::sync::Mutex::new(serde_json::json!({})),
+                bump: self.bump.clone(),
+                stage_started: Mutex::new(HashMap::new()),
+            };
+            let outcome = self.attempt(&job, &ctx, &mut held_written, retry).await;
+            retry = true;
+            let db_stopped = self
+                .db_stopped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&job.id);
+            let unavailable = matches!(&outcome, Err(JobFailure::Failed(e, _)) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            if !(db_stopped || unavailable) || self.shutdown.is_cancelled() {
+                break outcome;
+            }
+            tracing::warn!("the database was unreachable: the job stopped at a safe point and runs again once it answers");
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+                if self.health.failing_for().is_none() || self.shutdown.is_cancelled() {
+                    break;
                 }
             }
+            if self.shutdown.is_cancelled() {
+                break outcome;
+            }
+            let _ = self
+                .store
+                .append_event(
+                    &job.id,
+                    "log",
+                    &serde_json::json!({"message": "the database was unreachable: running again from the start", "owner": self.owner}),
+                )
+                .await;
         };
         let (state, result, error) = match outcome {
             Ok(r) => (JobState::Succeeded, Some(r), None),
@@ -292,28 +431,7 @@ impl Runner {
                 ),
             ),
         };
-        if let Err(e) = self
-            .store
-            .finish(&job.id, state, result.as_ref(), error.as_ref())
-            .await
-        {
-            tracing::error!(error = %e, "cannot record the end of the job");
-        }
-        if let Ok(Some(done)) = self.store.get(&job.id).await {
-            let _ = self
-                .store
-                .append_event(
-                    &job.id,
-                    "result",
-                    &serde_json::to_value(&done).unwrap_or_default(),
-                )
-                .await;
-        }
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&job.id);
-        self.bump.send_modify(|n| *n += 1);
+        self.end(&job, state, result, error).await;
         metrics::counter!("hhgitops_jobs_total", "type" => job.job_type.as_str(), "outcome" => state.as_str(), "fabric" => job.fabric.clone())
             .increment(1);
         metrics::histogram!("hhgitops_job_duration_seconds", "type" => job.job_type.as_str())
@@ -323,6 +441,121 @@ impl Runner {
             ms = started.elapsed().as_millis() as u64,
             "job finished"
         );
+    }
+
+    /// Records how a job ended here, retrying while the database is unreachable: the job stays this replica's
+    /// (its lease renewed by the heartbeat once the database answers) until its end is recorded.
+    async fn end(
+        &self,
+        job: &Job,
+        state: JobState,
+        result: Option<serde_json::Value>,
+        error: Option<serde_json::Value>,
+    ) {
+        let mut warned = false;
+        loop {
+            match self
+                .store
+                .finish(&job.id, &self.owner, state, result.as_ref(), error.as_ref())
+                .await
+            {
+                Ok(true) => {
+                    if let Ok(Some(done)) = self.store.get(&job.id).await {
+                        let _ = self
+                            .store
+                            .append_event(
+                                &job.id,
+                                "result",
+                                &serde_json::to_value(&done).unwrap_or_default(),
+                            )
+                            .await;
+                    }
+                    let _ = self.store.drop_held(&job.id).await;
+                    break;
+                }
+                Ok(false) => {
+                    tracing::warn!(job = %job.id, "the job was no longer this replica's when it ended (its lease had lapsed)");
+                    break;
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::error!(job = %job.id, error = %e, "cannot record the end of the job; retrying until the database answers");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job.id);
+        self.bump.send_modify(|n| *n += 1);
+    }
+
+    /// One attempt at a job's operation. Another attempt (after a database outage) ingests only the job's
+    /// files the first one left in raw/.
+    async fn attempt(
+        &self,
+        job: &Job,
+        ctx: &JobCtx,
+        held_written: &mut bool,
+        retry: bool,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let fabric = self.engine.fabric(&job.fabric).await?;
+        let mut job = job.clone();
+        if retry && job.job_type == JobType::Ingest && !job.params.files.is_empty() {
+            let dir = hhgitops_engine::layout::GitOpsRoot::new(&fabric.root).dir()?;
+            let (left, done): (Vec<String>, Vec<String>) = job
+                .params
+                .files
+                .iter()
+                .cloned()
+                .partition(|f| dir.exists(f));
+            if left.is_empty() {
+                return Ok(serde_json::json!({
+                    "fabric": job.fabric,
+                    "files": [],
+                    "ingestedBeforeOutage": done,
+                }));
+            }
+            job.params.files = left;
+        }
+        let job = &job;
+        if job.job_type == JobType::Ingest && !job.params.dry_run {
+            let held = self
+                .store
+                .held_uploads(&job.id)
+                .await
+                .map_err(|e| JobFailure::from(hhgitops_engine::Error::from(e)))?;
+            if !held.is_empty() {
+                if !*held_written {
+                    self.write_held(&fabric, held, ctx).await?;
+                    *held_written = true;
+                }
+                return run_operation(
+                    &self.engine,
+                    &fabric,
+                    job.job_type,
+                    &job.params,
+                    &self.settings,
+                    ctx,
+                )
+                .await;
+            }
+        }
+        if let Some(result) = self.taken_by_watcher(job).await {
+            return Ok(result);
+        }
+        run_operation(
+            &self.engine,
+            &fabric,
+            job.job_type,
+            &job.params,
+            &self.settings,
+            ctx,
+        )
+        .await
     }
 
     async fn cancel_was_requested(&self, id: &str) -> bool {

@@ -74,6 +74,8 @@ pub struct Inner {
     /// Bumped whenever a job event is stored in this process (event streams wait on it).
     pub events: watch::Receiver<u64>,
     pub watch_status: Mutex<Vec<FabricWatchStatus>>,
+    /// This replica's leadership of fabrics (set when `serve` starts its background work).
+    pub leadership: std::sync::OnceLock<Arc<crate::replica::Leadership>>,
     pub started: Instant,
 }
 
@@ -103,6 +105,15 @@ impl AppState {
     /// Wakes the job workers (a job was queued).
     pub fn jobs_queued(&self) {
         self.0.runner.notify.notify_one();
+    }
+    /// Whether this replica leads `fabric`'s watcher and periodic sync (always, without leadership: tests that
+    /// build the state alone).
+    pub fn leads(&self, fabric: &str) -> bool {
+        self.0.leadership.get().is_none_or(|l| l.leads(fabric))
+    }
+    /// This replica's id (`owner` of the jobs it runs, `replica` of the leases it holds).
+    pub fn replica_id(&self) -> &str {
+        &self.0.runner.owner
     }
     pub fn watch_status(&self) -> Vec<FabricWatchStatus> {
         self.0

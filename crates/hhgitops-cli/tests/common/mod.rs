@@ -50,8 +50,44 @@ fn pg_base() -> String {
     std::env::var("HHGITOPS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG.to_string())
 }
 
+/// The lock that keeps tests which restart PostgreSQL (`tests/replicas_outage.rs`, exclusive) from running
+/// beside tests that use it (shared, held for the life of the test process).
+pub fn postgres_lock_path() -> PathBuf {
+    std::env::temp_dir().join("hhgitops-test-postgres.lock")
+}
+
+static PG_SHARED: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+
+fn hold_postgres_shared() {
+    PG_SHARED.get_or_init(|| {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(postgres_lock_path())
+            .ok()?;
+        f.lock_shared().ok()?;
+        Some(f)
+    });
+}
+
+/// Waits until no other test process uses PostgreSQL, then keeps the others out while the returned file is
+/// open. Call it before anything else touches PostgreSQL in this process.
+pub fn take_postgres_exclusive() -> std::fs::File {
+    PG_SHARED.get_or_init(|| None);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(postgres_lock_path())
+        .expect("open the PostgreSQL test lock");
+    f.lock().expect("lock the PostgreSQL test lock");
+    f
+}
+
 /// Creates a fresh schema and returns a URL whose search_path points at it.
 fn postgres_schema() -> Option<String> {
+    hold_postgres_shared();
     let base = pg_base();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -232,14 +268,20 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// The shared samples and tools, beside the repository.
-/// `HHGITOPS_TEST_SHARED` names it elsewhere (a work tree whose parent has no `shared`).
+/// The shared samples and tools, beside the repository (or where `HHGITOPS_SHARED` — or `HHGITOPS_TEST_SHARED` —
+/// says, for a work tree whose parent has no `shared`).
 pub fn shared_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("HHGITOPS_TEST_SHARED")
+    let p = std::env::var_os("HHGITOPS_SHARED")
+        .or_else(|| std::env::var_os("HHGITOPS_TEST_SHARED"))
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     if p.is_dir() {
         Some(p)
+    } else if std::env::var("CI").is_ok_and(|c| c == "true") {
+        panic!(
+            "{} not found beside the repository: CI must run the tests that need the shared samples",
+            p.display()
+        );
     } else {
         eprintln!("note: ../shared not found beside the repository: test skipped");
         None

@@ -45,9 +45,14 @@ pub(crate) fn emit(value: &Json) -> String {
                 if !std::mem::take(inline_first) {
                     pad(&mut out, indent);
                 }
-                let key_text = scalar_string(key);
-                if key_text.chars().count() > MAX_IMPLICIT_KEY_CHARS {
+                // The key is written in place; only a key too long for the implicit form is moved.
+                let key_start = out.len();
+                write_string(&mut out, key);
+                if out.len() - key_start > MAX_IMPLICIT_KEY_CHARS
+                    && out[key_start..].chars().count() > MAX_IMPLICIT_KEY_CHARS
+                {
                     // `? key` on its line, `:` and the value below, both at the key's indentation.
+                    let key_text = out.split_off(key_start);
                     out.push_str("? ");
                     out.push_str(&key_text);
                     out.push('\n');
@@ -78,7 +83,6 @@ pub(crate) fn emit(value: &Json) -> String {
                     }
                     continue;
                 }
-                out.push_str(&key_text);
                 out.push(':');
                 match Item::of(value) {
                     Item::Scalar => {
@@ -180,10 +184,11 @@ fn write_scalar(out: &mut String, v: &Json) {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Json::Number(n) => {
+            use std::fmt::Write as _;
             if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
+                let _ = write!(out, "{i}");
             } else if let Some(u) = n.as_u64() {
-                out.push_str(&u.to_string());
+                let _ = write!(out, "{u}");
             } else {
                 out.push_str(&float_repr(n.as_f64().unwrap_or(f64::NAN)));
             }
@@ -192,12 +197,6 @@ fn write_scalar(out: &mut String, v: &Json) {
         Json::Object(_) => out.push_str("{}"),
         Json::Array(_) => out.push_str("[]"),
     }
-}
-
-fn scalar_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    write_string(&mut out, s);
-    out
 }
 
 /// A float every YAML reader takes for the same float: always a `.` in the mantissa and a signed
@@ -233,6 +232,26 @@ fn float_repr(f: f64) -> String {
 /// its form is ambiguous; double-quoted with escapes when it holds line breaks, tabs or non-printable
 /// characters.
 pub(crate) fn write_string(out: &mut String, s: &str) {
+    if is_plain_word(s) {
+        out.push_str(s);
+    } else {
+        write_string_checked(out, s);
+    }
+}
+
+/// The common case, decided without the general checks: a letter, then letters, digits and `-_./` (names,
+/// ports, kinds), which no reader takes for anything but that string unless it is one of YAML 1.1's null and
+/// boolean words. [`write_string_checked`] gives the same result for every such string (tested).
+fn is_plain_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
+        && super::resolve::resolve_plain(s) == super::resolve::Plain::Str
+}
+
+fn write_string_checked(out: &mut String, s: &str) {
     if s.chars().any(needs_escape) {
         write_double_quoted(out, s);
     } else if needs_quotes(s) {
@@ -328,6 +347,82 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn plain_words_are_written_as_the_general_checks_write_them() {
+        let mut words: Vec<String> = [
+            "y",
+            "Y",
+            "yes",
+            "Yes",
+            "YES",
+            "n",
+            "N",
+            "no",
+            "No",
+            "NO",
+            "true",
+            "True",
+            "TRUE",
+            "false",
+            "False",
+            "FALSE",
+            "on",
+            "On",
+            "ON",
+            "off",
+            "Off",
+            "OFF",
+            "null",
+            "Null",
+            "NULL",
+            "e",
+            "E1",
+            "e.5",
+            "E1/1",
+            "e1",
+            "E1/49.2",
+            "inf",
+            "nan",
+            "leaf-01",
+            "server-01--eslag--leaf-01--leaf-02",
+            "vpc.githedgehog.com/v1beta1",
+            "a_b",
+            "x.",
+            "x-",
+            "x/",
+            "Ox10",
+            "b0",
+            "vlanNamespace",
+            "ab-1.0",
+            "yes-no",
+            "Nope",
+            "On1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every string of up to three characters from an alphabet that covers each branch.
+        let alphabet = [
+            'a', 'e', 'E', 'n', 'N', 'o', 'y', 'Y', '0', '1', '-', '_', '.', '/', ':', ' ',
+        ];
+        for a in alphabet {
+            words.push(a.to_string());
+            for b in alphabet {
+                words.push(format!("{a}{b}"));
+                for c in alphabet {
+                    words.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for w in &words {
+            let mut fast = String::new();
+            write_string(&mut fast, w);
+            let mut checked = String::new();
+            write_string_checked(&mut checked, w);
+            assert_eq!(fast, checked, "{w:?}");
+        }
+    }
     use crate::yaml::{parse_stream, Limits};
 
     fn back(text: &str) -> Json {
@@ -486,7 +581,8 @@ spec:
             ("\u{a0}nbsp", "\u{a0}nbsp"),
         ];
         for (s, want) in cases {
-            let got = scalar_string(s);
+            let mut got = String::new();
+            write_string(&mut got, s);
             assert_eq!(&got, want, "{s:?}");
             // And it reads back as the same string, as a value and as a key.
             assert_eq!(back(&format!("v: {got}\n")), json!({"v": s}), "{s:?}");

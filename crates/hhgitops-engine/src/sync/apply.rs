@@ -17,10 +17,9 @@ use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::IngestReport;
-use crate::lock::lock_fabric;
 use crate::Engine;
 
-use super::{fetch_live, load_desired_async};
+use super::{fetch_live, load_desired};
 
 /// How the apply stage runs.
 #[derive(Debug, Clone)]
@@ -33,6 +32,8 @@ pub struct ApplyOptions {
     pub adopt: bool,
     pub client: ClientSettings,
     pub lock_timeout: Duration,
+    /// Stops the run between apply ranks (what was applied is reported).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// What the apply stage did.
@@ -119,7 +120,26 @@ pub async fn apply_fabric(
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
-    let _lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
+    let opts_owned = opts.clone();
+    crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        opts.lock_timeout,
+        &opts.cancel,
+        move |engine, fabric, _cancel| async move {
+            apply_recorded(&engine, &fabric, &opts_owned, preview).await
+        },
+    )
+    .await
+}
+
+/// The apply under the fabric lock, on the lock's thread, recorded as a `sync` run.
+async fn apply_recorded(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &ApplyOptions,
+    preview: Option<IngestReport>,
+) -> Result<ApplyReport> {
     let records = FabricRecords::new(engine.db(), &fabric.name);
     let run_id = if opts.dry_run {
         None
@@ -177,7 +197,8 @@ async fn apply_locked(
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
-    let desired = load_desired_async(fabric, preview).await?;
+    // On the lock's thread: the managed state is read directly.
+    let desired = load_desired(fabric, preview.as_ref())?;
     let (cluster, live) = fetch_live(fabric, &opts.client, &desired).await?;
     let entries = fabric_drift(&desired.bodies, &live, &fabric.name);
     let planned = plan(

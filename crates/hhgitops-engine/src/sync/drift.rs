@@ -10,10 +10,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::fabric::Fabric;
-use crate::lock::lock_fabric;
 use crate::Engine;
 
-use super::{fetch_live, load_desired_async};
+use super::fetch_live;
 
 /// A fabric's drift.
 #[derive(Debug, Clone, Serialize)]
@@ -39,9 +38,15 @@ pub async fn drift(
     lock_timeout: Duration,
 ) -> Result<DriftReport> {
     let started = std::time::Instant::now();
-    let lock = lock_fabric(engine, fabric, lock_timeout).await?;
-    let desired = load_desired_async(fabric, None).await?;
-    drop(lock);
+    // The managed state is read under the lock, on the lock's thread; the cluster is read without it.
+    let desired = crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        lock_timeout,
+        &tokio_util::sync::CancellationToken::new(),
+        |_engine, fabric, _cancel| async move { super::load_desired(&fabric, None) },
+    )
+    .await?;
     let read = started.elapsed();
     let (cluster, live) = fetch_live(fabric, client, &desired).await?;
     let listed = started.elapsed();

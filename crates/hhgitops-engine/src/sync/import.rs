@@ -16,6 +16,7 @@ use hhgitops_core::{yaml, Kind};
 use hhgitops_kube::{ClientSettings, LiveObjects};
 use serde::Serialize;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
@@ -24,7 +25,6 @@ use crate::gitops::GitOutcome;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::{fabric_settings, load_managed, ErrorRecord};
 use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
-use crate::lock::lock_fabric;
 use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Operation};
 use crate::txn::{recover, Failpoint, Transaction};
 use crate::Engine;
@@ -37,6 +37,8 @@ pub struct ImportOptions {
     pub client: ClientSettings,
     pub lock_timeout: Duration,
     pub failpoint: Failpoint,
+    /// Stops the import at its next safe point (before the commit point); nothing is written then.
+    pub cancel: CancellationToken,
 }
 
 /// A cluster object that was not imported because it does not validate.
@@ -131,7 +133,38 @@ pub async fn import_from_cluster(
     let session = engine
         .git_session(fabric, &format!("import {} from cluster", fabric.name))
         .await?;
-    let lock = lock_fabric(engine, fabric, opts.lock_timeout).await?;
+    let opts_owned = opts.clone();
+    let mut report = crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        opts.lock_timeout,
+        &opts.cancel,
+        move |engine, fabric, cancel| async move {
+            import_locked(&engine, &fabric, &opts_owned, &cancel).await
+        },
+    )
+    .await?;
+    if let Some(s) = session {
+        if report.changed || s.pushes() {
+            report.git = Some(
+                engine
+                    .git_commit(fabric, s, report.commit_message())
+                    .await?,
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// The import under the fabric lock, on the lock's thread: the cluster's objects listed, the files written,
+/// the index and the run recorded.
+async fn import_locked(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &ImportOptions,
+    cancel: &CancellationToken,
+) -> Result<ImportReport> {
+    opts.failpoint.hit("import-locked");
     let records = FabricRecords::new(engine.db(), &fabric.name);
     records.mark_interrupted().await?;
     let run = records.start_run("import").await?;
@@ -151,22 +184,22 @@ pub async fn import_from_cluster(
             .await
             .map_err(|e| kube_error(fabric, e))?;
         let url = cluster.url().to_string();
-        let job = {
-            let fabric = fabric.clone();
-            let failpoint = opts.failpoint.clone();
-            tokio::task::spawn_blocking(move || import_files(&fabric, &url, &live, &failpoint))
-        };
-        job.await
-            .map_err(|e| Error::Runtime(format!("import task failed: {e}")))?
+        // On the lock's own thread: the file work is called directly.
+        import_files(fabric, &url, &live, &opts.failpoint, cancel)
     }
     .await;
-    let (mut report, inventory, manifest_sha) = match result {
+    let (report, inventory, manifest_sha) = match result {
         Ok(x) => x,
         Err(e) => {
+            let outcome = if matches!(e, Error::Cancelled(_)) {
+                "cancelled"
+            } else {
+                "failed"
+            };
             let _ = records
                 .finish_run(
                     &run,
-                    "failed",
+                    outcome,
                     RunCounts::default(),
                     &e.to_string(),
                     &serde_json::json!({}),
@@ -201,16 +234,6 @@ pub async fn import_from_cluster(
             &serde_json::json!({"cluster": report.cluster, "rejected": report.rejected, "skipped": report.skipped}),
         )
         .await?;
-    drop(lock);
-    if let Some(s) = session {
-        if report.changed || s.pushes() {
-            report.git = Some(
-                engine
-                    .git_commit(fabric, s, report.commit_message())
-                    .await?,
-            );
-        }
-    }
     Ok(report)
 }
 
@@ -239,6 +262,7 @@ fn import_files(
     url: &str,
     live: &LiveObjects,
     failpoint: &Failpoint,
+    cancel: &CancellationToken,
 ) -> Result<ImportOutcome> {
     let root = GitOpsRoot::new(&fabric.root);
     let dir = root.sandbox()?;
@@ -425,8 +449,12 @@ fn import_files(
     puts.push((ARCHIVE_LOG.to_string(), log.to_yaml()?.into_bytes()));
     let mut txn = Transaction::begin(&dir)?;
     for (target, bytes) in &puts {
+        crate::ingest::check_cancelled(cancel, &fabric.name)?;
         txn.put(target, bytes)?;
     }
+    // The last safe point: past the commit point the import is finished whatever happens to its caller.
+    failpoint.hit("import-before-commit");
+    crate::ingest::check_cancelled(cancel, &fabric.name)?;
     txn.commit(failpoint)?;
     report.changed = true;
     Ok((report, manifest.inventory, manifest_sha))

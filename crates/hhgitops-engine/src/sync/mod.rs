@@ -47,10 +47,9 @@ pub fn target_of(fabric: &Fabric) -> ClusterTarget {
 
 /// Maps a cluster error to the engine's classes: configuration (exit 2) or runtime (exit 3).
 pub fn kube_error(fabric: &Fabric, e: KubeError) -> Error {
-    if e.is_config() {
-        Error::Usage(format!("fabric {:?}: {e}", fabric.name))
-    } else {
-        Error::Runtime(format!("fabric {:?}: {e}", fabric.name))
+    Error::Cluster {
+        fabric: fabric.name.clone(),
+        source: e,
     }
 }
 
@@ -159,17 +158,6 @@ pub(crate) fn load_desired(fabric: &Fabric, preview: Option<&IngestReport>) -> R
     Ok(desired)
 }
 
-/// Loads the desired state on a blocking thread.
-pub(crate) async fn load_desired_async(
-    fabric: &Fabric,
-    preview: Option<IngestReport>,
-) -> Result<Desired> {
-    let fabric = fabric.clone();
-    tokio::task::spawn_blocking(move || load_desired(&fabric, preview.as_ref()))
-        .await
-        .map_err(|e| Error::Runtime(format!("reading the managed state failed: {e}")))?
-}
-
 /// How a whole sync runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -254,7 +242,7 @@ pub async fn sync_fabric(
     };
     if let Some(e) = out.ingest.git_error.clone() {
         // The cluster follows what is in the remote: with the commit or push failed, nothing is applied.
-        out.apply_error_class = Some(ErrorClass::Runtime);
+        out.apply_error_class = Some(ErrorClass::Git);
         out.apply_error = Some(format!("not applied: the ingestion was not pushed: {e}"));
         return Ok(out);
     }
@@ -270,6 +258,7 @@ pub async fn sync_fabric(
         adopt: opts.adopt,
         client: opts.client.clone(),
         lock_timeout: opts.ingest.lock_timeout,
+        cancel: opts.ingest.cancel.clone(),
     };
     let preview = dry_run.then(|| out.ingest.clone());
     match apply_fabric(engine, fabric, &apply_opts, preview).await {

@@ -49,7 +49,7 @@ pub async fn get_fabric(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<FabricView>> {
     let f = data::fabric(&s, &name).await?;
-    Ok(Json(data::fabric_view(&s, &f)))
+    Ok(Json(data::fabric_view_led(&s, &f).await))
 }
 
 /// Changes a fabric's settings (admin).

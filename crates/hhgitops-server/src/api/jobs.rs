@@ -38,13 +38,28 @@ pub async fn submit(
     params: JobParams,
     actor: &str,
 ) -> ApiResult<(Job, bool)> {
+    submit_holding(s, fabric, job_type, params, actor, &[]).await
+}
+
+/// [`submit`] with uploads held in the database for the replica that runs the job (`(path, content)`).
+pub async fn submit_holding(
+    s: &AppState,
+    fabric: &str,
+    job_type: JobType,
+    params: JobParams,
+    actor: &str,
+    held: &[(String, String)],
+) -> ApiResult<(Job, bool)> {
     s.engine().fabric(fabric).await?;
     if s.runner().shutdown.is_cancelled() {
         return Err(ApiError::unavailable(
             "the server is shutting down; submit the job again to another server",
         ));
     }
-    let (job, coalesced) = s.jobs().enqueue(fabric, job_type, &params, actor).await?;
+    let (job, coalesced) = s
+        .jobs()
+        .enqueue_holding(fabric, job_type, &params, actor, held)
+        .await?;
     s.jobs_queued();
     metrics::counter!("hhgitops_jobs_submitted_total", "type" => job_type.as_str(), "fabric" => fabric.to_string())
         .increment(1);

@@ -185,11 +185,30 @@ pub async fn put_raw(
     let parts = check_raw_path(&path)?;
     let rel = format!("raw/{}", parts.join("/"));
     let dry_run = q.dry_run.unwrap_or(false);
+    // A Git fabric's root is each replica's own clone: the upload is held in the database and written into
+    // the clone of whichever replica runs its ingestion.
+    let held = f.root_rule == hhgitops_engine::fabric::RootRule::GitClone;
+    if held {
+        // Validated against the fabric as its remote has it: this replica's clone is brought up to date (made
+        // on the first upload), as an ingestion would.
+        drop(
+            s.engine()
+                .git_session(&f, &format!("upload to {fabric}"))
+                .await?,
+        );
+        if !matches!(
+            s.engine().root_state(&f),
+            hhgitops_engine::fabric::RootState::Ready
+        ) {
+            s.engine().init(&f, false).await?;
+        }
+    }
     if !dry_run
         && !q.replace.unwrap_or(false)
-        && hhgitops_engine::layout::GitOpsRoot::new(&f.root)
+        && (hhgitops_engine::layout::GitOpsRoot::new(&f.root)
             .dir()
             .is_ok_and(|d| d.exists(&rel))
+            || (held && s.jobs().upload_pending(&fabric, &rel).await?))
     {
         // Refused before the body is read or validated.
         return Err(ApiError::conflict(format!(
@@ -209,17 +228,34 @@ pub async fn put_raw(
         ))
         .with_details(serde_json::to_value(&report).unwrap_or_default()));
     }
+    let params = JobParams {
+        dry_run: false,
+        prune: false,
+        files: vec![rel.clone()],
+    };
+    if held {
+        // Validated YAML is UTF-8 text (the parser refuses anything else).
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ApiError::unprocessable(format!("{rel} is not UTF-8 text; raw/ is unchanged"))
+        })?;
+        let (job, _) = crate::api::jobs::submit_holding(
+            &s,
+            &fabric,
+            JobType::Ingest,
+            params,
+            a.actor(),
+            &[(rel, text)],
+        )
+        .await?;
+        metrics::counter!("hhgitops_uploads_total", "fabric" => fabric.clone(), "outcome" => "accepted").increment(1);
+        return Ok(crate::api::jobs::accepted(job));
+    }
     let root = f.root.clone();
     let replace = q.replace.unwrap_or(false);
     tokio::task::spawn_blocking(move || write_raw(&root, &parts, &bytes, replace))
         .await
         .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))??;
     metrics::counter!("hhgitops_uploads_total", "fabric" => fabric.clone(), "outcome" => "accepted").increment(1);
-    let params = JobParams {
-        dry_run: false,
-        prune: false,
-        files: vec![rel],
-    };
     let (job, _) =
         crate::api::jobs::submit(&s, &fabric, JobType::Ingest, params, a.actor()).await?;
     Ok(crate::api::jobs::accepted(job))
