@@ -11,17 +11,20 @@ use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED};
 
 pub async fn run(args: Args) -> u8 {
     let database = database_file(&args);
-    match dispatch(args).await {
-        Ok(code) => code,
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let e = match dispatch(args).await {
+        Ok(code) => return code,
         // Damaged pages found by a query after the database was opened: name the file.
-        Err(Error::DatabaseDamaged { path: None, detail }) => {
-            report_error(&Error::DatabaseDamaged {
-                path: database,
-                detail,
-            })
-        }
-        Err(e) => report_error(&e),
+        Err(Error::DatabaseDamaged { path: None, detail }) => Error::DatabaseDamaged {
+            path: database,
+            detail,
+        },
+        Err(e) => e,
+    };
+    if json {
+        crate::output::print_json_error(&e);
     }
+    report_error(&e)
 }
 
 /// The SQLite file this invocation uses, when it uses one.

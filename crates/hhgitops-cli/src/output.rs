@@ -78,6 +78,12 @@ pub fn report_error(e: &Error) -> u8 {
     exit_code_of(e)
 }
 
+/// With `--json`, a failed command prints the error on stdout in the one error shape of the HTTP API
+/// (`{"error": {"code", "message", "details"}}`), its code chosen by the same mapping as the server's.
+pub fn print_json_error(e: &Error) {
+    print_json(&hhgitops_server::adapter::api_error(e).body());
+}
+
 /// The exit code of an error: from its class (the table is in the README).
 pub fn exit_code_of(e: &Error) -> u8 {
     exit_code_of_class(e.class())

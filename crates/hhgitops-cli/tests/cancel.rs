@@ -175,7 +175,7 @@ async fn dropped_ingest_at(env: &TestEnv, point: &str) {
     assert_consistent(env, "f", &root);
     let runs = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
     assert!(
-        runs["last_runs"]
+        runs["lastRuns"]
             .as_array()
             .unwrap()
             .iter()
@@ -240,7 +240,7 @@ async fn a_cancelled_token_stops_ingest_at_a_safe_point_and_says_so() {
         assert!(managed(&root).is_empty(), "{point}");
         assert!(root.join("raw/a.yaml").exists(), "{point}");
         let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
-        assert_eq!(st["last_runs"][0]["outcome"], "cancelled", "{point}: {st}");
+        assert_eq!(st["lastRuns"][0]["outcome"], "cancelled", "{point}: {st}");
         assert_consistent(&env, "f", &root);
     }
 }

@@ -80,7 +80,7 @@ fn a_crash_at_every_step_leaves_all_or_nothing() {
         assert_consistent(&env, "f", &root);
         let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
         assert!(
-            st["last_runs"]
+            st["lastRuns"]
                 .as_array()
                 .unwrap()
                 .iter()

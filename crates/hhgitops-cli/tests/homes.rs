@@ -84,7 +84,7 @@ fn take_turns(a: &TestEnv, b: &TestEnv, remote: &Path) {
     assert_eq!(r["summary"]["ingested"], 1, "{r:#}");
     assert_eq!(r["git"]["pushed"], true, "{r:#}");
     assert!(
-        r.get("git_error").is_none(),
+        r.get("gitError").is_none(),
         "no work-tree error in the second home: {r:#}"
     );
     assert!(root_b.join("managed/vpcs/vpc-1.yaml").is_file());

@@ -38,12 +38,12 @@ fn every_sample_ingests_into_a_fabric_of_its_own() {
         let created = f["created"].as_array().unwrap().len();
         assert!(created > 10, "{}: {created} objects", s.display());
         assert_eq!(
-            f["archived_to"].as_str().unwrap(),
+            f["archivedTo"].as_str().unwrap(),
             format!("raw/{}.archived", s.file_name().unwrap().to_string_lossy())
         );
-        assert!(!target.exists() && root.join(f["archived_to"].as_str().unwrap()).exists());
+        assert!(!target.exists() && root.join(f["archivedTo"].as_str().unwrap()).exists());
         assert_eq!(
-            std::fs::read(root.join(f["archived_to"].as_str().unwrap())).unwrap(),
+            std::fs::read(root.join(f["archivedTo"].as_str().unwrap())).unwrap(),
             std::fs::read(s).unwrap()
         );
         assert_eq!(manifest_inventory(&root).len(), created);
@@ -126,7 +126,7 @@ fn ingesting_the_same_input_twice_changes_nothing_the_second_time() {
     assert_eq!(f["status"], "unchanged", "{r:#}");
     assert_eq!(f["unchanged"].as_array().unwrap().len(), 4);
     assert_eq!(
-        f["archived_to"], "raw/a.yaml.2.archived",
+        f["archivedTo"], "raw/a.yaml.2.archived",
         "never overwrites an earlier archive"
     );
     for (file, mtime, bytes) in &before {
@@ -239,7 +239,7 @@ fn rejected_files_stay_byte_for_byte_and_are_not_retried_until_changed() {
 
     // Not retried while unchanged.
     let r = ingest_json(&env, "f", 1);
-    assert_eq!(r["files"][0]["previously_rejected"], true);
+    assert_eq!(r["files"][0]["previouslyRejected"], true);
     let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
     assert_eq!(st["rejected"][0]["file"], "raw/bad.yaml");
     assert_eq!(
@@ -332,7 +332,7 @@ fn dry_run_writes_nothing() {
     let before = tree(&root);
     let log = std::fs::read(root.join(".hnp/archive-log.yaml")).unwrap();
     let r = json(&env.expect_code(&["ingest", "--fabric", "f", "--dry-run", "--json"], 0));
-    assert_eq!(r["dry_run"], true);
+    assert_eq!(r["dryRun"], true);
     assert_eq!(r["files"][0]["status"], "ingested");
     assert_eq!(r["files"][0]["created"].as_array().unwrap().len(), 3);
     // The lock file is a run-time file (kept out of Git by .hnp/.gitignore); nothing else may appear.
@@ -347,7 +347,7 @@ fn dry_run_writes_nothing() {
     );
     let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
     assert!(
-        st["last_runs"].as_array().unwrap().is_empty(),
+        st["lastRuns"].as_array().unwrap().is_empty(),
         "no run recorded: {st}"
     );
 }
@@ -446,11 +446,11 @@ fn hand_edits_are_reported_and_reindex_rebuilds_the_index() {
     let r = json(&env.expect_code(&["reindex", "--fabric", "f", "--json"], 1));
     assert_eq!(r["edited"], serde_json::json!(["managed/vpcs/vpc-1.yaml"]));
     assert_eq!(
-        r["missing_files"],
+        r["missingFiles"],
         serde_json::json!(["managed/vpcs/vpc-2.yaml"])
     );
     assert_eq!(
-        r["not_in_manifest"],
+        r["notInManifest"],
         serde_json::json!(["managed/vpcs/vpc-3.yaml"])
     );
     assert_eq!(r["indexed"], 4);
@@ -599,6 +599,6 @@ fn postgres_backend_ingests_too() {
             "{}",
             backend.label()
         );
-        assert_eq!(st["last_runs"].as_array().unwrap().len(), 2);
+        assert_eq!(st["lastRuns"].as_array().unwrap().len(), 2);
     }
 }

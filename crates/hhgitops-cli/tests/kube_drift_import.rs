@@ -68,7 +68,7 @@ fn drift_reports_edits_and_deletions_made_in_the_cluster_and_sync_repairs_them()
     assert_eq!(entry(&d, "Server", "server-06")["status"], "missing");
     assert_eq!(d["summary"]["drifted"], 2);
     assert_eq!(d["summary"]["missing"], 1);
-    assert_eq!(d["summary"]["in_sync"], total - 3);
+    assert_eq!(d["summary"]["inSync"], total - 3);
 
     let out = k.run(&["drift", "--fabric", "f"], 1);
     let text = stdout(&out);
@@ -145,7 +145,7 @@ fn values_the_server_defaults_are_not_drift_but_labels_added_in_the_cluster_are(
         "the CRD schema's defaults were applied by the server"
     );
     let d = k.json(&["drift", "--fabric", "f"], 0);
-    assert_eq!(d["summary"]["in_sync"], 2, "{d}");
+    assert_eq!(d["summary"]["inSync"], 2, "{d}");
     k.server.clear_request_log();
     k.run(&["sync", "--fabric", "f"], 0);
     assert!(k.writes().is_empty(), "{:?}", k.writes());
@@ -312,7 +312,7 @@ fn import_of_a_running_fabric_into_an_empty_fabric_then_drift_reports_nothing() 
     // Git and the cluster now agree.
     let d = k.json(&["drift", "--fabric", "g"], 0);
     assert_eq!(d["drift"], false, "{d}");
-    assert_eq!(d["summary"]["in_sync"], n);
+    assert_eq!(d["summary"]["inSync"], n);
     assert_eq!(
         d["summary"]["adopt"], n,
         "imported objects are not labelled yet"

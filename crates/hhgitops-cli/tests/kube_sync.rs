@@ -56,7 +56,7 @@ fn first_sync_of_every_sample_creates_everything_in_dependency_order_and_a_secon
             "{name}: applies out of dependency order: {ranks:?}"
         );
         let status = k.json(&["status", "--fabric", "f"], 0);
-        let run = status["last_runs"]
+        let run = status["lastRuns"]
             .as_array()
             .unwrap()
             .iter()
@@ -85,7 +85,7 @@ fn first_sync_of_every_sample_creates_everything_in_dependency_order_and_a_secon
         assert!(lists <= Kind::ALL.len(), "one LIST per kind, got {lists}");
         let d = k.json(&["drift", "--fabric", "f"], 0);
         assert_eq!(d["drift"], false, "{name}: {d}");
-        assert_eq!(d["summary"]["in_sync"], total);
+        assert_eq!(d["summary"]["inSync"], total);
     }
 }
 
@@ -188,7 +188,7 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     let before = tree(&root);
 
     let r = k.json(&["sync", "--fabric", "f", "--dry-run"], 0);
-    assert_eq!(r["dry_run"], true);
+    assert_eq!(r["dryRun"], true);
     assert_eq!(r["apply"]["summary"]["planned"], 4, "{r}");
     let vpc = outcome(&r, "VPC", "vpc-1");
     assert_eq!(
@@ -212,7 +212,7 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     assert_eq!(after, before, "the GitOps root is untouched");
     let st = k.json(&["status", "--fabric", "f"], 0);
     assert!(
-        !st["last_runs"]
+        !st["lastRuns"]
             .as_array()
             .unwrap()
             .iter()
@@ -229,7 +229,7 @@ fn dry_run_plans_every_object_and_changes_nothing_anywhere() {
     let out = k.run(&["sync", "--fabric", "f", "--dry-run"], 0);
     let text = stdout(&out);
     assert!(
-        text.contains("dry run: VPC/vpc-2: would update [spec.subnets.default.vlan]"),
+        text.contains("dry run: VPC/vpc-2: would update [spec.subnets.default.vlan: 1012 in Git, 1002 in the cluster]"),
         "{text}"
     );
     assert!(text.contains("dry run: VPC/vpc-1: unchanged"), "{text}");
@@ -360,7 +360,7 @@ fn an_admission_rejection_is_reported_with_the_servers_message_and_holds_back_on
         .is_some());
     assert!(k.object(Kind::Gateway, "gateway-1").is_some());
     let st = k.json(&["status", "--fabric", "f"], 0);
-    let run = st["last_runs"]
+    let run = st["lastRuns"]
         .as_array()
         .unwrap()
         .iter()
@@ -412,10 +412,10 @@ fn api_failures_mid_sync_stop_the_run_with_exit_3_and_a_rerun_completes() {
         k.objects(Kind::VPC).is_empty(),
         "later ranks were not attempted"
     );
-    assert!(r["apply"]["summary"]["not_attempted"].as_u64().unwrap() > 0);
+    assert!(r["apply"]["summary"]["notAttempted"].as_u64().unwrap() > 0);
     let st = k.json(&["status", "--fabric", "f"], 0);
     assert_eq!(
-        st["last_runs"]
+        st["lastRuns"]
             .as_array()
             .unwrap()
             .iter()

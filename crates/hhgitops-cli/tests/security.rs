@@ -373,10 +373,7 @@ fn a_dangling_link_at_the_archive_name_is_never_overwritten() {
     let out = env.ok(&["ingest", "--fabric", "f", "--json"]);
     s.unchanged("ingest");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["files"][0]["archived_to"], "raw/ns.yaml.2.archived",
-        "{v}"
-    );
+    assert_eq!(v["files"][0]["archivedTo"], "raw/ns.yaml.2.archived", "{v}");
     assert!(root.join("raw/ns.yaml.archived").is_symlink());
 }
 

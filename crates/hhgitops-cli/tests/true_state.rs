@@ -44,7 +44,7 @@ fn a_file_rejected_for_a_conflict_is_retried_once_the_other_file_is_gone() {
     assert_eq!(rejected.len(), 2, "{st:#}");
     assert_eq!(rejected[0]["cause"], "conflict", "status says why: {st:#}");
     assert!(
-        rejected[0]["retried_when"]
+        rejected[0]["retriedWhen"]
             .as_str()
             .unwrap()
             .contains("other raw file"),
@@ -52,7 +52,7 @@ fn a_file_rejected_for_a_conflict_is_retried_once_the_other_file_is_gone() {
     );
     // Nothing changed: not validated again.
     let r = ingest_json(&env, 1);
-    assert_eq!(r["files"][0]["previously_rejected"], true, "{r:#}");
+    assert_eq!(r["files"][0]["previouslyRejected"], true, "{r:#}");
     std::fs::remove_file(root.join("raw/b.yaml")).unwrap();
     let r = ingest_json(&env, 0);
     assert_eq!(file_status(&r, "raw/a.yaml"), "ingested", "{r:#}");
@@ -175,12 +175,12 @@ fn a_re_added_fabric_shows_none_of_the_old_runs() {
     std::fs::write(root.join("raw/ns.yaml"), NAMESPACES).unwrap();
     env.ok(&["ingest", "--fabric", "f"]);
     let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
-    assert!(!st["last_runs"].as_array().unwrap().is_empty());
+    assert!(!st["lastRuns"].as_array().unwrap().is_empty());
     env.ok(&["fabric", "remove", "f"]);
     let other = env.path("other-root");
     env.ok(&["fabric", "add", "f", "--path", other.to_str().unwrap()]);
     let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
-    assert_eq!(st["last_runs"].as_array().unwrap().len(), 0, "{st:#}");
+    assert_eq!(st["lastRuns"].as_array().unwrap().len(), 0, "{st:#}");
 }
 
 /// A transaction whose removal was interrupted after it was fully applied is cleaned up, not "discarded".
@@ -302,7 +302,7 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let st = json(&env.expect_code(&["status", "--fabric", "f", "--json"], 0));
     assert_eq!(
-        st["last_runs"][0]["outcome"], "blocked",
+        st["lastRuns"][0]["outcome"], "blocked",
         "not a success: {st:#}"
     );
     let clone = root.ancestors().nth(3).unwrap().to_path_buf();
@@ -317,10 +317,10 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
     for _ in 0..2 {
         let out = env.expect_code(&["ingest", "--fabric", "f", "--json"], 3);
         let r = json(&out);
-        assert_eq!(r["validated_only"], true, "{r:#}");
+        assert_eq!(r["validatedOnly"], true, "{r:#}");
         assert_eq!(file_status(&r, "raw/bad.yaml"), "rejected", "{r:#}");
         assert!(
-            r["git_error"].as_str().unwrap().contains("conflict"),
+            r["gitError"].as_str().unwrap().contains("conflict"),
             "{r:#}"
         );
     }
@@ -334,7 +334,7 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
     let g = &st["git"];
     assert_eq!(g["blocked"], true, "{st:#}");
     assert!(
-        g["conflict_branch"]
+        g["conflictBranch"]
             .as_str()
             .unwrap()
             .starts_with("hhgitops/conflict-"),
@@ -347,8 +347,8 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
             .any(|s| s.as_str().unwrap().contains("git rebase origin/main")),
         "{st:#}"
     );
-    assert_ne!(st["last_runs"][0]["outcome"], "success", "{st:#}");
-    assert_eq!(st["last_runs"][0]["outcome"], "blocked", "{st:#}");
+    assert_ne!(st["lastRuns"][0]["outcome"], "success", "{st:#}");
+    assert_eq!(st["lastRuns"][0]["outcome"], "blocked", "{st:#}");
     assert!(
         st["rejected"]
             .as_array()

@@ -60,7 +60,10 @@ impl Watch {
         self.stdout()
             .iter()
             .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+                let v = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+                assert_camel_case(&v);
+                v
             })
             .collect()
     }
@@ -209,7 +212,7 @@ fn startup_backlog_is_ingested_in_one_run_with_documented_json() {
             (watching["fabric"].as_str(), watching["mode"].as_str()),
             (Some("f"), Some("events"))
         );
-        assert_eq!(watching["debounce_ms"], 100);
+        assert_eq!(watching["debounceMs"], 100);
         assert!(
             watching["raw"].as_str().unwrap().ends_with("raw")
                 && watching["time"].as_str().unwrap().ends_with('Z')
@@ -224,7 +227,7 @@ fn startup_backlog_is_ingested_in_one_run_with_documented_json() {
         assert_eq!(vpc1["fabric"], "f");
         assert_eq!(vpc1["documents"], 1);
         assert_eq!(strings(&vpc1["created"]), ["VPC/vpc-1"]);
-        assert_eq!(vpc1["archived_to"], "raw/vpc-1.yaml.archived");
+        assert_eq!(vpc1["archivedTo"], "raw/vpc-1.yaml.archived");
         assert_eq!(vpc1["errors"], serde_json::json!([]));
         let runs: Vec<&Value> = events.iter().filter(|e| e["event"] == "run").collect();
         assert_eq!(runs.len(), 1, "one startup run: {}", w.dump());
@@ -235,7 +238,7 @@ fn startup_backlog_is_ingested_in_one_run_with_documented_json() {
             ),
             (Some(3), Some(4))
         );
-        assert!(runs[0]["duration_ms"].is_u64());
+        assert!(runs[0]["durationMs"].is_u64());
         assert!(
             managed(&root, "vpcs/vpc-2.yaml").is_file()
                 && root.join("raw/sub/vpc-2.yml.archived").is_file()
@@ -557,7 +560,7 @@ fn polling_mode_takes_new_and_renamed_files() {
     let mut w = Watch::start(&env, &["--fabric", "f", "--json", "--poll", "100ms"]);
     let ev = w.wait_event("watching", |e| e["event"] == "watching");
     assert_eq!(
-        (ev["mode"].as_str(), ev["poll_ms"].as_u64()),
+        (ev["mode"].as_str(), ev["pollMs"].as_u64()),
         (Some("poll"), Some(100))
     );
     std::fs::write(root.join("raw/ns.yaml"), NAMESPACES).unwrap();

@@ -6,6 +6,7 @@ use crate::path::FieldPath;
 
 /// 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Span {
     pub line: u32,
     pub column: u32,
@@ -20,6 +21,7 @@ impl Span {
 /// One validation error, located. Serializes to the error object of SPEC §7 (`file` is added by the caller
 /// where a list of errors belongs to one file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Diagnostic {
     /// The file as the operator knows it (e.g. `raw/vpcs.yaml`); empty when not known.
     #[serde(skip_serializing_if = "String::is_empty")]

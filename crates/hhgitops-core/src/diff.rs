@@ -104,6 +104,7 @@ pub enum Change {
 
 /// One differing field: where, how, the value in Git, the value in the cluster and who set the cluster's value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldDiff {
     /// `spec.subnets.default.vlan`, `metadata.labels["team"]`, `spec.links[0].server.port`.
     pub path: String,
@@ -167,6 +168,7 @@ impl FieldDiff {
 
 /// How one object differs between Git and the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectDiff {
     pub fields: Vec<FieldDiff>,
     /// The cluster copy carries this fabric's label.
@@ -538,6 +540,7 @@ impl DriftStatus {
 
 /// One object of a fabric's drift report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DriftEntry {
     #[serde(serialize_with = "serialize_kind")]
     pub kind: Kind,
@@ -568,6 +571,7 @@ impl DriftEntry {
 
 /// Counts per status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DriftSummary {
     pub in_sync: usize,
     pub drifted: usize,

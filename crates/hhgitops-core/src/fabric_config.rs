@@ -25,6 +25,7 @@ pub struct ConfigError(pub String);
 
 /// `{from, to}` as the fabric config writes a VLAN range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConfigVlanRange {
     #[serde(default)]
     pub from: u16,

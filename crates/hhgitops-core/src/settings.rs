@@ -25,6 +25,7 @@ pub enum FabricMode {
 
 /// An inclusive VLAN range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[serde(deny_unknown_fields)]
 pub struct VlanRange {
     pub from: u16,

@@ -16,6 +16,7 @@ use crate::layout::GitOpsRoot;
 use crate::records::{read_manifest, ManifestState};
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileValidation {
     pub file: String,
     pub valid: bool,
@@ -24,6 +25,7 @@ pub struct FileValidation {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ValidationReport {
     pub files: Vec<FileValidation>,
     /// Cross-object checks skipped for lack of data.

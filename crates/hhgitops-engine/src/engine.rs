@@ -26,6 +26,7 @@ pub struct Engine {
 
 /// What `fabric add` did.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AddReport {
     pub fabric: Fabric,
     pub init: Option<InitReport>,

@@ -94,6 +94,7 @@ impl RootRule {
 
 /// The Git remote of a fabric.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GitRemote {
     pub url: String,
     /// `None`: the remote's default branch.
@@ -121,6 +122,7 @@ pub struct FabricSpec {
 
 /// A registered fabric.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Fabric {
     pub name: String,
     /// The resolved GitOps root (absolute).

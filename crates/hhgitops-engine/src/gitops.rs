@@ -65,6 +65,7 @@ impl Default for GitSettings {
 
 /// What the Git side of an operation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GitOutcome {
     /// The new commit, when one was made.
     pub commit: Option<String>,
@@ -358,6 +359,7 @@ pub fn revalidate(fabric: &Fabric) -> impl FnMut(&GitRepo) -> std::result::Resul
 
 /// The Git side of a fabric as `status` shows it, from the clone alone (no fetch: as of the last operation).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GitStatus {
     /// The work tree the fabric commits in.
     pub workdir: String,

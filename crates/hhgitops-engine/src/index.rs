@@ -10,6 +10,7 @@ use crate::records::InventoryEntry;
 
 /// One recorded run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Run {
     pub id: String,
     pub fabric: String,
@@ -29,6 +30,7 @@ pub struct Run {
 
 /// Counts a run ends with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunCounts {
     pub files: i64,
     pub created: i64,
@@ -41,6 +43,7 @@ pub struct RunCounts {
 /// A stored rejection: the file stays rejected while its content has this hash and everything else it was
 /// judged against (see [`crate::ingest`]'s rejection context) is as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rejection {
     pub file: String,
     pub sha256: String,

@@ -93,6 +93,7 @@ pub enum FileStatus {
 
 /// One error, in the JSON form of SPEC §7.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorRecord {
     /// Set when the error is located in another file than the one it is reported for (e.g. a conflict).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +155,7 @@ impl ErrorRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileReport {
     pub file: String,
     pub status: FileStatus,
@@ -206,6 +208,7 @@ impl FileReport {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,
     pub ingested: usize,
@@ -222,6 +225,7 @@ pub struct Summary {
 
 /// Findings about managed/ itself: hand edits, files removed by hand, files that no longer validate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ManagedReport {
     /// Managed files edited by hand since hhgitops wrote them (and still valid: now recorded).
     pub edited: Vec<String>,
@@ -234,6 +238,7 @@ pub struct ManagedReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IngestReport {
     pub fabric: String,
     pub dry_run: bool,

@@ -164,6 +164,7 @@ impl std::fmt::Display for Action {
 
 /// Something wrong with a layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Problem {
     /// Relative to the GitOps root (empty: the root itself).
     pub path: String,
@@ -185,6 +186,7 @@ impl std::fmt::Display for Problem {
 
 /// What `init` would do, and what it cannot fix.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InitPlan {
     pub actions: Vec<Action>,
     /// Problems init cannot fix; while any exists, init refuses.
@@ -207,6 +209,7 @@ impl InitPlan {
 
 /// What `init` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InitReport {
     pub actions: Vec<Action>,
     pub warnings: Vec<Problem>,

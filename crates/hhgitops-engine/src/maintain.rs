@@ -34,6 +34,7 @@ pub fn parse_object_ref(s: &str) -> Result<(Kind, String)> {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeleteReport {
     pub fabric: String,
     pub object: String,
@@ -203,6 +204,7 @@ async fn delete_locked(
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReindexReport {
     pub fabric: String,
     /// Objects now in the index (valid managed files).

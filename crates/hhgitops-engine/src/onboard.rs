@@ -11,6 +11,7 @@ use crate::layout::InitReport;
 use crate::Engine;
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OnboardReport {
     pub fabric: Fabric,
     /// What was done, step by step, for a person.

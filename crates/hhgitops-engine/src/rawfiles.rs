@@ -22,6 +22,7 @@ pub struct RawFile {
 
 /// A file in raw/ that is refused outright (never read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RefusedFile {
     pub file: String,
     pub reason: String,

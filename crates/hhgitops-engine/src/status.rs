@@ -10,6 +10,7 @@ use crate::rawfiles::{discover, RefusedFile};
 use crate::Engine;
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RejectedFile {
     pub file: String,
     pub rejected_at: String,
@@ -25,6 +26,7 @@ pub struct RejectedFile {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub fabric: String,
     pub root: String,

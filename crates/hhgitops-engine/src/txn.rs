@@ -354,6 +354,7 @@ fn finish(root: &RootDir, dir: &str) -> Result<()> {
 
 /// What [`recover`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Recovery {
     /// Committed transactions completed.
     pub rolled_forward: usize,

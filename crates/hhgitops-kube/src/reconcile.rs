@@ -83,6 +83,7 @@ pub struct PlannedObject {
 
 /// The outcome for one object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectOutcome {
     #[serde(serialize_with = "serialize_kind")]
     pub kind: Kind,
@@ -188,6 +189,7 @@ pub struct ExecuteOptions {
 
 /// What executing a plan did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Execution {
     /// Every object of the plan, in the plan's order.
     pub outcomes: Vec<ObjectOutcome>,
@@ -560,6 +562,7 @@ async fn prune_inner(
 
 /// Counts of an execution.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExecutionSummary {
     pub created: usize,
     pub updated: usize,

@@ -6,13 +6,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The body of every error answer.
+/// The body of every error answer, and the document `--json` commands print on stdout when they fail.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// One error: a stable code, a message for a person, and more where there is more (for example the located
+/// validation errors, each with `file`, `document`, `line`, `column`, `kind`, `name`, `path`, `message`).
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`.
     pub code: String,
@@ -97,15 +101,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The body of this error: the one error shape, shared by HTTP answers and the CLI's `--json` errors.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
-                message: self.message,
-                details: self.details,
+                message: self.message.clone(),
+                details: self.details.clone(),
             },
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         (self.status, axum::Json(body)).into_response()
     }
 }

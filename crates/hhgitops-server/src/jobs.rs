@@ -141,6 +141,7 @@ pub struct Job {
 
 /// One stored event.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JobEvent {
     pub seq: i64,
     /// `progress`, `log` or `result`.

@@ -83,7 +83,12 @@ impl Server {
         let resp = r.send().expect("request sent");
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // Every API body is camelCase; the OpenAPI document's keys are paths and media types.
+        if body.get("openapi").is_none() {
+            crate::common::assert_camel_case(&body);
+        }
+        (status, body)
     }
 
     /// Polls a job until it ends.

@@ -15,6 +15,7 @@ use crate::model::{Object, Spec};
 
 /// Hydration status of a set of objects: value slots in total and missing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     pub total: usize,
     pub missing: usize,

@@ -115,6 +115,7 @@ impl HydrateConfig {
 
 /// One hydration error, pointed at an object and field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HydrateError {
     /// `None` for errors about the settings or `fab.yaml`.
     #[serde(serialize_with = "ser_kind")]

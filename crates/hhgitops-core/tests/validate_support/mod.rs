@@ -15,6 +15,11 @@ pub fn shared_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     if dir.is_dir() {
         Some(dir)
+    } else if std::env::var("CI").is_ok_and(|c| c == "true") {
+        panic!(
+            "{} is absent: CI must run the tests that need ../shared",
+            dir.display()
+        );
     } else {
         eprintln!("note: {} is absent, skipping", dir.display());
         None

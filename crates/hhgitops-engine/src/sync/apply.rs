@@ -38,6 +38,7 @@ pub struct ApplyOptions {
 
 /// What the apply stage did.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ApplyReport {
     pub fabric: String,
     /// The API server's address.

@@ -16,6 +16,7 @@ use super::fetch_live;
 
 /// A fabric's drift.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DriftReport {
     pub fabric: String,
     /// The API server's address.

@@ -43,6 +43,7 @@ pub struct ImportOptions {
 
 /// A cluster object that was not imported because it does not validate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportRejection {
     /// `Kind/name`.
     pub object: String,
@@ -51,12 +52,14 @@ pub struct ImportRejection {
 
 /// A cluster object that was left out on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportSkip {
     pub object: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportSummary {
     /// Hedgehog objects found in the cluster.
     pub objects: usize,
@@ -69,6 +72,7 @@ pub struct ImportSummary {
 
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub fabric: String,
     pub cluster: String,

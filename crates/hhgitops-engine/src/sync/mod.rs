@@ -172,6 +172,7 @@ pub struct SyncOptions {
 
 /// What a sync did, stage by stage.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub fabric: String,
     pub dry_run: bool,

@@ -35,6 +35,7 @@ use crate::txn::Recovery;
 /// {"time":…,"fabric":"f","event":"stopped","reason":"removed from the registry"}
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WatchEvent {
     pub time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +55,7 @@ pub enum WatchModeName {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum WatchEventKind {
     /// The fabric's raw/ is watched (again, after raw/ came back or the mode changed).
@@ -152,8 +154,8 @@ mod tests {
         assert_eq!(
             (
                 v["mode"].as_str(),
-                v["poll_ms"].as_u64(),
-                v["debounce_ms"].as_u64()
+                v["pollMs"].as_u64(),
+                v["debounceMs"].as_u64()
             ),
             (Some("poll"), Some(100), Some(50))
         );

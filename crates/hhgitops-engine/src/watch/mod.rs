@@ -105,6 +105,7 @@ pub enum WatchState {
 
 /// The status of one fabric's watcher (for `status` and the HTTP API).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FabricWatchStatus {
     pub fabric: String,
     pub root: PathBuf,

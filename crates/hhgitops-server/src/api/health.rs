@@ -10,6 +10,7 @@ use crate::error::{ApiError, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Live {
     pub status: String,
 }
@@ -30,6 +31,7 @@ pub struct ReadyQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Check {
     pub name: String,
     pub ok: bool,
@@ -37,6 +39,7 @@ pub struct Check {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Ready {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
