@@ -123,7 +123,9 @@ fn postgresql_restarted_while_two_replicas_work_unready_then_ready_no_job_lost_o
     }
 
     // Readiness of both replicas, watched through the restart.
-    let seen: Arc<Mutex<Vec<(usize, Option<u16>)>>> = Arc::new(Mutex::new(Vec::new()));
+    // (replica, readiness status or none when it did not answer)
+    type Seen = Arc<Mutex<Vec<(usize, Option<u16>)>>>;
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let watchers: Vec<_> = urls
@@ -197,7 +199,7 @@ fn postgresql_restarted_while_two_replicas_work_unready_then_ready_no_job_lost_o
             .map(|(_, c)| *c)
             .collect();
         assert!(
-            codes.iter().any(|c| *c == Some(503)),
+            codes.contains(&Some(503)),
             "replica {i} never said it was unready: {codes:?}"
         );
         assert_eq!(codes.first(), Some(&Some(200)), "ready before: {codes:?}");
