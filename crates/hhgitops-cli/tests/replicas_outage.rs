@@ -162,15 +162,20 @@ fn postgresql_restarted_while_two_replicas_work_unready_then_ready_no_job_lost_o
         std::thread::sleep(Duration::from_millis(50));
     }
     let restarted = Instant::now();
-    let out = std::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
-        .output()
-        .expect("pg_ctlcluster");
-    assert!(
-        out.status.success(),
-        "restart: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Stop, stay down long enough for the replicas' readiness checks to see it (a bare `restart` can be quicker than
+    // their next check), then start again.
+    for (action, pause) in [("stop", 3), ("start", 0)] {
+        let out = std::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", action])
+            .output()
+            .expect("pg_ctlcluster");
+        assert!(
+            out.status.success(),
+            "{action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_secs(pause));
+    }
     eprintln!(
         "PostgreSQL restarted in {:.1}s",
         restarted.elapsed().as_secs_f64()

@@ -157,14 +157,16 @@ impl Engine {
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
-        // A taken name first (a conflict whatever the root), then the root.
-        registry.check_new(&fabric.name, &fabric.root).await?;
+        // A taken name first (a conflict whatever the root), then a root that would hurt (it names why), then an
+        // overlap with another fabric's root.
+        registry.check_name_free(&fabric.name).await?;
         if fabric.root_rule != RootRule::GitClone {
             // Checked again once a clone exists (register_with_layout); a local root is checked first.
             let others = registry.list().await?;
             let (root, home) = (fabric.root.clone(), self.home.clone());
             blocking(move || crate::roots::check_new_root(&root, &home, &others)).await?;
         }
+        registry.check_new(&fabric.name, &fabric.root).await?;
         if fabric.root_rule != RootRule::GitClone {
             let f = fabric.clone();
             blocking(move || check_root_usable(&f)).await?;

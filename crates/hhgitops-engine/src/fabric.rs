@@ -380,13 +380,8 @@ impl Registry {
 
     /// Checks that a new fabric can be registered: name free, root not overlapping another fabric's.
     pub async fn check_new(&self, name: &str, root: &Path) -> Result<()> {
+        self.check_name_free(name).await?;
         for f in self.list().await? {
-            if f.name == name {
-                return Err(Error::Conflict(format!(
-                    "fabric {name:?} is already registered (root {}); remove it first or choose another name",
-                    f.root.display()
-                )));
-            }
             if roots_overlap(&f.root, root) {
                 return Err(Error::usage(format!(
                     "the GitOps root {} overlaps fabric {:?} at {}: two fabrics may never share or nest roots; choose another --path or --git-path",
@@ -395,6 +390,17 @@ impl Registry {
                     f.root.display()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A taken name is a conflict, whatever the root.
+    pub async fn check_name_free(&self, name: &str) -> Result<()> {
+        if let Some(f) = self.list().await?.into_iter().find(|f| f.name == name) {
+            return Err(Error::Conflict(format!(
+                "fabric {name:?} is already registered (root {}); remove it first or choose another name",
+                f.root.display()
+            )));
         }
         Ok(())
     }
