@@ -436,6 +436,7 @@ impl Leadership {
     }
 }
 
+/// This machine's host name (a replica's and a runner's label), or `hhgitops` when it cannot be read.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

@@ -108,7 +108,7 @@ impl Runner {
             settings,
             owner: format!(
                 "{}-{}",
-                hostname(),
+                crate::replica::hostname(),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             notify: Arc::new(Notify::new()),
@@ -607,12 +607,4 @@ impl Runner {
         }
         None
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "hhgitops".into())
 }
