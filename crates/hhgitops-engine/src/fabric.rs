@@ -407,7 +407,7 @@ impl Registry {
 
     /// Inserts a fabric row (its layout is made after, outside the transaction: see `Engine::add_fabric`).
     pub async fn insert(&self, fabric: &Fabric) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         // Records left by an earlier fabric of the same name (removed by an older version, which kept its
         // runs) never show under the new one.
         for table in ["runs", "managed_objects", "rejections"] {
@@ -478,7 +478,7 @@ impl Registry {
     /// same name starts with none of them). Never touches files.
     pub async fn remove(&self, name: &str) -> Result<Fabric> {
         let fabric = self.get(name).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for table in ["runs", "managed_objects", "rejections", "fabrics"] {
             let col = if table == "fabrics" { "name" } else { "fabric" };
             sqlx::query(&format!("DELETE FROM {table} WHERE {col} = $1"))

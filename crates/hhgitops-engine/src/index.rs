@@ -175,7 +175,7 @@ impl FabricRecords {
         manifest_sha: Option<&str>,
     ) -> Result<()> {
         let now = crate::clock::now_rfc3339();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM managed_objects WHERE fabric = $1")
             .bind(&self.fabric)
             .execute(&mut *tx)
@@ -266,7 +266,7 @@ impl FabricRecords {
         if set.is_empty() && clear.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for f in clear.iter().chain(set.iter().map(|r| &r.file)) {
             sqlx::query("DELETE FROM rejections WHERE fabric = $1 AND file = $2")
                 .bind(&self.fabric)

@@ -280,7 +280,7 @@ impl JobStore {
             serde_json::to_string(params).unwrap_or_default()
         );
         let _local = self.local.lock().await;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         self.serialize_pg(&mut tx).await?;
         let existing = sqlx::query(
             "SELECT id FROM jobs WHERE fabric = $1 AND state = 'queued' AND coalesce_key = $2 ORDER BY created_at LIMIT 1",
@@ -350,7 +350,7 @@ impl JobStore {
     /// Claims the oldest queued job whose fabric has no running job, for `owner`, with a lease of `lease_secs`.
     pub async fn claim(&self, owner: &str, lease_secs: i64) -> Result<Option<Job>, sqlx::Error> {
         let _local = self.local.lock().await;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         self.serialize_pg(&mut tx).await?;
         let pick = "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND NOT EXISTS \
                     (SELECT 1 FROM jobs r WHERE r.fabric = j.fabric AND r.state = 'running') \
