@@ -25,6 +25,7 @@ pub mod lock;
 pub mod maintain;
 pub mod onboard;
 pub mod pending;
+pub mod progress;
 pub mod rawfiles;
 pub mod records;
 pub mod roots;
