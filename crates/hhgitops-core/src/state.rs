@@ -68,7 +68,13 @@ impl FabricState {
                 self.next_seq
             }
         };
-        let defaulted = Arc::new(crate::defaults::default_object(&object));
+        // Most objects the defaults leave as they are: those share the authored copy (memory).
+        let d = crate::defaults::default_object(&object);
+        let defaulted = if d == *object {
+            object.clone()
+        } else {
+            Arc::new(d)
+        };
         map.insert(
             name,
             StateEntry {
@@ -131,7 +137,7 @@ impl FabricState {
                 file: file.clone(),
                 document: o.document,
                 span: o.span,
-                root: Some(o.root.clone()),
+                root: o.root.clone(),
             };
             self.insert(o.object.clone(), origin);
         }

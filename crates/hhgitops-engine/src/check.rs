@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hhgitops_core::settings::FabricSettings;
-use hhgitops_core::validate::{parse_source, validate_state};
+use hhgitops_core::validate::{parse_source_without_trees, relocate_in_source, validate_state};
 use hhgitops_core::{yaml, Diagnostic};
 use serde::Serialize;
 
@@ -106,6 +106,8 @@ pub fn validate_files_with(
         Some(f) => crate::hydration::IngestHydration::for_fabric(f, &settings, &state)?,
         None => None,
     };
+    // Files checked without their parsed trees (memory); their state errors are located again below.
+    let mut treeless = Vec::new();
     for p in files {
         let name = p.display().to_string();
         let bytes = std::fs::read(p).map_err(|e| match e.kind() {
@@ -116,7 +118,10 @@ pub fn validate_files_with(
         })?;
         let rep = match hydration.as_mut() {
             Some(h) => h.parse(&name, &bytes, &limits, &settings),
-            None => parse_source(&name, &bytes, &limits, &settings),
+            None => {
+                treeless.push((p, name.clone()));
+                parse_source_without_trees(&name, &bytes, &limits, &settings)
+            }
         };
         state.insert_report(&name, &rep);
         reports.push(FileValidation {
@@ -131,6 +136,21 @@ pub fn validate_files_with(
         });
     }
     let mut result = validate_state(&state, &settings);
+    for (p, name) in treeless {
+        let at: Vec<usize> = (0..result.errors.len())
+            .filter(|&i| result.errors[i].file == name)
+            .collect();
+        if at.is_empty() {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(p) {
+            let mut diags: Vec<_> = at.iter().map(|&i| result.errors[i].clone()).collect();
+            relocate_in_source(&bytes, &limits, &mut diags);
+            for (i, d) in at.into_iter().zip(diags) {
+                result.errors[i] = d;
+            }
+        }
+    }
     if let Some(f) = fabric {
         crate::ingest::relocate(&GitOpsRoot::new(&f.root), &mut result.errors);
     }

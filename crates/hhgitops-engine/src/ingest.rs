@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use hhgitops_core::settings::FabricSettings;
 use hhgitops_core::state::FabricState;
-use hhgitops_core::validate::{parse_source, validate_state, SourceReport};
+use hhgitops_core::validate::{
+    parse_source, parse_source_without_trees, relocate_in_source, validate_state, SourceReport,
+};
 use hhgitops_core::{yaml, Diagnostic, Kind};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -763,9 +765,10 @@ fn ingest_files(
             fr.cause = cause_name(&r.cause);
             continue;
         }
+        // Without hydration no tree is kept (memory): state errors are located by `relocate_in_source`.
         let report = match hydration.as_mut() {
             Some(h) => h.parse(&rf.rel, &rf.bytes, &limits, settings),
-            None => parse_source(&rf.rel, &rf.bytes, &limits, settings),
+            None => parse_source_without_trees(&rf.rel, &rf.bytes, &limits, settings),
         };
         fr.documents = report.documents;
         if !report.errors.is_empty() {
@@ -784,14 +787,19 @@ fn ingest_files(
     let mut read = parsed;
 
     // 3. Conflicts between raw files of this run: the same object in two files rejects both.
-    let mut first_seen: BTreeMap<(Kind, String), (usize, String)> = BTreeMap::new();
+    // Positions only (memory): the texts are made for the few conflicts there are.
+    let mut first_seen: BTreeMap<(Kind, &str), (usize, hhgitops_core::Span)> = BTreeMap::new();
     let mut conflicted: BTreeMap<String, Vec<ErrorRecord>> = BTreeMap::new();
+    let at = |i: usize, span: hhgitops_core::Span| {
+        format!("{}:{}:{}", read[i].rel, span.line, span.column)
+    };
     for (i, rf) in read.iter().enumerate() {
         let Some(rep) = &rf.report else { continue };
         for o in &rep.objects {
-            let here = format!("{}:{}:{}", rf.rel, o.span.line, o.span.column);
-            match first_seen.get(&(o.kind, o.name.clone())) {
-                Some((j, there)) if *j != i => {
+            match first_seen.get(&(o.kind, o.name.as_str())) {
+                Some(&(j, there_span)) if j != i => {
+                    let (here, there) = (at(i, o.span), at(j, there_span));
+                    let j = &j;
                     let msg = |other: &str| {
                         ErrorRecord {
                         file: None,
@@ -815,7 +823,7 @@ fn ingest_files(
                 }
                 Some(_) => {}
                 None => {
-                    first_seen.insert((o.kind, o.name.clone()), (i, here));
+                    first_seen.insert((o.kind, o.name.as_str()), (i, o.span));
                 }
             }
         }
@@ -863,6 +871,11 @@ fn ingest_files(
         if by_file.is_empty() {
             state = candidate;
             break;
+        }
+        for (file, diags) in by_file.iter_mut() {
+            if let Some(rf) = read.iter().find(|r| &r.rel == file) {
+                relocate_in_source(&rf.bytes, &limits, diags);
+            }
         }
         accepted.retain(|&i| !by_file.contains_key(&read[i].rel));
         for (file, diags) in by_file {

@@ -75,26 +75,53 @@ impl Manifest {
 
     /// Sorts the inventory into its canonical order (kind in apply order, then name).
     pub fn sort(&mut self) {
-        self.inventory.sort_by(|a, b| {
-            let ka = hhgitops_core::Kind::from_kind_name(&a.kind);
-            let kb = hhgitops_core::Kind::from_kind_name(&b.kind);
-            (ka, &a.kind, &a.name).cmp(&(kb, &b.kind, &b.name))
-        });
+        self.inventory.sort_by(inventory_order);
     }
 
     pub fn to_yaml(&self) -> Result<String> {
-        let mut m = self.clone();
-        m.sort();
-        let v = serde_json::to_value(&m).map_err(|e| Error::Runtime(format!("manifest: {e}")))?;
-        Ok(format!(
-            "# hhgitops manifest: layout version, fabric, and the inventory of managed objects.\n# Written by hhgitops; see docs/layout.md.\n{}",
-            hhgitops_core::yaml::emit(&v)
-        ))
+        // Entry by entry, in canonical order, never as one JSON tree of the whole inventory (memory: a tree of
+        // a large fabric's manifest is several times the text); the bytes are those of emitting the whole
+        // manifest at once (kubectl style: list items at their key's indentation, keys sorted).
+        let err = |e: serde_json::Error| Error::Runtime(format!("manifest: {e}"));
+        let mut out = String::from(
+            "# hhgitops manifest: layout version, fabric, and the inventory of managed objects.\n# Written by hhgitops; see docs/layout.md.\n",
+        );
+        let emit = hhgitops_core::yaml::emit;
+        let empty = Manifest {
+            layout_version: self.layout_version,
+            fabric: self.fabric.clone(),
+            inventory: Vec::new(),
+        };
+        let head = emit(&serde_json::to_value(&empty).map_err(err)?);
+        if self.inventory.is_empty() {
+            out.push_str(&head);
+            return Ok(out);
+        }
+        // The other fields as they are emitted, with the entries where the empty list stands.
+        let (before, after) = head.split_once("inventory: []\n").ok_or_else(|| {
+            Error::Runtime("manifest: the emitter wrote no empty inventory".into())
+        })?;
+        out.push_str(before);
+        out.push_str("inventory:\n");
+        let mut order: Vec<&InventoryEntry> = self.inventory.iter().collect();
+        order.sort_by(|a, b| inventory_order(a, b));
+        for e in order {
+            out.push_str(&emit(&serde_json::to_value([e]).map_err(err)?));
+        }
+        out.push_str(after);
+        Ok(out)
     }
 
     pub fn write(&self, root: &RootDir) -> Result<()> {
         write_record(root, MANIFEST, self.to_yaml()?.as_bytes())
     }
+}
+
+/// The canonical order of the inventory: kind in apply order, then name.
+fn inventory_order(a: &InventoryEntry, b: &InventoryEntry) -> std::cmp::Ordering {
+    let ka = hhgitops_core::Kind::from_kind_name(&a.kind);
+    let kb = hhgitops_core::Kind::from_kind_name(&b.kind);
+    (ka, &a.kind, &a.name).cmp(&(kb, &b.kind, &b.name))
 }
 
 /// Writes one of hhgitops' own files atomically, through the root's sandbox.
@@ -304,4 +331,54 @@ pub fn parse_archive_log(path: &std::path::Path, v: serde_json::Value) -> Result
         path: path.to_path_buf(),
         message: format!("not a valid archive log ({e}); restore it from Git"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest as one JSON tree emitted at once: what `to_yaml` must write byte for byte.
+    fn emitted_whole(m: &Manifest) -> String {
+        let mut m = m.clone();
+        m.sort();
+        let v = serde_json::to_value(&m).unwrap();
+        format!(
+            "# hhgitops manifest: layout version, fabric, and the inventory of managed objects.\n# Written by hhgitops; see docs/layout.md.\n{}",
+            hhgitops_core::yaml::emit(&v)
+        )
+    }
+
+    #[test]
+    fn the_manifest_written_entry_by_entry_is_the_manifest_emitted_whole() {
+        let entry = |kind: &str, name: &str, source: bool| InventoryEntry {
+            kind: kind.into(),
+            name: name.into(),
+            file: format!("managed/x/{name}.yaml"),
+            sha256: "0".repeat(64),
+            source: source.then(|| Source {
+                file: "raw/a b: c.yaml".into(),
+                document: 3,
+                sha256: "1".repeat(64),
+            }),
+        };
+        let mut m = Manifest::new("true");
+        assert_eq!(m.to_yaml().unwrap(), emitted_whole(&m));
+        m.inventory = vec![
+            entry("VPC", "vpc-2", true),
+            entry("VLANNamespace", "default", false),
+            entry("Switch", "1", true),
+            entry("VPC", "vpc-1", false),
+            entry("Unknown", "yes", true),
+        ];
+        let text = m.to_yaml().unwrap();
+        assert_eq!(text, emitted_whole(&m));
+        assert!(text.contains("inventory:\n- "), "{text}");
+        // And it reads back as the same manifest.
+        let docs = hhgitops_core::yaml::parse_stream(text.as_bytes(), &record_limits()).unwrap();
+        let back: Manifest =
+            serde_json::from_value(docs[0].root.as_ref().unwrap().to_json()).unwrap();
+        let mut sorted = m.clone();
+        sorted.sort();
+        assert_eq!(back, sorted);
+    }
 }

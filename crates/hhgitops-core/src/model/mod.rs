@@ -70,26 +70,27 @@ fn none<S>() -> Option<S> {
     None
 }
 
-/// The spec of one object, by kind.
+/// The spec of one object, by kind. Specs are boxed: an object then takes the size of its own kind's spec, not of
+/// the largest one (a fabric holds tens of thousands of small objects, each kept authored and defaulted).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
-    SwitchProfile(wiring::SwitchProfileSpec),
-    ServerProfile(wiring::ServerProfileSpec),
-    VLANNamespace(wiring::VLANNamespaceSpec),
-    IPv4Namespace(vpc::IPv4NamespaceSpec),
+    SwitchProfile(Box<wiring::SwitchProfileSpec>),
+    ServerProfile(Box<wiring::ServerProfileSpec>),
+    VLANNamespace(Box<wiring::VLANNamespaceSpec>),
+    IPv4Namespace(Box<vpc::IPv4NamespaceSpec>),
     SwitchGroup(EmptySpec),
-    Switch(wiring::SwitchSpec),
-    Server(wiring::ServerSpec),
-    Connection(wiring::ConnectionSpec),
-    VPC(vpc::VPCSpec),
-    External(vpc::ExternalSpec),
-    VPCAttachment(vpc::VPCAttachmentSpec),
-    VPCPeering(vpc::VPCPeeringSpec),
-    ExternalAttachment(vpc::ExternalAttachmentSpec),
-    ExternalPeering(vpc::ExternalPeeringSpec),
+    Switch(Box<wiring::SwitchSpec>),
+    Server(Box<wiring::ServerSpec>),
+    Connection(Box<wiring::ConnectionSpec>),
+    VPC(Box<vpc::VPCSpec>),
+    External(Box<vpc::ExternalSpec>),
+    VPCAttachment(Box<vpc::VPCAttachmentSpec>),
+    VPCPeering(Box<vpc::VPCPeeringSpec>),
+    ExternalAttachment(Box<vpc::ExternalAttachmentSpec>),
+    ExternalPeering(Box<vpc::ExternalPeeringSpec>),
     GatewayGroup(EmptySpec),
-    Gateway(gateway::GatewaySpec),
-    GatewayPeering(gateway::GatewayPeeringSpec),
+    Gateway(Box<gateway::GatewaySpec>),
+    GatewayPeering(Box<gateway::GatewayPeeringSpec>),
 }
 
 /// One typed API object.
@@ -180,23 +181,23 @@ fn decode_as<S: DeserializeOwned + Default>(
 /// Strictly decodes one document's root node as an object of `kind`.
 pub fn decode_object(kind: Kind, node: &Node) -> Result<Object, DecodeError> {
     match kind {
-        Kind::SwitchProfile => decode_as(node, Spec::SwitchProfile),
-        Kind::ServerProfile => decode_as(node, Spec::ServerProfile),
-        Kind::VLANNamespace => decode_as(node, Spec::VLANNamespace),
-        Kind::IPv4Namespace => decode_as(node, Spec::IPv4Namespace),
+        Kind::SwitchProfile => decode_as(node, |s| Spec::SwitchProfile(Box::new(s))),
+        Kind::ServerProfile => decode_as(node, |s| Spec::ServerProfile(Box::new(s))),
+        Kind::VLANNamespace => decode_as(node, |s| Spec::VLANNamespace(Box::new(s))),
+        Kind::IPv4Namespace => decode_as(node, |s| Spec::IPv4Namespace(Box::new(s))),
         Kind::SwitchGroup => decode_as(node, Spec::SwitchGroup),
-        Kind::Switch => decode_as(node, Spec::Switch),
-        Kind::Server => decode_as(node, Spec::Server),
-        Kind::Connection => decode_as(node, Spec::Connection),
-        Kind::VPC => decode_as(node, Spec::VPC),
-        Kind::External => decode_as(node, Spec::External),
-        Kind::VPCAttachment => decode_as(node, Spec::VPCAttachment),
-        Kind::VPCPeering => decode_as(node, Spec::VPCPeering),
-        Kind::ExternalAttachment => decode_as(node, Spec::ExternalAttachment),
-        Kind::ExternalPeering => decode_as(node, Spec::ExternalPeering),
+        Kind::Switch => decode_as(node, |s| Spec::Switch(Box::new(s))),
+        Kind::Server => decode_as(node, |s| Spec::Server(Box::new(s))),
+        Kind::Connection => decode_as(node, |s| Spec::Connection(Box::new(s))),
+        Kind::VPC => decode_as(node, |s| Spec::VPC(Box::new(s))),
+        Kind::External => decode_as(node, |s| Spec::External(Box::new(s))),
+        Kind::VPCAttachment => decode_as(node, |s| Spec::VPCAttachment(Box::new(s))),
+        Kind::VPCPeering => decode_as(node, |s| Spec::VPCPeering(Box::new(s))),
+        Kind::ExternalAttachment => decode_as(node, |s| Spec::ExternalAttachment(Box::new(s))),
+        Kind::ExternalPeering => decode_as(node, |s| Spec::ExternalPeering(Box::new(s))),
         Kind::GatewayGroup => decode_as(node, Spec::GatewayGroup),
-        Kind::Gateway => decode_as(node, Spec::Gateway),
-        Kind::GatewayPeering => decode_as(node, Spec::GatewayPeering),
+        Kind::Gateway => decode_as(node, |s| Spec::Gateway(Box::new(s))),
+        Kind::GatewayPeering => decode_as(node, |s| Spec::GatewayPeering(Box::new(s))),
     }
 }
 
@@ -204,23 +205,23 @@ pub fn decode_object(kind: Kind, node: &Node) -> Result<Object, DecodeError> {
 pub fn spec_from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serde_json::Error> {
     use serde_json::from_value as f;
     Ok(match kind {
-        Kind::SwitchProfile => Spec::SwitchProfile(f(value)?),
-        Kind::ServerProfile => Spec::ServerProfile(f(value)?),
-        Kind::VLANNamespace => Spec::VLANNamespace(f(value)?),
-        Kind::IPv4Namespace => Spec::IPv4Namespace(f(value)?),
+        Kind::SwitchProfile => Spec::SwitchProfile(Box::new(f(value)?)),
+        Kind::ServerProfile => Spec::ServerProfile(Box::new(f(value)?)),
+        Kind::VLANNamespace => Spec::VLANNamespace(Box::new(f(value)?)),
+        Kind::IPv4Namespace => Spec::IPv4Namespace(Box::new(f(value)?)),
         Kind::SwitchGroup => Spec::SwitchGroup(f(value)?),
-        Kind::Switch => Spec::Switch(f(value)?),
-        Kind::Server => Spec::Server(f(value)?),
-        Kind::Connection => Spec::Connection(f(value)?),
-        Kind::VPC => Spec::VPC(f(value)?),
-        Kind::External => Spec::External(f(value)?),
-        Kind::VPCAttachment => Spec::VPCAttachment(f(value)?),
-        Kind::VPCPeering => Spec::VPCPeering(f(value)?),
-        Kind::ExternalAttachment => Spec::ExternalAttachment(f(value)?),
-        Kind::ExternalPeering => Spec::ExternalPeering(f(value)?),
+        Kind::Switch => Spec::Switch(Box::new(f(value)?)),
+        Kind::Server => Spec::Server(Box::new(f(value)?)),
+        Kind::Connection => Spec::Connection(Box::new(f(value)?)),
+        Kind::VPC => Spec::VPC(Box::new(f(value)?)),
+        Kind::External => Spec::External(Box::new(f(value)?)),
+        Kind::VPCAttachment => Spec::VPCAttachment(Box::new(f(value)?)),
+        Kind::VPCPeering => Spec::VPCPeering(Box::new(f(value)?)),
+        Kind::ExternalAttachment => Spec::ExternalAttachment(Box::new(f(value)?)),
+        Kind::ExternalPeering => Spec::ExternalPeering(Box::new(f(value)?)),
         Kind::GatewayGroup => Spec::GatewayGroup(f(value)?),
-        Kind::Gateway => Spec::Gateway(f(value)?),
-        Kind::GatewayPeering => Spec::GatewayPeering(f(value)?),
+        Kind::Gateway => Spec::Gateway(Box::new(f(value)?)),
+        Kind::GatewayPeering => Spec::GatewayPeering(Box::new(f(value)?)),
     })
 }
 

@@ -58,8 +58,9 @@ pub struct ParsedObject {
     pub object: Arc<Object>,
     /// The normalized managed-file content (see [`crate::normalize`]).
     pub normalized: String,
-    /// The parsed document, for locating cross-object errors (see [`crate::state::Origin`]).
-    pub root: Arc<Node>,
+    /// The parsed document, for locating cross-object errors (see [`crate::state::Origin`]); `None` from
+    /// [`parse_source_without_trees`], whose cross-object errors [`relocate_in_source`] locates afterwards.
+    pub root: Option<Arc<Node>>,
     /// False when the object decoded but broke object rules (its errors are in [`SourceReport::errors`]).
     pub valid: bool,
 }
@@ -110,10 +111,70 @@ pub fn parse_source(
     limits: &Limits,
     settings: &FabricSettings,
 ) -> SourceReport {
-    match parse_documents(file, bytes, limits) {
-        Ok(docs) => check_documents(file, docs, settings),
-        Err(report) => report,
+    parse_streamed(file, bytes, limits, settings, true)
+}
+
+/// [`parse_source`] keeping no parsed tree: each document is checked as soon as the parser completes it and its
+/// tree dropped, so the peak memory of a file is its objects plus one document's tree, not the trees of the
+/// whole file. The objects' [`ParsedObject::root`] is `None`: cross-object errors of a state built from them
+/// point at their document until [`relocate_in_source`] puts them at their field.
+pub fn parse_source_without_trees(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    settings: &FabricSettings,
+) -> SourceReport {
+    parse_streamed(file, bytes, limits, settings, false)
+}
+
+fn parse_streamed(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    settings: &FabricSettings,
+    keep_trees: bool,
+) -> SourceReport {
+    let mut checker = Checker::new(file, settings, keep_trees);
+    let parsed = yaml::parse_stream_each(bytes, limits, &mut |item| match item {
+        yaml::Streamed::Document(doc) => checker.add(doc),
+        yaml::Streamed::Restart => checker.reset(),
+    });
+    match parsed {
+        Ok(()) => checker.report,
+        Err(e) => syntax_error_report(file, e),
     }
+}
+
+/// Puts diagnostics of `bytes` (the file they were reported for) that point at their document (errors of a state
+/// built by [`parse_source_without_trees`]) at the field their path names, by parsing the file again. Only
+/// diagnostics with a document and a field path move; nothing is parsed when there are none.
+pub fn relocate_in_source(bytes: &[u8], limits: &Limits, diags: &mut [Diagnostic]) {
+    let wanted: std::collections::BTreeSet<usize> = diags
+        .iter()
+        .filter(|d| !d.path.is_empty())
+        .filter_map(|d| d.document)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let _ = yaml::parse_stream_each(bytes, limits, &mut |item| {
+        let yaml::Streamed::Document(doc) = item else {
+            return;
+        };
+        let (true, Some(root)) = (wanted.contains(&doc.index), doc.root.as_ref()) else {
+            return;
+        };
+        for d in diags
+            .iter_mut()
+            .filter(|d| d.document == Some(doc.index) && !d.path.is_empty())
+        {
+            if let Some(path) = crate::path::FieldPath::parse(&d.path) {
+                let span = check::locate(root, &path);
+                d.line = span.line;
+                d.column = span.column;
+            }
+        }
+    });
 }
 
 /// Like [`parse_source`], but hydrates the file first (SPEC §10) against `existing` (the fabric's other objects):
@@ -167,15 +228,17 @@ fn parse_documents(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<Vec<yaml::Document>, SourceReport> {
-    yaml::parse_stream(bytes, limits).map_err(|e| {
-        let mut report = SourceReport::default();
-        let mut d = Diagnostic::new(e.message)
-            .in_file(file)
-            .at(Span::new(e.line, e.column));
-        d.document = e.document;
-        report.errors.push(d);
-        report
-    })
+    yaml::parse_stream(bytes, limits).map_err(|e| syntax_error_report(file, e))
+}
+
+fn syntax_error_report(file: &str, e: yaml::YamlError) -> SourceReport {
+    let mut report = SourceReport::default();
+    let mut d = Diagnostic::new(e.message)
+        .in_file(file)
+        .at(Span::new(e.line, e.column));
+    d.document = e.document;
+    report.errors.push(d);
+    report
 }
 
 fn check_documents(
@@ -183,27 +246,57 @@ fn check_documents(
     docs: Vec<yaml::Document>,
     settings: &FabricSettings,
 ) -> SourceReport {
-    let mut report = SourceReport {
-        documents: docs.len(),
-        ..Default::default()
-    };
-    let mut seen: HashMap<(Kind, String), usize> = HashMap::new();
+    let mut checker = Checker::new(file, settings, true);
     for doc in docs {
+        checker.add(doc);
+    }
+    checker.report
+}
+
+/// Checks the documents of one file one at a time, in order.
+struct Checker<'a> {
+    file: &'a str,
+    settings: &'a FabricSettings,
+    keep_trees: bool,
+    report: SourceReport,
+    seen: HashMap<(Kind, String), usize>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(file: &'a str, settings: &'a FabricSettings, keep_trees: bool) -> Self {
+        Checker {
+            file,
+            settings,
+            keep_trees,
+            report: SourceReport::default(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.report = SourceReport::default();
+        self.seen.clear();
+    }
+
+    fn add(&mut self, doc: yaml::Document) {
+        let file = self.file;
+        let report = &mut self.report;
+        report.documents += 1;
         let index = doc.index;
         let span = doc.span;
         let Some(root) = doc.root else {
             report.empty_documents += 1;
-            continue;
+            return;
         };
-        let checked = document::check_document(index, Arc::new(root), settings);
+        let checked = document::check_document(index, Arc::new(root), self.settings);
         let valid = checked.errors.is_empty();
         report
             .errors
             .extend(checked.errors.into_iter().map(|d| d.in_file(file)));
         let (Some(kind), Some(name)) = (checked.kind, checked.name) else {
-            continue;
+            return;
         };
-        if let Some(first) = seen.get(&(kind, name.clone())) {
+        if let Some(first) = self.seen.get(&(kind, name.clone())) {
             let span = checked
                 .object
                 .as_ref()
@@ -217,10 +310,11 @@ fn check_documents(
                     .with_path(&crate::field_path!("metadata", "name"))
                     .for_object(kind.name(), name.clone()),
             );
-            continue;
+            return;
         }
-        seen.insert((kind, name.clone()), index);
-        if let Some((object, root, normalized)) = checked.object {
+        self.seen.insert((kind, name.clone()), index);
+        if let Some((object, root, mut normalized)) = checked.object {
+            normalized.shrink_to_fit();
             report.objects.push(ParsedObject {
                 kind,
                 name,
@@ -228,12 +322,11 @@ fn check_documents(
                 span,
                 object: Arc::new(object),
                 normalized,
-                root,
+                root: self.keep_trees.then_some(root),
                 valid,
             });
         }
     }
-    report
 }
 
 /// Runs the cross-object rules over a whole fabric state.

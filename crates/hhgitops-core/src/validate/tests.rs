@@ -1409,3 +1409,38 @@ fn switch_vlan_namespaces_must_not_overlap() {
     ));
     assert_state(&errs, "Switch/leaf-05 spec.vlanNamespaces: VLAN namespaces default (1000-2999) and other (2000-2100) overlap");
 }
+
+#[test]
+fn a_file_checked_without_trees_gets_its_state_errors_at_the_same_fields_once_relocated() {
+    // Two documents; the VPC's VLAN lies outside the namespace, its subnet outside the IPv4 namespace.
+    let text = "apiVersion: wiring.githedgehog.com/v1beta1\nkind: VLANNamespace\nmetadata:\n  name: default\nspec:\n  ranges:\n  - from: 1000\n    to: 1999\n---\n# a comment\napiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\nmetadata:\n  name: vpc-1\nspec:\n  subnets:\n    default:\n      subnet: 10.9.1.0/24\n      vlan: 2500\n";
+    let settings = FabricSettings::default();
+    let limits = Limits::default();
+    let with = parse_source("f.yaml", text.as_bytes(), &limits, &settings);
+    let without = parse_source_without_trees("f.yaml", text.as_bytes(), &limits, &settings);
+    assert!(with.errors.is_empty() && without.errors.is_empty());
+    assert_eq!(with.documents, without.documents);
+    assert!(with.objects.iter().all(|o| o.root.is_some()));
+    assert!(without.objects.iter().all(|o| o.root.is_none()));
+    for (a, b) in with.objects.iter().zip(&without.objects) {
+        assert_eq!(
+            (a.kind, &a.name, &a.normalized),
+            (b.kind, &b.name, &b.normalized)
+        );
+    }
+    let errors = |r: &SourceReport| {
+        let mut s = FabricState::new();
+        s.insert_report("f.yaml", r);
+        validate_state(&s, &settings).errors
+    };
+    let expected = errors(&with);
+    assert!(!expected.is_empty(), "the VPC breaks state rules");
+    let mut got = errors(&without);
+    assert_ne!(
+        got, expected,
+        "without trees, errors point at their document"
+    );
+    relocate_in_source(text.as_bytes(), &limits, &mut got);
+    assert_eq!(got, expected);
+    assert!(got.iter().any(|d| d.line > 12), "{got:?}");
+}

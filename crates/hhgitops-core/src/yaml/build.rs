@@ -9,21 +9,50 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
 use super::fast;
 use super::resolve::{self, Plain};
-use super::{Document, Limits, Node, Value, YamlError};
+use super::{Document, Limits, Node, Streamed, Value, YamlError};
 use crate::diag::Span;
 
 /// Mappings with more entries than this get a hash index for the duplicate-key check.
 const LINEAR_KEY_SCAN: usize = 16;
 
 pub(crate) fn parse_text(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    let mut docs = Vec::new();
+    parse_text_each(text, limits, &mut |item| match item {
+        Streamed::Document(d) => docs.push(d),
+        Streamed::Restart => docs.clear(),
+    })?;
+    Ok(docs)
+}
+
+/// [`parse_text`] handing each document to `sink` as soon as it is complete, so that a caller that checks and
+/// drops documents one by one never holds the trees of the whole stream. When the fast path gives up half-way,
+/// `sink` gets [`Streamed::Restart`] and then every document again from the first. On an error, the documents
+/// handed over before it are to be thrown away.
+pub(crate) fn parse_text_each(
+    text: &str,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Streamed),
+) -> Result<(), YamlError> {
     // The fast event source reads the plain block YAML most files are made of; anything else, and every
     // error, goes through `saphyr-parser`, so that errors read the same whichever path met them.
     if fast::eligible(text) {
-        if let Some(docs) = parse_fast(text, limits) {
-            return Ok(with_comment_document(text, docs));
+        let mut emitted = 0;
+        let done = {
+            let mut counting = |d: Document| {
+                emitted += 1;
+                sink(Streamed::Document(d));
+            };
+            parse_fast(text, limits, &mut counting)
+        };
+        if done {
+            comment_document(text, emitted, sink);
+            return Ok(());
+        }
+        if emitted > 0 {
+            sink(Streamed::Restart);
         }
     }
-    parse_text_reference(text, limits)
+    parse_reference_each(text, limits, sink)
 }
 
 /// [`parse_text`] through `saphyr-parser` alone.
@@ -31,37 +60,65 @@ pub(crate) fn parse_text_reference(
     text: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    let docs = parse_general(text, limits)?;
-    Ok(with_comment_document(text, docs))
+    let mut docs = Vec::new();
+    parse_reference_each(text, limits, &mut |item| match item {
+        Streamed::Document(d) => docs.push(d),
+        Streamed::Restart => docs.clear(),
+    })?;
+    Ok(docs)
 }
 
-fn with_comment_document(text: &str, mut docs: Vec<Document>) -> Vec<Document> {
-    if docs.is_empty() {
+fn parse_reference_each(
+    text: &str,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Streamed),
+) -> Result<(), YamlError> {
+    let mut emitted = 0;
+    {
+        let mut counting = |d: Document| {
+            emitted += 1;
+            sink(Streamed::Document(d));
+        };
+        parse_general(text, limits, &mut counting)?;
+    }
+    comment_document(text, emitted, sink);
+    Ok(())
+}
+
+fn comment_document(text: &str, emitted: usize, sink: &mut dyn FnMut(Streamed)) {
+    if emitted == 0 {
         // A stream of comments (or `...` markers) holds no YAML document, but people count it as one.
         if let Some(pos) = text.find(|c: char| !c.is_whitespace()) {
             let (line, column) = super::input::position(text.as_bytes(), pos);
-            docs.push(Document {
+            sink(Streamed::Document(Document {
                 index: 1,
                 span: Span::new(line, column),
                 root: None,
-            });
+            }));
         }
     }
-    docs
 }
 
-fn parse_fast(text: &str, limits: &Limits) -> Option<Vec<Document>> {
-    let mut b = Builder::new(limits);
+fn parse_fast(text: &str, limits: &Limits, sink: &mut dyn FnMut(Document)) -> bool {
+    let mut b = Builder::new(limits, sink);
     let mut events = fast::FastEvents::new(text);
     while let Some(item) = events.next_event() {
-        let (event, at) = item.ok()?;
-        b.event(event, at).ok()?;
+        let Ok((event, at)) = item else {
+            return false;
+        };
+        if b.event(event, at).is_err() {
+            return false;
+        }
     }
-    Some(b.docs)
+    true
 }
 
-fn parse_general(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
-    let mut b = Builder::new(limits);
+fn parse_general(
+    text: &str,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Document),
+) -> Result<(), YamlError> {
+    let mut b = Builder::new(limits, sink);
     let mut lines = LineIndex::default();
     let mut parser = Parser::new_from_str(text);
     while let Some(item) = parser.next_event() {
@@ -91,7 +148,7 @@ fn parse_general(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError
         }
         b.event(event, at)?;
     }
-    Ok(b.docs)
+    Ok(())
 }
 
 /// Byte offsets of line starts, built on first use.
@@ -255,9 +312,10 @@ struct Anchored {
     height: usize,
 }
 
-struct Builder<'l> {
+struct Builder<'l, 's> {
     limits: &'l Limits,
-    docs: Vec<Document>,
+    /// Where each complete document goes.
+    sink: &'s mut dyn FnMut(Document),
     /// The document being read: index, start, root once complete.
     doc: Option<(usize, Span, Option<Node>)>,
     documents_started: usize,
@@ -273,13 +331,13 @@ struct Builder<'l> {
     document_anchor_floor: usize,
 }
 
-impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+impl<'l, 's> Builder<'l, 's> {
+    fn new(limits: &'l Limits, sink: &'s mut dyn FnMut(Document)) -> Self {
         Builder {
             limits,
             last_anchor: 0,
             document_anchor_floor: 0,
-            docs: Vec::new(),
+            sink,
             doc: None,
             documents_started: 0,
             stack: Vec::new(),
@@ -327,7 +385,7 @@ impl<'l> Builder<'l> {
 
     fn end_document(&mut self) {
         if let Some((index, span, root)) = self.doc.take() {
-            self.docs.push(Document { index, span, root });
+            (self.sink)(Document { index, span, root });
         }
     }
 

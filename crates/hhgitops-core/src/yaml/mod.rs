@@ -166,6 +166,29 @@ pub fn parse_stream(input: &[u8], limits: &Limits) -> Result<Vec<Document>, Yaml
     build::parse_text(text, limits)
 }
 
+/// What [`parse_stream_each`] hands over.
+#[derive(Debug)]
+pub enum Streamed {
+    /// The next complete document.
+    Document(Document),
+    /// Forget the documents handed over so far: they come again, from the first.
+    Restart,
+}
+
+/// [`parse_stream`] handing each document to `sink` as soon as it is complete, so that a caller that checks
+/// documents one at a time never holds the trees of the whole stream (peak memory: one document's tree, not
+/// the file's). The documents and errors are exactly those of [`parse_stream`]; on an error, what was handed
+/// over before it is to be thrown away.
+pub fn parse_stream_each(
+    input: &[u8],
+    limits: &Limits,
+    sink: &mut dyn FnMut(Streamed),
+) -> Result<(), YamlError> {
+    let text = input::check(input, limits)?;
+    input::check_directives(text)?;
+    build::parse_text_each(text, limits, sink)
+}
+
 /// [`parse_stream`] without its shortcut for plain block YAML: every stream goes through `saphyr-parser`
 /// whole. The results are the same by design; tests and the fuzz target use this to hold both to that.
 #[doc(hidden)]

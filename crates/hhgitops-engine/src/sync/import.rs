@@ -333,7 +333,7 @@ fn import_files(
                     file: Arc::from(file.as_str()),
                     document: 1,
                     span: o.span,
-                    root: Some(o.root.clone()),
+                    root: o.root.clone(),
                 },
             );
         }

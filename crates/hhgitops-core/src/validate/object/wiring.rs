@@ -342,7 +342,9 @@ pub(super) fn switch_profile(
 ) {
     match crate::profiles::builtin(name) {
         Some(b) if b.set.included(settings) => {
-            if let Some(path) = first_difference(&Spec::SwitchProfile(s.clone()), &b.object.spec) {
+            if let Some(path) =
+                first_difference(&Spec::SwitchProfile(Box::new(s.clone())), &b.object.spec)
+            {
                 f.push(
                     field_path!("spec"),
                     format!(
