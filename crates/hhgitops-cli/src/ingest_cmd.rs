@@ -33,12 +33,12 @@ pub fn failpoint() -> Failpoint {
 /// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
 /// file was read, to change or remove it at that moment. Only with the `test-hooks` feature.
 #[cfg(not(feature = "test-hooks"))]
-fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
+pub(crate) fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
     None
 }
 
 #[cfg(feature = "test-hooks")]
-fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
+pub(crate) fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
     let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ")
         .ok()
         .filter(|c| !c.is_empty())?;

@@ -51,6 +51,7 @@ pub async fn serve(engine: Engine, a: ServeArgs) -> Result<u8, Error> {
     };
     options.ops.lock_timeout = crate::ingest_cmd::lock_timeout()?;
     options.ops.client = crate::ingest_cmd::kube_settings()?;
+    options.ops.after_read = crate::ingest_cmd::after_read_hook();
     if let Some(m) = a.max_file_size {
         options.ops.max_file_size = m;
     }

@@ -68,6 +68,7 @@ pub async fn watch(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         max_file_size: a.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
         failpoint: crate::ingest_cmd::failpoint(),
         lock_timeout: crate::ingest_cmd::lock_timeout()?,
+        after_read: crate::ingest_cmd::after_read_hook(),
         ..Default::default()
     };
     let options = WatchOptions {

@@ -59,6 +59,8 @@ pub struct OpSettings {
     pub lock_timeout: Duration,
     pub client: hhgitops_kube::ClientSettings,
     pub max_file_size: u64,
+    /// Test hook of the ingestions the server runs (see [`IngestOptions::after_read`]); `None` in releases.
+    pub after_read: Option<hhgitops_engine::ingest::AfterRead>,
 }
 
 impl Default for OpSettings {
@@ -67,6 +69,7 @@ impl Default for OpSettings {
             lock_timeout: Duration::from_secs(60),
             client: hhgitops_kube::ClientSettings::default(),
             max_file_size: hhgitops_engine::ingest::DEFAULT_MAX_FILE_SIZE,
+            after_read: None,
         }
     }
 }
@@ -109,6 +112,7 @@ pub async fn run_operation(
         },
         max_file_size: settings.max_file_size,
         lock_timeout: settings.lock_timeout,
+        after_read: settings.after_read.clone(),
         ..IngestOptions::default()
     };
     let mut done = serde_json::json!({});
