@@ -435,7 +435,8 @@ impl RootDir {
         result
     }
 
-    /// Creates a new file (never replacing anything, not even a dangling link) with `bytes`, not flushed.
+    /// Creates a new file (never replacing anything, not even a dangling link) with `bytes`, not flushed, but
+    /// with its write-back started ([`crate::writeback`]): the flush that later makes it durable waits less.
     pub fn write_new(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
         let fd = self.open_at(
             rel,
@@ -443,7 +444,11 @@ impl RootDir {
             Mode::from_raw_mode(0o644),
         )?;
         let mut f = std::fs::File::from(fd);
-        f.write_all(bytes)
+        f.write_all(bytes)?;
+        if !bytes.is_empty() {
+            crate::writeback::start(&f);
+        }
+        Ok(())
     }
 
     /// Opens (creating if needed) a file for locking; a link is refused.
