@@ -174,6 +174,7 @@ pub async fn run_operation(
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
                 cancel: sink.cancel_token().clone(),
+                progress: Default::default(),
             };
             let preview = params.dry_run.then(|| report.clone());
             match apply_fabric(engine, fabric, &opts, preview).await {
@@ -221,6 +222,7 @@ pub async fn run_operation(
                 lock_timeout: settings.lock_timeout,
                 failpoint: Default::default(),
                 cancel: sink.cancel_token().clone(),
+                progress: Default::default(),
             };
             let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await?;
             sink.stage("import", "done", to_json(&r.summary)).await;
