@@ -56,13 +56,19 @@ pub struct ParsedObject {
     /// Where the document starts.
     pub span: Span,
     pub object: Arc<Object>,
-    /// The normalized managed-file content (see [`crate::normalize`]).
-    pub normalized: String,
     /// The parsed document, for locating cross-object errors (see [`crate::state::Origin`]); `None` from
     /// [`parse_source_without_trees`], whose cross-object errors [`relocate_in_source`] locates afterwards.
     pub root: Option<Arc<Node>>,
     /// False when the object decoded but broke object rules (its errors are in [`SourceReport::errors`]).
     pub valid: bool,
+}
+
+impl ParsedObject {
+    /// The normalized managed-file content (see [`crate::normalize`]). Computed on each call: parsing never
+    /// normalizes, so only what is written is (a managed file that is only read is hashed, never normalized).
+    pub fn normalized(&self) -> String {
+        crate::normalize::normalize(&self.object)
+    }
 }
 
 /// Everything [`parse_source`] found in one file.
@@ -300,7 +306,7 @@ impl<'a> Checker<'a> {
             let span = checked
                 .object
                 .as_ref()
-                .map(|(_, root, _)| check::locate(root, &crate::field_path!("metadata", "name")))
+                .map(|(_, root)| check::locate(root, &crate::field_path!("metadata", "name")))
                 .unwrap_or(span);
             report.errors.push(
                 Diagnostic::new(format!("duplicate object: {kind} {name} is already defined in document {first} of this file"))
@@ -313,15 +319,13 @@ impl<'a> Checker<'a> {
             return;
         }
         self.seen.insert((kind, name.clone()), index);
-        if let Some((object, root, mut normalized)) = checked.object {
-            normalized.shrink_to_fit();
+        if let Some((object, root)) = checked.object {
             report.objects.push(ParsedObject {
                 kind,
                 name,
                 document: index,
                 span,
                 object: Arc::new(object),
-                normalized,
                 root: self.keep_trees.then_some(root),
                 valid,
             });

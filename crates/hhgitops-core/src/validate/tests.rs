@@ -1424,8 +1424,8 @@ fn a_file_checked_without_trees_gets_its_state_errors_at_the_same_fields_once_re
     assert!(without.objects.iter().all(|o| o.root.is_none()));
     for (a, b) in with.objects.iter().zip(&without.objects) {
         assert_eq!(
-            (a.kind, &a.name, &a.normalized),
-            (b.kind, &b.name, &b.normalized)
+            (a.kind, &a.name, a.normalized()),
+            (b.kind, &b.name, b.normalized())
         );
     }
     let errors = |r: &SourceReport| {
