@@ -14,14 +14,18 @@
 # registered), then a timed run that starts by copying the input in. The methods take turns in each round.
 # The machine is usually shared: medians of RUNS rounds are printed, with the load average.
 # Prints medians, ratios against the targets and hhgitops's peak memory.
-# Usage: bench/ingest.sh [RUNS] (default 7); ALL_RUNS (default 3) rounds of the 8-fabric comparison.
+# Usage: bench/ingest.sh [RUNS] (default 7); ALL_RUNS (default 3) rounds of the 8-fabric comparison;
+# HHGITOPS_BIN=path measures that binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-7}"
 ALL_RUNS="${ALL_RUNS:-3}"
 SHARED="${SHARED:-../shared}"
-cargo build --release -q -p hhgitops-cli
-BIN="$PWD/target/release/hhgitops"
+# HHGITOPS_BIN: a binary to measure instead of this tree's release build (e.g. to compare two builds).
+if [ -n "${HHGITOPS_BIN:-}" ]; then BIN="$HHGITOPS_BIN"; else
+  cargo build --release -q -p hhgitops-cli
+  BIN="$PWD/target/release/hhgitops"
+fi
 BENCH="$PWD/bench"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -76,6 +80,13 @@ if [ -n "${HNP_MIRROR:-}" ]; then
   else
     echo "HNP_MIRROR=$HNP_MIRROR: no netbox_hedgehog/services/gitops_ingestion_service.py there, or no PyYAML: HNP not measured"
   fi
+fi
+
+# kubernetes-split-yaml is a Debian package: installed here when missing and apt-get is at hand (as root).
+if ! command -v kubernetes-split-yaml >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "installing kubernetes-split-yaml (Debian package) for the comparison"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-split-yaml) >/dev/null 2>&1 \
+    || echo "could not install kubernetes-split-yaml: not measured"
 fi
 
 declare -A TIMES

@@ -1,34 +1,57 @@
 #!/usr/bin/env bash
-# Scale check (SPEC §9: cost grows linearly with the number of objects). Generated fabrics of about 1×, 2× and 4×
-# the reference object count (gen_vlab_wiring.py without VPCs, 32/64/128 leaf groups: the VPC generator stops at
-# the 1,999 VPCs one VLAN namespace holds), each: first ingest into an empty fabric, re-ingest of the unchanged
-# input (no writes), offline `validate` of the file, with peak memory; medians of RUNS. Prints the table and the
-# time per object, which stays flat when the cost is linear. Drift and no-op sync need the Kubernetes test API
-# server: bench/kube/run.sh measures them on the reference fabric only.
-# Usage: bench/scale.sh [RUNS] (default 3).
+# Scale check (SPEC §9, issue 16 item 5: cost grows linearly with the number of objects). Generated fabrics of
+# about 1x, 2x and 4x the reference object count (bench/gen_fabric.py 2, 4, 8: gen_vlab_wiring.py without VPCs,
+# 8 spines, 32/64/128 leaf groups of 2 and as many orphan leaves, 16 servers of each kind per leaf group), each
+# measured on:
+#   - ingest: first ingestion into an empty fabric (durable, validating);
+#   - re-ingest of the unchanged input (no managed file written);
+#   - validate: offline `validate` of the file;
+#   - drift: `drift` against the Kubernetes test API server (hhgitops-testapi) holding the synced fabric;
+#   - no-op sync: `sync` when everything is in sync (no write may reach the server);
+# with time and peak RSS (medians of RUNS). Prints the table and the cost per object of each operation,
+# normalized to the 1x fabric: linear cost keeps every ratio near 1.
+#
+# The switches of fabrics this large use more ports than any built-in SwitchProfile has (the `vs` profile has
+# 48), which the fabric rejects: bench/gen_fabric.py adds a custom SwitchProfile for them, and
+# the fabric is added with a controller configuration that sets `allowExtraSwitchProfiles` (CATALOGUE §3b.6);
+# `validate` gets the same file with --fabric-config.
+# Usage: bench/scale.sh [RUNS] (default 3). Needs python3, /usr/bin/time and ../shared (tools, crds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
-SHARED="${SHARED:-../shared}"
-cargo build --release -q -p hhgitops-cli
+SHARED="$(cd "${SHARED:-../shared}" && pwd)"
+cargo build --release -q -p hhgitops-cli -p hhgitops-testapi
 BIN="$PWD/target/release/hhgitops"
+TESTAPI="$PWD/target/release/hhgitops-testapi"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+API_PID=""
+cleanup() { [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-# timed CMD...: prints "seconds maxrss_kb"
-timed() { /usr/bin/time -f '%e %M' -o "$WORK/t" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; cat "$WORK/t" >&2; exit 1; }; tail -1 "$WORK/t"; }
+# timed CMD...: prints "seconds maxrss_kb"; the command's exit code must be 0
+timed() { /usr/bin/time -f '%e %M' -o "$WORK/t" "$@" >"$WORK/out" 2>&1 || { echo "failed: $*" >&2; cat "$WORK/out" "$WORK/t" >&2; exit 1; }; tail -1 "$WORK/t"; }
+printf 'allowExtraSwitchProfiles: true\n' > "$WORK/fabric-config.yaml"
+
+# gen K: the fabric of K/2 times the reference size, with its switch profile (bench/gen_fabric.py), on stdout.
+gen() { python3 bench/gen_fabric.py "$1" "$SHARED"; }
+
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs each"
-printf '%-6s %8s %10s | %9s %8s | %10s | %9s %8s | %12s\n' size objects bytes ingest "MiB" re-ingest validate "MiB" "µs/object"
+printf '%-5s %7s %9s | %8s %7s | %8s | %8s %7s | %8s %7s | %8s %7s\n' \
+  size objects bytes ingest MiB re-ingest validate MiB drift MiB no-op MiB
+declare -A PER
 for k in 2 4 8; do
-  groups=$(python3 -c "print(','.join(['2'] * (16 * $k)))")
   in="$WORK/in.$k.yaml"
-  python3 "$SHARED/tools/gen_vlab_wiring.py" --spines 8 --eslag-leaf-groups "$groups" --orphan-leafs $((16 * k)) \
-    --eslag-servers 16 --unbundled-servers 16 --bundled-servers 16 > "$in"
+  gen "$k" > "$in"
   objects=$(grep -c '^kind:' "$in")
-  ING=""; ING_M=""; RE=""; VAL=""; VAL_M=""
+  ING=""; ING_M=""; RE=""; VAL=""; VAL_M=""; DR=""; DR_M=""; NO=""; NO_M=""
+  "$TESTAPI" --crds "$SHARED/crds" --kubeconfig "$WORK/kubeconfig" > /dev/null 2>"$WORK/testapi.log" &
+  API_PID=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/kubeconfig" ] && break; sleep 0.1; done
+  [ -s "$WORK/kubeconfig" ] || { echo "the test API server did not start" >&2; cat "$WORK/testapi.log" >&2; exit 1; }
   for i in $(seq 1 "$RUNS"); do
     d="$WORK/f.$k.$i"
-    HHGITOPS_HOME="$d/home" "$BIN" -q fabric add bench --path "$d/root" >/dev/null
+    HHGITOPS_HOME="$d/home" "$BIN" -q fabric add bench --path "$d/root" --kubeconfig "$WORK/kubeconfig" \
+      --fabric-config "$WORK/fabric-config.yaml" >/dev/null
     cp "$in" "$d/root/raw/fabric.yaml"; sync
     read -r t m < <(timed env HHGITOPS_HOME="$d/home" "$BIN" -q ingest --fabric bench)
     ING+="$t "; ING_M+="$m "
@@ -36,13 +59,36 @@ for k in 2 4 8; do
     cp "$in" "$d/root/raw/fabric.yaml"
     read -r t m < <(timed env HHGITOPS_HOME="$d/home" "$BIN" -q ingest --fabric bench)
     RE+="$t "
-    read -r t m < <(timed "$BIN" -q validate "$in")
+    read -r t m < <(timed "$BIN" -q validate --fabric-config "$WORK/fabric-config.yaml" "$in")
     VAL+="$t "; VAL_M+="$m "
+    if [ "$i" -eq 1 ]; then
+      # The first sync creates every object (not timed: the no-op sync and drift are the repeated operations).
+      timed env HHGITOPS_HOME="$d/home" "$BIN" -q sync --fabric bench >/dev/null
+    fi
+    read -r t m < <(timed env HHGITOPS_HOME="$d/home" "$BIN" -q drift --fabric bench)
+    DR+="$t "; DR_M+="$m "
+    read -r t m < <(timed env HHGITOPS_HOME="$d/home" "$BIN" sync --fabric bench --json)
+    NO+="$t "; NO_M+="$m "
+    python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['apply']['summary']; sys.exit(0 if s.get('unchanged')==$objects else 'no-op sync found changes: %s' % s)" "$WORK/out"
     rm -rf "$d"
   done
-  ing=$(printf '%s\n' $ING | median); re=$(printf '%s\n' $RE | median); val=$(printf '%s\n' $VAL | median)
-  ingm=$(printf '%s\n' $ING_M | median); valm=$(printf '%s\n' $VAL_M | median)
-  printf '%-6s %8d %10d | %8.2fs %8.1f | %9.2fs | %8.2fs %8.1f | %12.1f\n' "$((k / 2))x" "$objects" "$(wc -c < "$in")" \
-    "$ing" "$(awk "BEGIN{print $ingm/1024}")" "$re" "$val" "$(awk "BEGIN{print $valm/1024}")" \
-    "$(awk "BEGIN{print $ing * 1e6 / $objects}")"
+  kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; API_PID=""; rm -f "$WORK/kubeconfig"
+  m() { printf '%s\n' $1 | median; }
+  mib() { awk "BEGIN{print $(m "$1")/1024}"; }
+  ing=$(m "$ING"); re=$(m "$RE"); val=$(m "$VAL"); dr=$(m "$DR"); no=$(m "$NO")
+  printf '%-5s %7d %9d | %7.2fs %7.1f | %7.2fs | %7.2fs %7.1f | %7.2fs %7.1f | %7.2fs %7.1f\n' "$((k / 2))x" \
+    "$objects" "$(wc -c < "$in")" "$ing" "$(mib "$ING_M")" "$re" "$val" "$(mib "$VAL_M")" \
+    "$dr" "$(mib "$DR_M")" "$no" "$(mib "$NO_M")"
+  for op in ing re val dr no; do PER[$op.$k]=$(awk "BEGIN{print ${!op} / $objects}"); done
+  for op in ING_M VAL_M DR_M NO_M; do PER[$op.$k]=$(awk "BEGIN{print $(m "${!op}") / $objects}"); done
+done
+
+echo
+echo "cost per object relative to 1x (linear cost: about 1.0; time, then peak memory):"
+printf '%-5s %8s %10s %9s %7s %7s | %8s %9s %7s %7s\n' size ingest re-ingest validate drift no-op \
+  ingest validate drift no-op
+for k in 2 4 8; do
+  r() { awk "BEGIN{printf \"%.2f\", ${PER[$1.$k]} / ${PER[$1.2]}}"; }
+  printf '%-5s %8s %10s %9s %7s %7s | %8s %9s %7s %7s\n' "$((k / 2))x" "$(r ing)" "$(r re)" "$(r val)" \
+    "$(r dr)" "$(r no)" "$(r ING_M)" "$(r VAL_M)" "$(r DR_M)" "$(r NO_M)"
 done
