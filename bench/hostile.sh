@@ -18,10 +18,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="$(cd "${SHARED:-../shared}" && pwd)"
-cargo build --release -q -p hhgitops-cli
-BIN="$PWD/target/release/hhgitops"
+# HHGITOPS_BIN: a binary to measure instead of this tree's release build.
+if [ -n "${HHGITOPS_BIN:-}" ]; then BIN="$HHGITOPS_BIN"; else
+  cargo build --release -q -p hhgitops-cli
+  BIN="$PWD/target/release/hhgitops"
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+# `validate` runs against a home of its own, never the operator's.
+export HHGITOPS_HOME="$WORK/validate-home"
 MIB=$(((64 << 20) - 4096))
 
 python3 - "$WORK" "$MIB" <<'EOF'
@@ -73,12 +78,12 @@ measure() { # label, command... -> "label  exit  seconds  peakMiB  ratios"
   rc=$?
   set -e
   t1=$(date +%s.%N)
-  awk -v l="$label" -v rc="$rc" -v s="$(awk "BEGIN{print $t1-$t0}")" -v k="$(cat "$WORK/rss")" \
+  awk -v l="$label" -v rc="$rc" -v s="$(awk "BEGIN{print $t1-$t0}")" -v k="$(tail -1 "$WORK/rss")" \
     -v in_bytes="$INPUT_BYTES" -v base="${BASE_KB:-0}" 'BEGIN{m=k/1024; r=(k*1024)/in_bytes; b=((k-base)*1024)/in_bytes;
       printf "%-34s exit %d  %7.2fs  %8.1f MiB  %6.1fx input", l, rc, s, m, r;
       if (base > 0) printf "  %6.1fx above the base", b; printf "\n"}'
 }
-rss_kb() { cat "$WORK/rss"; }
+rss_kb() { tail -1 "$WORK/rss"; }
 
 # The fixed base: the same commands on a one-object file.
 INPUT_BYTES=$(wc -c < "$WORK/one.yaml")

@@ -21,9 +21,7 @@ fn long_name(len: usize) -> String {
         labels.push(String::from_utf8(vec![c; n]).unwrap());
         c += 1;
         left -= n;
-        if left > 0 {
-            left -= 1; // the dot
-        }
+        left = left.saturating_sub(1); // the dot
     }
     let s = labels.join(".");
     assert_eq!(s.len(), len);
