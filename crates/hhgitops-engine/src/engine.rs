@@ -94,9 +94,11 @@ impl Engine {
         let fabric = fabric.clone();
         let settings = self.git.clone();
         let purpose = purpose.to_string();
-        tokio::task::spawn_blocking(move || open_session(&home, &fabric, &settings, &purpose))
-            .await
-            .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
+        tokio::task::spawn_blocking(crate::actor::carry(move || {
+            open_session(&home, &fabric, &settings, &purpose)
+        }))
+        .await
+        .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
 
     /// Commits what changed under the fabric's root and pushes (re-validating after a rebase).
@@ -108,9 +110,9 @@ impl Engine {
     ) -> Result<GitOutcome> {
         let fabric = fabric.clone();
         let settings = self.git.clone();
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(crate::actor::carry(move || {
             session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric))
-        })
+        }))
         .await
         .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
@@ -320,7 +322,7 @@ impl Engine {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
+    tokio::task::spawn_blocking(crate::actor::carry(work))
         .await
         .map_err(|e| Error::Runtime(format!("file task failed: {e}")))?
 }

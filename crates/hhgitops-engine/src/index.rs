@@ -26,6 +26,9 @@ pub struct Run {
     pub deleted: i64,
     pub rejected: i64,
     pub message: String,
+    /// Who the run was for (a token's name, or `watcher`); absent for runs from the command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// Counts a run ends with.
@@ -76,12 +79,14 @@ impl FabricRecords {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO runs (id, fabric, operation, started_at, finished_at, outcome, files, created, updated, \
-             unchanged, deleted, rejected, message, detail) VALUES ($1, $2, $3, $4, NULL, 'running', 0, 0, 0, 0, 0, 0, '', '{}')",
+             unchanged, deleted, rejected, message, detail, actor) \
+             VALUES ($1, $2, $3, $4, NULL, 'running', 0, 0, 0, 0, 0, 0, '', '{}', $5)",
         )
         .bind(&id)
         .bind(&self.fabric)
         .bind(operation)
         .bind(crate::clock::now_rfc3339_precise())
+        .bind(crate::actor::current())
         .execute(self.db.pool())
         .await?;
         Ok(id)
@@ -151,6 +156,7 @@ impl FabricRecords {
                     deleted: r.try_get("deleted")?,
                     rejected: r.try_get("rejected")?,
                     message: r.try_get("message")?,
+                    actor: opt_text(r, "actor")?,
                 })
             })
             .collect()

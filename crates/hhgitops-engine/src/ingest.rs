@@ -370,10 +370,10 @@ pub async fn ingest(
             let root = fabric.root.clone();
             let name = fabric.name.clone();
             let own = report.commit_message();
-            let (s, message) = tokio::task::spawn_blocking(move || {
+            let (s, message) = tokio::task::spawn_blocking(crate::actor::carry(move || {
                 let m = crate::pending::commit_message(&s, &root, &name, own);
                 (s, m)
-            })
+            }))
             .await
             .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?;
             // The tree already holds the ingestion: a failed commit or push is reported with the report (the

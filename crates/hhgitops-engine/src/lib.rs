@@ -5,6 +5,7 @@
 //! terminal assumptions (progress is reported through callbacks, output is returned as values), and every
 //! operation is safe to run from many tasks at once (per-fabric locks serialize what must be serialized).
 
+pub mod actor;
 pub mod atomic;
 pub mod check;
 pub mod clock;

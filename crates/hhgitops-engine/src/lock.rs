@@ -115,7 +115,8 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || rt.block_on(make()))
+    let actor = crate::actor::current();
+    tokio::task::spawn_blocking(move || rt.block_on(crate::actor::scope(actor, make())))
         .await
         .map_err(|e| Error::Runtime(format!("fabric task failed: {e}")))?
 }

@@ -240,6 +240,7 @@ pub async fn build_state(
         leadership: OnceLock::new(),
         started: Instant::now(),
         drift_cache: Default::default(),
+        status_cache: Default::default(),
         engine,
     }));
     Ok((state, workers))

@@ -369,7 +369,12 @@ impl Runner {
                 bump: self.bump.clone(),
                 stage_started: Mutex::new(HashMap::new()),
             };
-            let outcome = self.attempt(&job, &ctx, &mut held_written, retry).await;
+            // The job's actor names every run record and archive-log entry the engine writes for it.
+            let outcome = hhgitops_engine::actor::scope(
+                Some(job.actor.clone()),
+                self.attempt(&job, &ctx, &mut held_written, retry),
+            )
+            .await;
             retry = true;
             let db_stopped = self
                 .db_stopped

@@ -221,7 +221,11 @@ impl Shared {
             stop_reason: stop_reason.clone(),
         };
         let span = tracing::info_span!("watch", fabric = %fabric.name);
-        let task = tokio::spawn(tracing::Instrument::instrument(job.run(), span));
+        // Every run of a watcher is the watcher's: its run records and archive-log entries say so.
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            crate::actor::scope(Some(crate::actor::WATCHER.to_string()), job.run()),
+            span,
+        ));
         map.insert(
             fabric.name.clone(),
             FabricEntry {

@@ -173,7 +173,7 @@ async fn fabric_row(s: &AppState, f: &Fabric, now: OffsetDateTime) -> FabricRow 
         sync_when: String::new(),
         watcher: watcher_label(s, &f.name),
     };
-    match hhgitops_engine::status::status(s.engine(), f).await {
+    match s.status(f).await {
         Ok(st) => {
             row.pending = count(st.pending.len() as i64);
             row.rejected = count(st.rejected.len() as i64);
@@ -359,6 +359,7 @@ struct RunRow {
     deleted: String,
     rejected: String,
     message: String,
+    actor: String,
 }
 
 struct CommitRow {
@@ -439,7 +440,7 @@ pub async fn fabric(
         jobs: Vec::new(),
         runs: Vec::new(),
     };
-    match hhgitops_engine::status::status(s.engine(), &f).await {
+    match s.status(&f).await {
         Ok(st) => {
             page.total = count(st.total);
             let mut kinds: Vec<(Kind, i64)> = st
@@ -506,6 +507,7 @@ pub async fn fabric(
                 deleted: n(r, "deleted"),
                 rejected: n(r, "rejected"),
                 message: t(r, "message"),
+                actor: t(r, "actor"),
             })
             .collect();
     }
@@ -590,7 +592,7 @@ pub(super) async fn raw_page(
         rejected: Vec::new(),
         refused: Vec::new(),
     };
-    let st = match hhgitops_engine::status::status(s.engine(), f).await {
+    let st = match s.status(f).await {
         Ok(st) => st,
         Err(e) => {
             page.load_error = Some(ApiError::from(e).message);
@@ -1592,6 +1594,7 @@ struct HistoryRow {
     deleted: String,
     archived_to: Option<String>,
     message: String,
+    actor: String,
 }
 
 #[derive(Template)]
@@ -1654,6 +1657,7 @@ pub async fn history(
                     deleted: n(e, "deleted"),
                     archived_to: e["archivedTo"].as_str().map(str::to_string),
                     message: e["message"].as_str().unwrap_or("").to_string(),
+                    actor: e["actor"].as_str().unwrap_or("").to_string(),
                 })
                 .collect();
         }
