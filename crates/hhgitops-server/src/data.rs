@@ -161,8 +161,31 @@ fn check_env_name(s: &str) -> ApiResult<()> {
     }
 }
 
+/// An empty string where a path or a name is wanted: 400, naming the field (`null` or leaving it out is how a
+/// setting is left unset).
+fn check_not_empty(field: &str, v: Option<&str>) -> ApiResult<()> {
+    match v {
+        Some(s) if s.trim().is_empty() => Err(ApiError::invalid(format!(
+            "{field}: an empty value; give one, or leave {field} out (null clears it where it can be cleared)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Registers a fabric (as `fabric add`).
 pub async fn create_fabric(state: &AppState, req: FabricCreate) -> ApiResult<serde_json::Value> {
+    for (field, v) in [
+        ("name", Some(req.name.as_str())),
+        ("path", req.path.as_deref()),
+        ("gitUrl", req.git_url.as_deref()),
+        ("branch", req.branch.as_deref()),
+        ("gitPath", req.git_path.as_deref()),
+        ("gitTokenEnv", req.git_token_env.as_deref()),
+        ("kubeconfig", req.kubeconfig.as_deref()),
+        ("context", req.context.as_deref()),
+    ] {
+        check_not_empty(field, v)?;
+    }
     if let Some(i) = &req.sync_interval {
         check_interval(i)?;
     }
@@ -206,6 +229,11 @@ pub async fn patch_fabric(
     patch: FabricPatch,
 ) -> ApiResult<FabricView> {
     state.engine().fabric(name).await?;
+    check_not_empty(
+        "kubeconfig",
+        patch.kubeconfig.as_ref().and_then(|v| v.as_deref()),
+    )?;
+    check_not_empty("context", patch.context.as_ref().and_then(|v| v.as_deref()))?;
     let mut changes = serde_json::Map::new();
     if let Some(v) = &patch.sync_interval {
         if let Some(i) = v {

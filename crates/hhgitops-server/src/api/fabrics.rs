@@ -27,7 +27,8 @@ pub async fn list_fabrics(
 /// Registers a fabric and initializes its layout (admin).
 #[utoipa::path(post, path = "/api/v1/fabrics", tag = "fabrics", security(("bearer" = [])), request_body = FabricCreate,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn create_fabric(
     a: Auth<Admin>,
     State(s): State<AppState>,
@@ -57,7 +58,8 @@ pub async fn get_fabric(
 #[utoipa::path(patch, path = "/api/v1/fabrics/{fabric}", tag = "fabrics", security(("bearer" = [])),
     params(("fabric" = String, Path)), request_body = FabricPatch,
     responses((status = 200, body = FabricView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn patch_fabric(
     _a: Auth<Admin>,
     State(s): State<AppState>,
