@@ -94,6 +94,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         lock_timeout: lock_timeout()?,
         after_read: after_read_hook(),
         cancel: Default::default(),
+        progress: Default::default(),
     };
     let what = match fabrics.as_slice() {
         [one] => format!("ingesting {}", one.name),
@@ -345,7 +346,7 @@ fn show_defaulted(
         return Err(Error::usage("--show-defaulted needs the files to show"));
     }
     let settings = match fabric {
-        Some(f) => hhgitops_engine::ingest::fabric_settings(f)?,
+        Some(f) => hhgitops_engine::config::fabric_settings(f)?,
         None => hhgitops_core::settings::FabricSettings::default(),
     };
     let mut code = EXIT_OK;
@@ -561,6 +562,7 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
         prune: a.prune,
         adopt: a.adopt,
         client: kube_settings()?,
+        progress: Default::default(),
     };
     let pb = spinner(!a.json, format!("syncing {}", fabric.name));
     let report = sync_fabric(engine, &fabric, &opts).await;
@@ -775,6 +777,7 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
         lock_timeout: lock_timeout()?,
         failpoint: failpoint(),
         cancel: Default::default(),
+        progress: Default::default(),
     };
     let pb = spinner(
         !a.json,

@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod atomic;
+pub mod changeset;
 pub mod check;
 pub mod clock;
 pub mod config;
@@ -24,12 +25,15 @@ pub mod ingest;
 pub mod layout;
 pub mod lock;
 pub mod maintain;
+pub mod managed;
 pub mod onboard;
 pub mod pending;
 pub mod progress;
 pub mod rawfiles;
 pub mod records;
+pub mod report;
 pub mod roots;
+pub mod run;
 pub mod sandbox;
 pub mod status;
 pub mod sync;

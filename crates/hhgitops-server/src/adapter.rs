@@ -11,12 +11,13 @@ use hhgitops_core::settings::FabricSettings;
 use hhgitops_core::validate::{parse_source, validate_state};
 use hhgitops_core::yaml;
 use hhgitops_engine::check::{FileValidation, ValidationReport};
+use hhgitops_engine::config::fabric_settings;
 use hhgitops_engine::fabric::Fabric;
-use hhgitops_engine::ingest::{
-    fabric_settings, load_managed, relocate, ErrorRecord, IngestOptions,
-};
+use hhgitops_engine::ingest::IngestOptions;
 use hhgitops_engine::layout::GitOpsRoot;
+use hhgitops_engine::managed::{load as load_managed, relocate};
 use hhgitops_engine::records::{read_manifest, ManifestState};
+use hhgitops_engine::report::ErrorRecord;
 use hhgitops_engine::{Engine, Error};
 
 use crate::error::ApiError;
@@ -174,6 +175,7 @@ pub async fn run_operation(
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
                 cancel: sink.cancel_token().clone(),
+                progress: Default::default(),
             };
             let preview = params.dry_run.then(|| report.clone());
             match apply_fabric(engine, fabric, &opts, preview).await {
@@ -221,6 +223,7 @@ pub async fn run_operation(
                 lock_timeout: settings.lock_timeout,
                 failpoint: Default::default(),
                 cancel: sink.cancel_token().clone(),
+                progress: Default::default(),
             };
             let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await?;
             sink.stage("import", "done", to_json(&r.summary)).await;
