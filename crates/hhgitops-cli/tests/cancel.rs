@@ -263,6 +263,7 @@ async fn a_dropped_sync_keeps_the_lock_until_its_writer_is_done() {
             prune: false,
             adopt: false,
             client: Default::default(),
+            progress: Default::default(),
         };
         let task = {
             let (engine, fabric) = (engine.clone(), fabric.clone());
@@ -323,6 +324,7 @@ async fn a_dropped_import_keeps_the_lock_until_its_writer_is_done() {
             lock_timeout: Duration::from_secs(5),
             failpoint,
             cancel: Default::default(),
+            progress: Default::default(),
         };
         let task = {
             let (engine, fabric) = (engine.clone(), fabric.clone());

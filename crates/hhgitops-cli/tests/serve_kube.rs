@@ -27,10 +27,11 @@ fn git_bare(env: &TestEnv) -> PathBuf {
     p
 }
 
+/// The job's own stages (the engine's stages, with an `operation`, come between them).
 fn stages(events: &[(String, Value)]) -> Vec<String> {
     events
         .iter()
-        .filter(|(e, _)| e == "progress")
+        .filter(|(e, d)| e == "progress" && d.get("operation").is_none())
         .map(|(_, d)| {
             format!(
                 "{}:{}",

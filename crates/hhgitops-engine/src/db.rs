@@ -104,7 +104,9 @@ impl Database {
     /// start, so a transaction that reads before it writes waits for another writer (the busy timeout) instead
     /// of failing with "database is locked" (SQLITE_BUSY_SNAPSHOT, which no timeout retries) when that writer
     /// committed after its first read. PostgreSQL's `BEGIN` is already right.
-    pub async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -224,7 +226,12 @@ mod tests {
             }
         }
         writer.await.unwrap();
-        assert!(failures.is_empty(), "{} transactions failed: {:?}", failures.len(), failures.first());
+        assert!(
+            failures.is_empty(),
+            "{} transactions failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
         let count: i64 = sqlx::query("SELECT count(*) AS c FROM scratch")
             .fetch_one(db.pool())
             .await

@@ -51,6 +51,7 @@ pub struct IngestOptions {
     pub after_read: Option<AfterRead>,
     /// Stops the run at its next safe point (between files, before the commit point); nothing is written then.
     pub cancel: CancellationToken,
+    pub progress: crate::progress::Progress,
 }
 
 /// See [`IngestOptions::after_read`].
@@ -69,10 +70,11 @@ impl Default for IngestOptions {
             dry_run: false,
             only: None,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
-            lock_timeout: Duration::from_secs(60),
+            lock_timeout: crate::settings::DEFAULT_LOCK_TIMEOUT,
             failpoint: Failpoint::default(),
             after_read: None,
             cancel: CancellationToken::new(),
+            progress: crate::progress::Progress::none(),
         }
     }
 }

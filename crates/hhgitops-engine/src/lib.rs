@@ -30,6 +30,7 @@ pub mod rawfiles;
 pub mod records;
 pub mod roots;
 pub mod sandbox;
+pub mod settings;
 pub mod status;
 pub mod sync;
 pub mod txn;
@@ -37,3 +38,4 @@ pub mod watch;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorClass, Result};
+pub use settings::Settings;

@@ -34,6 +34,7 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// Stops the run between apply ranks (what was applied is reported).
     pub cancel: tokio_util::sync::CancellationToken,
+    pub progress: crate::progress::Progress,
 }
 
 /// What the apply stage did.

@@ -39,6 +39,7 @@ pub struct ImportOptions {
     pub failpoint: Failpoint,
     /// Stops the import at its next safe point (before the commit point); nothing is written then.
     pub cancel: CancellationToken,
+    pub progress: crate::progress::Progress,
 }
 
 /// A cluster object that was not imported because it does not validate.

@@ -168,6 +168,7 @@ pub struct SyncOptions {
     /// Take over objects another fabric's label claims (`sync --adopt`).
     pub adopt: bool,
     pub client: ClientSettings,
+    pub progress: crate::progress::Progress,
 }
 
 /// What a sync did, stage by stage.
@@ -259,6 +260,7 @@ pub async fn sync_fabric(
         client: opts.client.clone(),
         lock_timeout: opts.ingest.lock_timeout,
         cancel: opts.ingest.cancel.clone(),
+        progress: opts.progress.clone(),
     };
     let preview = dry_run.then(|| out.ingest.clone());
     match apply_fabric(engine, fabric, &apply_opts, preview).await {
