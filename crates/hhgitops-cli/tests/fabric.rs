@@ -4,19 +4,6 @@ mod common;
 
 use common::*;
 
-/// An empty bare repository with `main` as its default branch.
-fn bare_repo(env: &TestEnv, name: &str) -> std::path::PathBuf {
-    let p = env.path(&format!("{name}.git"));
-    std::fs::create_dir_all(&p).unwrap();
-    let st = std::process::Command::new("git")
-        .args(["init", "-q", "--bare", "-b", "main"])
-        .current_dir(&p)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    p
-}
-
 #[test]
 fn add_list_show_remove_on_every_backend() {
     for backend in backends() {
@@ -85,7 +72,7 @@ fn each_resolution_rule() {
     assert_eq!(show["rootRule"], "path");
 
     // Rule 2: the clone under the home plus --git-path (default fabrics/<fabric>/gitops).
-    let repo = bare_repo(&env, "repo");
+    let repo = bare_remote(&env, "repo");
     let repo_url = format!("file://{}", repo.display());
     env.ok(&["fabric", "add", "two", "--git-url", &repo_url]);
     let show: serde_json::Value =
@@ -161,7 +148,7 @@ fn overlapping_roots_are_refused() {
         env.path("roots/ab").to_str().unwrap(),
     ]);
     // A second fabric in the same repository under another path is fine; the same path is not.
-    let repo = bare_repo(&env, "r");
+    let repo = bare_remote(&env, "r");
     let url = format!("file://{}", repo.display());
     env.ok(&[
         "fabric",

@@ -4,92 +4,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Someone Else",
-            "-c",
-            "user.email=else@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An empty bare repository with `main` as its default branch.
-fn bare(env: &TestEnv, name: &str) -> PathBuf {
-    let p = env.path(&format!("{name}.git"));
-    std::fs::create_dir_all(&p).unwrap();
-    git(&p, &["init", "-q", "--bare", "-b", "main"]);
-    p
-}
-
-fn url(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
-
-/// Someone else's clone of the remote, to push changes "from elsewhere".
-fn other(env: &TestEnv, remote: &Path) -> PathBuf {
-    let dir = env.path(&format!("other-{}", uuid::Uuid::new_v4().simple()));
-    git(
-        env.dir.path(),
-        &["clone", "-q", &url(remote), dir.to_str().unwrap()],
-    );
-    dir
-}
-
-fn seed(env: &TestEnv, remote: &Path, files: &[(&str, &str)], message: &str) {
-    let o = other(env, remote);
-    for (rel, content) in files {
-        let p = o.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    git(&o, &["add", "-A"]);
-    git(&o, &["commit", "-q", "-m", message]);
-    git(&o, &["push", "-q", "origin", "HEAD:main"]);
-}
-
-fn remote_log(remote: &Path) -> Vec<String> {
-    git(remote, &["log", "--format=%s", "main"])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn remote_files(remote: &Path) -> Vec<String> {
-    git(remote, &["ls-tree", "-r", "--name-only", "main"])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn root_of(env: &TestEnv, fabric: &str) -> PathBuf {
-    let show = json(&env.expect_code(&["fabric", "show", fabric, "--json"], 0));
-    PathBuf::from(show["root"].as_str().unwrap())
-}
-
 #[test]
 fn clone_then_layout_commit_then_one_commit_per_ingest() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
-    let out = env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "r");
+    let out = env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     assert!(out.contains("pushed"), "{out}");
     assert_eq!(remote_log(&remote), ["init fabric f: create layout"]);
     let files = remote_files(&remote);
@@ -142,13 +65,13 @@ fn clone_then_layout_commit_then_one_commit_per_ingest() {
 #[test]
 fn two_fabrics_in_one_repository_commit_only_their_own_files() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
+    let remote = bare_remote(&env, "r");
     env.ok(&[
         "fabric",
         "add",
         "east",
         "--git-url",
-        &url(&remote),
+        &file_url(&remote),
         "--git-path",
         "dc/east",
     ]);
@@ -157,7 +80,7 @@ fn two_fabrics_in_one_repository_commit_only_their_own_files() {
         "add",
         "west",
         "--git-url",
-        &url(&remote),
+        &file_url(&remote),
         "--git-path",
         "dc/west",
     ]);
@@ -188,8 +111,8 @@ fn two_fabrics_in_one_repository_commit_only_their_own_files() {
 #[test]
 fn a_raw_file_pushed_by_someone_else_is_ingested_by_the_next_operation() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "r");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     seed(
         &env,
         &remote,
@@ -222,12 +145,12 @@ fn a_raw_file_pushed_by_someone_else_is_ingested_by_the_next_operation() {
 #[test]
 fn a_remote_that_moved_is_rebased_onto_when_nothing_conflicts() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "r");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     let root = root_of(&env, "f");
     std::fs::write(root.join("raw/a.yaml"), NAMESPACES).unwrap();
     // Between our commit and our push, someone else pushes an unrelated change.
-    let o = other(&env, &remote);
+    let o = clone_of(&env, &remote);
     let script = format!(
         "cd {o} && echo hello > README.md && git -c user.name=x -c user.email=x@x add README.md && git -c user.name=x -c user.email=x@x commit -qm 'docs: readme' && git push -q origin HEAD:main",
         o = o.display()
@@ -257,8 +180,8 @@ fn a_remote_that_moved_is_rebased_onto_when_nothing_conflicts() {
 #[test]
 fn a_real_conflict_stops_and_loses_nothing() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "r");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     let root = root_of(&env, "f");
     std::fs::write(
         root.join("raw/a.yaml"),
@@ -267,7 +190,7 @@ fn a_real_conflict_stops_and_loses_nothing() {
     .unwrap();
     env.ok(&["ingest", "--fabric", "f"]);
     std::fs::write(root.join("raw/b.yaml"), vpc("vpc-1", 2)).unwrap();
-    let o = other(&env, &remote);
+    let o = clone_of(&env, &remote);
     let theirs = vpc("vpc-1", 3);
     std::fs::write(env.path("theirs.yaml"), &theirs).unwrap();
     let script = format!(
@@ -311,7 +234,7 @@ fn a_real_conflict_stops_and_loses_nothing() {
 #[test]
 fn onboarding_a_repository_with_an_hnp_layout_and_loose_files() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env, "r");
+    let remote = bare_remote(&env, "r");
     let base = "fabrics/lab/gitops";
     seed(
         &env,
@@ -324,7 +247,7 @@ fn onboarding_a_repository_with_an_hnp_layout_and_loose_files() {
         ],
         "HNP state",
     );
-    let out = env.ok(&["onboard", "lab", "--git-url", &url(&remote)]);
+    let out = env.ok(&["onboard", "lab", "--git-url", &file_url(&remote)]);
     for step in [
         "cloned",
         "upgrade .hnp/manifest.yaml",
@@ -413,7 +336,7 @@ fn a_token_never_shows_up_in_config_arguments_logs_or_errors() {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let remote = bare(&env, "r");
+    let remote = bare_remote(&env, "r");
     let run = |args: &[&str]| {
         env.cmd()
             .env("PATH", &path)
@@ -428,7 +351,7 @@ fn a_token_never_shows_up_in_config_arguments_logs_or_errors() {
         "add",
         "f",
         "--git-url",
-        &url(&remote),
+        &file_url(&remote),
         "--git-token-env",
         "MY_TOKEN",
     ]);
@@ -474,7 +397,7 @@ fn a_token_never_shows_up_in_config_arguments_logs_or_errors() {
 fn git_failures_are_messages_a_person_can_act_on() {
     let env = TestEnv::sqlite();
     let missing = env.path("nope.git");
-    let out = env.expect_code(&["fabric", "add", "a", "--git-url", &url(&missing)], 3);
+    let out = env.expect_code(&["fabric", "add", "a", "--git-url", &file_url(&missing)], 3);
     let err = stderr(&out).to_lowercase();
     assert!(
         err.contains("not found")
@@ -483,7 +406,7 @@ fn git_failures_are_messages_a_person_can_act_on() {
         "{err}"
     );
 
-    let remote = bare(&env, "r");
+    let remote = bare_remote(&env, "r");
     seed(&env, &remote, &[("README.md", "x")], "init");
     let out = env.expect_code(
         &[
@@ -491,7 +414,7 @@ fn git_failures_are_messages_a_person_can_act_on() {
             "add",
             "b",
             "--git-url",
-            &url(&remote),
+            &file_url(&remote),
             "--branch",
             "no-such-branch",
         ],
@@ -571,8 +494,8 @@ fn a_large_ingestion_is_one_commit_with_either_commit_path() {
     let mut managed_trees = Vec::new();
     // The plumbing path (any number of files) and the porcelain one (never) must make the same commit.
     for (fabric, bulk_min) in [("bulk", "0"), ("plain", "1000000")] {
-        let remote = bare(&env, fabric);
-        env.ok(&["fabric", "add", fabric, "--git-url", &url(&remote)]);
+        let remote = bare_remote(&env, fabric);
+        env.ok(&["fabric", "add", fabric, "--git-url", &file_url(&remote)]);
         let root = root_of(&env, fabric);
         std::fs::write(root.join("raw/many.yaml"), &input).unwrap();
         let out = env

@@ -11,29 +11,6 @@ use std::process::Command;
 
 use common::*;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Plugin User",
-            "-c",
-            "user.email=plugin@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The plugin's ingestion over `root` (raw/ → managed/, archive, archive log).
 fn plugin_ingest(root: &Path, fabric: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hnp_support/plugin_ingest.py");

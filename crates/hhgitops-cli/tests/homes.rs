@@ -7,50 +7,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn bare(env: &TestEnv) -> PathBuf {
-    let p = env.path("remote.git");
-    std::fs::create_dir_all(&p).unwrap();
-    git(&p, &["init", "-q", "--bare", "-b", "main"]);
-    p
-}
-
-fn url(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
-
-fn remote_log(remote: &Path) -> Vec<String> {
-    git(remote, &["log", "--format=%s", "main"])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn show(env: &TestEnv, fabric: &str) -> serde_json::Value {
     json(&env.expect_code(&["fabric", "show", fabric, "--json"], 0))
-}
-
-fn root_of(env: &TestEnv, fabric: &str) -> PathBuf {
-    PathBuf::from(show(env, fabric)["root"].as_str().unwrap())
 }
 
 fn ingest(env: &TestEnv, fabric: &str) -> serde_json::Value {
@@ -145,8 +106,8 @@ fn two_homes_on_one_postgresql_each_work_in_their_own_clone() {
     };
     let a = TestEnv::new(backend);
     let b = a.second_home();
-    let remote = bare(&a);
-    a.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&a, "remote");
+    a.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
 
     // Before its first operation the second home has no clone, and says so.
     let s = show(&b, "f");
@@ -166,10 +127,10 @@ fn two_homes_on_one_postgresql_each_work_in_their_own_clone() {
 fn two_homes_each_with_its_own_sqlite_share_one_remote() {
     let a = TestEnv::sqlite();
     let b = TestEnv::sqlite();
-    let remote = bare(&a);
-    a.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&a, "remote");
+    a.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     // The second home registers the same fabric: its clone already holds the layout, nothing to commit.
-    b.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    b.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     assert_eq!(remote_log(&remote).len(), 1, "{:?}", remote_log(&remote));
     take_turns(&a, &b, &remote);
 }
@@ -295,7 +256,7 @@ fn a_database_with_recorded_roots_keeps_working() {
             }
             Backend::Postgres(u) => u.clone(),
         };
-        let remote = bare(&env);
+        let remote = bare_remote(&env, "remote");
         let plain = env.path("plain-root");
         let old = env.path("old-root");
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -323,7 +284,7 @@ fn a_database_with_recorded_roots_keeps_working() {
                     "git-clone",
                     "/elsewhere/home/repos/remote-0123456789ab/fabrics/g/gitops".into(),
                     None,
-                    Some(url(&remote)),
+                    Some(file_url(&remote)),
                 ),
                 (
                     "p",

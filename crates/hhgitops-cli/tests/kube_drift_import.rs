@@ -304,7 +304,7 @@ fn import_of_a_running_fabric_into_an_empty_fabric_then_drift_reports_nothing() 
         "{subject}"
     );
     assert_eq!(
-        git(&repo, &["status", "--porcelain"]),
+        git(&repo, &["status", "--porcelain"]).trim(),
         "",
         "everything is committed"
     );
@@ -394,19 +394,4 @@ fn import_reports_and_leaves_out_objects_that_do_not_validate() {
         "{}",
         stderr(&out)
     );
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

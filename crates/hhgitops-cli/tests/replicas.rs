@@ -23,35 +23,6 @@ fn postgres() -> Option<TestEnv> {
         .map(TestEnv::new)
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn bare(env: &TestEnv) -> PathBuf {
-    let p = env.path("remote.git");
-    std::fs::create_dir_all(&p).unwrap();
-    git(&p, &["init", "-q", "--bare", "-b", "main"]);
-    p
-}
-
-fn remote_log(remote: &Path) -> Vec<String> {
-    git(remote, &["log", "--format=%s", "main"])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// The `files` of the archive log's `ingest` entries, in the order they were written.
 fn ingested_files(root: &Path) -> Vec<String> {
     let bytes = std::fs::read(root.join(".hnp/archive-log.yaml")).expect("archive log");
@@ -235,7 +206,7 @@ fn two_replicas_run_twenty_jobs_over_three_fabrics_once_each_in_per_fabric_order
 fn a_replica_killed_mid_job_leaves_it_interrupted_and_the_next_job_completes() {
     let Some(a) = postgres() else { return };
     let b = a.second_home();
-    let remote = bare(&a);
+    let remote = bare_remote(&a, "remote");
     a.ok(&[
         "fabric",
         "add",
@@ -423,7 +394,7 @@ fn leadership_is_spread_and_a_killed_leaders_fabric_is_watched_by_another_within
 fn uploads_to_a_git_fabric_through_either_replica_end_as_one_commit_each() {
     let Some(a) = postgres() else { return };
     let b = a.second_home();
-    let remote = bare(&a);
+    let remote = bare_remote(&a, "remote");
     a.ok(&[
         "fabric",
         "add",

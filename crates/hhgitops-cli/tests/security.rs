@@ -65,45 +65,12 @@ impl Sentinel {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Attacker",
-            "-c",
-            "user.email=a@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn bare(env: &TestEnv) -> PathBuf {
-    let p = env.path("remote.git");
-    std::fs::create_dir_all(&p).unwrap();
-    git(&p, &["init", "-q", "--bare", "-b", "main"]);
-    p
-}
-
-fn url(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
-
 /// Someone who can push: clones, lets `change` alter the work tree, commits everything (`add -f`) and pushes.
 fn push_as_attacker(env: &TestEnv, remote: &Path, change: impl FnOnce(&Path)) {
     let dir = env.path(&format!("attacker-{}", uuid::Uuid::new_v4().simple()));
     git(
         env.dir.path(),
-        &["clone", "-q", &url(remote), dir.to_str().unwrap()],
+        &["clone", "-q", &file_url(remote), dir.to_str().unwrap()],
     );
     change(&dir);
     git(&dir, &["add", "-A", "-f"]);
@@ -140,8 +107,8 @@ fn hostile_journal(gitops: &Path, sentinel: &Sentinel) {
 fn a_journal_pushed_to_the_repository_is_never_applied() {
     let env = TestEnv::sqlite();
     let s = Sentinel::new(&env);
-    let remote = bare(&env);
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "remote");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     push_as_attacker(&env, &remote, |d| hostile_journal(&d.join(GITOPS), &s));
     for args in [
         &["ingest", "--fabric", "f"][..],
@@ -162,7 +129,7 @@ fn a_journal_pushed_to_the_repository_is_never_applied() {
     );
     // Adding a fabric from that repository is refused the same way, before anything is registered.
     let env2 = TestEnv::sqlite();
-    let out = env2.expect_code(&["fabric", "add", "f", "--git-url", &url(&remote)], 2);
+    let out = env2.expect_code(&["fabric", "add", "f", "--git-url", &file_url(&remote)], 2);
     assert!(stderr(&out).contains("tracked in Git"), "{}", stderr(&out));
     s.unchanged("fabric add of the repository");
     let out = env2.expect_code(
@@ -170,7 +137,7 @@ fn a_journal_pushed_to_the_repository_is_never_applied() {
             "onboard",
             "g",
             "--git-url",
-            &url(&remote),
+            &file_url(&remote),
             "--git-path",
             GITOPS,
         ],
@@ -204,8 +171,8 @@ fn a_linked_txn_folder_deletes_nothing() {
     // Committed to the repository.
     let env = TestEnv::sqlite();
     let s = Sentinel::new(&env);
-    let remote = bare(&env);
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
+    let remote = bare_remote(&env, "remote");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
     let target = s.dir.clone();
     push_as_attacker(&env, &remote, |d| {
         symlink(&target, d.join(GITOPS).join(".hnp/txn")).unwrap();
@@ -293,7 +260,7 @@ fn layout_folders_that_are_links_are_layout_errors() {
 fn onboard_of_a_repository_with_a_linked_raw_folder_moves_nothing() {
     let env = TestEnv::sqlite();
     let s = Sentinel::new(&env);
-    let remote = bare(&env);
+    let remote = bare_remote(&env, "remote");
     let target = s.dir.clone();
     push_as_attacker(&env, &remote, |d| {
         let g = d.join(GITOPS);
@@ -301,7 +268,7 @@ fn onboard_of_a_repository_with_a_linked_raw_folder_moves_nothing() {
         symlink(&target, g.join("raw")).unwrap();
         std::fs::write(g.join("loose.yaml"), NAMESPACES).unwrap();
     });
-    let out = env.run(&["onboard", "f", "--git-url", &url(&remote)]);
+    let out = env.run(&["onboard", "f", "--git-url", &file_url(&remote)]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     s.unchanged("onboard");
@@ -486,14 +453,14 @@ fn roots_that_would_hurt_are_refused() {
         s.unchanged(path);
     }
     assert!(user_home.join("notes.yaml").is_file());
-    let remote = bare(&env);
+    let remote = bare_remote(&env, "remote");
     for p in [".git", ".git/hooks", "a/.git/b"] {
         let out = env.run(&[
             "fabric",
             "add",
             "g",
             "--git-url",
-            &url(&remote),
+            &file_url(&remote),
             "--git-path",
             p,
         ]);

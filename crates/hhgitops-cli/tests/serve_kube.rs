@@ -14,19 +14,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use serve_support::*;
 
-fn git_bare(env: &TestEnv) -> PathBuf {
-    let p = env.path("remote.git");
-    std::fs::create_dir_all(&p).unwrap();
-    let ok = std::process::Command::new("git")
-        .current_dir(&p)
-        .args(["init", "-q", "--bare", "-b", "main"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    p
-}
-
 /// The job's own stages (the engine's stages, with an `operation`, come between them).
 fn stages(events: &[(String, Value)]) -> Vec<String> {
     events
@@ -173,7 +160,7 @@ fn cancel_stops_a_sync_at_its_next_safe_point_and_queued_jobs_coalesce() {
     let Some(k) = kube_support::start() else {
         return;
     };
-    let remote = git_bare(&k.env);
+    let remote = bare_remote(&k.env, "remote");
     let root = git_fabric(&k, &remote);
     std::fs::write(root.join("raw").join(INPUT), input()).unwrap();
     let t = tokens(&k.env);
@@ -240,7 +227,7 @@ fn a_server_killed_mid_job_leaves_it_interrupted_and_the_fabric_whole() {
     let Some(k) = kube_support::start() else {
         return;
     };
-    let remote = git_bare(&k.env);
+    let remote = bare_remote(&k.env, "remote");
     let root = git_fabric(&k, &remote);
     std::fs::write(root.join("raw").join(INPUT), input()).unwrap();
     let t = tokens(&k.env);

@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::*;
 
 fn file_status(report: &serde_json::Value, file: &str) -> String {
@@ -198,49 +195,13 @@ fn a_fully_applied_transaction_is_never_reported_as_discarded() {
     assert_consistent(&env, "f", &root);
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Someone Else",
-            "-c",
-            "user.email=else@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn bare(env: &TestEnv) -> PathBuf {
-    let p = env.path("r.git");
-    std::fs::create_dir_all(&p).unwrap();
-    git(&p, &["init", "-q", "--bare", "-b", "main"]);
-    p
-}
-
-fn url(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
-
-fn root_of(env: &TestEnv) -> PathBuf {
-    let show = json(&env.expect_code(&["fabric", "show", "f", "--json"], 0));
-    PathBuf::from(show["root"].as_str().unwrap())
-}
-
 /// Killed between writing the tree and `git commit`: the next run commits it with its own message.
 #[test]
 fn an_interrupted_ingestion_is_committed_later_with_its_own_message() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env);
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
-    let root = root_of(&env);
+    let remote = bare_remote(&env, "r");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
+    let root = root_of(&env, "f");
     std::fs::write(
         root.join("raw/a.yaml"),
         format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1)),
@@ -271,9 +232,9 @@ fn an_interrupted_ingestion_is_committed_later_with_its_own_message() {
 #[test]
 fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
     let env = TestEnv::sqlite();
-    let remote = bare(&env);
-    env.ok(&["fabric", "add", "f", "--git-url", &url(&remote)]);
-    let root = root_of(&env);
+    let remote = bare_remote(&env, "r");
+    env.ok(&["fabric", "add", "f", "--git-url", &file_url(&remote)]);
+    let root = root_of(&env, "f");
     std::fs::write(
         root.join("raw/a.yaml"),
         format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1)),
@@ -284,7 +245,7 @@ fn a_blocked_git_state_is_shown_and_raw_files_keep_being_validated() {
     let other = env.path("other");
     git(
         env.dir.path(),
-        &["clone", "-q", &url(&remote), other.to_str().unwrap()],
+        &["clone", "-q", &file_url(&remote), other.to_str().unwrap()],
     );
     std::fs::write(root.join("raw/b.yaml"), vpc("vpc-1", 2)).unwrap();
     std::fs::write(env.path("theirs.yaml"), vpc("vpc-1", 3)).unwrap();

@@ -706,26 +706,6 @@ fn usage_errors() {
     env.expect_code(&["ingest", "--fabric", "f", "--poll", "1s"], 2);
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Someone Else",
-            "-c",
-            "user.email=else@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn each_run_of_a_fabric_in_git_is_one_commit_and_push() {
     let env = TestEnv::sqlite();

@@ -615,7 +615,18 @@ fn out_of_range_integer() {
         &text,
         "spec.subnets.default.vlan",
         (12, 13),
-        "expected u16, found 70000",
+        "expected an integer from 0 to 65535 (u16), found 70000",
+    );
+}
+
+#[test]
+fn negative_integer_for_an_unsigned_field() {
+    let text = VPC.replace("vlan: 1001", "vlan: -5");
+    assert_decode_error(
+        &text,
+        "spec.subnets.default.vlan",
+        (12, 13),
+        "expected an integer from 0 to 65535 (u16), found -5",
     );
 }
 

@@ -300,7 +300,8 @@ impl<'de> NodeDe<'de, '_> {
     }
 }
 
-/// The integer types, for range checks with one message shape: `expected u16, found 70000`.
+/// The integer types, for range checks with one message shape:
+/// `expected an integer from 0 to 65535 (u16), found 70000`.
 #[derive(Clone, Copy)]
 enum Int {
     I8,
@@ -331,8 +332,41 @@ impl Int {
         }
     }
 
+    fn min(self) -> i128 {
+        match self {
+            Int::I8 => i8::MIN.into(),
+            Int::I16 => i16::MIN.into(),
+            Int::I32 => i32::MIN.into(),
+            Int::I64 => i64::MIN.into(),
+            Int::I128 => i128::MIN,
+            Int::U8 | Int::U16 | Int::U32 | Int::U64 | Int::U128 => 0,
+        }
+    }
+
+    fn max(self) -> u128 {
+        match self {
+            Int::I8 => i8::MAX as u128,
+            Int::I16 => i16::MAX as u128,
+            Int::I32 => i32::MAX as u128,
+            Int::I64 => i64::MAX as u128,
+            Int::I128 => i128::MAX as u128,
+            Int::U8 => u8::MAX.into(),
+            Int::U16 => u16::MAX.into(),
+            Int::U32 => u32::MAX.into(),
+            Int::U64 => u64::MAX.into(),
+            Int::U128 => u128::MAX,
+        }
+    }
+
     fn visit_i128<'de, V: Visitor<'de>>(self, n: i128, visitor: V) -> Result<V::Value, Error> {
-        let out_of_range = || Error::new(format!("expected {}, found {n}", self.name()));
+        let out_of_range = || {
+            Error::new(format!(
+                "expected an integer from {} to {} ({}), found {n}",
+                self.min(),
+                self.max(),
+                self.name()
+            ))
+        };
         match self {
             Int::I8 => visitor.visit_i8(i8::try_from(n).map_err(|_| out_of_range())?),
             Int::I16 => visitor.visit_i16(i16::try_from(n).map_err(|_| out_of_range())?),
