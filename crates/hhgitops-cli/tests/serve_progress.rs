@@ -17,14 +17,21 @@ fn reference_fabric() -> Option<Vec<u8>> {
     let shared = shared_dir()?;
     let gen = Command::new("python3")
         .arg(shared.join("tools/gen_vlab_wiring.py"))
-        .args(["--spines", "8", "--eslag-leaf-groups"])
+        // The form that validates (bench/ingest.sh): every switch within the 48 ports of its `vs` profile.
+        .args([
+            "--spines",
+            "2",
+            "--fabric-links",
+            "1",
+            "--eslag-leaf-groups",
+        ])
         .arg("2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2")
-        .args(["--orphan-leafs", "16", "--eslag-servers", "16"])
+        .args(["--orphan-leafs", "16", "--eslag-servers", "20"])
         .args([
             "--unbundled-servers",
-            "16",
+            "20",
             "--bundled-servers",
-            "16",
+            "13",
             "--vpcs",
         ])
         .output()
