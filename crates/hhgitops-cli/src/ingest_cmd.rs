@@ -313,7 +313,7 @@ fn show_defaulted(
         return Err(Error::usage("--show-defaulted needs the files to show"));
     }
     let settings = match fabric {
-        Some(f) => hhgitops_engine::ingest::fabric_settings(f)?,
+        Some(f) => hhgitops_engine::config::fabric_settings(f)?,
         None => hhgitops_core::settings::FabricSettings::default(),
     };
     let mut code = EXIT_OK;

@@ -37,7 +37,7 @@ fn normalized(bytes: &[u8]) -> BTreeMap<String, String> {
     let r = parse_source("x", bytes, &Limits::default(), &s);
     r.objects
         .iter()
-        .map(|o| (format!("{}/{}", o.kind, o.name), o.normalized.clone()))
+        .map(|o| (format!("{}/{}", o.kind, o.name), o.normalized().clone()))
         .collect()
 }
 

@@ -5,6 +5,7 @@
 //! bytes or values and returns values, so it is tested with data alone and may be called from any number of
 //! tasks at once.
 
+pub mod accept;
 pub mod defaults;
 pub mod diag;
 pub mod diff;

@@ -44,7 +44,7 @@ fn by_key(bytes: &[u8], hydrate: Option<&HydrateConfig>) -> BTreeMap<(String, St
     report
         .objects
         .iter()
-        .map(|o| ((o.kind.to_string(), o.name.clone()), o.normalized.clone()))
+        .map(|o| ((o.kind.to_string(), o.name.clone()), o.normalized().clone()))
         .collect()
 }
 

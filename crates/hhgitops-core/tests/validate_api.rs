@@ -63,10 +63,10 @@ fn counts_documents_and_normalizes() {
     );
     let vpc = &r.objects[1];
     assert_eq!(
-        vpc.normalized,
+        vpc.normalized(),
         "apiVersion: vpc.githedgehog.com/v1beta1\nkind: VPC\nmetadata:\n  name: vpc-1\n  namespace: default\n  labels:\n    a: '1'\n    b: '2'\nspec:\n  subnets:\n    default:\n      subnet: 10.0.1.0/24\n      vlan: 1001\n  vlanNamespace: default\n"
     );
-    assert_eq!(content_hash(vpc.normalized.as_bytes()).len(), 64);
+    assert_eq!(content_hash(vpc.normalized().as_bytes()).len(), 64);
     assert!(vpc.valid);
 }
 

@@ -190,7 +190,7 @@ proptest! {
         let report = parse_source("normalized.yaml", first.as_bytes(), &Limits::default(), &FabricSettings::default());
         prop_assert_eq!(report.objects.len(), 1, "{}\n{:#?}", first, report.errors);
         let again = &report.objects[0];
-        prop_assert_eq!(&again.normalized, &first);
+        prop_assert_eq!(&again.normalized(), &first);
         prop_assert_eq!(&*again.object, &object);
     }
 }

@@ -48,7 +48,7 @@ fn samples_normalize_idempotently() {
         for o in &report.objects {
             let again = parse_source(
                 "normalized",
-                o.normalized.as_bytes(),
+                o.normalized().as_bytes(),
                 &Limits::default(),
                 &settings,
             );
@@ -58,13 +58,15 @@ fn samples_normalize_idempotently() {
                 o.kind,
                 o.name,
                 again.errors,
-                o.normalized
+                o.normalized()
             );
             assert_eq!(again.objects.len(), 1);
             assert_eq!(
-                again.objects[0].normalized, o.normalized,
+                again.objects[0].normalized(),
+                o.normalized(),
                 "{name} {} {}",
-                o.kind, o.name
+                o.kind,
+                o.name
             );
             assert_eq!(
                 again.objects[0].object, o.object,
@@ -72,8 +74,8 @@ fn samples_normalize_idempotently() {
                 o.kind, o.name
             );
             assert_eq!(
-                content_hash(again.objects[0].normalized.as_bytes()),
-                content_hash(o.normalized.as_bytes())
+                content_hash(again.objects[0].normalized().as_bytes()),
+                content_hash(o.normalized().as_bytes())
             );
         }
     }
@@ -93,7 +95,7 @@ fn sample_snapshots() {
                 "# {} {} (document {})\n",
                 o.kind, o.name, o.document
             ));
-            out.push_str(&o.normalized);
+            out.push_str(&o.normalized());
             out.push_str("---\n");
         }
         let snap = name.trim_end_matches(".yaml").replace("__", "-");

@@ -9,11 +9,13 @@ use hhgitops_core::validate::{parse_source, validate_state};
 use hhgitops_core::{yaml, Diagnostic};
 use serde::Serialize;
 
+use crate::config::fabric_settings;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
-use crate::ingest::{fabric_settings, load_managed, ErrorRecord};
 use crate::layout::GitOpsRoot;
+use crate::managed::load as load_managed;
 use crate::records::{read_manifest, ManifestState};
+use crate::report::ErrorRecord;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,7 +134,7 @@ pub fn validate_files_with(
     }
     let mut result = validate_state(&state, &settings);
     if let Some(f) = fabric {
-        crate::ingest::relocate(&GitOpsRoot::new(&f.root), &mut result.errors);
+        crate::managed::relocate(&GitOpsRoot::new(&f.root), &mut result.errors);
     }
     let mut managed_errors = Vec::new();
     for d in result.errors {

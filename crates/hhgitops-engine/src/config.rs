@@ -241,3 +241,9 @@ pub async fn refresh_from_cluster(
     tracing::info!(fabric = %fabric.name, "fabric configuration read from the cluster");
     Ok((updated, Refresh::Updated))
 }
+
+/// The validation settings of a fabric: CATALOGUE §1 defaults, its controller configuration, its `settings`
+/// option (see [`effective_settings`]).
+pub fn fabric_settings(fabric: &Fabric) -> Result<FabricSettings> {
+    effective_settings(fabric).map(|e| e.settings)
+}

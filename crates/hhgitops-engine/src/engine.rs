@@ -137,6 +137,27 @@ impl Engine {
         .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
 
+    /// [`Engine::git_commit`] in a session the caller keeps: the outcome of the commit and push, and the
+    /// session back (a sync commits its layout and its ingestion in one session).
+    pub async fn git_commit_in(
+        &self,
+        fabric: &Fabric,
+        session: GitSession,
+        message: String,
+    ) -> Result<(Result<GitOutcome>, GitSession)> {
+        let fabric = fabric.clone();
+        let settings = self.settings.git.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let r =
+                session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric));
+            (r, session)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("git task failed: {e}")))
+    }
+
     pub fn home(&self) -> &Home {
         &self.home
     }
@@ -321,6 +342,17 @@ impl Engine {
         let session = self
             .git_session(fabric, &format!("init {}", fabric.name))
             .await?;
+        let (report, git, _session) = self.init_in(fabric, migrate, session).await?;
+        Ok((report, git))
+    }
+
+    /// [`Engine::init`] in a Git session the caller opened (and gets back, for its next commit).
+    pub(crate) async fn init_in(
+        &self,
+        fabric: &Fabric,
+        migrate: bool,
+        session: Option<GitSession>,
+    ) -> Result<(InitReport, Option<GitOutcome>, Option<GitSession>)> {
         let work = move |fabric: Fabric| async move {
             let root = GitOpsRoot::new(&fabric.root);
             let plan = root.plan_init(&fabric.name, migrate)?;
@@ -342,14 +374,15 @@ impl Engine {
             let fabric = fabric.clone();
             crate::lock::run_owned(move || work(fabric)).await?
         };
-        let git = match session {
-            Some(s) => Some(
-                self.git_commit(fabric, s, init_commit_message(fabric, &report))
-                    .await?,
-            ),
-            None => None,
-        };
-        Ok((report, git))
+        match session {
+            Some(s) => {
+                let (git, s) = self
+                    .git_commit_in(fabric, s, init_commit_message(fabric, &report))
+                    .await?;
+                Ok((report, Some(git?), Some(s)))
+            }
+            None => Ok((report, None, None)),
+        }
     }
 
     pub async fn check(&self, fabric: &Fabric) -> Result<Vec<Problem>> {

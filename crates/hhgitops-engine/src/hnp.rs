@@ -144,7 +144,7 @@ fn scan_file(dir: &RootDir, kind: Kind, rel: &str, stem: &str) -> Result<Option<
         let o = &report.objects[0];
         if o.kind == kind {
             s.name = Some(o.name.clone());
-            s.normalized = Some(o.normalized.clone());
+            s.normalized = Some(o.normalized());
             s.annotations = o.object.metadata.annotations.as_ref().map_or(0, |a| {
                 a.keys().filter(|k| k.starts_with(ANNOTATION_MARK)).count()
             });
@@ -509,7 +509,7 @@ pub(crate) fn apply(
                     "{path} no longer holds one object; run init again"
                 )));
             };
-            dir.write_atomic(path, o.normalized.as_bytes())
+            dir.write_atomic(path, o.normalized().as_bytes())
                 .map_err(|e| Error::io("cannot write", dir.abs(path), e))?;
             applied.stripped.push(path.clone());
         }

@@ -136,7 +136,7 @@ pub struct HydrateRun {
     /// Values newly allocated.
     pub allocated: usize,
     pub report: Option<hhgitops_core::hydrate::HydrateReport>,
-    pub errors: Vec<crate::ingest::ErrorRecord>,
+    pub errors: Vec<crate::report::ErrorRecord>,
     /// The hydrated documents, normalized, as one YAML stream (empty when there are errors).
     #[serde(skip)]
     pub documents: String,
@@ -158,7 +158,7 @@ pub fn hydrate_files(
 ) -> Result<HydrateRun> {
     use hhgitops_core::hydrate::{decode_documents, hydrate, parse_fab_yaml, status};
     let mut settings = match fabric {
-        Some(f) => crate::ingest::fabric_settings(f)?,
+        Some(f) => crate::config::fabric_settings(f)?,
         None => FabricSettings::default(),
     };
     if let Some(path) = fabric_config {
@@ -179,7 +179,7 @@ pub fn hydrate_files(
         Some(f) => {
             let root = crate::layout::GitOpsRoot::new(&f.root);
             let manifest = root.current_manifest(&f.name)?;
-            let managed = crate::ingest::load_managed(&root, &manifest, &settings)?;
+            let managed = crate::managed::load(&root, &manifest, &settings)?;
             managed.state.iter().map(|e| e.object.clone()).collect()
         }
         None => Vec::new(),
@@ -215,7 +215,7 @@ pub fn hydrate_files(
                     .at(hhgitops_core::Span::new(e.line, e.column));
                 d.document = e.document;
                 run.errors
-                    .push(crate::ingest::ErrorRecord::from_diag(&d, ""));
+                    .push(crate::report::ErrorRecord::from_diag(&d, ""));
                 continue;
             }
         };
@@ -223,7 +223,7 @@ pub fn hydrate_files(
         run.errors.extend(
             errors
                 .iter()
-                .map(|d| crate::ingest::ErrorRecord::from_diag(d, "")),
+                .map(|d| crate::report::ErrorRecord::from_diag(d, "")),
         );
         for d in decoded {
             if objects
@@ -238,7 +238,7 @@ pub fn hydrate_files(
                 .in_file(&name)
                 .in_document(d.document);
                 run.errors
-                    .push(crate::ingest::ErrorRecord::from_diag(&e, ""));
+                    .push(crate::report::ErrorRecord::from_diag(&e, ""));
                 continue;
             }
             origin.push((parsed.len(), d.document));
@@ -291,7 +291,7 @@ pub fn hydrate_files(
                     }
                 }
                 run.errors
-                    .push(crate::ingest::ErrorRecord::from_diag(&d, ""));
+                    .push(crate::report::ErrorRecord::from_diag(&d, ""));
             }
         }
     }

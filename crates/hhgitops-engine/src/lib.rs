@@ -6,6 +6,7 @@
 //! operation is safe to run from many tasks at once (per-fabric locks serialize what must be serialized).
 
 pub mod atomic;
+pub mod changeset;
 pub mod check;
 pub mod clock;
 pub mod config;
@@ -23,12 +24,15 @@ pub mod ingest;
 pub mod layout;
 pub mod lock;
 pub mod maintain;
+pub mod managed;
 pub mod onboard;
 pub mod pending;
 pub mod progress;
 pub mod rawfiles;
 pub mod records;
+pub mod report;
 pub mod roots;
+pub mod run;
 pub mod sandbox;
 pub mod settings;
 pub mod status;

@@ -8,14 +8,16 @@ use std::collections::BTreeSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
+use crate::changeset::ChangeSet;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
-use crate::ingest::{fabric_settings, load_managed};
-use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
+use crate::layout::GitOpsRoot;
+use crate::managed::Opened;
 use crate::progress::{Operation as Op, Progress};
-use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest, Operation};
-use crate::txn::{recover, Failpoint, Transaction};
+use crate::records::{InventoryEntry, LogEntry, Operation};
+use crate::run::{Outcome, RunRecord};
+use crate::txn::{recover, Failpoint};
 use crate::Engine;
 
 /// Parses `KIND/NAME` (kind by name, plural or short name).
@@ -44,28 +46,13 @@ pub struct DeleteReport {
     pub git: Option<crate::gitops::GitOutcome>,
 }
 
-/// A fabric opened for maintenance (under its lock): interrupted work recovered, its managed state loaded.
-struct Opened {
-    root: GitOpsRoot,
-    settings: hhgitops_core::settings::FabricSettings,
-    manifest: Manifest,
-    managed: crate::ingest::ManagedState,
-}
-
-/// Blocking: called on the lock's thread ([`crate::lock::with_fabric_lock`]).
+/// A fabric opened for maintenance (under its lock; blocking, on the lock's thread): interrupted work recovered,
+/// then its managed state loaded once ([`crate::managed::open`]).
 fn open_managed(fabric: &Fabric) -> Result<Opened> {
     let root = GitOpsRoot::new(&fabric.root);
     let recovery = recover(&root.sandbox()?)?;
     report_recovery(&recovery);
-    let settings = fabric_settings(fabric)?;
-    let manifest = root.current_manifest(&fabric.name)?;
-    let managed = load_managed(&root, &manifest, &settings)?;
-    Ok(Opened {
-        root,
-        settings,
-        manifest,
-        managed,
-    })
+    crate::managed::open(fabric)
 }
 
 /// Deletes one managed object: its file, its inventory entry and its index row, logged, as one transaction.
@@ -133,7 +120,7 @@ async fn delete_locked(
     let Opened {
         root,
         settings,
-        mut manifest,
+        manifest,
         managed,
     } = open_managed(fabric)?;
     let rel = GitOpsRoot::managed_rel(kind, name);
@@ -164,7 +151,7 @@ async fn delete_locked(
         .into_iter()
         .filter(|d| !before.contains(&d.to_string()))
         .collect();
-    crate::ingest::relocate(&root, &mut blocked_by);
+    crate::managed::relocate(&root, &mut blocked_by);
     let mut report = DeleteReport {
         fabric: fabric.name.clone(),
         object: format!("{kind}/{name}"),
@@ -176,42 +163,38 @@ async fn delete_locked(
     if !report.blocked_by.is_empty() {
         return Ok(report);
     }
-    manifest
-        .inventory
-        .retain(|e| !(e.kind == kind.name() && e.name == name));
     let dir = root.sandbox()?;
-    let mut log = ArchiveLog::read(&dir, &fabric.name)?;
-    log.entries.push(LogEntry {
+    let mut changes = ChangeSet::new(&dir, false, &manifest);
+    changes.inventory.remove(&(kind, name.to_string()));
+    changes.remove(&rel, None)?;
+    changes.log(LogEntry {
         deleted: vec![format!("{kind}/{name}")],
         files: vec![rel.clone()],
         ..LogEntry::new(Operation::Delete)
     });
-    let mut txn = Transaction::begin(&dir)?;
-    txn.remove(&rel, None);
-    let manifest_yaml = manifest.to_yaml()?;
-    txn.put(MANIFEST, manifest_yaml.as_bytes())?;
-    txn.put(ARCHIVE_LOG, log.to_yaml()?.as_bytes())?;
-    txn.commit(failpoint)?;
+    let (manifest, _, manifest_sha) = changes.stage_manifest(manifest)?;
+    changes.seal(&fabric.name)?.commit(
+        &fabric.name,
+        failpoint,
+        "delete-before-commit",
+        &CancellationToken::new(),
+    )?;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     records
-        .replace_index(
-            &manifest.inventory,
-            Some(&sha256_hex(manifest_yaml.as_bytes())),
-        )
+        .replace_index(&manifest.inventory, Some(&manifest_sha))
         .await?;
-    let run = records.start_run("delete").await?;
-    records
-        .finish_run(
-            &run,
-            "success",
-            RunCounts {
-                deleted: 1,
-                ..Default::default()
-            },
-            &format!("delete {kind}/{name}"),
-            &serde_json::json!({}),
-        )
-        .await?;
+    RunRecord::record(
+        &records,
+        "delete",
+        Outcome::Success,
+        RunCounts {
+            deleted: 1,
+            ..Default::default()
+        },
+        &format!("delete {kind}/{name}"),
+        &serde_json::json!({}),
+    )
+    .await?;
     report.deleted = true;
     Ok(report)
 }
@@ -289,7 +272,7 @@ async fn reindex_locked(
     validate.set(1);
     let mut invalid = managed.problems.clone();
     invalid.extend(result.errors);
-    crate::ingest::relocate(&root, &mut invalid);
+    crate::managed::relocate(&root, &mut invalid);
     let mut report = ReindexReport {
         fabric: fabric.name.clone(),
         indexed: 0,

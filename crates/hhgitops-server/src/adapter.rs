@@ -10,11 +10,11 @@ use hhgitops_core::settings::FabricSettings;
 use hhgitops_core::validate::{parse_source, validate_state};
 use hhgitops_core::yaml;
 use hhgitops_engine::check::{FileValidation, ValidationReport};
+use hhgitops_engine::config::fabric_settings;
 use hhgitops_engine::fabric::Fabric;
-use hhgitops_engine::ingest::{
-    fabric_settings, load_managed, relocate, ErrorRecord, IngestOptions,
-};
+use hhgitops_engine::ingest::{ErrorRecord, IngestOptions};
 use hhgitops_engine::layout::GitOpsRoot;
+use hhgitops_engine::managed::{load as load_managed, relocate};
 use hhgitops_engine::records::{read_manifest, ManifestState};
 use hhgitops_engine::{Engine, Error};
 

@@ -483,9 +483,9 @@ fn object_detail(f: &Fabric, kind: Kind, name: &str) -> ApiResult<Detail> {
         .map_err(|e| ApiError::not_found(format!("{rel}: {e}")))?;
     let yaml = String::from_utf8(yaml)
         .map_err(|_| ApiError::conflict(format!("{rel} is not UTF-8; see the fabric's status")))?;
-    let settings = hhgitops_engine::ingest::fabric_settings(f)?;
+    let settings = hhgitops_engine::config::fabric_settings(f)?;
     let manifest = root.current_manifest(&f.name)?;
-    let managed = hhgitops_engine::ingest::load_managed(&root, &manifest, &settings)?;
+    let managed = hhgitops_engine::managed::load(&root, &manifest, &settings)?;
     let Some(entry) = managed.state.get(kind, name) else {
         return Err(ApiError::conflict(format!(
             "{rel} does not validate; see the fabric's status"

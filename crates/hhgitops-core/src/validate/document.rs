@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::diag::Diagnostic;
 use crate::kinds::Kind;
 use crate::model::{decode_object, Object};
-use crate::normalize::normalize;
 use crate::path::FieldPath;
 use crate::settings::FabricSettings;
 use crate::yaml::{Node, Value};
@@ -21,7 +20,7 @@ use super::object::check_object;
 /// The result of checking one non-empty document.
 pub(crate) struct CheckedDocument {
     /// Present when the document decoded into a typed object (even if object rules failed).
-    pub object: Option<(Object, Arc<Node>, String)>,
+    pub object: Option<(Object, Arc<Node>)>,
     pub kind: Option<Kind>,
     pub name: Option<String>,
     pub errors: Vec<Diagnostic>,
@@ -301,9 +300,8 @@ pub(crate) fn check_document(
         let span = super::check::locate(cx.root, &finding.path);
         cx.err(span, &finding.path, finding.message);
     }
-    let normalized = normalize(&object);
     CheckedDocument {
-        object: Some((object, root_arc.clone(), normalized)),
+        object: Some((object, root_arc.clone())),
         kind: Some(kind),
         name: Some(name),
         errors: cx.errors,

@@ -56,12 +56,18 @@ pub struct ParsedObject {
     /// Where the document starts.
     pub span: Span,
     pub object: Arc<Object>,
-    /// The normalized managed-file content (see [`crate::normalize`]).
-    pub normalized: String,
     /// The parsed document, for locating cross-object errors (see [`crate::state::Origin`]).
     pub root: Arc<Node>,
     /// False when the object decoded but broke object rules (its errors are in [`SourceReport::errors`]).
     pub valid: bool,
+}
+
+impl ParsedObject {
+    /// The normalized managed-file content (see [`crate::normalize`]). Computed on each call: parsing never
+    /// normalizes, so only what is written is (a managed file that is only read is hashed, never normalized).
+    pub fn normalized(&self) -> String {
+        crate::normalize::normalize(&self.object)
+    }
 }
 
 /// Everything [`parse_source`] found in one file.
@@ -207,7 +213,7 @@ fn check_documents(
             let span = checked
                 .object
                 .as_ref()
-                .map(|(_, root, _)| check::locate(root, &crate::field_path!("metadata", "name")))
+                .map(|(_, root)| check::locate(root, &crate::field_path!("metadata", "name")))
                 .unwrap_or(span);
             report.errors.push(
                 Diagnostic::new(format!("duplicate object: {kind} {name} is already defined in document {first} of this file"))
@@ -220,14 +226,13 @@ fn check_documents(
             continue;
         }
         seen.insert((kind, name.clone()), index);
-        if let Some((object, root, normalized)) = checked.object {
+        if let Some((object, root)) = checked.object {
             report.objects.push(ParsedObject {
                 kind,
                 name,
                 document: index,
                 span,
                 object: Arc::new(object),
-                normalized,
                 root,
                 valid,
             });

@@ -17,9 +17,11 @@ use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::IngestReport;
+use crate::progress::{Operation, Progress};
+use crate::run::{Outcome, RunRecord};
 use crate::Engine;
 
-use super::{fetch_live, load_desired};
+use super::{desired_state, fetch_live, DesiredSource};
 
 /// How the apply stage runs.
 #[derive(Debug, Clone)]
@@ -34,7 +36,22 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// Stops the run between apply ranks (what was applied is reported).
     pub cancel: tokio_util::sync::CancellationToken,
-    pub progress: crate::progress::Progress,
+    /// Where the stage reports (operation `apply`: `read`, `list`, `apply` per object). None by default.
+    pub progress: Progress,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            dry_run: false,
+            prune: false,
+            adopt: false,
+            client: ClientSettings::default(),
+            lock_timeout: Duration::from_secs(60),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            progress: Progress::none(),
+        }
+    }
 }
 
 /// What the apply stage did.
@@ -66,13 +83,11 @@ impl ApplyReport {
     }
 
     /// `success`, `rejected` or `failed`, as recorded in the runs table.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         if self.aborted.is_some() {
-            "failed"
-        } else if self.has_rejections() {
-            "rejected"
+            Outcome::Failed
         } else {
-            "success"
+            Outcome::done(self.has_rejections())
         }
     }
 
@@ -121,6 +136,20 @@ pub async fn apply_fabric(
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
+    let source = match preview {
+        Some(r) => DesiredSource::Preview(r),
+        None => DesiredSource::Disk,
+    };
+    apply_from(engine, fabric, opts, source).await
+}
+
+/// [`apply_fabric`] with the desired state from `source`.
+pub(crate) async fn apply_from(
+    engine: &Engine,
+    fabric: &Fabric,
+    opts: &ApplyOptions,
+    source: DesiredSource,
+) -> Result<ApplyReport> {
     let opts_owned = opts.clone();
     crate::lock::with_fabric_lock(
         engine,
@@ -128,7 +157,7 @@ pub async fn apply_fabric(
         opts.lock_timeout,
         &opts.cancel,
         move |engine, fabric, _cancel| async move {
-            apply_recorded(&engine, &fabric, &opts_owned, preview).await
+            apply_recorded(&engine, &fabric, &opts_owned, source).await
         },
     )
     .await
@@ -139,68 +168,61 @@ async fn apply_recorded(
     engine: &Engine,
     fabric: &Fabric,
     opts: &ApplyOptions,
-    preview: Option<IngestReport>,
+    source: DesiredSource,
 ) -> Result<ApplyReport> {
     let records = FabricRecords::new(engine.db(), &fabric.name);
-    let run_id = if opts.dry_run {
-        None
+    let run = if opts.dry_run {
+        RunRecord::none(&records)
     } else {
-        records.mark_interrupted().await?;
-        Some(records.start_run("sync").await?)
+        RunRecord::start(&records, "sync").await?
     };
-    let result = apply_locked(fabric, opts, preview).await;
-    if let Some(id) = &run_id {
-        match &result {
-            Ok(report) => {
-                let s = &report.summary;
-                let counts = RunCounts {
-                    files: 0,
-                    created: s.created as i64,
-                    updated: s.updated as i64,
-                    unchanged: s.unchanged as i64,
-                    deleted: s.deleted as i64,
-                    rejected: (s.rejected + s.failed + s.skipped) as i64,
-                };
-                let changed: Vec<&ObjectOutcome> = report
-                    .objects
-                    .iter()
-                    .filter(|o| o.status != Status::Unchanged)
-                    .collect();
-                let detail = serde_json::json!({
-                    "cluster": report.cluster,
-                    "prune": report.prune,
-                    "objects": changed,
-                    "summary": report.summary,
-                    "aborted": report.aborted,
-                });
-                records
-                    .finish_run(id, report.outcome(), counts, &report.message(), &detail)
-                    .await?;
-            }
-            Err(e) => {
-                let _ = records
-                    .finish_run(
-                        id,
-                        "failed",
-                        RunCounts::default(),
-                        &e.to_string(),
-                        &serde_json::json!({}),
-                    )
-                    .await;
-            }
+    let report = match apply_locked(fabric, opts, source).await {
+        Ok(r) => r,
+        Err(e) => {
+            run.fail_as(Outcome::Failed, &e).await;
+            return Err(e);
         }
-    }
-    result
+    };
+    let s = &report.summary;
+    let counts = RunCounts {
+        files: 0,
+        created: s.created as i64,
+        updated: s.updated as i64,
+        unchanged: s.unchanged as i64,
+        deleted: s.deleted as i64,
+        rejected: (s.rejected + s.failed + s.skipped) as i64,
+    };
+    let changed: Vec<&ObjectOutcome> = report
+        .objects
+        .iter()
+        .filter(|o| o.status != Status::Unchanged)
+        .collect();
+    let detail = serde_json::json!({
+        "cluster": report.cluster,
+        "prune": report.prune,
+        "objects": changed,
+        "summary": report.summary,
+        "aborted": report.aborted,
+    });
+    run.finish(report.outcome(), counts, &report.message(), &detail)
+        .await?;
+    Ok(report)
 }
 
 async fn apply_locked(
     fabric: &Fabric,
     opts: &ApplyOptions,
-    preview: Option<IngestReport>,
+    source: DesiredSource,
 ) -> Result<ApplyReport> {
     // On the lock's thread: the managed state is read directly.
-    let desired = load_desired(fabric, preview.as_ref())?;
+    let mut stage = opts.progress.stage(Operation::Apply, "read", Some(1));
+    let desired = desired_state(fabric, source)?;
+    stage.set(1);
+    let mut stage =
+        opts.progress
+            .stage(Operation::Apply, "list", Some(desired.bodies.len() as u64));
     let (cluster, live) = fetch_live(fabric, &opts.client, &desired).await?;
+    stage.set(desired.bodies.len() as u64);
     let entries = fabric_drift(&desired.bodies, &live, &fabric.name);
     let planned = plan(
         &entries,
@@ -216,6 +238,17 @@ async fn apply_locked(
         changes = planned.iter().filter(|p| p.action != Action::Unchanged).count(),
         "applying"
     );
+    let stage = std::sync::Mutex::new(opts.progress.stage(
+        Operation::Apply,
+        "apply",
+        Some(planned.len() as u64),
+    ));
+    let on_outcome = |o: &ObjectOutcome| {
+        stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .step(|| format!("{}/{}", o.kind, o.name));
+    };
     let execution = execute(
         &cluster,
         &planned,
@@ -223,7 +256,7 @@ async fn apply_locked(
             dry_run: opts.dry_run,
             prune: opts.prune,
         },
-        None,
+        opts.progress.is_active().then_some(&on_outcome as _),
     )
     .await;
     let summary = ExecutionSummary::of(&execution.outcomes);

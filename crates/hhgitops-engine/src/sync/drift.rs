@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::fabric::Fabric;
+use crate::progress::{Operation, Progress};
 use crate::Engine;
 
 use super::fetch_live;
@@ -37,7 +38,19 @@ pub async fn drift(
     client: &ClientSettings,
     lock_timeout: Duration,
 ) -> Result<DriftReport> {
+    drift_with(engine, fabric, client, lock_timeout, &Progress::none()).await
+}
+
+/// [`drift`], reporting its stages to `progress` (operation `drift`: `read`, `list`, `compare`).
+pub async fn drift_with(
+    engine: &Engine,
+    fabric: &Fabric,
+    client: &ClientSettings,
+    lock_timeout: Duration,
+    progress: &Progress,
+) -> Result<DriftReport> {
     let started = std::time::Instant::now();
+    let mut stage = progress.stage(Operation::Drift, "read", Some(1));
     // The managed state is read under the lock, on the lock's thread; the cluster is read without it.
     let desired = crate::lock::with_fabric_lock(
         engine,
@@ -47,10 +60,16 @@ pub async fn drift(
         |_engine, fabric, _cancel| async move { super::load_desired(&fabric, None) },
     )
     .await?;
+    stage.set(1);
     let read = started.elapsed();
+    let total = desired.bodies.len() as u64;
+    let mut stage = progress.stage(Operation::Drift, "list", Some(total));
     let (cluster, live) = fetch_live(fabric, client, &desired).await?;
+    stage.set(total);
     let listed = started.elapsed();
+    let mut stage = progress.stage(Operation::Drift, "compare", Some(total));
     let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
+    stage.set(total);
     tracing::debug!(
         fabric = %fabric.name,
         desired = desired.bodies.len(),

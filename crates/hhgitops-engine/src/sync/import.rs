@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hhgitops_core::accept::accept_until_valid;
 use hhgitops_core::diff::{fabric_label, importable};
 use hhgitops_core::model::wiring::BUILTIN_SWITCH_PROFILES;
 use hhgitops_core::state::Origin;
-use hhgitops_core::validate::{parse_source, validate_state, ParsedObject};
+use hhgitops_core::validate::{parse_source, ParsedObject};
 use hhgitops_core::{yaml, Kind};
 use hhgitops_kube::{ClientSettings, LiveObjects};
 use serde::Serialize;
@@ -19,14 +20,17 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
-use crate::error::{Error, Result};
+use crate::changeset::ChangeSet;
+use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::gitops::GitOutcome;
 use crate::index::{FabricRecords, RunCounts};
-use crate::ingest::{fabric_settings, load_managed, ErrorRecord};
-use crate::layout::{GitOpsRoot, ARCHIVE_LOG, MANIFEST};
-use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Operation};
-use crate::txn::{recover, Failpoint, Transaction};
+use crate::layout::GitOpsRoot;
+use crate::progress::{Operation, Progress};
+use crate::records::{InventoryEntry, LogEntry, Operation as LogOperation};
+use crate::report::ErrorRecord;
+use crate::run::{Outcome, RunRecord};
+use crate::txn::{recover, Failpoint};
 use crate::Engine;
 
 use super::{connect, kube_error};
@@ -39,7 +43,20 @@ pub struct ImportOptions {
     pub failpoint: Failpoint,
     /// Stops the import at its next safe point (before the commit point); nothing is written then.
     pub cancel: CancellationToken,
-    pub progress: crate::progress::Progress,
+    /// Where the import reports its stages (`list`; `parse` and `write` per object). None by default.
+    pub progress: Progress,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            client: ClientSettings::default(),
+            lock_timeout: Duration::from_secs(60),
+            failpoint: Failpoint::default(),
+            cancel: CancellationToken::new(),
+            progress: Progress::none(),
+        }
+    }
 }
 
 /// A cluster object that was not imported because it does not validate.
@@ -167,9 +184,9 @@ async fn import_locked(
 ) -> Result<ImportReport> {
     opts.failpoint.hit("import-locked");
     let records = FabricRecords::new(engine.db(), &fabric.name);
-    records.mark_interrupted().await?;
-    let run = records.start_run("import").await?;
+    let run = RunRecord::start(&records, "import").await?;
     let result = async {
+        let mut stage = opts.progress.stage(Operation::Import, "list", None);
         let cluster = connect(fabric, &opts.client).await?;
         let served = cluster
             .served_kinds()
@@ -184,28 +201,16 @@ async fn import_locked(
             .list_all(&served)
             .await
             .map_err(|e| kube_error(fabric, e))?;
+        stage.set(live.len() as u64);
         let url = cluster.url().to_string();
         // On the lock's own thread: the file work is called directly.
-        import_files(fabric, &url, &live, &opts.failpoint, cancel)
+        import_files(fabric, &url, &live, opts, cancel)
     }
     .await;
     let (report, inventory, manifest_sha) = match result {
         Ok(x) => x,
         Err(e) => {
-            let outcome = if matches!(e, Error::Cancelled(_)) {
-                "cancelled"
-            } else {
-                "failed"
-            };
-            let _ = records
-                .finish_run(
-                    &run,
-                    outcome,
-                    RunCounts::default(),
-                    &e.to_string(),
-                    &serde_json::json!({}),
-                )
-                .await;
+            run.fail(&e).await;
             return Err(e);
         }
     };
@@ -215,26 +220,20 @@ async fn import_locked(
             .await?;
     }
     let s = &report.summary;
-    records
-        .finish_run(
-            &run,
-            if report.has_rejections() {
-                "rejected"
-            } else {
-                "success"
-            },
-            RunCounts {
-                files: 0,
-                created: s.created as i64,
-                updated: s.updated as i64,
-                unchanged: s.unchanged as i64,
-                deleted: 0,
-                rejected: s.rejected as i64,
-            },
-            &report.commit_message(),
-            &serde_json::json!({"cluster": report.cluster, "rejected": report.rejected, "skipped": report.skipped}),
-        )
-        .await?;
+    run.finish(
+        Outcome::done(report.has_rejections()),
+        RunCounts {
+            files: 0,
+            created: s.created as i64,
+            updated: s.updated as i64,
+            unchanged: s.unchanged as i64,
+            deleted: 0,
+            rejected: s.rejected as i64,
+        },
+        &report.commit_message(),
+        &serde_json::json!({"cluster": report.cluster, "rejected": report.rejected, "skipped": report.skipped}),
+    )
+    .await?;
     Ok(report)
 }
 
@@ -257,12 +256,14 @@ fn skip_reason(kind: Kind, name: &str, live: &Value, fabric: &str) -> Option<Str
 
 type ImportOutcome = (ImportReport, Vec<InventoryEntry>, String);
 
-/// The file-system half (blocking, with the fabric lock held).
+/// The file-system half (blocking, with the fabric lock held): each object validated on its own, then the
+/// objects that fail the whole-state rules dropped until none does (core's [`accept_until_valid`]), then the
+/// writes planned into one change set and committed.
 fn import_files(
     fabric: &Fabric,
     url: &str,
     live: &LiveObjects,
-    failpoint: &Failpoint,
+    opts: &ImportOptions,
     cancel: &CancellationToken,
 ) -> Result<ImportOutcome> {
     let root = GitOpsRoot::new(&fabric.root);
@@ -271,9 +272,12 @@ fn import_files(
     for m in recovery.refused.iter().chain(&recovery.resolved) {
         tracing::warn!("{m}");
     }
-    let settings = fabric_settings(fabric)?;
-    let mut manifest = root.current_manifest(&fabric.name)?;
-    let managed = load_managed(&root, &manifest, &settings)?;
+    let crate::managed::Opened {
+        settings,
+        manifest,
+        managed,
+        ..
+    } = crate::managed::open(fabric)?;
     let mut report = ImportReport {
         fabric: fabric.name.clone(),
         cluster: url.to_string(),
@@ -291,12 +295,15 @@ fn import_files(
         git: None,
     };
 
-    // 1. Each object on its own: structure, strict decoding, object rules, normalized form.
+    // Each object on its own: structure, strict decoding, object rules.
     let limits = yaml::Limits::default();
-    let mut accepted: BTreeMap<(Kind, String), ParsedObject> = BTreeMap::new();
-    let mut source_of: BTreeMap<String, (Kind, String)> = BTreeMap::new();
+    let mut candidates: Vec<(String, ParsedObject)> = Vec::new();
+    let mut stage = opts
+        .progress
+        .stage(Operation::Import, "parse", Some(live.len() as u64));
     for ((kind, name), obj) in live {
         let label = format!("{kind}/{name}");
+        stage.step(|| label.clone());
         if let Some(reason) = skip_reason(*kind, name, obj, &fabric.name) {
             report.skipped.push(ImportSkip {
                 object: label,
@@ -308,10 +315,7 @@ fn import_files(
         let text = yaml::emit(&importable(obj));
         let rep = parse_source(&file, text.as_bytes(), &limits, &settings);
         match rep.objects.into_iter().next() {
-            Some(o) if rep.errors.is_empty() => {
-                source_of.insert(file, (*kind, name.clone()));
-                accepted.insert((*kind, name.clone()), o);
-            }
+            Some(o) if rep.errors.is_empty() => candidates.push((file, o)),
             _ => report.rejected.push(ImportRejection {
                 object: label,
                 errors: rep
@@ -323,11 +327,13 @@ fn import_files(
         }
     }
 
-    // 2. Cross-object rules over the state the fabric would have; drop what fails until nothing does.
-    loop {
-        let mut state = managed.state.clone();
-        for ((_, name), o) in &accepted {
-            let file = format!("cluster:{}/{name}", o.kind);
+    // Cross-object rules over the state the fabric would have; drop what fails until nothing does.
+    let verdict = accept_until_valid(
+        &managed.state,
+        &candidates,
+        |_, _| true,
+        |(file, _)| file.as_str(),
+        |state, (file, o)| {
             state.insert(
                 o.object.clone(),
                 Origin {
@@ -337,62 +343,55 @@ fn import_files(
                     root: Some(o.root.clone()),
                 },
             );
-        }
-        let result = validate_state(&state, &settings);
-        let mut failing: BTreeMap<(Kind, String), Vec<ErrorRecord>> = BTreeMap::new();
-        for d in &result.errors {
-            if let Some(key) = source_of.get(&d.file) {
-                if accepted.contains_key(key) {
-                    failing
-                        .entry(key.clone())
-                        .or_default()
-                        .push(ErrorRecord::from_diag(d, &d.file));
-                }
-            }
-        }
-        if failing.is_empty() {
-            break;
-        }
-        for (key, errors) in failing {
-            accepted.remove(&key);
-            report.rejected.push(ImportRejection {
-                object: format!("{}/{}", key.0, key.1),
-                errors,
-            });
-        }
+        },
+        &settings,
+    );
+    drop(verdict.state);
+    for (i, diags) in verdict.rejected {
+        let o = &candidates[i].1;
+        report.rejected.push(ImportRejection {
+            object: format!("{}/{}", o.kind, o.name),
+            errors: diags
+                .iter()
+                .map(|d| ErrorRecord::from_diag(d, &d.file))
+                .collect(),
+        });
     }
     report.rejected.sort_by(|a, b| a.object.cmp(&b.object));
 
-    // 3. Plan the writes.
-    let mut inventory: BTreeMap<(Kind, String), InventoryEntry> = BTreeMap::new();
-    for e in &manifest.inventory {
-        if let Some(k) = Kind::from_kind_name(&e.kind) {
-            inventory.insert((k, e.name.clone()), e.clone());
-        }
-    }
-    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
-    for ((kind, name), o) in &accepted {
-        let rel = GitOpsRoot::managed_rel(*kind, name);
-        let bytes = o.normalized.as_bytes();
+    // Plan the writes (objects normalized here, once each).
+    let mut changes = ChangeSet::new(&dir, false, &manifest);
+    let mut stage = opts.progress.stage(
+        Operation::Import,
+        "write",
+        Some(verdict.accepted.len() as u64),
+    );
+    for &i in &verdict.accepted {
+        let o = &candidates[i].1;
+        let (kind, name) = (o.kind, &o.name);
+        let rel = GitOpsRoot::managed_rel(kind, name);
+        let normalized = o.normalized();
+        let bytes = normalized.as_bytes();
         let sha = sha256_hex(bytes);
         let label = format!("{kind}/{name}");
-        match managed.files.get(&(*kind, name.clone())) {
+        match managed.files.get(&(kind, name.clone())) {
             Some(f) if f.sha256 == sha => report.unchanged.push(label),
             Some(_) => {
                 report.updated.push(label);
-                puts.push((rel.clone(), bytes.to_vec()));
+                changes.put(&rel, bytes)?;
             }
             None => {
                 report.created.push(label);
-                puts.push((rel.clone(), bytes.to_vec()));
+                changes.put(&rel, bytes)?;
             }
         }
-        let key = (*kind, name.clone());
-        let current = inventory
+        let key = (kind, name.clone());
+        let current = changes
+            .inventory
             .get(&key)
             .is_some_and(|e| e.sha256 == sha && e.file == rel);
         if !current {
-            inventory.insert(
+            changes.inventory.insert(
                 key,
                 InventoryEntry {
                     kind: kind.to_string(),
@@ -403,6 +402,7 @@ fn import_files(
                 },
             );
         }
+        stage.step(|| format!("{kind}/{name}"));
     }
     let in_cluster: BTreeSet<&(Kind, String)> = live.keys().collect();
     report.not_in_cluster = managed
@@ -417,27 +417,11 @@ fn import_files(
     report.summary.rejected = report.rejected.len();
     report.summary.skipped = report.skipped.len();
 
-    let manifest_path = root.manifest_path();
-    let old_manifest = dir
-        .read_max(MANIFEST, crate::records::MAX_RECORD_BYTES)
-        .map_err(|e| Error::io("cannot read", &manifest_path, e))?;
-    manifest.inventory = inventory.into_values().collect();
-    manifest.sort();
-    let new_manifest = manifest.to_yaml()?;
-    let manifest_changed = new_manifest.as_bytes() != old_manifest.as_slice();
-    if manifest_changed {
-        puts.push((MANIFEST.to_string(), new_manifest.clone().into_bytes()));
-    }
-    let manifest_sha = sha256_hex(if manifest_changed {
-        new_manifest.as_bytes()
-    } else {
-        &old_manifest
-    });
-    if puts.is_empty() {
+    let (manifest, _, manifest_sha) = changes.stage_manifest(manifest)?;
+    if changes.count() == 0 {
         return Ok((report, manifest.inventory, manifest_sha));
     }
-    let mut log = ArchiveLog::read(&dir, &fabric.name)?;
-    log.entries.push(LogEntry {
+    changes.log(LogEntry {
         created: report.created.clone(),
         updated: report.updated.clone(),
         unchanged: report.unchanged.clone(),
@@ -445,18 +429,15 @@ fn import_files(
             "from the cluster at {url}: {} object(s), {} rejected, {} skipped",
             report.summary.objects, report.summary.rejected, report.summary.skipped
         )),
-        ..LogEntry::new(Operation::Import)
+        ..LogEntry::new(LogOperation::Import)
     });
-    puts.push((ARCHIVE_LOG.to_string(), log.to_yaml()?.into_bytes()));
-    let mut txn = Transaction::begin(&dir)?;
-    for (target, bytes) in &puts {
-        crate::ingest::check_cancelled(cancel, &fabric.name)?;
-        txn.put(target, bytes)?;
-    }
     // The last safe point: past the commit point the import is finished whatever happens to its caller.
-    failpoint.hit("import-before-commit");
-    crate::ingest::check_cancelled(cancel, &fabric.name)?;
-    txn.commit(failpoint)?;
+    changes.seal(&fabric.name)?.commit(
+        &fabric.name,
+        &opts.failpoint,
+        "import-before-commit",
+        cancel,
+    )?;
     report.changed = true;
     Ok((report, manifest.inventory, manifest_sha))
 }
