@@ -80,6 +80,14 @@ impl Default for OpSettings {
     }
 }
 
+/// A stage the engine stopped at a safe point because the job was cancelled is `cancelled` in the progress.
+async fn stage_outcome<T>(sink: &JobCtx, stage: &str, r: Result<T, Error>) -> Result<T, Error> {
+    if let Err(Error::Cancelled(_)) = &r {
+        sink.stage(stage, "cancelled", serde_json::json!({})).await;
+    }
+    r
+}
+
 /// An engine error after part of a job was done: the job failed, or was cancelled at a safe point, with `done`.
 fn failure_after(e: Error, done: &serde_json::Value) -> JobFailure {
     match JobFailure::from(e) {
@@ -170,7 +178,7 @@ async fn run_in_span(
             };
             let report = hhgitops_engine::ingest::ingest(engine, fabric, &opts).await;
             progress.finish().await;
-            let report = report?;
+            let report = stage_outcome(sink, "ingest", report).await?;
             sink.stage("ingest", "done", ingest_counts(&report)).await;
             Ok(to_json(&report))
         }
@@ -197,7 +205,9 @@ async fn run_in_span(
             };
             let report = hhgitops_engine::ingest::ingest(engine, fabric, &opts).await;
             progress.finish().await;
-            let report = report.map_err(|e| failure_after(e, &done))?;
+            let report = stage_outcome(sink, "ingest", report)
+                .await
+                .map_err(|e| failure_after(e, &done))?;
             sink.stage("ingest", "done", ingest_counts(&report)).await;
             done["ingest"] = to_json(&report);
             if let Some(e) = &report.git_error {
