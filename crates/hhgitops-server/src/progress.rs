@@ -203,7 +203,9 @@ mod tests {
     use super::*;
     use hhgitops_engine::progress::Operation;
 
-    fn recorder() -> (Writer, Arc<Mutex<Vec<(Instant, serde_json::Value)>>>) {
+    type Written = Arc<Mutex<Vec<(Instant, serde_json::Value)>>>;
+
+    fn recorder() -> (Writer, Written) {
         let out = Arc::new(Mutex::new(Vec::new()));
         let o = out.clone();
         let w: Writer = Arc::new(move |v| {
