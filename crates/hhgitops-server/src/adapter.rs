@@ -12,10 +12,11 @@ use hhgitops_core::yaml;
 use hhgitops_engine::check::{FileValidation, ValidationReport};
 use hhgitops_engine::config::fabric_settings;
 use hhgitops_engine::fabric::Fabric;
-use hhgitops_engine::ingest::{ErrorRecord, IngestOptions};
+use hhgitops_engine::ingest::IngestOptions;
 use hhgitops_engine::layout::GitOpsRoot;
 use hhgitops_engine::managed::{load as load_managed, relocate};
 use hhgitops_engine::records::{read_manifest, ManifestState};
+use hhgitops_engine::report::ErrorRecord;
 use hhgitops_engine::{Engine, Error};
 
 use crate::error::ApiError;
