@@ -347,7 +347,7 @@ fn upload_job_ingests_with_events_in_order_and_the_same_result() {
     if files[0].get("takenBy").is_none() {
         let stages: Vec<String> = events
             .iter()
-            .filter(|(e, _)| e == "progress")
+            .filter(|(e, d)| e == "progress" && d.get("operation").is_none())
             .map(|(_, d)| {
                 format!(
                     "{}:{}",

@@ -180,6 +180,16 @@ impl FabricRecords {
         entries: &[InventoryEntry],
         manifest_sha: Option<&str>,
     ) -> Result<()> {
+        self.replace_index_with(entries, manifest_sha, None).await
+    }
+
+    /// [`replace_index`](Self::replace_index), counting the rows written in `stage` (per statement of 100).
+    pub async fn replace_index_with(
+        &self,
+        entries: &[InventoryEntry],
+        manifest_sha: Option<&str>,
+        mut stage: Option<&mut crate::progress::Stage>,
+    ) -> Result<()> {
         let now = crate::clock::now_rfc3339();
         let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM managed_objects WHERE fabric = $1")
@@ -226,6 +236,9 @@ impl FabricRecords {
                     .bind(&now);
             }
             q.execute(&mut *tx).await?;
+            if let Some(s) = stage.as_deref_mut() {
+                s.set(s.done() + chunk.len() as u64);
+            }
         }
         sqlx::query("UPDATE fabrics SET index_manifest_sha256 = $1 WHERE name = $2")
             .bind(manifest_sha)

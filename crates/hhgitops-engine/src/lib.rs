@@ -35,6 +35,7 @@ pub mod report;
 pub mod roots;
 pub mod run;
 pub mod sandbox;
+pub mod settings;
 pub mod status;
 pub mod sync;
 pub mod txn;
@@ -42,3 +43,4 @@ pub mod watch;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorClass, Result};
+pub use settings::Settings;

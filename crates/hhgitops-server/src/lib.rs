@@ -12,6 +12,7 @@ pub mod background;
 pub mod data;
 pub mod error;
 pub mod jobs;
+pub mod progress;
 pub mod replica;
 pub mod runner;
 pub mod state;

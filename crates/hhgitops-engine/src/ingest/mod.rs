@@ -95,7 +95,7 @@ impl Default for IngestOptions {
             dry_run: false,
             only: None,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
-            lock_timeout: Duration::from_secs(60),
+            lock_timeout: crate::settings::DEFAULT_LOCK_TIMEOUT,
             failpoint: Failpoint::default(),
             after_read: None,
             cancel: CancellationToken::new(),

@@ -248,6 +248,12 @@ impl Run {
             if self.w.cancel.is_cancelled() || self.ended.is_some() {
                 return;
             }
+            // A subscriber that fell behind is caught up before anything new is looked at (nothing is lost:
+            // files that arrive meanwhile are found by this round's scan).
+            tokio::select! {
+                _ = self.w.shared.drain() => {}
+                _ = self.w.cancel.cancelled() => return,
+            }
             let now = Instant::now();
             let inbox = self.inbox.take();
             let mut scan_now = inbox.dirty || now >= next_scan;

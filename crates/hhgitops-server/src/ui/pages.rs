@@ -1307,6 +1307,38 @@ struct OutcomeRow {
     message: String,
 }
 
+/// One engine stage of a job (`ingest parse`): how far it got and what it was at.
+struct StepRow {
+    key: String,
+    label: String,
+    state: String,
+    done: u64,
+    total: Option<u64>,
+    count: String,
+    current: String,
+}
+
+fn step_row(key: &str, v: &Value) -> StepRow {
+    let done = v["done"].as_u64().unwrap_or(0);
+    let total = v["total"].as_u64();
+    StepRow {
+        key: key.to_string(),
+        label: format!(
+            "{} {}",
+            v["operation"].as_str().unwrap_or(""),
+            v["stage"].as_str().unwrap_or("")
+        ),
+        state: v["state"].as_str().unwrap_or("").to_string(),
+        done,
+        total,
+        count: match total {
+            Some(t) => format!("{} of {}", count(done as i64), count(t as i64)),
+            None => count(done as i64),
+        },
+        current: v["current"].as_str().unwrap_or("").to_string(),
+    }
+}
+
 struct FileRow {
     file: String,
     status: String,
@@ -1348,6 +1380,7 @@ struct JobBody {
     csrf: String,
     live: bool,
     stages: Vec<(String, String, String)>,
+    steps: Vec<StepRow>,
     error: Option<String>,
     sections: Vec<(String, Vec<(String, String)>)>,
     plan: Option<Plan>,
@@ -1387,8 +1420,20 @@ fn job_body(j: &Job, session: &Session, page_no: i64) -> JobBody {
         params.push(format!("files: {}", j.params.files.join(", ")));
     }
     let mut stages: Vec<(String, String, String)> = Vec::new();
+    let mut steps: Vec<StepRow> = Vec::new();
     if let Some(p) = j.progress.as_object() {
-        let mut keys: Vec<&String> = p.keys().collect();
+        // The engine's stages (`operation.stage` keys, carrying an `operation`), in the order they began.
+        let mut engine: Vec<(&String, &Value)> = p
+            .iter()
+            .filter(|(_, v)| v.get("operation").is_some())
+            .collect();
+        engine.sort_by_key(|(_, v)| v["order"].as_u64().unwrap_or(u64::MAX));
+        steps = engine.into_iter().map(|(k, v)| step_row(k, v)).collect();
+        let mut keys: Vec<&String> = p
+            .iter()
+            .filter(|(_, v)| v.get("operation").is_none())
+            .map(|(k, _)| k)
+            .collect();
         keys.sort_by_key(|k| STAGE_ORDER.iter().position(|s| s == k).unwrap_or(99));
         for k in keys {
             let st = &p[k.as_str()];
@@ -1421,6 +1466,7 @@ fn job_body(j: &Job, session: &Session, page_no: i64) -> JobBody {
         csrf: session.csrf.clone(),
         live,
         stages,
+        steps,
         error: j
             .error
             .as_ref()
