@@ -407,7 +407,7 @@ fn ingest_files(
         drop(state);
         (None, None)
     };
-    if !(keep_state && !opts.dry_run) {
+    if !keep_state || opts.dry_run {
         drop(std::mem::take(&mut managed.state));
     }
 
