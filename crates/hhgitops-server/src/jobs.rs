@@ -660,6 +660,11 @@ impl JobStore {
         result: Option<&serde_json::Value>,
         error: Option<&serde_json::Value>,
     ) -> Result<bool, sqlx::Error> {
+        // Serialized with claims (as enqueues are): the end is stamped inside the lock a claim takes before it
+        // stamps the next job's start, so the fabric's next job never starts before this one's recorded end.
+        let _local = self.local.lock().await;
+        let mut tx = self.db.begin_write().await?;
+        self.serialize_pg(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, finished_at = $2, result = $3, error = $4, lease_until = NULL \
              WHERE id = $5 AND owner = $6 AND state = 'running'",
@@ -670,8 +675,9 @@ impl JobStore {
         .bind(error.map(|e| e.to_string()))
         .bind(id)
         .bind(owner)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -291,10 +291,10 @@ impl<'de> NodeDe<'de, '_> {
             }
             Value::Float(f) if f.is_finite() => Err(Error::new(format!(
                 "expected {}, found {}",
-                ty.name(),
+                ty.expected(),
                 float_text(*f)
             ))),
-            _ => Err(self.fail(ty.name())),
+            _ => Err(self.fail(&ty.expected())),
         };
         self.pin(r)
     }
@@ -332,6 +332,16 @@ impl Int {
         }
     }
 
+    /// What a value of this type must be: `an integer from 0 to 65535 (u16)`.
+    fn expected(self) -> String {
+        format!(
+            "an integer from {} to {} ({})",
+            self.min(),
+            self.max(),
+            self.name()
+        )
+    }
+
     fn min(self) -> i128 {
         match self {
             Int::I8 => i8::MIN.into(),
@@ -359,14 +369,7 @@ impl Int {
     }
 
     fn visit_i128<'de, V: Visitor<'de>>(self, n: i128, visitor: V) -> Result<V::Value, Error> {
-        let out_of_range = || {
-            Error::new(format!(
-                "expected an integer from {} to {} ({}), found {n}",
-                self.min(),
-                self.max(),
-                self.name()
-            ))
-        };
+        let out_of_range = || Error::new(format!("expected {}, found {n}", self.expected()));
         match self {
             Int::I8 => visitor.visit_i8(i8::try_from(n).map_err(|_| out_of_range())?),
             Int::I16 => visitor.visit_i16(i16::try_from(n).map_err(|_| out_of_range())?),
@@ -1013,12 +1016,22 @@ mod tests {
         let e = fails::<Obj>("name: x\nport: 70000\n");
         assert_eq!(
             (e.path.to_string(), e.span, e.message.as_str()),
-            ("port".into(), Span::new(2, 7), "expected u16, found 70000")
+            (
+                "port".into(),
+                Span::new(2, 7),
+                "expected an integer from 0 to 65535 (u16), found 70000"
+            )
         );
         let e = fails::<Obj>("name: x\nport: -1\n");
-        assert_eq!(e.message, "expected u16, found -1");
+        assert_eq!(
+            e.message,
+            "expected an integer from 0 to 65535 (u16), found -1"
+        );
         let e = fails::<Obj>("name: x\nport: '80'\n");
-        assert_eq!(e.message, "expected u16, found string \"80\"");
+        assert_eq!(
+            e.message,
+            "expected an integer from 0 to 65535 (u16), found string \"80\""
+        );
         let e = fails::<Obj>("name: x\nmode: l4-vni\n");
         assert_eq!(
             (e.path.to_string(), e.span),
@@ -1074,7 +1087,7 @@ mod tests {
         assert!(decode::<i64>(&root("18446744073709551615")).is_err());
         assert_eq!(
             decode::<u8>(&root("256")).err().map(|e| e.message),
-            Some("expected u8, found 256".into())
+            Some("expected an integer from 0 to 255 (u8), found 256".into())
         );
         assert_eq!(decode::<f64>(&root("3")).ok(), Some(3.0));
         assert_eq!(
