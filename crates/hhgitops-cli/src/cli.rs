@@ -34,8 +34,39 @@ pub struct Args {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub settings: SettingArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The operational settings (README "Settings"): each flag overrides its `HHGITOPS_*` variable; both are read
+/// by `hhgitops_engine::Settings::resolve`, never here.
+#[derive(Debug, ClapArgs)]
+#[command(next_help_heading = "Settings (each also from its HHGITOPS_* variable)")]
+pub struct SettingArgs {
+    /// Wait this long for another operation on the same fabric (e.g. 60, 0.5, 2m) [env: HHGITOPS_LOCK_TIMEOUT; default: 60s]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+    /// Time one request to a fabric's Kubernetes API may take [env: HHGITOPS_KUBE_TIMEOUT; default: 30s]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub kube_timeout: Option<String>,
+    /// Requests in flight at once to a fabric's Kubernetes API [env: HHGITOPS_KUBE_CONCURRENCY; default: 8]
+    #[arg(long, global = true, value_name = "N")]
+    pub kube_concurrency: Option<String>,
+    /// Author and committer of hhgitops' commits, "Name <email>" [env: HHGITOPS_GIT_AUTHOR]
+    #[arg(long, global = true, value_name = "AUTHOR")]
+    pub git_author: Option<String>,
+    /// Commits of at least N changed files are built with Git's plumbing [env: HHGITOPS_GIT_BULK_MIN; default: 128]
+    #[arg(long, global = true, value_name = "N", hide = true)]
+    pub git_bulk_min: Option<String>,
+    /// Largest raw file (and upload) accepted, in bytes [env: HHGITOPS_MAX_FILE_SIZE; default: 8 MiB]
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_file_size: Option<String>,
+    /// Fabrics worked on at the same time (ingest --all, watchers) [env: HHGITOPS_JOBS; default: 4]
+    #[arg(long, global = true, value_name = "N")]
+    pub jobs: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,12 +313,6 @@ pub struct IngestArgs {
     /// Report what would happen and write nothing
     #[arg(long, conflicts_with = "watch")]
     pub dry_run: bool,
-    /// Largest raw file accepted, in bytes [default: 8 MiB]
-    #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
-    pub max_file_size: Option<u64>,
-    /// With --all (and --watch): how many fabrics are ingested at the same time [default: 4]
-    #[arg(long, value_name = "N", env = "HHGITOPS_JOBS", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub jobs: Option<u32>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -428,8 +453,8 @@ pub struct ServeArgs {
     /// Log format on stderr
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], env = "HHGITOPS_LOG_FORMAT")]
     pub log_format: String,
-    /// Sync every fabric this often unless it has its own interval (e.g. 10m) [default: off]
-    #[arg(long, value_name = "DURATION", env = "HHGITOPS_SYNC_INTERVAL")]
+    /// Sync every fabric this often unless it has its own interval (e.g. 10m) [env: HHGITOPS_SYNC_INTERVAL; default: off]
+    #[arg(long, value_name = "DURATION")]
     pub sync_interval: Option<String>,
     /// /metrics needs a token (read scope)
     #[arg(long, env = "HHGITOPS_METRICS_TOKEN_REQUIRED")]
@@ -446,7 +471,4 @@ pub struct ServeArgs {
     /// How long running jobs get to reach a safe point on SIGTERM/SIGINT, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub shutdown_grace: u64,
-    /// Largest raw file accepted (uploads included), in bytes [default: 64 MiB]
-    #[arg(long, value_name = "BYTES", env = "HHGITOPS_MAX_FILE_SIZE")]
-    pub max_file_size: Option<u64>,
 }

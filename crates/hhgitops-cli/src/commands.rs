@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use hhgitops_engine::fabric::{Fabric, FabricSpec};
 use hhgitops_engine::home::Home;
+use hhgitops_engine::settings::{SettingFlags, Settings};
 use hhgitops_engine::{Engine, Error};
 
 use crate::cli::{Args, Command, FabricCommand, FabricSelect, InitArgs};
@@ -42,30 +43,29 @@ fn resolve_home(explicit: Option<PathBuf>) -> Result<Home, Error> {
     Home::resolve(explicit.as_deref(), xdg.as_deref(), user.as_deref())
 }
 
-async fn dispatch(args: Args) -> Result<u8, Error> {
-    let home = resolve_home(args.home)?;
-    let mut git = hhgitops_engine::gitops::GitSettings::default();
-    if let Ok(a) = std::env::var("HHGITOPS_GIT_AUTHOR") {
-        git.author = hhgitops_git::Author::parse(&a).map_err(|e| {
-            Error::usage(format!(
-                "HHGITOPS_GIT_AUTHOR={a:?}: {e} (expected \"Name <email>\")"
-            ))
-        })?;
-    }
-    if let Ok(v) = std::env::var("HHGITOPS_GIT_BULK_MIN") {
-        if !v.is_empty() {
-            git.bulk_commit_min = v.parse().map_err(|_| {
-                Error::usage(format!(
-                    "HHGITOPS_GIT_BULK_MIN={v:?}: expected a number of changed files"
-                ))
-            })?;
-        }
-    }
+/// The one place the CLI turns its setting flags and the `HHGITOPS_*` variables into [`Settings`].
+pub fn resolve_settings(args: &Args) -> Result<Settings, Error> {
+    let a = &args.settings;
+    let flags = SettingFlags {
+        lock_timeout: a.lock_timeout.clone(),
+        kube_timeout: a.kube_timeout.clone(),
+        kube_concurrency: a.kube_concurrency.clone(),
+        git_author: a.git_author.clone(),
+        git_bulk_min: a.git_bulk_min.clone(),
+        max_file_size: a.max_file_size.clone(),
+        jobs: a.jobs.clone(),
+        sync_interval: match &args.command {
+            Command::Serve(s) => s.sync_interval.clone(),
+            _ => None,
+        },
+    };
+    #[allow(unused_mut)]
+    let mut settings = Settings::resolve(&flags, |k| std::env::var(k).ok())?;
     #[cfg(feature = "test-hooks")]
     if let Ok(cmd) = std::env::var("HHGITOPS_TEST_BEFORE_PUSH") {
         // Test-only: run a shell command between the commit and the push, to move the remote at that moment.
         if !cmd.is_empty() {
-            git.before_push = Some(std::sync::Arc::new(move || {
+            settings.git.before_push = Some(std::sync::Arc::new(move || {
                 let _ = std::process::Command::new("sh")
                     .arg("-c")
                     .arg(&cmd)
@@ -73,9 +73,15 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
             }));
         }
     }
+    Ok(settings)
+}
+
+async fn dispatch(args: Args) -> Result<u8, Error> {
+    let settings = resolve_settings(&args)?;
+    let home = resolve_home(args.home)?;
     let engine = Engine::open(home, args.database.as_deref())
         .await?
-        .with_git_settings(git);
+        .with_settings(settings);
     match args.command {
         Command::Fabric(cmd) => fabric(&engine, cmd).await,
         Command::Init(a) => init(&engine, a).await,
@@ -187,7 +193,7 @@ async fn fabric(engine: &Engine, cmd: FabricCommand) -> Result<u8, Error> {
                 let (updated, r) = hhgitops_engine::config::refresh_from_cluster(
                     engine,
                     &f,
-                    &crate::ingest_cmd::kube_settings()?,
+                    &engine.settings().kube,
                     true,
                 )
                 .await?;

@@ -1,11 +1,7 @@
 //! `ingest`, `validate`, `status`, `delete`, `reindex`: presentation of the engine's reports.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
-use hhgitops_engine::ingest::{
-    ingest as run_ingest, FileStatus, IngestOptions, IngestReport, DEFAULT_MAX_FILE_SIZE,
-};
+use hhgitops_engine::ingest::{ingest as run_ingest, FileStatus, IngestOptions, IngestReport};
+use hhgitops_engine::progress::operation_span;
 use hhgitops_engine::txn::Failpoint;
 use hhgitops_engine::{Engine, Error};
 
@@ -54,34 +50,7 @@ fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
     )))
 }
 
-/// How long to wait for another process working on the same fabric (`HHGITOPS_LOCK_TIMEOUT`, seconds).
-pub fn lock_timeout() -> Result<Duration, Error> {
-    match std::env::var("HHGITOPS_LOCK_TIMEOUT") {
-        Ok(v) if !v.is_empty() => v
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| Error::usage(format!("HHGITOPS_LOCK_TIMEOUT={v:?}: expected seconds"))),
-        _ => Ok(Duration::from_secs(60)),
-    }
-}
-
-fn spinner(enabled: bool, msg: String) -> Option<indicatif::ProgressBar> {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.set_message(msg);
-    pb.enable_steady_tick(Duration::from_millis(100));
-    Some(pb)
-}
-
 pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
-    let engine = &match a.jobs {
-        Some(n) => engine.clone().with_fabric_jobs(n as usize),
-        None => engine.clone(),
-    };
     if a.watch {
         return crate::watch_cmd::watch(engine, a).await;
     }
@@ -89,18 +58,11 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
     let opts = IngestOptions {
         dry_run: a.dry_run,
         only: a.file.as_ref().map(|f| vec![f.clone()]),
-        max_file_size: a.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
         failpoint: failpoint(),
-        lock_timeout: lock_timeout()?,
         after_read: after_read_hook(),
-        cancel: Default::default(),
-        progress: Default::default(),
+        ..engine.settings().ingest_options()
     };
-    let what = match fabrics.as_slice() {
-        [one] => format!("ingesting {}", one.name),
-        many => format!("ingesting {} fabrics", many.len()),
-    };
-    let pb = spinner(!a.json, what);
+    let bars = crate::progress_bar::Bars::new(a.json);
     // Fabrics in parallel, up to the engine's bound; each fabric is one operation (its lock), and the reports
     // are printed in registry order once all are done.
     let tasks: Vec<_> = fabrics
@@ -108,11 +70,18 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         .map(|f| {
             let engine = engine.clone();
             let f = f.clone();
-            let opts = opts.clone();
-            tokio::spawn(async move {
-                let _slot = engine.fabric_slot().await?;
-                run_ingest(&engine, &f, &opts).await
-            })
+            let opts = IngestOptions {
+                progress: bars.progress(&format!("ingest {}", f.name)),
+                ..opts.clone()
+            };
+            let span = operation_span("ingest", &f.name);
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    let _slot = engine.fabric_slot().await?;
+                    run_ingest(&engine, &f, &opts).await
+                },
+                span,
+            ))
         })
         .collect();
     let mut results = Vec::new();
@@ -122,9 +91,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
             Err(e) => Err(Error::Runtime(format!("ingestion task failed: {e}"))),
         });
     }
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    bars.finish();
     let mut reports = Vec::new();
     let mut code = EXIT_OK;
     let mut first_error = None;
@@ -481,7 +448,15 @@ pub async fn delete(engine: &Engine, a: DeleteArgs) -> Result<u8, Error> {
 
 pub async fn reindex(engine: &Engine, a: FabricArg) -> Result<u8, Error> {
     let fabric = engine.fabric(&a.fabric).await?;
-    let r = hhgitops_engine::maintain::reindex(engine, &fabric).await?;
+    let bars = crate::progress_bar::Bars::new(a.json);
+    let r = hhgitops_engine::maintain::reindex_with(
+        engine,
+        &fabric,
+        bars.progress(&format!("reindex {}", fabric.name)),
+    )
+    .await;
+    bars.finish();
+    let r = r?;
     if a.json {
         print_json(&r);
     } else {
@@ -514,12 +489,15 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
         kube_context: a.context,
         options: None,
     };
+    let bars = crate::progress_bar::Bars::new(a.json);
     let opts = IngestOptions {
         failpoint: failpoint(),
-        lock_timeout: lock_timeout()?,
-        ..IngestOptions::default()
+        progress: bars.progress(&format!("onboard {}", spec.name)),
+        ..engine.settings().ingest_options()
     };
-    let r = engine.onboard(&spec, &opts).await?;
+    let r = engine.onboard(&spec, &opts).await;
+    bars.finish();
+    let r = r?;
     if a.json {
         print_json(&r);
     } else {
@@ -548,27 +526,30 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     let (fabric, _) = hhgitops_engine::config::refresh_from_cluster(
         engine,
         &fabric,
-        &kube_settings()?,
+        &engine.settings().kube,
         !a.dry_run,
     )
     .await?;
+    let bars = crate::progress_bar::Bars::new(a.json);
+    let progress = bars.progress(&format!("sync {}", fabric.name));
     let opts = SyncOptions {
         ingest: IngestOptions {
             dry_run: a.dry_run,
             failpoint: failpoint(),
-            lock_timeout: lock_timeout()?,
-            ..IngestOptions::default()
+            progress: progress.clone(),
+            ..engine.settings().ingest_options()
         },
         prune: a.prune,
         adopt: a.adopt,
-        client: kube_settings()?,
-        progress: Default::default(),
+        client: engine.settings().kube.clone(),
+        progress,
     };
-    let pb = spinner(!a.json, format!("syncing {}", fabric.name));
-    let report = sync_fabric(engine, &fabric, &opts).await;
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    let report = tracing::Instrument::instrument(
+        sync_fabric(engine, &fabric, &opts),
+        operation_span("sync", &fabric.name),
+    )
+    .await;
+    bars.finish();
     let report = report?;
     if a.json {
         print_json(&report);
@@ -601,35 +582,6 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
-}
-
-/// Client settings for the fabric's API server: `HHGITOPS_KUBE_TIMEOUT` (seconds per request) and
-/// `HHGITOPS_KUBE_CONCURRENCY` (requests in flight) override the defaults.
-pub fn kube_settings() -> Result<hhgitops_kube::ClientSettings, Error> {
-    let mut s = hhgitops_kube::ClientSettings::default();
-    if let Ok(v) = std::env::var("HHGITOPS_KUBE_TIMEOUT") {
-        if !v.is_empty() {
-            let secs = v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| {
-                    Error::usage(format!("HHGITOPS_KUBE_TIMEOUT={v:?}: expected seconds"))
-                })?;
-            s.request_timeout = Duration::from_secs_f64(secs);
-            s.connect_timeout = s.connect_timeout.min(s.request_timeout);
-        }
-    }
-    if let Ok(v) = std::env::var("HHGITOPS_KUBE_CONCURRENCY") {
-        if !v.is_empty() {
-            s.concurrency = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::usage(format!(
-                    "HHGITOPS_KUBE_CONCURRENCY={v:?}: expected a positive number"
-                ))
-            })?;
-        }
-    }
-    Ok(s)
 }
 
 fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
@@ -699,11 +651,23 @@ fn print_apply(r: &hhgitops_engine::sync::ApplyReport) {
 pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Error> {
     use hhgitops_core::diff::DriftStatus;
     let fabric = engine.fabric(&a.fabric).await?;
-    let (fabric, _) =
-        hhgitops_engine::config::refresh_from_cluster(engine, &fabric, &kube_settings()?, true)
-            .await?;
-    let r =
-        hhgitops_engine::sync::drift(engine, &fabric, &kube_settings()?, lock_timeout()?).await?;
+    let (fabric, _) = hhgitops_engine::config::refresh_from_cluster(
+        engine,
+        &fabric,
+        &engine.settings().kube,
+        true,
+    )
+    .await?;
+    let r = tracing::Instrument::instrument(
+        hhgitops_engine::sync::drift(
+            engine,
+            &fabric,
+            &engine.settings().kube,
+            engine.settings().lock_timeout,
+        ),
+        operation_span("drift", &fabric.name),
+    )
+    .await?;
     if a.json {
         print_json(&r);
     } else {
@@ -772,21 +736,20 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
 /// `import --from-cluster`: the cluster's objects into managed/, one commit.
 pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Error> {
     let fabric = engine.fabric(&a.fabric).await?;
+    let bars = crate::progress_bar::Bars::new(a.json);
     let opts = hhgitops_engine::sync::ImportOptions {
-        client: kube_settings()?,
-        lock_timeout: lock_timeout()?,
+        client: engine.settings().kube.clone(),
+        lock_timeout: engine.settings().lock_timeout,
         failpoint: failpoint(),
         cancel: Default::default(),
-        progress: Default::default(),
+        progress: bars.progress(&format!("import {}", fabric.name)),
     };
-    let pb = spinner(
-        !a.json,
-        format!("importing {} from its cluster", fabric.name),
-    );
-    let r = hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts).await;
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    let r = tracing::Instrument::instrument(
+        hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts),
+        operation_span("import", &fabric.name),
+    )
+    .await;
+    bars.finish();
     let r = r?;
     if a.json {
         print_json(&r);

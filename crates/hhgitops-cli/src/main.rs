@@ -7,6 +7,7 @@ mod commands;
 mod hydrate_cmd;
 mod ingest_cmd;
 mod output;
+mod progress_bar;
 mod serve_cmd;
 mod watch_cmd;
 

@@ -33,27 +33,20 @@ fn poll_duration(v: &str) -> Result<Duration, Error> {
 pub async fn serve(engine: Engine, a: ServeArgs) -> Result<u8, Error> {
     // SQLite: one server per home; held (and freed by the kernel if this process dies) for the server's lifetime.
     let _home_lock = engine.lock_home_for_serve(&a.listen)?;
-    let mut options = hhgitops_server::ServeOptions {
+    let options = hhgitops_server::ServeOptions {
         listen: a.listen,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         json_logs: a.log_format == "json",
-        sync_interval: match a.sync_interval.as_deref() {
-            None | Some("") | Some("off") => None,
-            Some(v) => Some(duration("--sync-interval", v)?),
-        },
+        sync_interval: engine.settings().sync_interval,
         metrics_token_required: a.metrics_token_required,
         watch: !a.no_watch,
         poll: a.poll.as_deref().map(poll_duration).transpose()?,
         workers: a.workers,
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
+        ops: hhgitops_server::adapter::OpSettings::from(engine.settings()),
         ..Default::default()
     };
-    options.ops.lock_timeout = crate::ingest_cmd::lock_timeout()?;
-    options.ops.client = crate::ingest_cmd::kube_settings()?;
-    if let Some(m) = a.max_file_size {
-        options.ops.max_file_size = m;
-    }
     match hhgitops_server::serve(engine, options).await {
         Ok(()) => Ok(EXIT_OK),
         Err(hhgitops_server::ServeError::Usage(m)) => {

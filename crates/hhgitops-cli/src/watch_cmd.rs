@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hhgitops_engine::ingest::{FileStatus, DEFAULT_MAX_FILE_SIZE};
+use hhgitops_engine::ingest::FileStatus;
 use hhgitops_engine::watch::{
     FabricSelection, WatchEvent, WatchEventKind, WatchMode, WatchModeName, WatchOptions, WatchSet,
     DEFAULT_DEBOUNCE,
@@ -65,10 +65,8 @@ pub async fn watch(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         (None, false) => return Err(Error::usage("give --fabric NAME or --all")),
     };
     let ingest = hhgitops_engine::ingest::IngestOptions {
-        max_file_size: a.max_file_size.unwrap_or(DEFAULT_MAX_FILE_SIZE),
         failpoint: crate::ingest_cmd::failpoint(),
-        lock_timeout: crate::ingest_cmd::lock_timeout()?,
-        ..Default::default()
+        ..engine.settings().ingest_options()
     };
     let options = WatchOptions {
         mode,

@@ -14,10 +14,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use serve_support::*;
 
+/// The job's own stages (the engine's stages, with an `operation`, come between them).
 fn stages(events: &[(String, Value)]) -> Vec<String> {
     events
         .iter()
-        .filter(|(e, _)| e == "progress")
+        .filter(|(e, d)| e == "progress" && d.get("operation").is_none())
         .map(|(_, d)| {
             format!(
                 "{}:{}",
@@ -176,6 +177,10 @@ fn cancel_stops_a_sync_at_its_next_safe_point_and_queued_jobs_coalesce() {
     let id = job["id"].as_str().unwrap().to_string();
     // Two more syncs while it runs: they coalesce into one queued job.
     wait_stage(&s, &id, &t.read, "ingest:started");
+    // The ingestion takes the job's cancellation token: cancelled before its commit point it would stop there
+    // with nothing written. Here it is cancelled once its transaction committed (past that point, during the
+    // push), so it finishes.
+    wait_stage(&s, &id, &t.read, "ingest.commit:done");
     let (_, q1) = s.call(
         s.req(Method::POST, "/api/v1/fabrics/f/jobs", Some(&t.write))
             .json(&json!({"type": "sync"})),

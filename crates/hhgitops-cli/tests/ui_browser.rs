@@ -573,3 +573,99 @@ fn a_form_posted_from_another_origin_is_refused() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_job_page_shows_the_engine_stages_live_with_counts_and_the_current_object() {
+    let Some(shared) = shared_dir() else { return };
+    // The ~5,600-object reference fabric in its validating form (bench/ingest.sh).
+    let gen = Command::new("python3")
+        .arg(shared.join("tools/gen_vlab_wiring.py"))
+        .args([
+            "--spines",
+            "2",
+            "--fabric-links",
+            "1",
+            "--eslag-leaf-groups",
+        ])
+        .arg("2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2")
+        .args(["--orphan-leafs", "16", "--eslag-servers", "20"])
+        .args([
+            "--unbundled-servers",
+            "20",
+            "--bundled-servers",
+            "13",
+            "--vpcs",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(gen.status.success());
+    let objects = String::from_utf8_lossy(&gen.stdout)
+        .lines()
+        .filter(|l| l.starts_with("kind:"))
+        .count();
+    let env = TestEnv::sqlite();
+    let root = fabric_at(&env, "f");
+    std::fs::write(root.join("raw/fabric.yaml"), &gen.stdout).unwrap();
+    let t = tokens(&env);
+    let s = serve(&env, &["--no-watch"], &[]);
+    let Some(b) = Browser::start() else { return };
+    b.login(&s.url, &t.write);
+    let (code, job) = s.call(
+        s.req(Method::POST, "/api/v1/fabrics/f/jobs", Some(&t.write))
+            .json(&serde_json::json!({"type": "ingest"})),
+    );
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    b.goto(&format!("{}/jobs/{id}", s.url));
+    // While it runs, the page follows the engine's stages: a row per stage with its count (and bar).
+    let mut live = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = b.js(
+            "var body = document.getElementById('job-body');
+             var rows = Array.prototype.map.call(document.querySelectorAll('ol.steps li'), function (li) {
+               return li.getAttribute('data-step') + ' ' + li.querySelector('[data-count]').textContent;
+             });
+             return {state: body ? body.getAttribute('data-state') : null, live: !!(body && body.getAttribute('data-events')), rows: rows};",
+        );
+        if v["live"] == true {
+            for r in v["rows"].as_array().unwrap() {
+                live.insert(r.as_str().unwrap().to_string());
+            }
+        }
+        if v["state"] == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job did not end: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        live.len() >= 2,
+        "stage counts changed while the page followed the job: {live:?}"
+    );
+    // The report replaced the live part; the stages stay with their final counts, the same after a refresh.
+    let write = b.wait_text("ol.steps li[data-step='ingest.write']", "of");
+    let digits = objects.to_string();
+    let all: String = digits
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = i > 0 && (digits.len() - i) % 3 == 0;
+            sep.then_some(',').into_iter().chain(std::iter::once(c))
+        })
+        .collect();
+    assert!(write.contains(&format!("{all} of {all}")), "{write}");
+    assert_eq!(
+        b.attr("ol.steps li[data-step='ingest.write'] progress", "max"),
+        Some(objects.to_string())
+    );
+    b.shot("job-ingest-stages");
+    b.refresh_ok();
+    let again = b.text("ol.steps li[data-step='ingest.write']");
+    assert!(again.contains(&format!("{all} of {all}")), "{again}");
+    assert!(
+        !b.text("ol.steps li[data-step='ingest.write'] [data-current]")
+            .is_empty(),
+        "the object it was at"
+    );
+}

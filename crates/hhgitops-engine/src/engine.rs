@@ -17,7 +17,8 @@ pub const DEFAULT_FABRIC_JOBS: usize = 4;
 pub struct Engine {
     home: Home,
     db: Database,
-    git: GitSettings,
+    /// Resolved once by the front end ([`crate::settings::Settings::resolve`]).
+    settings: crate::settings::Settings,
     /// Bounds the fabrics worked on at once, across every clone of this engine (one operation per fabric is the
     /// fabric lock's business).
     jobs: std::sync::Arc<tokio::sync::Semaphore>,
@@ -49,7 +50,7 @@ impl Engine {
         Ok(Engine {
             home,
             db,
-            git: GitSettings::default(),
+            settings: crate::settings::Settings::default(),
             jobs: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_FABRIC_JOBS)),
             jobs_limit: DEFAULT_FABRIC_JOBS,
         })
@@ -61,6 +62,7 @@ impl Engine {
         let jobs = jobs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self.jobs = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
         self.jobs_limit = jobs;
+        self.settings.fabric_jobs = jobs;
         self
     }
 
@@ -80,23 +82,40 @@ impl Engine {
 
     /// Sets how commits are authored and pushed.
     pub fn with_git_settings(mut self, git: GitSettings) -> Self {
-        self.git = git;
+        self.settings.git = git;
         self
     }
 
+    /// Uses these settings for every operation (lock and cluster timeouts, Git author, file-size limit, fabrics
+    /// at once …): the one value the front end resolved from its flags and `HHGITOPS_*` variables.
+    pub fn with_settings(self, settings: crate::settings::Settings) -> Self {
+        let jobs = settings.fabric_jobs;
+        let mut e = self.with_fabric_jobs(jobs);
+        e.settings = settings;
+        e
+    }
+
+    /// The settings operations run with.
+    pub fn settings(&self) -> &crate::settings::Settings {
+        &self.settings
+    }
+
     pub fn git_settings(&self) -> &GitSettings {
-        &self.git
+        &self.settings.git
     }
 
     /// Opens the Git side of an operation (clone, pull, lock); `None` for a fabric outside Git.
     pub async fn git_session(&self, fabric: &Fabric, purpose: &str) -> Result<Option<GitSession>> {
         let home = self.home.clone();
         let fabric = fabric.clone();
-        let settings = self.git.clone();
+        let settings = self.settings.git.clone();
         let purpose = purpose.to_string();
-        tokio::task::spawn_blocking(move || open_session(&home, &fabric, &settings, &purpose))
-            .await
-            .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(crate::actor::carry(move || {
+            span.in_scope(|| open_session(&home, &fabric, &settings, &purpose))
+        }))
+        .await
+        .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
 
     /// Commits what changed under the fabric's root and pushes (re-validating after a rebase).
@@ -107,10 +126,13 @@ impl Engine {
         message: String,
     ) -> Result<GitOutcome> {
         let fabric = fabric.clone();
-        let settings = self.git.clone();
-        tokio::task::spawn_blocking(move || {
-            session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric))
-        })
+        let settings = self.settings.git.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(crate::actor::carry(move || {
+            span.in_scope(|| {
+                session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric))
+            })
+        }))
         .await
         .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
     }
@@ -124,12 +146,14 @@ impl Engine {
         message: String,
     ) -> Result<(Result<GitOutcome>, GitSession)> {
         let fabric = fabric.clone();
-        let settings = self.git.clone();
-        tokio::task::spawn_blocking(move || {
+        let settings = self.settings.git.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(crate::actor::carry(move || {
+            let _entered = span.enter();
             let r =
                 session.commit_and_push(&message, &settings, crate::gitops::revalidate(&fabric));
             (r, session)
-        })
+        }))
         .await
         .map_err(|e| Error::Runtime(format!("git task failed: {e}")))
     }
@@ -174,6 +198,14 @@ impl Engine {
     /// Registers a fabric and initializes its layout (cloning its repository first when it has a remote, and
     /// committing and pushing the new layout). All or nothing: on failure no row, no new folders, no new clone.
     pub async fn add_fabric(&self, spec: &FabricSpec) -> Result<AddReport> {
+        tracing::Instrument::instrument(
+            self.add_fabric_in_span(spec),
+            crate::progress::operation_span("fabric add", &spec.name),
+        )
+        .await
+    }
+
+    async fn add_fabric_in_span(&self, spec: &FabricSpec) -> Result<AddReport> {
         let fabric = new_fabric(&self.home, spec)?;
         let registry = self.registry();
         // A taken name first (a conflict whatever the root), then a root that would hurt (it names why), then an
@@ -295,6 +327,18 @@ impl Engine {
         fabric: &Fabric,
         migrate: bool,
     ) -> Result<(InitReport, Option<GitOutcome>)> {
+        tracing::Instrument::instrument(
+            self.init_in_span(fabric, migrate),
+            crate::progress::operation_span("init", &fabric.name),
+        )
+        .await
+    }
+
+    async fn init_in_span(
+        &self,
+        fabric: &Fabric,
+        migrate: bool,
+    ) -> Result<(InitReport, Option<GitOutcome>)> {
         let session = self
             .git_session(fabric, &format!("init {}", fabric.name))
             .await?;
@@ -320,7 +364,7 @@ impl Engine {
             crate::lock::with_lock(
                 self,
                 fabric,
-                std::time::Duration::from_secs(60),
+                self.settings.lock_timeout,
                 &tokio_util::sync::CancellationToken::new(),
                 false,
                 move |_engine, fabric, _cancel| work(fabric),
@@ -351,7 +395,8 @@ impl Engine {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(crate::actor::carry(move || span.in_scope(work)))
         .await
         .map_err(|e| Error::Runtime(format!("file task failed: {e}")))?
 }

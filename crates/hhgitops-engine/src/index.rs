@@ -26,6 +26,9 @@ pub struct Run {
     pub deleted: i64,
     pub rejected: i64,
     pub message: String,
+    /// Who the run was for (a token's name, or `watcher`); absent for runs from the command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// Counts a run ends with.
@@ -76,12 +79,14 @@ impl FabricRecords {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO runs (id, fabric, operation, started_at, finished_at, outcome, files, created, updated, \
-             unchanged, deleted, rejected, message, detail) VALUES ($1, $2, $3, $4, NULL, 'running', 0, 0, 0, 0, 0, 0, '', '{}')",
+             unchanged, deleted, rejected, message, detail, actor) \
+             VALUES ($1, $2, $3, $4, NULL, 'running', 0, 0, 0, 0, 0, 0, '', '{}', $5)",
         )
         .bind(&id)
         .bind(&self.fabric)
         .bind(operation)
         .bind(crate::clock::now_rfc3339_precise())
+        .bind(crate::actor::current())
         .execute(self.db.pool())
         .await?;
         Ok(id)
@@ -151,6 +156,7 @@ impl FabricRecords {
                     deleted: r.try_get("deleted")?,
                     rejected: r.try_get("rejected")?,
                     message: r.try_get("message")?,
+                    actor: opt_text(r, "actor")?,
                 })
             })
             .collect()
@@ -173,6 +179,16 @@ impl FabricRecords {
         &self,
         entries: &[InventoryEntry],
         manifest_sha: Option<&str>,
+    ) -> Result<()> {
+        self.replace_index_with(entries, manifest_sha, None).await
+    }
+
+    /// [`replace_index`](Self::replace_index), counting the rows written in `stage` (per statement of 100).
+    pub async fn replace_index_with(
+        &self,
+        entries: &[InventoryEntry],
+        manifest_sha: Option<&str>,
+        mut stage: Option<&mut crate::progress::Stage>,
     ) -> Result<()> {
         let now = crate::clock::now_rfc3339();
         let mut tx = self.db.begin_write().await?;
@@ -220,6 +236,9 @@ impl FabricRecords {
                     .bind(&now);
             }
             q.execute(&mut *tx).await?;
+            if let Some(s) = stage.as_deref_mut() {
+                s.set(s.done() + chunk.len() as u64);
+            }
         }
         sqlx::query("UPDATE fabrics SET index_manifest_sha256 = $1 WHERE name = $2")
             .bind(manifest_sha)

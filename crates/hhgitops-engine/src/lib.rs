@@ -5,6 +5,7 @@
 //! terminal assumptions (progress is reported through callbacks, output is returned as values), and every
 //! operation is safe to run from many tasks at once (per-fabric locks serialize what must be serialized).
 
+pub mod actor;
 pub mod atomic;
 pub mod changeset;
 pub mod check;
@@ -33,6 +34,7 @@ pub mod report;
 pub mod roots;
 pub mod run;
 pub mod sandbox;
+pub mod settings;
 pub mod status;
 pub mod sync;
 pub mod txn;
@@ -40,3 +42,4 @@ pub mod watch;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorClass, Result};
+pub use settings::Settings;

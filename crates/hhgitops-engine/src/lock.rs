@@ -107,7 +107,8 @@ where
 }
 
 /// Runs the future `make` returns to its end on a blocking-pool thread (made and driven there, so it need not
-/// be `Send`): dropping the returned future does not stop it.
+/// be `Send`): dropping the returned future does not stop it. The work logs inside the caller's span (the
+/// operation's, naming its fabric).
 pub(crate) async fn run_owned<T, M, Fut>(make: M) -> Result<T>
 where
     T: Send + 'static,
@@ -115,9 +116,14 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || rt.block_on(make()))
-        .await
-        .map_err(|e| Error::Runtime(format!("fabric task failed: {e}")))?
+    let span = tracing::Span::current();
+    let actor = crate::actor::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        rt.block_on(crate::actor::scope(actor, make()))
+    })
+    .await
+    .map_err(|e| Error::Runtime(format!("fabric task failed: {e}")))?
 }
 
 /// Locks the fabric whose root is `root`, waiting at most `timeout`.

@@ -1,12 +1,10 @@
 //! `delete` (one managed object, all or nothing, refused when other objects still refer to it) and `reindex`
 //! (the database index rebuilt from the tree, with a report of what disagrees).
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use hhgitops_core::validate::validate_state;
 use hhgitops_core::{Diagnostic, Kind};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
@@ -16,6 +14,7 @@ use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::layout::GitOpsRoot;
 use crate::managed::Opened;
+use crate::progress::{Operation as Op, Progress};
 use crate::records::{InventoryEntry, LogEntry, Operation};
 use crate::run::{Outcome, RunRecord};
 use crate::txn::{recover, Failpoint};
@@ -64,6 +63,20 @@ pub async fn delete_object(
     name: &str,
     failpoint: &Failpoint,
 ) -> Result<DeleteReport> {
+    tracing::Instrument::instrument(
+        delete_object_in_span(engine, fabric, kind, name, failpoint),
+        crate::progress::operation_span("delete", &fabric.name),
+    )
+    .await
+}
+
+async fn delete_object_in_span(
+    engine: &Engine,
+    fabric: &Fabric,
+    kind: Kind,
+    name: &str,
+    failpoint: &Failpoint,
+) -> Result<DeleteReport> {
     let session = engine
         .git_session(fabric, &format!("delete {kind}/{name}"))
         .await?;
@@ -72,7 +85,7 @@ pub async fn delete_object(
     let mut report = crate::lock::with_fabric_lock(
         engine,
         fabric,
-        Duration::from_secs(60),
+        engine.settings().lock_timeout,
         &CancellationToken::new(),
         move |engine, fabric, _cancel| async move {
             delete_locked(&engine, &fabric, kind, &name_owned, &failpoint).await
@@ -214,25 +227,49 @@ impl ReindexReport {
 
 /// Rebuilds the object index from the managed files on disk. Changes no file.
 pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
-    crate::lock::with_fabric_lock(
-        engine,
-        fabric,
-        Duration::from_secs(60),
-        &CancellationToken::new(),
-        |engine, fabric, _cancel| async move { reindex_locked(&engine, &fabric).await },
+    reindex_with(engine, fabric, Progress::none()).await
+}
+
+/// [`reindex`], reporting its stages to `progress`: `read` (the managed files, counted once read), `validate`
+/// (the state as a whole) and `index` (rows written, of the objects found).
+pub async fn reindex_with(
+    engine: &Engine,
+    fabric: &Fabric,
+    progress: Progress,
+) -> Result<ReindexReport> {
+    let span = crate::progress::operation_span("reindex", &fabric.name);
+    tracing::Instrument::instrument(
+        crate::lock::with_fabric_lock(
+            engine,
+            fabric,
+            engine.settings().lock_timeout,
+            &CancellationToken::new(),
+            move |engine, fabric, _cancel| async move {
+                reindex_locked(&engine, &fabric, &progress).await
+            },
+        ),
+        span,
     )
     .await
 }
 
 /// The reindex under the fabric lock, on the lock's thread.
-async fn reindex_locked(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
+async fn reindex_locked(
+    engine: &Engine,
+    fabric: &Fabric,
+    progress: &Progress,
+) -> Result<ReindexReport> {
+    let mut read = progress.stage(Op::Reindex, "read", None);
     let Opened {
         root,
         settings,
         manifest,
         managed,
     } = open_managed(fabric)?;
+    read.set(managed.files.len() as u64);
+    let mut validate = progress.stage(Op::Reindex, "validate", Some(1));
     let result = validate_state(&managed.state, &settings);
+    validate.set(1);
     let mut invalid = managed.problems.clone();
     invalid.extend(result.errors);
     crate::managed::relocate(&root, &mut invalid);
@@ -287,9 +324,15 @@ async fn reindex_locked(engine: &Engine, fabric: &Fabric) -> Result<ReindexRepor
     let agree = report.not_in_manifest.is_empty()
         && report.missing_files.is_empty()
         && report.edited.is_empty();
+    let mut index = progress.stage(Op::Reindex, "index", Some(entries.len() as u64));
     FabricRecords::new(engine.db(), &fabric.name)
-        .replace_index(&entries, if agree { manifest_sha.as_deref() } else { None })
+        .replace_index_with(
+            &entries,
+            if agree { manifest_sha.as_deref() } else { None },
+            Some(&mut index),
+        )
         .await?;
+    tracing::info!(indexed = report.indexed, "reindexed");
     Ok(report)
 }
 

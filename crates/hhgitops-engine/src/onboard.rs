@@ -8,6 +8,7 @@ use crate::fabric::{new_fabric, Fabric, FabricSpec, RootRule};
 use crate::gitops::GitOutcome;
 use crate::ingest::{ingest_local, IngestOptions, IngestReport};
 use crate::layout::InitReport;
+use crate::progress::Operation;
 use crate::Engine;
 
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +25,23 @@ pub struct OnboardReport {
 impl Engine {
     /// Onboards a fabric from its repository. On failure before the commit nothing stays registered and a
     /// clone made by this call is removed.
+    ///
+    /// Progress (`opts.progress`): the onboard stages `clone`, `layout` and `commit`, and between them the
+    /// ingestion's own stages.
     pub async fn onboard(&self, spec: &FabricSpec, opts: &IngestOptions) -> Result<OnboardReport> {
+        tracing::Instrument::instrument(
+            self.onboard_in_span(spec, opts),
+            crate::progress::operation_span("onboard", &spec.name),
+        )
+        .await
+    }
+
+    async fn onboard_in_span(
+        &self,
+        spec: &FabricSpec,
+        opts: &IngestOptions,
+    ) -> Result<OnboardReport> {
+        let progress = &opts.progress;
         if spec.git_url.is_none() {
             return Err(Error::usage("onboard needs --git-url"));
         }
@@ -33,10 +50,12 @@ impl Engine {
         let registry = self.registry();
         registry.check_new(&fabric.name, &fabric.root).await?;
         let mut steps = Vec::new();
+        let mut clone = progress.stage(Operation::Onboard, "clone", Some(1));
         let session = self
             .git_session(&fabric, &format!("onboard {}", fabric.name))
             .await?
             .ok_or_else(|| Error::Runtime("no Git work tree for the fabric".into()))?;
+        clone.set(1);
         let created_clone = session.created_clone.clone();
         steps.push(match &created_clone {
             Some(d) => format!(
@@ -47,7 +66,9 @@ impl Engine {
             None => "repository already cloned: fetched and fast-forwarded".to_string(),
         });
         let work = async {
+            let mut layout = progress.stage(Operation::Onboard, "layout", Some(1));
             let init_report = self.register_with_layout(&fabric, true).await?;
+            layout.set(1);
             let ingest = match ingest_local(self, &fabric, opts).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -91,7 +112,9 @@ impl Engine {
             crate::engine::init_commit_message(&fabric, &init),
             ingest.commit_message()
         );
+        let mut commit = progress.stage(Operation::Onboard, "commit", Some(1));
         let git = self.git_commit(&fabric, session, message).await?;
+        commit.set(1);
         steps.push(match (&git.commit, git.pushed) {
             (Some(c), true) => format!("committed {} and pushed", &c[..c.len().min(12)]),
             (Some(c), false) => format!("committed {}", &c[..c.len().min(12)]),

@@ -160,6 +160,12 @@ impl Stage {
     }
 }
 
+/// The span an operation logs inside (`operation{operation=ingest fabric=f}`): every engine operation enters one,
+/// and the work it runs on other threads (the fabric lock's, blocking file work) inherits it.
+pub fn operation_span(operation: &str, fabric: &str) -> tracing::Span {
+    tracing::info_span!("operation", operation = %operation, fabric = %fabric)
+}
+
 /// A sink that keeps every event: for tests and for callers that want the list afterwards.
 #[derive(Debug, Default)]
 pub struct Recorder(std::sync::Mutex<Vec<ProgressEvent>>);

@@ -153,6 +153,9 @@ pub struct LogEntry {
     /// Entries carried over from a Hedgehog NetBox Plugin log keep the original operation name here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_operation: Option<String>,
+    /// Who the operation ran for (the server's token name, or `watcher`); absent from the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl LogEntry {
@@ -160,6 +163,7 @@ impl LogEntry {
         LogEntry {
             time: crate::clock::now_rfc3339(),
             operation: Some(operation),
+            actor: crate::actor::current(),
             ..Default::default()
         }
     }

@@ -157,3 +157,272 @@ fn manifest_counts(
     }
     Ok(Some(counts))
 }
+
+/// How long a cached status may be served for changes its fingerprint does not see (Git refs moved by another
+/// program, the target of a symbolic link in raw/).
+pub const STATUS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a fabric's status depends on, read cheaply (metadata only, one database query): the root, every entry
+/// of raw/ (path, size, times, inode), the manifest's metadata, and the fabric's last runs (a run changes the
+/// rejections, the index and Git; a run that starts or ends changes this list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusFingerprint {
+    root: std::path::PathBuf,
+    raw: Vec<(std::path::PathBuf, FileKey)>,
+    manifest: Option<FileKey>,
+    runs: Vec<Run>,
+}
+
+/// Size, modification and change times, inode: what a write, a rename or a replacement changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileKey {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    ctime: (i64, i64),
+    #[cfg(unix)]
+    ino: u64,
+    dir: bool,
+}
+
+impl FileKey {
+    fn of(m: &std::fs::Metadata) -> FileKey {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            ctime: (m.ctime(), m.ctime_nsec()),
+            #[cfg(unix)]
+            ino: m.ino(),
+            dir: m.is_dir(),
+        }
+    }
+}
+
+/// Every entry beneath `dir` (links not followed), sorted; errors end the walk where they occur (the
+/// status computed afterwards reports them).
+fn walk_keys(
+    dir: &std::path::Path,
+    base: &std::path::Path,
+    out: &mut Vec<(std::path::PathBuf, FileKey)>,
+) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let rel = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+        out.push((rel, FileKey::of(&m)));
+        if m.is_dir() {
+            walk_keys(&path, base, out);
+        }
+    }
+}
+
+/// The fingerprint of a fabric's status now.
+pub async fn fingerprint(engine: &Engine, fabric: &Fabric) -> Result<StatusFingerprint> {
+    let runs = FabricRecords::new(engine.db(), &fabric.name)
+        .last_runs(5)
+        .await?;
+    let root = fabric.root.clone();
+    let (raw, manifest) = crate::engine::blocking(move || {
+        let raw_dir = root.join(crate::layout::RAW);
+        let mut raw = Vec::new();
+        if let Ok(m) = std::fs::symlink_metadata(&raw_dir) {
+            raw.push((std::path::PathBuf::new(), FileKey::of(&m)));
+            walk_keys(&raw_dir, &raw_dir, &mut raw);
+        }
+        let manifest = std::fs::metadata(GitOpsRoot::new(&root).manifest_path())
+            .ok()
+            .map(|m| FileKey::of(&m));
+        Ok((raw, manifest))
+    })
+    .await?;
+    Ok(StatusFingerprint {
+        root: fabric.root.clone(),
+        raw,
+        manifest,
+        runs,
+    })
+}
+
+#[derive(Default)]
+struct Slot {
+    /// One computation per fabric at a time; the others wait for its result.
+    compute: tokio::sync::Mutex<()>,
+    value: std::sync::Mutex<
+        Option<(
+            StatusFingerprint,
+            std::time::Instant,
+            std::sync::Arc<StatusReport>,
+        )>,
+    >,
+}
+
+impl Slot {
+    fn fresh(
+        &self,
+        fp: &StatusFingerprint,
+        max_age: std::time::Duration,
+    ) -> Option<std::sync::Arc<StatusReport>> {
+        let v = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        v.as_ref()
+            .filter(|(f, at, _)| f == fp && at.elapsed() < max_age)
+            .map(|(_, _, r)| r.clone())
+    }
+}
+
+/// [`status`] computed once per change: a long-running process (the server) keeps one per process and answers
+/// from it while the fabric's [`StatusFingerprint`] is unchanged and the entry is younger than its maximum age.
+/// A change made by hhgitops (a run, an upload, a file landing in raw/) is seen by the next call; one made to
+/// Git by another program within the maximum age.
+pub struct StatusCache {
+    max_age: std::time::Duration,
+    slots: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Slot>>>,
+}
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        StatusCache::new(STATUS_MAX_AGE)
+    }
+}
+
+impl StatusCache {
+    pub fn new(max_age: std::time::Duration) -> StatusCache {
+        StatusCache {
+            max_age,
+            slots: Default::default(),
+        }
+    }
+
+    fn slot(&self, fabric: &str) -> std::sync::Arc<Slot> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(fabric.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The fabric's status, from the cache when nothing it depends on changed.
+    pub async fn status(
+        &self,
+        engine: &Engine,
+        fabric: &Fabric,
+    ) -> Result<std::sync::Arc<StatusReport>> {
+        let slot = self.slot(&fabric.name);
+        let fp = fingerprint(engine, fabric).await?;
+        if let Some(hit) = slot.fresh(&fp, self.max_age) {
+            return Ok(hit);
+        }
+        let _one = slot.compute.lock().await;
+        // Another caller may have computed it meanwhile.
+        let fp = fingerprint(engine, fabric).await?;
+        if let Some(hit) = slot.fresh(&fp, self.max_age) {
+            return Ok(hit);
+        }
+        // The fingerprint is taken before the status: a change while it is computed gives the next call
+        // another fingerprint, so a report is never kept past a change it missed.
+        let report = std::sync::Arc::new(status(engine, fabric).await?);
+        *slot.value.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((fp, std::time::Instant::now(), report.clone()));
+        Ok(report)
+    }
+
+    /// Forgets a fabric (removed from the registry).
+    pub fn forget(&self, fabric: &str) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(fabric);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fabric::FabricSpec;
+    use crate::home::Home;
+
+    const NAMESPACES: &str = "apiVersion: wiring.githedgehog.com/v1beta1
+kind: VLANNamespace
+metadata:
+  name: default
+spec:
+  ranges:
+  - from: 1000
+    to: 2999
+";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_status_is_reused_until_raw_the_manifest_or_a_run_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(Home::from_dir(dir.path().join("home")).unwrap(), None)
+            .await
+            .unwrap();
+        let spec = FabricSpec {
+            name: "f".into(),
+            path: Some(dir.path().join("f")),
+            ..Default::default()
+        };
+        let fabric = engine.add_fabric(&spec).await.unwrap().fabric;
+        let cache = StatusCache::new(std::time::Duration::from_secs(3600));
+        let first = cache.status(&engine, &fabric).await.unwrap();
+        assert!(first.pending.is_empty() && first.total == 0);
+        let again = cache.status(&engine, &fabric).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "nothing changed: the same report"
+        );
+
+        // A file landing in raw/ is seen at once.
+        std::fs::write(fabric.root.join("raw/ns.yaml"), NAMESPACES).unwrap();
+        let pending = cache.status(&engine, &fabric).await.unwrap();
+        assert_eq!(pending.pending, vec!["raw/ns.yaml".to_string()]);
+
+        // An ingestion (a run, a new manifest, the file archived) is seen at once.
+        crate::ingest::ingest(&engine, &fabric, &Default::default())
+            .await
+            .unwrap();
+        let ingested = cache.status(&engine, &fabric).await.unwrap();
+        assert!(ingested.pending.is_empty(), "{:?}", ingested.pending);
+        assert_eq!(ingested.total, 1);
+        assert_eq!(ingested.counts.get("VLANNamespace"), Some(&1));
+        assert_eq!(ingested.last_runs.len(), 1);
+        let fresh = status(&engine, &fabric).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&*ingested).unwrap(),
+            serde_json::to_value(&fresh).unwrap(),
+            "the cached report is the one computed afresh"
+        );
+
+        // A rejected file edited in place (same name, same size) is pending again at once.
+        std::fs::write(fabric.root.join("raw/bad.yaml"), "kind: Nope1\n").unwrap();
+        crate::ingest::ingest(&engine, &fabric, &Default::default())
+            .await
+            .unwrap();
+        let rejected = cache.status(&engine, &fabric).await.unwrap();
+        assert_eq!(rejected.rejected.len(), 1, "{:?}", rejected.rejected);
+        assert!(rejected.pending.is_empty());
+        std::fs::write(fabric.root.join("raw/bad.yaml"), "kind: Nope2\n").unwrap();
+        let edited = cache.status(&engine, &fabric).await.unwrap();
+        assert!(edited.rejected.is_empty(), "{:?}", edited.rejected);
+        assert_eq!(edited.pending, vec!["raw/bad.yaml".to_string()]);
+
+        // Past its maximum age an entry is computed again even when nothing it sees changed.
+        let short = StatusCache::new(std::time::Duration::from_millis(50));
+        let a = short.status(&engine, &fabric).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        let b = short.status(&engine, &fabric).await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+    }
+}

@@ -1,7 +1,6 @@
-//! The thin layer between the server and today's engine API: running an operation for a job (with stage
-//! progress and cancellation at the boundaries between stages), validating uploaded bytes, fabric options, and
-//! the mapping of engine errors to HTTP statuses. When the engine grows its own progress sink, cancellation
-//! token and typed error classes, only this module changes.
+//! The thin layer between the server and the engine's API: running an operation for a job (its stages, the
+//! engine's progress events as the job's progress, the job's cancellation token in every long engine call),
+//! validating uploaded bytes, fabric options, and the mapping of engine errors to HTTP statuses.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,7 +49,11 @@ pub enum JobFailure {
 
 impl From<Error> for JobFailure {
     fn from(e: Error) -> Self {
-        JobFailure::Failed(Box::new(api_error(&e)), None)
+        match e {
+            // The engine stopped at a safe point because the job was cancelled: nothing was written.
+            Error::Cancelled(_) => JobFailure::Cancelled(serde_json::json!({})),
+            e => JobFailure::Failed(Box::new(api_error(&e)), None),
+        }
     }
 }
 
@@ -62,13 +65,35 @@ pub struct OpSettings {
     pub max_file_size: u64,
 }
 
+impl From<&hhgitops_engine::Settings> for OpSettings {
+    fn from(s: &hhgitops_engine::Settings) -> Self {
+        OpSettings {
+            lock_timeout: s.lock_timeout,
+            client: s.kube.clone(),
+            max_file_size: s.max_file_size,
+        }
+    }
+}
+
 impl Default for OpSettings {
     fn default() -> Self {
-        OpSettings {
-            lock_timeout: Duration::from_secs(60),
-            client: hhgitops_kube::ClientSettings::default(),
-            max_file_size: hhgitops_engine::ingest::DEFAULT_MAX_FILE_SIZE,
-        }
+        OpSettings::from(&hhgitops_engine::Settings::default())
+    }
+}
+
+/// A stage the engine stopped at a safe point because the job was cancelled is `cancelled` in the progress.
+async fn stage_outcome<T>(sink: &JobCtx, stage: &str, r: Result<T, Error>) -> Result<T, Error> {
+    if let Err(Error::Cancelled(_)) = &r {
+        sink.stage(stage, "cancelled", serde_json::json!({})).await;
+    }
+    r
+}
+
+/// An engine error after part of a job was done: the job failed, or was cancelled at a safe point, with `done`.
+fn failure_after(e: Error, done: &serde_json::Value) -> JobFailure {
+    match JobFailure::from(e) {
+        JobFailure::Cancelled(_) => JobFailure::Cancelled(done.clone()),
+        JobFailure::Failed(e, _) => JobFailure::Failed(e, Some(done.clone())),
     }
 }
 
@@ -84,9 +109,26 @@ fn check_cancel(sink: &JobCtx, done: &serde_json::Value) -> Result<(), JobFailur
     }
 }
 
-/// Runs one job's operation. Cancellation is honoured before each stage (never in the middle of one: an
-/// engine stage that writes is not abandoned half-way).
+/// Runs one job's operation. Cancellation is honoured before each stage and, inside the engine's ingestion,
+/// import and apply, at their own safe points (never in the middle of a write). The engine's progress events
+/// become the job's progress and `progress` events ([`crate::progress`]): each engine call's are all written
+/// before the job's stage that made it reports `done`.
 pub async fn run_operation(
+    engine: &Engine,
+    fabric: &Fabric,
+    job_type: JobType,
+    params: &JobParams,
+    settings: &OpSettings,
+    sink: &JobCtx,
+) -> Result<serde_json::Value, JobFailure> {
+    tracing::Instrument::instrument(
+        run_in_span(engine, fabric, job_type, params, settings, sink),
+        hhgitops_engine::progress::operation_span(job_type.as_str(), &fabric.name),
+    )
+    .await
+}
+
+async fn run_in_span(
     engine: &Engine,
     fabric: &Fabric,
     job_type: JobType,
@@ -110,6 +152,7 @@ pub async fn run_operation(
         },
         max_file_size: settings.max_file_size,
         lock_timeout: settings.lock_timeout,
+        cancel: sink.cancel_token().clone(),
         ..IngestOptions::default()
     };
     let mut done = serde_json::json!({});
@@ -129,7 +172,14 @@ pub async fn run_operation(
         }
         JobType::Ingest => {
             sink.stage("ingest", "started", serde_json::json!({})).await;
-            let report = hhgitops_engine::ingest::ingest(engine, fabric, &ingest_opts).await?;
+            let progress = sink.engine_progress();
+            let opts = IngestOptions {
+                progress: progress.progress(),
+                ..ingest_opts
+            };
+            let report = hhgitops_engine::ingest::ingest(engine, fabric, &opts).await;
+            progress.finish().await;
+            let report = stage_outcome(sink, "ingest", report).await?;
             sink.stage("ingest", "done", ingest_counts(&report)).await;
             Ok(to_json(&report))
         }
@@ -149,7 +199,16 @@ pub async fn run_operation(
                 check_cancel(sink, &done)?;
             }
             sink.stage("ingest", "started", serde_json::json!({})).await;
-            let report = hhgitops_engine::ingest::ingest(engine, fabric, &ingest_opts).await?;
+            let progress = sink.engine_progress();
+            let opts = IngestOptions {
+                progress: progress.progress(),
+                ..ingest_opts
+            };
+            let report = hhgitops_engine::ingest::ingest(engine, fabric, &opts).await;
+            progress.finish().await;
+            let report = stage_outcome(sink, "ingest", report)
+                .await
+                .map_err(|e| failure_after(e, &done))?;
             sink.stage("ingest", "done", ingest_counts(&report)).await;
             done["ingest"] = to_json(&report);
             if let Some(e) = &report.git_error {
@@ -168,6 +227,7 @@ pub async fn run_operation(
             }
             check_cancel(sink, &done)?;
             sink.stage("apply", "started", serde_json::json!({})).await;
+            let progress = sink.engine_progress();
             let opts = ApplyOptions {
                 dry_run: params.dry_run,
                 prune: params.prune,
@@ -175,10 +235,12 @@ pub async fn run_operation(
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
                 cancel: sink.cancel_token().clone(),
-                progress: Default::default(),
+                progress: progress.progress(),
             };
             let preview = params.dry_run.then(|| report.clone());
-            match apply_fabric(engine, fabric, &opts, preview).await {
+            let applied = apply_fabric(engine, fabric, &opts, preview).await;
+            progress.finish().await;
+            match applied {
                 Ok(a) => {
                     sink.stage(
                         "apply",
@@ -218,14 +280,17 @@ pub async fn run_operation(
         }
         JobType::Import => {
             sink.stage("import", "started", serde_json::json!({})).await;
+            let progress = sink.engine_progress();
             let opts = hhgitops_engine::sync::ImportOptions {
                 client: settings.client.clone(),
                 lock_timeout: settings.lock_timeout,
                 failpoint: Default::default(),
                 cancel: sink.cancel_token().clone(),
-                progress: Default::default(),
+                progress: progress.progress(),
             };
-            let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await?;
+            let r = hhgitops_engine::sync::import_from_cluster(engine, fabric, &opts).await;
+            progress.finish().await;
+            let r = r?;
             sink.stage("import", "done", to_json(&r.summary)).await;
             Ok(to_json(&r))
         }

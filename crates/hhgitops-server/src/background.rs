@@ -82,6 +82,7 @@ async fn record(
             summary,
             git,
             git_error,
+            latency_ms,
             ..
         } => {
             let reports = files.remove(&fabric).unwrap_or_default();
@@ -90,6 +91,11 @@ async fn record(
                 .unwrap_or_else(|| crate::jobs::ts(0));
             metrics::histogram!("hhgitops_watcher_run_seconds", "fabric" => fabric.clone())
                 .record(*duration_ms as f64 / 1000.0);
+            if let Some(l) = latency_ms {
+                // From the file event (or scan) that made a file of this run ready to the run's start.
+                metrics::histogram!("hhgitops_watcher_latency_seconds", "fabric" => fabric.clone())
+                    .record(*l as f64 / 1000.0);
+            }
             if *n == 0 && reports.is_empty() {
                 return;
             }

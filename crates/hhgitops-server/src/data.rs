@@ -161,8 +161,31 @@ fn check_env_name(s: &str) -> ApiResult<()> {
     }
 }
 
+/// An empty string where a path or a name is wanted: 400, naming the field (`null` or leaving it out is how a
+/// setting is left unset).
+fn check_not_empty(field: &str, v: Option<&str>) -> ApiResult<()> {
+    match v {
+        Some(s) if s.trim().is_empty() => Err(ApiError::invalid(format!(
+            "{field}: an empty value; give one, or leave {field} out (null clears it where it can be cleared)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Registers a fabric (as `fabric add`).
 pub async fn create_fabric(state: &AppState, req: FabricCreate) -> ApiResult<serde_json::Value> {
+    for (field, v) in [
+        ("name", Some(req.name.as_str())),
+        ("path", req.path.as_deref()),
+        ("gitUrl", req.git_url.as_deref()),
+        ("branch", req.branch.as_deref()),
+        ("gitPath", req.git_path.as_deref()),
+        ("gitTokenEnv", req.git_token_env.as_deref()),
+        ("kubeconfig", req.kubeconfig.as_deref()),
+        ("context", req.context.as_deref()),
+    ] {
+        check_not_empty(field, v)?;
+    }
     if let Some(i) = &req.sync_interval {
         check_interval(i)?;
     }
@@ -206,6 +229,11 @@ pub async fn patch_fabric(
     patch: FabricPatch,
 ) -> ApiResult<FabricView> {
     state.engine().fabric(name).await?;
+    check_not_empty(
+        "kubeconfig",
+        patch.kubeconfig.as_ref().and_then(|v| v.as_deref()),
+    )?;
+    check_not_empty("context", patch.context.as_ref().and_then(|v| v.as_deref()))?;
     let mut changes = serde_json::Map::new();
     if let Some(v) = &patch.sync_interval {
         if let Some(i) = v {
@@ -238,14 +266,14 @@ pub async fn remove_fabric(state: &AppState, name: &str) -> ApiResult<FabricView
 
 pub async fn status(state: &AppState, name: &str) -> ApiResult<serde_json::Value> {
     let f = fabric(state, name).await?;
-    let r = hhgitops_engine::status::status(state.engine(), &f).await?;
-    Ok(to_json(&r))
+    let r = state.status(&f).await?;
+    Ok(to_json(&*r))
 }
 
 /// The raw queue: pending, rejected (with every located error) and refused files.
 pub async fn raw_files(state: &AppState, name: &str) -> ApiResult<serde_json::Value> {
     let f = fabric(state, name).await?;
-    let r = hhgitops_engine::status::status(state.engine(), &f).await?;
+    let r = state.status(&f).await?;
     let records = FabricRecords::new(state.engine().db(), &f.name);
     let all: BTreeMap<String, serde_json::Value> = records
         .rejections()
@@ -573,7 +601,7 @@ pub async fn runs(
         .await?
         .try_get("n")?;
     let rows = sqlx::query(
-        "SELECT id, operation, started_at, finished_at, outcome, files, created, updated, unchanged, deleted, rejected, message \
+        "SELECT id, operation, started_at, finished_at, outcome, files, created, updated, unchanged, deleted, rejected, message, actor \
          FROM runs WHERE fabric = $1 ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3",
     )
     .bind(fabric_name)
@@ -596,6 +624,7 @@ pub async fn runs(
             "deleted": r.try_get::<i64, _>("deleted")?,
             "rejected": r.try_get::<i64, _>("rejected")?,
             "message": r.try_get::<String, _>("message")?,
+            "actor": r.try_get::<Option<String>, _>("actor")?,
         }));
     }
     Ok(Page::new(items, total, offset))
@@ -684,21 +713,45 @@ pub async fn refresh_gauges(state: &AppState) {
     if let Some(l) = state.0.leadership.get() {
         metrics::gauge!("hhgitops_fabrics_led").set(l.led().len() as f64);
     }
-    for w in state.watch_status() {
-        metrics::gauge!("hhgitops_raw_files_pending", "fabric" => w.fabric.clone())
-            .set(w.pending as f64);
-    }
-    if let Ok(rows) = sqlx::query("SELECT fabric, COUNT(*) AS n FROM rejections GROUP BY fabric")
-        .fetch_all(state.engine().db().pool())
-        .await
-    {
-        for r in rows {
-            if let (Ok(f), Ok(n)) = (r.try_get::<String, _>("fabric"), r.try_get::<i64, _>("n")) {
-                metrics::gauge!("hhgitops_raw_files_rejected", "fabric" => f).set(n as f64);
+    let Ok(fabrics) = state.engine().fabrics().await else {
+        return;
+    };
+    for f in &fabrics {
+        // Raw files pending and rejected as `status` shows them (from the status cache).
+        if let Ok(st) = state.status(f).await {
+            metrics::gauge!("hhgitops_raw_files_pending", "fabric" => f.name.clone())
+                .set(st.pending.len() as f64);
+            metrics::gauge!("hhgitops_raw_files_rejected", "fabric" => f.name.clone())
+                .set(st.rejected.len() as f64);
+            metrics::gauge!("hhgitops_managed_objects", "fabric" => f.name.clone())
+                .set(st.total as f64);
+        }
+        // Objects per status of the latest drift report; every status is set, so one that emptied shows 0.
+        if let Ok(Some(d)) = latest_drift_cached(state, &f.name).await {
+            let mut by: BTreeMap<&str, u64> = DRIFT_STATUSES.iter().map(|s| (*s, 0)).collect();
+            for o in d.objects() {
+                if let Some(s) = o.get("status").and_then(|v| v.as_str()) {
+                    *by.entry(s).or_insert(0) += 1;
+                }
+            }
+            for (s, n) in by {
+                metrics::gauge!("hhgitops_drift_objects", "fabric" => f.name.clone(), "status" => s.to_string())
+                    .set(n as f64);
             }
         }
     }
 }
+
+/// The statuses of a drift report's objects (`hhgitops_core::diff::DriftStatus`).
+const DRIFT_STATUSES: &[&str] = &[
+    "in-sync",
+    "drifted",
+    "missing",
+    "extra",
+    "unmanaged",
+    "builtin",
+    "conflict",
+];
 
 /// The latest drift report of a fabric, parsed once per report: reports carry one entry per object, so the
 /// pages and the object listing read them from here instead of parsing the stored JSON on every request.

@@ -22,7 +22,7 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
     /// More about the error (for example located validation errors); `null` when there is nothing more.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>, required)]
     pub details: serde_json::Value,
 }
 

@@ -12,6 +12,7 @@ pub mod background;
 pub mod data;
 pub mod error;
 pub mod jobs;
+pub mod progress;
 pub mod replica;
 pub mod runner;
 pub mod state;
@@ -240,6 +241,7 @@ pub async fn build_state(
         leadership: OnceLock::new(),
         started: Instant::now(),
         drift_cache: Default::default(),
+        status_cache: Default::default(),
         engine,
     }));
     Ok((state, workers))

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::{run_operation, JobFailure, OpSettings};
 use crate::jobs::{Job, JobState, JobStore, JobType};
+use crate::progress::JobProgress;
 use crate::replica::DbHealth;
 
 /// How long a claim holds without a heartbeat.
@@ -34,7 +35,9 @@ pub struct JobCtx {
     pub job: Job,
     store: JobStore,
     cancel: CancellationToken,
-    progress: tokio::sync::Mutex<serde_json::Value>,
+    /// The job's progress document; held while an event is written, so one job's events are written one at a
+    /// time (their sequence numbers come from the events before them).
+    progress: Arc<tokio::sync::Mutex<serde_json::Value>>,
     bump: watch::Sender<u64>,
     stage_started: Mutex<HashMap<String, Instant>>,
 }
@@ -63,19 +66,59 @@ impl JobCtx {
                 ev["seconds"] = serde_json::json!(secs);
             }
         }
-        let snapshot = {
-            let mut p = self.progress.lock().await;
-            p[stage] = ev.clone();
-            p.clone()
-        };
-        if let Err(e) = self.store.set_progress(&self.job.id, &snapshot).await {
-            tracing::warn!(job = %self.job.id, error = %e, "cannot store progress");
-        }
-        if let Err(e) = self.store.append_event(&self.job.id, "progress", &ev).await {
-            tracing::warn!(job = %self.job.id, error = %e, "cannot store event");
-        }
-        self.bump.send_modify(|n| *n += 1);
+        write_progress(
+            &self.store,
+            &self.job.id,
+            &self.progress,
+            &self.bump,
+            stage,
+            ev,
+        )
+        .await;
     }
+
+    /// The progress of the engine calls this job makes: give [`JobProgress::progress`] to the engine, and
+    /// [`JobProgress::finish`] it when the call returns. Its events are stored under `operation.stage` keys.
+    pub fn engine_progress(&self) -> JobProgress {
+        let store = self.store.clone();
+        let id = self.job.id.clone();
+        let doc = self.progress.clone();
+        let bump = self.bump.clone();
+        JobProgress::start(Arc::new(move |ev: serde_json::Value| {
+            let (store, id, doc, bump) = (store.clone(), id.clone(), doc.clone(), bump.clone());
+            Box::pin(async move {
+                let key = ev["key"].as_str().unwrap_or("engine").to_string();
+                write_progress(&store, &id, &doc, &bump, &key, ev).await;
+            })
+        }))
+    }
+}
+
+/// Stores `ev` as the job's progress under `key` and as a `progress` event.
+async fn write_progress(
+    store: &JobStore,
+    id: &str,
+    doc: &tokio::sync::Mutex<serde_json::Value>,
+    bump: &watch::Sender<u64>,
+    key: &str,
+    ev: serde_json::Value,
+) {
+    let mut p = doc.lock().await;
+    // The document keeps the order stages began in (its keys are sorted).
+    let order = match p.get(key) {
+        Some(old) => old["order"].clone(),
+        None => serde_json::json!(p.as_object().map_or(0, |m| m.len())),
+    };
+    p[key] = ev.clone();
+    p[key]["order"] = order;
+    if let Err(e) = store.set_progress(id, &p).await {
+        tracing::warn!(job = %id, error = %e, "cannot store progress");
+    }
+    if let Err(e) = store.append_event(id, "progress", &ev).await {
+        tracing::warn!(job = %id, error = %e, "cannot store event");
+    }
+    drop(p);
+    bump.send_modify(|n| *n += 1);
 }
 
 /// The job workers of this process.
@@ -365,11 +408,16 @@ impl Runner {
                 job: job.clone(),
                 store: self.store.clone(),
                 cancel,
-                progress: tokio::sync::Mutex::new(serde_json::json!({})),
+                progress: Arc::new(tokio::sync::Mutex::new(serde_json::json!({}))),
                 bump: self.bump.clone(),
                 stage_started: Mutex::new(HashMap::new()),
             };
-            let outcome = self.attempt(&job, &ctx, &mut held_written, retry).await;
+            // The job's actor names every run record and archive-log entry the engine writes for it.
+            let outcome = hhgitops_engine::actor::scope(
+                Some(job.actor.clone()),
+                self.attempt(&job, &ctx, &mut held_written, retry),
+            )
+            .await;
             retry = true;
             let db_stopped = self
                 .db_stopped

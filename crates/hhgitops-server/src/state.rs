@@ -79,6 +79,8 @@ pub struct Inner {
     pub started: Instant,
     /// The latest drift report of each fabric, parsed once.
     pub drift_cache: crate::data::DriftCache,
+    /// Each fabric's status, computed once per change (see `hhgitops_engine::status::StatusCache`).
+    pub status_cache: hhgitops_engine::status::StatusCache,
 }
 
 /// Cheap to clone.
@@ -86,6 +88,14 @@ pub struct Inner {
 pub struct AppState(pub Arc<Inner>);
 
 impl AppState {
+    /// A fabric's status (`status --json`), from the cache while nothing it depends on changed.
+    pub async fn status(
+        &self,
+        fabric: &hhgitops_engine::fabric::Fabric,
+    ) -> hhgitops_engine::Result<Arc<hhgitops_engine::status::StatusReport>> {
+        self.0.status_cache.status(&self.0.engine, fabric).await
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.0.engine
     }

@@ -96,7 +96,7 @@ impl Default for IngestOptions {
             dry_run: false,
             only: None,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
-            lock_timeout: Duration::from_secs(60),
+            lock_timeout: crate::settings::DEFAULT_LOCK_TIMEOUT,
             failpoint: Failpoint::default(),
             after_read: None,
             cancel: CancellationToken::new(),
@@ -151,10 +151,10 @@ pub(crate) async fn ingest_in_session(
     let root = fabric.root.clone();
     let name = fabric.name.clone();
     let own = report.commit_message();
-    let (s, message) = tokio::task::spawn_blocking(move || {
+    let (s, message) = tokio::task::spawn_blocking(crate::actor::carry(move || {
         let m = pending::commit_message(&s, &root, &name, own);
         (s, m)
-    })
+    }))
     .await
     .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?;
     // The tree already holds the ingestion: a failed commit or push is reported with the report (the next

@@ -76,6 +76,11 @@ pub enum WatchEventKind {
         startup: bool,
         files: usize,
         duration_ms: u64,
+        /// The longest a file of this run waited from its last change the watcher saw (a file-system event or
+        /// a scan) to the run's start: debounce, settling and waiting for a slot. Absent for a startup run
+        /// without files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        latency_ms: Option<u64>,
         summary: Summary,
         recovery: Recovery,
         /// The commit (and push) of the run, for a fabric in Git.

@@ -75,7 +75,12 @@ pub struct WatchOptions {
     pub rescan_interval: Duration,
     /// The ingestion options of every run (`only` and `dry_run` are set by the watcher).
     pub ingest: IngestOptions,
+    /// Events each subscription holds before the watchers wait for it to read (see [`WatchEvents`]).
+    pub event_capacity: usize,
 }
+
+/// Default of [`WatchOptions::event_capacity`].
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
 
 impl Default for WatchOptions {
     fn default() -> Self {
@@ -87,6 +92,7 @@ impl Default for WatchOptions {
             registry_interval: Duration::from_secs(1),
             rescan_interval: Duration::from_secs(5),
             ingest: IngestOptions::default(),
+            event_capacity: DEFAULT_EVENT_CAPACITY,
         }
     }
 }
@@ -129,11 +135,19 @@ pub struct FabricWatchStatus {
     pub last_error_at: Option<String>,
 }
 
-/// The events of a [`WatchSet`], in order. Ends (`recv` gives `None`) once the set has stopped. A subscriber
-/// must keep reading: events wait for it in memory.
+/// The events of a [`WatchSet`], in order. Ends (`recv` gives `None`) once the set has stopped and every event
+/// was read.
+///
+/// The channel is bounded ([`WatchOptions::event_capacity`]). When a subscriber falls behind and its channel is
+/// full, nothing is dropped: the events of the watcher's current round wait beside the channel, and every
+/// watcher waits at the start of its next round (before it looks at raw/ again or ingests anything) until the
+/// subscriber has read them. Meanwhile files keep arriving in raw/; the file-system events about them collect in
+/// the watcher's inbox, itself bounded (beyond it the inbox only asks for a rescan), so the scan of raw/ that
+/// starts the next round takes every one of them. Memory stays bounded by one round's events, and a slow
+/// subscriber slows the watchers down instead of losing what they did.
 #[derive(Debug)]
 pub struct WatchEvents {
-    rx: mpsc::UnboundedReceiver<WatchEvent>,
+    rx: mpsc::Receiver<WatchEvent>,
 }
 
 impl WatchEvents {
@@ -144,6 +158,58 @@ impl WatchEvents {
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<WatchEvent> {
         self.rx.try_recv().ok()
+    }
+}
+
+/// One subscription: its bounded channel and the events of the current round that did not fit yet.
+struct Subscriber {
+    tx: mpsc::Sender<WatchEvent>,
+    backlog: Mutex<std::collections::VecDeque<WatchEvent>>,
+}
+
+impl Subscriber {
+    /// Sends at once when the channel has room and nothing waits before it; otherwise queues. False when the
+    /// subscription is gone.
+    fn offer(&self, ev: WatchEvent) -> bool {
+        let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+        if !backlog.is_empty() {
+            backlog.push_back(ev);
+            return !self.tx.is_closed();
+        }
+        match self.tx.try_send(ev) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(ev)) => {
+                backlog.push_back(ev);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Waits until every queued event is in the channel (or the subscription is gone).
+    async fn drain(&self) {
+        loop {
+            if self
+                .backlog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            let Ok(permit) = self.tx.reserve().await else {
+                self.backlog
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+                return;
+            };
+            // Popped and sent under the lock, so an event offered meanwhile never overtakes it.
+            let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(ev) = backlog.pop_front() {
+                permit.send(ev);
+            }
+        }
     }
 }
 
@@ -161,23 +227,38 @@ struct Shared {
     options: WatchOptions,
     cancel: CancellationToken,
     fabrics: Mutex<BTreeMap<String, FabricEntry>>,
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<WatchEvent>>>,
+    subscribers: Mutex<Vec<Arc<Subscriber>>>,
 }
 
 impl Shared {
     fn emit(&self, fabric: Option<&str>, kind: WatchEventKind) {
         let ev = WatchEvent::new(fabric, kind);
         let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        subs.retain(|s| s.send(ev.clone()).is_ok());
+        subs.retain(|s| s.offer(ev.clone()));
+    }
+
+    /// Waits until every subscriber has room for the events waiting for it (see [`WatchEvents`]).
+    async fn drain(&self) {
+        let subs: Vec<Arc<Subscriber>> = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for s in subs {
+            s.drain().await;
+        }
     }
 
     fn subscribe(&self) -> WatchEvents {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(self.options.event_capacity.max(1));
         if !self.cancel.is_cancelled() {
             self.subscribers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(tx);
+                .push(Arc::new(Subscriber {
+                    tx,
+                    backlog: Mutex::new(Default::default()),
+                }));
         }
         WatchEvents { rx }
     }
@@ -220,8 +301,12 @@ impl Shared {
             status: status.clone(),
             stop_reason: stop_reason.clone(),
         };
-        let span = tracing::info_span!("watch", fabric = %fabric.name);
-        let task = tokio::spawn(tracing::Instrument::instrument(job.run(), span));
+        let span = crate::progress::operation_span("watch", &fabric.name);
+        // Every run of a watcher is the watcher's: its run records and archive-log entries say so.
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            crate::actor::scope(Some(crate::actor::WATCHER.to_string()), job.run()),
+            span,
+        ));
         map.insert(
             fabric.name.clone(),
             FabricEntry {
@@ -432,11 +517,19 @@ impl WatchSet {
         for e in entries {
             let _ = e.task.await;
         }
-        self.shared
-            .subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        // The subscriptions end once they have read what waits for them (their last events are `stopped`).
+        let subs: Vec<Arc<Subscriber>> = std::mem::take(
+            &mut *self
+                .shared
+                .subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        tokio::spawn(async move {
+            for s in subs {
+                s.drain().await;
+            }
+        });
     }
 }
 

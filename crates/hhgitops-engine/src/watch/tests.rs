@@ -129,3 +129,71 @@ async fn following_the_registry_picks_up_and_drops_fabrics() {
     }
     set.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_holds_the_watcher_back_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let fabric = add(&engine, dir.path(), "f").await;
+    let options = WatchOptions {
+        event_capacity: 2,
+        ..WatchOptions::default()
+    };
+    let (set, mut events) = WatchSet::start(engine.clone(), options);
+    assert!(set.add_fabric(fabric.clone()));
+    // Nobody reads: the channel of 2 fills with the start's events, one round more at most is queued beside it,
+    // then the watcher waits.
+    for i in 1..=3 {
+        std::fs::write(
+            fabric.root.join(format!("raw/f{i}.yaml")),
+            "kind: Nothing\n",
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = set.status()[0].clone();
+    for i in 4..=6 {
+        std::fs::write(
+            fabric.root.join(format!("raw/f{i}.yaml")),
+            "kind: Nothing\n",
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = set.status()[0].clone();
+    assert_eq!(
+        (still.runs, still.files_seen, still.rejected),
+        (held.runs, held.files_seen, held.rejected),
+        "the watcher waits for its subscriber: {still:?}"
+    );
+    assert!(still.rejected < 6, "{still:?}");
+    // Reading again: every file is reported, once, in order after the watcher's start.
+    let mut seen = Vec::new();
+    let first = events.recv().await.unwrap();
+    assert!(
+        matches!(first.kind, WatchEventKind::Watching { .. }),
+        "{first:?}"
+    );
+    while seen.len() < 6 {
+        let ev = wait_for(&mut events, |e| matches!(e.kind, WatchEventKind::File(_))).await;
+        if let WatchEventKind::File(f) = ev.kind {
+            assert_eq!(f.status, FileStatus::Rejected, "{f:?}");
+            seen.push(f.file);
+        }
+    }
+    seen.sort();
+    let want: Vec<String> = (1..=6).map(|i| format!("raw/f{i}.yaml")).collect();
+    assert_eq!(seen, want);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while set.status()[0].rejected < 6 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(set.status()[0].rejected, 6, "{:?}", set.status());
+    set.stop().await;
+    while let Some(ev) = events.recv().await {
+        assert!(
+            !matches!(&ev.kind, WatchEventKind::File(f) if want.contains(&f.file)),
+            "a file reported twice: {ev:?}"
+        );
+    }
+}

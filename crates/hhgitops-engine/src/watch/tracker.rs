@@ -215,6 +215,11 @@ impl Tracker {
             .min()
     }
 
+    /// When the file last changed as far as the watcher saw (an event or a scan), or was set to be taken again.
+    pub fn changed_at(&self, rel: &str) -> Option<Instant> {
+        self.files.get(rel).map(|t| t.changed_at)
+    }
+
     /// Files waiting to be taken or ready now.
     pub fn pending(&self, now: Instant) -> usize {
         self.files

@@ -248,6 +248,12 @@ impl Run {
             if self.w.cancel.is_cancelled() || self.ended.is_some() {
                 return;
             }
+            // A subscriber that fell behind is caught up before anything new is looked at (nothing is lost:
+            // files that arrive meanwhile are found by this round's scan).
+            tokio::select! {
+                _ = self.w.shared.drain() => {}
+                _ = self.w.cancel.cancelled() => return,
+            }
             let now = Instant::now();
             let inbox = self.inbox.take();
             let mut scan_now = inbox.dirty || now >= next_scan;
@@ -495,6 +501,12 @@ impl Run {
                 return;
             }
         };
+        let begun = Instant::now();
+        let latency = batch
+            .iter()
+            .filter_map(|(rel, _)| self.tracker.changed_at(rel))
+            .map(|t| begun.saturating_duration_since(t))
+            .max();
         let mut attempts = 0;
         let result = loop {
             let opts = IngestOptions {
@@ -532,7 +544,7 @@ impl Run {
                 self.failures = 0;
                 self.last_error = None;
                 self.startup_due = None;
-                self.after_report(&report, &batch, startup, started.elapsed(), now);
+                self.after_report(&report, &batch, startup, started.elapsed(), latency, now);
             }
             Ok(None) => {}
             Err(e) => {
@@ -569,6 +581,7 @@ impl Run {
         batch: &[(String, Snapshot)],
         startup: bool,
         took: Duration,
+        latency: Option<Duration>,
         now: Instant,
     ) {
         let taken: BTreeMap<&str, Snapshot> = batch.iter().map(|(r, s)| (r.as_str(), *s)).collect();
@@ -626,6 +639,7 @@ impl Run {
             startup,
             files: report.files.len(),
             duration_ms: took.as_millis() as u64,
+            latency_ms: latency.map(|l| l.as_millis() as u64),
             summary: report.summary.clone(),
             recovery: report.recovery.clone(),
             git: report.git.clone(),

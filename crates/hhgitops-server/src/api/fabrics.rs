@@ -27,16 +27,18 @@ pub async fn list_fabrics(
 /// Registers a fabric and initializes its layout (admin).
 #[utoipa::path(post, path = "/api/v1/fabrics", tag = "fabrics", security(("bearer" = [])), request_body = FabricCreate,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn create_fabric(
-    _a: Auth<Admin>,
+    a: Auth<Admin>,
     State(s): State<AppState>,
     ApiJson(req): ApiJson<FabricCreate>,
 ) -> ApiResult<(StatusCode, JsonValue)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(data::create_fabric(&s, req).await?),
-    ))
+    // The layout's init entry in the archive log names the token.
+    let r =
+        hhgitops_engine::actor::scope(Some(a.principal.name.clone()), data::create_fabric(&s, req))
+            .await?;
+    Ok((StatusCode::CREATED, Json(r)))
 }
 
 /// One fabric.
@@ -56,7 +58,8 @@ pub async fn get_fabric(
 #[utoipa::path(patch, path = "/api/v1/fabrics/{fabric}", tag = "fabrics", security(("bearer" = [])),
     params(("fabric" = String, Path)), request_body = FabricPatch,
     responses((status = 200, body = FabricView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn patch_fabric(
     _a: Auth<Admin>,
     State(s): State<AppState>,
@@ -163,11 +166,17 @@ pub async fn get_object(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_object(
-    _a: Auth<Write>,
+    a: Auth<Write>,
     State(s): State<AppState>,
     ApiPath((fabric, kind, name)): ApiPath<(String, String, String)>,
 ) -> ApiResult<JsonValue> {
-    Ok(Json(data::delete_object(&s, &fabric, &kind, &name).await?))
+    // The delete's run record and archive-log entry name the token.
+    let r = hhgitops_engine::actor::scope(
+        Some(a.principal.name.clone()),
+        data::delete_object(&s, &fabric, &kind, &name),
+    )
+    .await?;
+    Ok(Json(r))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -76,11 +76,22 @@ pub fn accepted(job: Job) -> Response {
         .into_response()
 }
 
+/// One event of a job's Server-Sent Events stream: `event` is `progress`, `log`, … and finally `result`;
+/// `data` is JSON text (for `result`: the job as `GET /jobs/{id}` shows it). Documents the stream only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct JobStreamEvent {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
 /// Queues a job (write); a job equal to one still queued is that job.
 #[utoipa::path(post, path = "/api/v1/fabrics/{fabric}/jobs", tag = "jobs", security(("bearer" = [])),
     params(("fabric" = String, Path)), request_body = JobRequest,
     responses((status = 202, body = Job, headers(("Location" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn create_job(
     a: Auth<Write>,
     State(s): State<AppState>,
@@ -201,7 +212,7 @@ struct Follow {
 /// Server-Sent Events: `progress` and `log` events, then one `result`. A late subscriber gets the past events
 /// first; `Last-Event-ID` resumes after an event.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = ErrorBody),
+    responses((status = 200, content_type = "text/event-stream", body = JobStreamEvent), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn job_events(
     _a: Auth<Read>,

@@ -33,7 +33,8 @@ pub async fn list_tokens(
 /// Makes a token; the answer is the only time it is shown.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = TokenRequest,
     responses((status = 201, body = NewToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "the body is not `application/json`")))]
 pub async fn create_token(
     a: Auth<Admin>,
     State(s): State<AppState>,

@@ -173,7 +173,7 @@ async fn fabric_row(s: &AppState, f: &Fabric, now: OffsetDateTime) -> FabricRow 
         sync_when: String::new(),
         watcher: watcher_label(s, &f.name),
     };
-    match hhgitops_engine::status::status(s.engine(), f).await {
+    match s.status(f).await {
         Ok(st) => {
             row.pending = count(st.pending.len() as i64);
             row.rejected = count(st.rejected.len() as i64);
@@ -359,6 +359,7 @@ struct RunRow {
     deleted: String,
     rejected: String,
     message: String,
+    actor: String,
 }
 
 struct CommitRow {
@@ -439,7 +440,7 @@ pub async fn fabric(
         jobs: Vec::new(),
         runs: Vec::new(),
     };
-    match hhgitops_engine::status::status(s.engine(), &f).await {
+    match s.status(&f).await {
         Ok(st) => {
             page.total = count(st.total);
             let mut kinds: Vec<(Kind, i64)> = st
@@ -506,6 +507,7 @@ pub async fn fabric(
                 deleted: n(r, "deleted"),
                 rejected: n(r, "rejected"),
                 message: t(r, "message"),
+                actor: t(r, "actor"),
             })
             .collect();
     }
@@ -590,7 +592,7 @@ pub(super) async fn raw_page(
         rejected: Vec::new(),
         refused: Vec::new(),
     };
-    let st = match hhgitops_engine::status::status(s.engine(), f).await {
+    let st = match s.status(f).await {
         Ok(st) => st,
         Err(e) => {
             page.load_error = Some(ApiError::from(e).message);
@@ -1305,6 +1307,38 @@ struct OutcomeRow {
     message: String,
 }
 
+/// One engine stage of a job (`ingest parse`): how far it got and what it was at.
+struct StepRow {
+    key: String,
+    label: String,
+    state: String,
+    done: u64,
+    total: Option<u64>,
+    count: String,
+    current: String,
+}
+
+fn step_row(key: &str, v: &Value) -> StepRow {
+    let done = v["done"].as_u64().unwrap_or(0);
+    let total = v["total"].as_u64();
+    StepRow {
+        key: key.to_string(),
+        label: format!(
+            "{} {}",
+            v["operation"].as_str().unwrap_or(""),
+            v["stage"].as_str().unwrap_or("")
+        ),
+        state: v["state"].as_str().unwrap_or("").to_string(),
+        done,
+        total,
+        count: match total {
+            Some(t) => format!("{} of {}", count(done as i64), count(t as i64)),
+            None => count(done as i64),
+        },
+        current: v["current"].as_str().unwrap_or("").to_string(),
+    }
+}
+
 struct FileRow {
     file: String,
     status: String,
@@ -1346,6 +1380,7 @@ struct JobBody {
     csrf: String,
     live: bool,
     stages: Vec<(String, String, String)>,
+    steps: Vec<StepRow>,
     error: Option<String>,
     sections: Vec<(String, Vec<(String, String)>)>,
     plan: Option<Plan>,
@@ -1385,8 +1420,20 @@ fn job_body(j: &Job, session: &Session, page_no: i64) -> JobBody {
         params.push(format!("files: {}", j.params.files.join(", ")));
     }
     let mut stages: Vec<(String, String, String)> = Vec::new();
+    let mut steps: Vec<StepRow> = Vec::new();
     if let Some(p) = j.progress.as_object() {
-        let mut keys: Vec<&String> = p.keys().collect();
+        // The engine's stages (`operation.stage` keys, carrying an `operation`), in the order they began.
+        let mut engine: Vec<(&String, &Value)> = p
+            .iter()
+            .filter(|(_, v)| v.get("operation").is_some())
+            .collect();
+        engine.sort_by_key(|(_, v)| v["order"].as_u64().unwrap_or(u64::MAX));
+        steps = engine.into_iter().map(|(k, v)| step_row(k, v)).collect();
+        let mut keys: Vec<&String> = p
+            .iter()
+            .filter(|(_, v)| v.get("operation").is_none())
+            .map(|(k, _)| k)
+            .collect();
         keys.sort_by_key(|k| STAGE_ORDER.iter().position(|s| s == k).unwrap_or(99));
         for k in keys {
             let st = &p[k.as_str()];
@@ -1419,6 +1466,7 @@ fn job_body(j: &Job, session: &Session, page_no: i64) -> JobBody {
         csrf: session.csrf.clone(),
         live,
         stages,
+        steps,
         error: j
             .error
             .as_ref()
@@ -1592,6 +1640,7 @@ struct HistoryRow {
     deleted: String,
     archived_to: Option<String>,
     message: String,
+    actor: String,
 }
 
 #[derive(Template)]
@@ -1654,6 +1703,7 @@ pub async fn history(
                     deleted: n(e, "deleted"),
                     archived_to: e["archivedTo"].as_str().map(str::to_string),
                     message: e["message"].as_str().unwrap_or("").to_string(),
+                    actor: e["actor"].as_str().unwrap_or("").to_string(),
                 })
                 .collect();
         }
