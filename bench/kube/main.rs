@@ -82,19 +82,23 @@ fn main() -> Result<()> {
     let input = work.path().join("fabric.yaml");
     let gen = Command::new("python3")
         .arg(args.shared.join("tools/gen_vlab_wiring.py"))
+        // The reference fabric of bench/ingest.sh (5,669 objects), in the form that validates: every switch
+        // within the 48 ports of its `vs` profile.
         .args([
             "--spines",
-            "8",
+            "2",
+            "--fabric-links",
+            "1",
             "--eslag-leaf-groups",
             "2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2",
             "--orphan-leafs",
             "16",
             "--eslag-servers",
-            "16",
+            "20",
             "--unbundled-servers",
-            "16",
+            "20",
             "--bundled-servers",
-            "16",
+            "13",
             "--vpcs",
         ])
         .output()

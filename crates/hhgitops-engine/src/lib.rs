@@ -27,7 +27,6 @@ pub mod lock;
 pub mod maintain;
 pub mod managed;
 pub mod onboard;
-pub mod pending;
 pub mod progress;
 pub mod rawfiles;
 pub mod records;

@@ -26,6 +26,7 @@
 
 mod accept;
 mod parse;
+mod pending;
 mod plan;
 mod read;
 mod record;
@@ -151,7 +152,7 @@ pub(crate) async fn ingest_in_session(
     let name = fabric.name.clone();
     let own = report.commit_message();
     let (s, message) = tokio::task::spawn_blocking(crate::actor::carry(move || {
-        let m = crate::pending::commit_message(&s, &root, &name, own);
+        let m = pending::commit_message(&s, &root, &name, own);
         (s, m)
     }))
     .await

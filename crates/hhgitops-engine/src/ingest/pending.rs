@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
+use super::{FileReport, FileStatus, IngestReport, ManagedReport, Summary};
 use crate::gitops::GitSession;
-use crate::ingest::{FileReport, FileStatus, IngestReport, ManagedReport, Summary};
 use crate::layout::ARCHIVE_LOG;
 use crate::records::{parse_archive_log, read_yaml, ArchiveLog, LogEntry, Operation};
 use crate::txn::Recovery;
