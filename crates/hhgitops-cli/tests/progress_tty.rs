@@ -11,38 +11,6 @@ use std::time::Duration;
 use common::*;
 use hhgitops_testapi::FaultRule;
 
-/// The reference fabric of the benchmarks (bench/ingest.sh): ~5,600 objects.
-fn reference_fabric() -> Option<Vec<u8>> {
-    let shared = shared_dir()?;
-    let gen = Command::new("python3")
-        .arg(shared.join("tools/gen_vlab_wiring.py"))
-        // The form that validates (bench/ingest.sh): every switch within the 48 ports of its `vs` profile.
-        .args([
-            "--spines",
-            "2",
-            "--fabric-links",
-            "1",
-            "--eslag-leaf-groups",
-        ])
-        .arg("2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2")
-        .args(["--orphan-leafs", "16", "--eslag-servers", "20"])
-        .args([
-            "--unbundled-servers",
-            "20",
-            "--bundled-servers",
-            "13",
-            "--vpcs",
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
-    Some(gen.stdout)
-}
-
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }

@@ -6,39 +6,11 @@ mod common;
 mod serve_support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use serve_support::*;
-
-fn reference_fabric() -> Option<Vec<u8>> {
-    let shared = shared_dir()?;
-    let gen = Command::new("python3")
-        .arg(shared.join("tools/gen_vlab_wiring.py"))
-        // The form that validates (bench/ingest.sh): every switch within the 48 ports of its `vs` profile.
-        .args([
-            "--spines",
-            "2",
-            "--fabric-links",
-            "1",
-            "--eslag-leaf-groups",
-        ])
-        .arg("2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2")
-        .args(["--orphan-leafs", "16", "--eslag-servers", "20"])
-        .args([
-            "--unbundled-servers",
-            "20",
-            "--bundled-servers",
-            "13",
-            "--vpcs",
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(gen.status.success());
-    Some(gen.stdout)
-}
 
 #[test]
 fn an_ingest_job_streams_throttled_progress_by_stage() {

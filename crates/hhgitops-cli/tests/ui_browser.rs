@@ -576,36 +576,17 @@ fn a_form_posted_from_another_origin_is_refused() {
 
 #[test]
 fn a_job_page_shows_the_engine_stages_live_with_counts_and_the_current_object() {
-    let Some(shared) = shared_dir() else { return };
     // The ~5,600-object reference fabric in its validating form (bench/ingest.sh).
-    let gen = Command::new("python3")
-        .arg(shared.join("tools/gen_vlab_wiring.py"))
-        .args([
-            "--spines",
-            "2",
-            "--fabric-links",
-            "1",
-            "--eslag-leaf-groups",
-        ])
-        .arg("2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2")
-        .args(["--orphan-leafs", "16", "--eslag-servers", "20"])
-        .args([
-            "--unbundled-servers",
-            "20",
-            "--bundled-servers",
-            "13",
-            "--vpcs",
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(gen.status.success());
-    let objects = String::from_utf8_lossy(&gen.stdout)
+    let Some(wiring) = reference_fabric() else {
+        return;
+    };
+    let objects = String::from_utf8_lossy(&wiring)
         .lines()
         .filter(|l| l.starts_with("kind:"))
         .count();
     let env = TestEnv::sqlite();
     let root = fabric_at(&env, "f");
-    std::fs::write(root.join("raw/fabric.yaml"), &gen.stdout).unwrap();
+    std::fs::write(root.join("raw/fabric.yaml"), &wiring).unwrap();
     let t = tokens(&env);
     let s = serve(&env, &["--no-watch"], &[]);
     let Some(b) = Browser::start() else { return };
