@@ -7,6 +7,7 @@ use crate::fabric::Fabric;
 use crate::index::{FabricRecords, Run};
 use crate::layout::GitOpsRoot;
 use crate::rawfiles::{discover, RefusedFile};
+use crate::sandbox::{FileKind, Meta, RootDir};
 use crate::Engine;
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,64 +165,31 @@ pub const STATUS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2
 
 /// What a fabric's status depends on, read cheaply (metadata only, one database query): the root, every entry
 /// of raw/ (path, size, times, inode), the manifest's metadata, and the fabric's last runs (a run changes the
-/// rejections, the index and Git; a run that starts or ends changes this list).
+/// rejections, the index and Git; a run that starts or ends changes this list). Read through the root's
+/// sandbox: nothing is followed through a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusFingerprint {
     root: std::path::PathBuf,
-    raw: Vec<(std::path::PathBuf, FileKey)>,
-    manifest: Option<FileKey>,
+    raw: Vec<(String, Meta)>,
+    manifest: Option<Meta>,
     runs: Vec<Run>,
 }
 
-/// Size, modification and change times, inode: what a write, a rename or a replacement changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileKey {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    ctime: (i64, i64),
-    #[cfg(unix)]
-    ino: u64,
-    dir: bool,
-}
-
-impl FileKey {
-    fn of(m: &std::fs::Metadata) -> FileKey {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        FileKey {
-            len: m.len(),
-            modified: m.modified().ok(),
-            #[cfg(unix)]
-            ctime: (m.ctime(), m.ctime_nsec()),
-            #[cfg(unix)]
-            ino: m.ino(),
-            dir: m.is_dir(),
-        }
-    }
-}
-
-/// Every entry beneath `dir` (links not followed), sorted; errors end the walk where they occur (the
-/// status computed afterwards reports them).
-fn walk_keys(
-    dir: &std::path::Path,
-    base: &std::path::Path,
-    out: &mut Vec<(std::path::PathBuf, FileKey)>,
-) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+/// Every entry beneath `dir` of the root with its metadata (links not followed), sorted; what cannot be read
+/// ends the walk there (the status computed afterwards reports it).
+fn raw_keys(root: &RootDir, dir: &str, out: &mut Vec<(String, Meta)>) {
+    let Ok(mut entries) = root.list(dir) else {
         return;
     };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
     for e in entries {
-        let path = e.path();
-        let Ok(m) = std::fs::symlink_metadata(&path) else {
+        let rel = format!("{dir}/{}", e.name.to_string_lossy());
+        let Ok(Some(m)) = root.meta(&rel) else {
             continue;
         };
-        let rel = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
-        out.push((rel, FileKey::of(&m)));
-        if m.is_dir() {
-            walk_keys(&path, base, out);
+        out.push((rel.clone(), m));
+        if m.kind == FileKind::Dir {
+            raw_keys(root, &rel, out);
         }
     }
 }
@@ -231,17 +199,20 @@ pub async fn fingerprint(engine: &Engine, fabric: &Fabric) -> Result<StatusFinge
     let runs = FabricRecords::new(engine.db(), &fabric.name)
         .last_runs(5)
         .await?;
-    let root = fabric.root.clone();
+    let path = fabric.root.clone();
     let (raw, manifest) = crate::engine::blocking(move || {
-        let raw_dir = root.join(crate::layout::RAW);
         let mut raw = Vec::new();
-        if let Ok(m) = std::fs::symlink_metadata(&raw_dir) {
-            raw.push((std::path::PathBuf::new(), FileKey::of(&m)));
-            walk_keys(&raw_dir, &raw_dir, &mut raw);
+        let mut manifest = None;
+        // A root that cannot be opened has no entries: its status says why.
+        if let Ok(root) = RootDir::open(&path) {
+            if let Ok(Some(m)) = root.meta(crate::layout::RAW) {
+                raw.push((crate::layout::RAW.to_string(), m));
+                if m.kind == FileKind::Dir {
+                    raw_keys(&root, crate::layout::RAW, &mut raw);
+                }
+            }
+            manifest = root.meta(crate::layout::MANIFEST).ok().flatten();
         }
-        let manifest = std::fs::metadata(GitOpsRoot::new(&root).manifest_path())
-            .ok()
-            .map(|m| FileKey::of(&m));
         Ok((raw, manifest))
     })
     .await?;
