@@ -7,7 +7,10 @@ SwitchProfile has ports (`vs` has 48, and the generator numbers uplinks E1/49, E
 rejects; as the fabric itself would need, the output carries a custom SwitchProfile for every switch,
 `bench-switch` (the `vs` profile with as many 25G ports as the highest port number used, in groups of 4), which
 validates only with the controller setting `allowExtraSwitchProfiles: true`
-(CATALOGUE §3b.6): give `--fabric-config` a file holding that line.
+(CATALOGUE §3b.6). Leaves are numbered from ASN 65101 upwards, one each, as hhfab assigns them from
+`leafASNStart`: the default range (65101-65533) holds 433 leaves, so a fabric with more (K >= 10: 480 leaves)
+also needs a wider `leafASNEnd`, as a real fabric of that size would. Give `--fabric-config` a file holding
+`allowExtraSwitchProfiles: true` and `leafASNEnd: 65999` (what bench/hostile.sh and bench/scale.sh use).
 
 Usage: bench/gen_fabric.py K [SHARED]   (K = 2 is about the reference size, ~6,000 objects, ~1.5 MB)
 """

@@ -67,7 +67,9 @@ EOF
 python3 bench/gen_fabric.py 1 "$SHARED" > "$WORK/fabric-1m.yaml"
 python3 bench/gen_fabric.py 10 "$SHARED" > "$WORK/fabric-8m.yaml"
 for f in fabric-1m fabric-8m; do echo "$f.yaml: $(grep -c '^kind:' "$WORK/$f.yaml") objects"; done
-printf 'allowExtraSwitchProfiles: true\n' > "$WORK/fabric-config.yaml"
+# The controller configuration of fabrics this large (bench/gen_fabric.py): custom switch profiles allowed, and a
+# leaf ASN range wide enough for their leaves (the default 65101-65533 holds 433; the 7.5 MiB fabric has 480).
+printf 'allowExtraSwitchProfiles: true\nleafASNEnd: 65999\n' > "$WORK/fabric-config.yaml"
 
 measure() { # label, command... -> "label  exit  seconds  peakMiB  ratios"
   local label="$1"; shift

@@ -13,16 +13,24 @@
 #
 # The switches of fabrics this large use more ports than any built-in SwitchProfile has (the `vs` profile has
 # 48), which the fabric rejects: bench/gen_fabric.py adds a custom SwitchProfile for them, and
-# the fabric is added with a controller configuration that sets `allowExtraSwitchProfiles` (CATALOGUE §3b.6);
+# the fabric is added with a controller configuration that sets `allowExtraSwitchProfiles` (CATALOGUE §3b.6) and a
+# leaf ASN range for more than 433 leaves;
 # `validate` gets the same file with --fabric-config.
-# Usage: bench/scale.sh [RUNS] (default 3). Needs python3, /usr/bin/time and ../shared (tools, crds).
+# Usage: bench/scale.sh [RUNS] [SIZES] (default 3 runs; SIZES the bench/gen_fabric.py arguments, default "2 4 8"). Needs python3, /usr/bin/time and ../shared (tools, crds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
+SIZES="${2:-2 4 8}"
 SHARED="$(cd "${SHARED:-../shared}" && pwd)"
-cargo build --release -q -p hhgitops-cli -p hhgitops-testapi
-BIN="$PWD/target/release/hhgitops"
-TESTAPI="$PWD/target/release/hhgitops-testapi"
+# HHGITOPS_BIN / TESTAPI_BIN: binaries to measure instead of this tree's release build (e.g. a build of the
+# commit before a change, for before/after tables).
+if [ -n "${HHGITOPS_BIN:-}" ] && [ -n "${TESTAPI_BIN:-}" ]; then
+  BIN="$HHGITOPS_BIN"; TESTAPI="$TESTAPI_BIN"
+else
+  cargo build --release -q -p hhgitops-cli -p hhgitops-testapi
+  BIN="$PWD/target/release/hhgitops"
+  TESTAPI="$PWD/target/release/hhgitops-testapi"
+fi
 WORK="$(mktemp -d)"
 API_PID=""
 cleanup() { [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
@@ -30,7 +38,9 @@ trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # timed CMD...: prints "seconds maxrss_kb"; the command's exit code must be 0
 timed() { /usr/bin/time -f '%e %M' -o "$WORK/t" "$@" >"$WORK/out" 2>&1 || { echo "failed: $*" >&2; cat "$WORK/out" "$WORK/t" >&2; exit 1; }; tail -1 "$WORK/t"; }
-printf 'allowExtraSwitchProfiles: true\n' > "$WORK/fabric-config.yaml"
+# The controller configuration of fabrics this large (bench/gen_fabric.py): custom switch profiles allowed, and a
+# leaf ASN range wide enough for their leaves (the default 65101-65533 holds 433; the 7.5 MiB fabric has 480).
+printf 'allowExtraSwitchProfiles: true\nleafASNEnd: 65999\n' > "$WORK/fabric-config.yaml"
 
 # gen K: the fabric of K/2 times the reference size, with its switch profile (bench/gen_fabric.py), on stdout.
 gen() { python3 bench/gen_fabric.py "$1" "$SHARED"; }
@@ -39,7 +49,7 @@ echo "load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs each"
 printf '%-5s %7s %9s | %8s %7s | %8s | %8s %7s | %8s %7s | %8s %7s\n' \
   size objects bytes ingest MiB re-ingest validate MiB drift MiB no-op MiB
 declare -A PER
-for k in 2 4 8; do
+for k in $SIZES; do
   in="$WORK/in.$k.yaml"
   gen "$k" > "$in"
   objects=$(grep -c '^kind:' "$in")
@@ -84,11 +94,12 @@ for k in 2 4 8; do
 done
 
 echo
-echo "cost per object relative to 1x (linear cost: about 1.0; time, then peak memory):"
+echo "cost per object relative to the first size (1x by default) (linear cost: about 1.0; time, then peak memory):"
 printf '%-5s %8s %10s %9s %7s %7s | %8s %9s %7s %7s\n' size ingest re-ingest validate drift no-op \
   ingest validate drift no-op
-for k in 2 4 8; do
-  r() { awk "BEGIN{printf \"%.2f\", ${PER[$1.$k]} / ${PER[$1.2]}}"; }
+FIRST="${SIZES%% *}"
+for k in $SIZES; do
+  r() { awk "BEGIN{printf \"%.2f\", ${PER[$1.$k]} / ${PER[$1.$FIRST]}}"; }
   printf '%-5s %8s %10s %9s %7s %7s | %8s %9s %7s %7s\n' "$((k / 2))x" "$(r ing)" "$(r re)" "$(r val)" \
     "$(r dr)" "$(r no)" "$(r ING_M)" "$(r VAL_M)" "$(r DR_M)" "$(r NO_M)"
 done

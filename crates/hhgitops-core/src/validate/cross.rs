@@ -31,8 +31,6 @@ struct Cx<'a> {
     unchecked: usize,
     /// (SwitchProfile name, what was skipped) → count; formatted once at the end.
     unchecked_reasons: HashMap<(&'a str, &'static str), usize>,
-    /// Per switch: the API port names its profile allows (`None` when the profile is not in the state).
-    api_ports: HashMap<&'a str, Option<HashSet<String>>>,
 }
 
 impl<'a> Cx<'a> {
@@ -125,16 +123,13 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// The API ports of a switch per its profile, computed once per switch.
-    fn api_ports_of(&mut self, switch: &'a str) -> Option<&HashSet<String>> {
-        if !self.api_ports.contains_key(switch) {
-            let ports = self.switch(switch).and_then(|sw| {
-                let profile = self.profile(sw.profile.as_deref().unwrap_or(""))?;
-                Some(api_ports(profile, sw))
-            });
-            self.api_ports.insert(switch, ports);
-        }
-        self.api_ports.get(switch).and_then(Option::as_ref)
+    /// Whether the switch's profile allows the API port `port` (`None` when the profile is not in the state).
+    /// Looked up in the profile itself, never copied into a set per switch: a fabric's switches share a few
+    /// profiles, and a set of port names per switch grows with switches × ports.
+    fn api_port_exists(&self, switch: &str, port: &str) -> Option<bool> {
+        let sw = self.switch(switch)?;
+        let profile = self.profile(sw.profile.as_deref().unwrap_or(""))?;
+        Some(api_port_exists(profile, sw, port))
     }
 }
 
@@ -174,7 +169,6 @@ pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateR
         checked: 0,
         unchecked: 0,
         unchecked_reasons: HashMap::new(),
-        api_ports: HashMap::new(),
     };
     switches(&mut cx);
     connections(&mut cx);
@@ -204,35 +198,45 @@ pub(crate) fn validate(state: &FabricState, settings: &FabricSettings) -> StateR
 
 // ---------------------------------------------------------------------------------------------------- switches
 
-/// The API port names a profile allows for a switch (`GetAPI2NOSPortsFor`): management and data ports by name,
-/// plus `<port>/<n>` for each sub-port of a broken-out port.
-fn api_ports(p: &SwitchProfileSpec, sw: &SwitchSpec) -> HashSet<String> {
-    let mut out = HashSet::new();
-    let profiles = p.port_profiles.as_ref();
-    for (name, port) in p.ports.iter().flatten() {
-        out.insert(name.clone());
-        if port.management == Some(true) {
-            continue;
-        }
-        let breakout = port
-            .profile
-            .as_deref()
-            .and_then(|pr| profiles.and_then(|m| m.get(pr)))
-            .and_then(|pp| pp.breakout.as_ref());
-        if let Some(b) = breakout {
-            let mode = sw
-                .port_breakouts
-                .as_ref()
-                .and_then(|m| m.get(name))
-                .or(b.default.as_ref());
-            if let Some(m) = mode.and_then(|m| b.supported.as_ref().and_then(|s| s.get(m))) {
-                for i in 1..=m.offsets.as_ref().map_or(0, Vec::len) {
-                    out.insert(format!("{name}/{i}"));
-                }
-            }
-        }
+/// Whether `name` is an API port name a profile allows for a switch (`GetAPI2NOSPortsFor`): a management or
+/// data port by name, or `<port>/<n>` for a sub-port of a broken-out port (1 ≤ n ≤ the lanes of the switch's
+/// breakout mode for that port, else the profile's default mode; `n` written without leading zeros).
+fn api_port_exists(p: &SwitchProfileSpec, sw: &SwitchSpec, name: &str) -> bool {
+    let ports = p.ports.as_ref();
+    if ports.is_some_and(|m| m.contains_key(name)) {
+        return true;
     }
-    out
+    let Some((base, lane)) = name.rsplit_once('/') else {
+        return false;
+    };
+    let Some(n) = lane
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1 && n.to_string() == lane)
+    else {
+        return false;
+    };
+    let Some(port) = ports.and_then(|m| m.get(base)) else {
+        return false;
+    };
+    if port.management == Some(true) {
+        return false;
+    }
+    let breakout = port
+        .profile
+        .as_deref()
+        .and_then(|pr| p.port_profiles.as_ref().and_then(|m| m.get(pr)))
+        .and_then(|pp| pp.breakout.as_ref());
+    let Some(b) = breakout else {
+        return false;
+    };
+    let mode = sw
+        .port_breakouts
+        .as_ref()
+        .and_then(|m| m.get(base))
+        .or(b.default.as_ref());
+    mode.and_then(|m| b.supported.as_ref().and_then(|s| s.get(m)))
+        .is_some_and(|m| n <= m.offsets.as_ref().map_or(0, Vec::len))
 }
 
 fn switches(cx: &mut Cx<'_>) {
@@ -727,7 +731,7 @@ fn connections(cx: &mut Cx<'_>) {
                     if cx.switch(dev).is_none() {
                         continue;
                     }
-                    match cx.api_ports_of(dev).map(|p| p.contains(local)) {
+                    match cx.api_port_exists(dev, local) {
                         Some(true) => cx.checked += 1,
                         Some(false) => {
                             cx.checked += 1;
@@ -1711,5 +1715,48 @@ fn peering_members(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    fn profile() -> SwitchProfileSpec {
+        serde_json::from_value(serde_json::json!({
+            "ports": {
+                "M1": {"nos": "Management0", "management": true},
+                "E1/1": {"nos": "Ethernet0", "profile": "SFP"},
+                "E1/2": {"nos": "1/2", "baseNOSName": "Ethernet4", "profile": "Q"},
+            },
+            "portProfiles": {
+                "SFP": {"speed": {"default": "25G", "supported": ["25G"]}},
+                "Q": {"breakout": {"default": "4x25G", "supported": {
+                    "4x25G": {"offsets": ["0", "1", "2", "3"]},
+                    "2x50G": {"offsets": ["0", "2"]},
+                }}},
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn api_ports_are_profile_ports_and_breakout_lanes() {
+        let p = profile();
+        let sw = SwitchSpec::default();
+        for ok in ["M1", "E1/1", "E1/2", "E1/2/1", "E1/2/4"] {
+            assert!(api_port_exists(&p, &sw, ok), "{ok}");
+        }
+        for bad in [
+            "E1/3", "E1/2/5", "E1/2/0", "E1/2/01", "E1/1/1", "M1/1", "E1/2/x", "", "E1",
+        ] {
+            assert!(!api_port_exists(&p, &sw, bad), "{bad}");
+        }
+        // The switch's own breakout mode decides how many lanes a port has.
+        let sw: SwitchSpec =
+            serde_json::from_value(serde_json::json!({"portBreakouts": {"E1/2": "2x50G"}}))
+                .unwrap();
+        assert!(api_port_exists(&p, &sw, "E1/2/2"));
+        assert!(!api_port_exists(&p, &sw, "E1/2/3"));
     }
 }
