@@ -316,14 +316,16 @@ impl GitSession {
         F: FnMut(&GitRepo) -> std::result::Result<(), String>,
     {
         let mut outcome = GitOutcome::default();
+        // Who the commit was made for (a token, the watcher), as a trailer Git tools read.
+        let message = crate::actor::with_commit_trailer(message);
         if self.root.exists() {
             if let CommitOutcome::Committed(id) = self
                 .repo
-                .commit(message, &settings.author, &self.root)
+                .commit(&message, &settings.author, &self.root)
                 .map_err(git_error)?
             {
                 outcome.commit = Some(id.as_str().to_string());
-                outcome.message = Some(message.to_string());
+                outcome.message = Some(message);
             }
         }
         if self.push {
