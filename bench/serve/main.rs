@@ -120,6 +120,38 @@ fn serve(binary: &Path, home: &Path, extra: &[&str], envs: &[(&str, &str)]) -> R
     Ok(Serve { child, base })
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (`/proc/<pid>/stat` utime and stime).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces): utime and stime are the
+    // 14th and 15th fields of the line, the 12th and 13th after the name.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// The CPU the load generator (this process) and the server used while `f` ran, as shares of the machine's
+/// cores over its wall time: the figures are only as good as the server's share.
+fn cpu_share<T>(server: u32, f: impl FnOnce() -> T) -> (T, String) {
+    let me = std::process::id();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let (c0, s0, t0) = (cpu_seconds(me), cpu_seconds(server), Instant::now());
+    let out = f();
+    let wall = t0.elapsed().as_secs_f64().max(1e-9);
+    let (c, s) = (cpu_seconds(me) - c0, cpu_seconds(server) - s0);
+    (
+        out,
+        format!(
+            "CPU over {wall:.1} s on {cores} cores: load generator {c:.1} s ({:.0}% of the machine), server {s:.1} s ({:.0}%)",
+            100.0 * c / (wall * cores),
+            100.0 * s / (wall * cores)
+        ),
+    )
+}
+
 /// `VmRSS` and `VmHWM` of a process, in MiB.
 fn memory(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -407,8 +439,12 @@ fn main() -> Result<()> {
         ("GET …/status", status_path),
         ("GET …/objects (a page of 100)", page_path),
     ] {
-        let (lat, failed, wall) = load(&base, &token, path, 64, args.requests, None)?;
+        let (r, cpu) = cpu_share(server.child.id(), || {
+            load(&base, &token, path, 64, args.requests, None)
+        });
+        let (lat, failed, wall) = r?;
         report(label, &lat, failed, wall);
+        println!("  ({cpu})");
     }
     for (round, (label, path)) in [
         ("GET …/status, during an ingestion", status_path),
@@ -438,12 +474,16 @@ fn main() -> Result<()> {
                 r
             })
         };
-        let (lat, failed, wall) = load(&base, &token, path, 64, 0, Some(stop))?;
+        let (r, cpu) = cpu_share(server.child.id(), || {
+            load(&base, &token, path, 64, 0, Some(stop))
+        });
+        let (lat, failed, wall) = r?;
         let done = watcher
             .join()
             .map_err(|_| anyhow::anyhow!("job watcher"))??;
         let files = &done["result"]["files"][0];
         report(label, &lat, failed, wall);
+        println!("  ({cpu})");
         println!(
             "  (the ingestion took {:.1} s: {} updated, {} unchanged)",
             wall.as_secs_f64(),

@@ -703,8 +703,33 @@ fn fabrics_through_the_api() {
         .0,
         409
     );
+    // The fabric's gauges are on /metrics while it is registered, and gone once it is removed.
+    let gauges = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                [
+                    "hhgitops_raw_files_pending{",
+                    "hhgitops_raw_files_rejected{",
+                    "hhgitops_managed_objects{",
+                ]
+                .iter()
+                .any(|g| l.starts_with(g))
+                    && l.contains("fabric=\"g\"")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let text = s.get("/metrics", None).send().unwrap().text().unwrap();
+    assert_eq!(gauges(&text).len(), 3, "{text}");
     let (code, _) = s.call(s.req(Method::DELETE, "/api/v1/fabrics/g", Some(&t.admin)));
     assert_eq!(code, 200);
+    let text = s.get("/metrics", None).send().unwrap().text().unwrap();
+    assert_eq!(gauges(&text), Vec::<String>::new(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hhgitops_jobs_total{") && l.contains("fabric=\"g\"")),
+        "its counters stay (they count what happened): {text}"
+    );
     assert!(dir.join(".hnp/manifest.yaml").is_file(), "files are kept");
     assert_eq!(s.call(s.get("/api/v1/fabrics/g", Some(&t.read))).0, 404);
     let (code, ready) = s.call(s.get("/readyz?verbose", None));
@@ -855,4 +880,104 @@ fn a_second_serve_on_one_sqlite_home_is_refused_naming_the_first() {
     // The first one still answers.
     let (status, _) = first.call(first.get("/livez", None));
     assert_eq!(status, 200);
+}
+
+/// The status the server answers: never older than its own writes (once an upload's job has ended its objects
+/// are counted, with no wait), and a change made by another process (`hhgitops ingest` on the same home) seen
+/// within the re-check bound of the status cache (250 ms plus one re-check). In a Git-backed fabric every
+/// commit names who it was made for (the upload's the token, the watcher's `watcher`), and the fabric page
+/// shows the newest commit after each change.
+#[test]
+fn status_after_own_writes_and_other_processes_and_commits_naming_their_actor() {
+    const RECHECK_BOUND: Duration = Duration::from_millis(600);
+    let env = TestEnv::sqlite();
+    let remote = bare_remote(&env, "remote");
+    env.ok(&["fabric", "add", "g", "--git-url", &file_url(&remote)]);
+    let root = root_of(&env, "g");
+    let t = tokens(&env);
+    let s = serve(&env, &["--no-watch"], &[]);
+    let status = || {
+        let (code, st) = s.call(s.get("/api/v1/fabrics/g/status", Some(&t.read)));
+        assert_eq!(code, 200, "{st}");
+        st
+    };
+    let head = || git(&remote, &["rev-parse", "main"]).trim().to_string();
+    let fabric_page = || {
+        s.get("/fabrics/g", None)
+            .header("cookie", format!("hhgitops_session={}", t.read))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert_eq!(status()["total"], 0);
+
+    // An upload: the status read right after its job ended counts its objects.
+    let (code, up) = s.call(
+        s.req(
+            Method::PUT,
+            "/api/v1/fabrics/g/raw/vpcs.yaml",
+            Some(&t.write),
+        )
+        .body(format!("{NAMESPACES}---\n{}", vpc("vpc-1", 1))),
+    );
+    assert_eq!(code, 202, "{up}");
+    let done = s.wait_job(up["id"].as_str().unwrap(), &t.read);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let st = status();
+    assert_eq!(st["total"], 3, "{st}");
+    assert_eq!(st["pending"], json!([]), "{st}");
+    assert_eq!(st["lastRuns"][0]["actor"], "writer", "{st}");
+    // Its commit, pushed, names the token; the fabric page shows it.
+    let body = git(&remote, &["log", "-1", "--format=%B", "main"]);
+    assert!(body.contains("\n\nHhgitops-Actor: token:writer"), "{body}");
+    let first = head();
+    assert!(
+        fabric_page().contains(&format!("<code>{}</code>", &first[..10])),
+        "the fabric page shows the upload's commit {first}"
+    );
+
+    // Another process ingests into the same home: seen once the bound has passed.
+    std::fs::write(root.join("raw/more.yaml"), vpc("vpc-2", 2)).unwrap();
+    env.ok(&["ingest", "--fabric", "g"]);
+    std::thread::sleep(RECHECK_BOUND);
+    let st = status();
+    assert_eq!(
+        st["total"], 4,
+        "the command line's ingestion is counted: {st}"
+    );
+    assert_eq!(st["pending"], json!([]), "{st}");
+    assert!(
+        st["lastRuns"][0].get("actor").is_none_or(Value::is_null),
+        "{st}"
+    );
+    let second = head();
+    assert_ne!(first, second);
+    let body = git(&remote, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        !body.contains("Hhgitops-Actor"),
+        "the command line's commit names nobody: {body}"
+    );
+    assert!(
+        fabric_page().contains(&format!("<code>{}</code>", &second[..10])),
+        "the fabric page shows the command line's commit {second}"
+    );
+    assert_eq!(s.terminate(), Some(0));
+
+    // The watcher's commits name it.
+    let s = serve(&env, &[], &[]);
+    std::fs::write(root.join("raw/hand.yaml"), vpc("vpc-3", 3)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let body = git(&remote, &["log", "-1", "--format=%B", "main"]);
+        if body.contains("\n\nHhgitops-Actor: watcher") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit of the watcher: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.terminate(), Some(0));
 }

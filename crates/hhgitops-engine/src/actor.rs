@@ -8,6 +8,27 @@ use std::future::Future;
 /// The actor of the runs a watcher starts.
 pub const WATCHER: &str = "watcher";
 
+/// Actors that are the server's own work, not a token's (no token may be named so).
+pub const SERVER_ACTORS: [&str; 3] = [WATCHER, "webhook", "scheduler"];
+
+/// The Git trailer of a commit made for `actor`: `Hhgitops-Actor: token:ops` for a token's work,
+/// `Hhgitops-Actor: watcher` (or `scheduler`, `webhook:github`: a name no token can have) for the server's own.
+pub fn commit_trailer(actor: &str) -> String {
+    if SERVER_ACTORS.contains(&actor) || actor.contains(':') {
+        format!("Hhgitops-Actor: {actor}")
+    } else {
+        format!("Hhgitops-Actor: token:{actor}")
+    }
+}
+
+/// `message` with the trailer of the current actor, if any (the command line's commits carry none).
+pub fn with_commit_trailer(message: &str) -> String {
+    match current() {
+        Some(actor) => format!("{}\n\n{}\n", message.trim_end(), commit_trailer(&actor)),
+        None => message.to_string(),
+    }
+}
+
 tokio::task_local! {
     static ACTOR: Option<String>;
 }
@@ -45,6 +66,29 @@ pub(crate) fn carry<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn commits_made_for_an_actor_name_it_in_a_trailer() {
+        assert_eq!(
+            with_commit_trailer("ingest f"),
+            "ingest f",
+            "no actor: no trailer"
+        );
+        let token = scope(Some("ops".into()), async {
+            with_commit_trailer("ingest f\n")
+        })
+        .await;
+        assert_eq!(token, "ingest f\n\nHhgitops-Actor: token:ops\n");
+        let watcher = scope(Some(WATCHER.into()), async {
+            with_commit_trailer("ingest f")
+        })
+        .await;
+        assert_eq!(watcher, "ingest f\n\nHhgitops-Actor: watcher\n");
+        assert_eq!(
+            commit_trailer("webhook:gitea"),
+            "Hhgitops-Actor: webhook:gitea"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_actor_follows_the_task_and_its_blocking_work() {

@@ -163,6 +163,11 @@ fn manifest_counts(
 /// program, the target of a symbolic link in raw/).
 pub const STATUS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a cached status is served without taking its fingerprint again: the bound (plus the time of one
+/// re-check) within which a change made by another process (a command-line `ingest` on the same home, a file
+/// copied into raw/) is seen. Changes made in this process are seen at once (see [`StatusCache::touch`]).
+pub const STATUS_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What a fabric's status depends on, read cheaply (metadata only, one database query): the root, every entry
 /// of raw/ (path, size, times, inode), the manifest's metadata, and the fabric's last runs (a run changes the
 /// rejections, the index and Git; a run that starts or ends changes this list). Read through the root's
@@ -224,86 +229,163 @@ pub async fn fingerprint(engine: &Engine, fabric: &Fabric) -> Result<StatusFinge
     })
 }
 
+/// A computed status with what it was computed from.
+struct Entry {
+    /// The fabric's generation when the computation started.
+    generation: u64,
+    fingerprint: StatusFingerprint,
+    /// When the fingerprint was last taken and found unchanged.
+    checked: std::time::Instant,
+    computed: std::time::Instant,
+    report: std::sync::Arc<StatusReport>,
+}
+
+/// What the cache can answer for a fabric without waiting.
+enum Look {
+    /// The entry is current: answer with it.
+    Fresh(std::sync::Arc<StatusReport>),
+    /// The entry is of the current generation but due for a re-check (or past its maximum age): one caller
+    /// re-checks, the others may answer with it meanwhile.
+    Due(std::sync::Arc<StatusReport>),
+    /// No entry, or one from before a change made in this process: wait for a fresh one.
+    Missing,
+}
+
 #[derive(Default)]
 struct Slot {
-    /// One computation per fabric at a time; the others wait for its result.
+    /// Bumped by every change made in this process ([`StatusCache::touch`]); read by every request.
+    generation: std::sync::atomic::AtomicU64,
+    /// One computation or re-check per fabric at a time.
     compute: tokio::sync::Mutex<()>,
-    value: std::sync::Mutex<
-        Option<(
-            StatusFingerprint,
-            std::time::Instant,
-            std::sync::Arc<StatusReport>,
-        )>,
-    >,
+    value: std::sync::Mutex<Option<Entry>>,
 }
 
 impl Slot {
-    fn fresh(
-        &self,
-        fp: &StatusFingerprint,
-        max_age: std::time::Duration,
-    ) -> Option<std::sync::Arc<StatusReport>> {
+    fn look(&self, recheck: std::time::Duration, max_age: std::time::Duration) -> Look {
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let v = self.value.lock().unwrap_or_else(|e| e.into_inner());
-        v.as_ref()
-            .filter(|(f, at, _)| f == fp && at.elapsed() < max_age)
-            .map(|(_, _, r)| r.clone())
+        match v.as_ref() {
+            Some(e) if e.generation == generation => {
+                if e.checked.elapsed() < recheck && e.computed.elapsed() < max_age {
+                    Look::Fresh(e.report.clone())
+                } else {
+                    Look::Due(e.report.clone())
+                }
+            }
+            _ => Look::Missing,
+        }
     }
 }
 
-/// [`status`] computed once per change: a long-running process (the server) keeps one per process and answers
-/// from it while the fabric's [`StatusFingerprint`] is unchanged and the entry is younger than its maximum age.
-/// A change made by hhgitops (a run, an upload, a file landing in raw/) is seen by the next call; one made to
-/// Git by another program within the maximum age.
+/// [`status`] computed once per change: a long-running process (the server) keeps one per process.
+///
+/// The common path reads one atomic counter and the entry: no database query, no file-system call.
+/// - A change made in this process (a run starting or ending, an upload, a delete, a watcher's run) calls
+///   [`StatusCache::touch`], which bumps the fabric's generation: the next request waits for a status computed
+///   after it, so the server never answers with a status older than its own write.
+/// - A change made by another process (a command-line `ingest` on the same home, a file copied into raw/) is
+///   seen through the [`StatusFingerprint`], taken again at most every `recheck` (default [`STATUS_RECHECK`]),
+///   by one caller at a time while the others are answered from the entry: such a change is visible within
+///   `recheck` plus the time of one re-check.
+/// - What the fingerprint cannot see (Git refs moved by another program) is seen within `max_age` (default
+///   [`STATUS_MAX_AGE`]): an older entry is computed again, by one caller while the others are answered from it.
 pub struct StatusCache {
+    recheck: std::time::Duration,
     max_age: std::time::Duration,
     slots: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Slot>>>,
 }
 
 impl Default for StatusCache {
     fn default() -> Self {
-        StatusCache::new(STATUS_MAX_AGE)
+        StatusCache::new(STATUS_RECHECK, STATUS_MAX_AGE)
     }
 }
 
 impl StatusCache {
-    pub fn new(max_age: std::time::Duration) -> StatusCache {
+    /// `recheck`: how long an entry is served without taking the fingerprint again (zero: at every call);
+    /// `max_age`: how long it is served at all.
+    pub fn new(recheck: std::time::Duration, max_age: std::time::Duration) -> StatusCache {
         StatusCache {
+            recheck,
             max_age,
             slots: Default::default(),
         }
     }
 
     fn slot(&self, fabric: &str) -> std::sync::Arc<Slot> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(fabric.to_string())
-            .or_default()
-            .clone()
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.get(fabric) {
+            Some(s) => s.clone(),
+            None => slots.entry(fabric.to_string()).or_default().clone(),
+        }
     }
 
-    /// The fabric's status, from the cache when nothing it depends on changed.
+    /// Says that `fabric` changed in this process: the next call computes its status afresh (and waits for
+    /// it). Call it after the change is made and before anyone is told of it (the job's end stored, the
+    /// response sent).
+    pub fn touch(&self, fabric: &str) {
+        self.slot(fabric)
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The fabric's status, from the cache when nothing it depends on changed (see [`StatusCache`]).
     pub async fn status(
         &self,
         engine: &Engine,
         fabric: &Fabric,
     ) -> Result<std::sync::Arc<StatusReport>> {
         let slot = self.slot(&fabric.name);
-        let fp = fingerprint(engine, fabric).await?;
-        if let Some(hit) = slot.fresh(&fp, self.max_age) {
-            return Ok(hit);
+        match slot.look(self.recheck, self.max_age) {
+            Look::Fresh(r) => Ok(r),
+            Look::Due(r) => match slot.compute.try_lock() {
+                Ok(_one) => self.refresh(engine, fabric, &slot).await,
+                // Another caller re-checks (or computes) now: the entry is as good as when it was checked.
+                Err(_) => Ok(r),
+            },
+            Look::Missing => {
+                let _one = slot.compute.lock().await;
+                // Another caller may have computed it meanwhile.
+                if let Look::Fresh(r) = slot.look(self.recheck, self.max_age) {
+                    return Ok(r);
+                }
+                self.refresh(engine, fabric, &slot).await
+            }
         }
-        let _one = slot.compute.lock().await;
-        // Another caller may have computed it meanwhile.
+    }
+
+    /// Takes the fingerprint; computes the status again unless the entry still matches it. The caller holds
+    /// the slot's compute lock.
+    async fn refresh(
+        &self,
+        engine: &Engine,
+        fabric: &Fabric,
+        slot: &Slot,
+    ) -> Result<std::sync::Arc<StatusReport>> {
+        // The generation and the fingerprint are taken before the status: a change while it is computed gives
+        // the next call another generation or fingerprint, so a report is never kept past a change it missed.
+        let generation = slot.generation.load(std::sync::atomic::Ordering::Acquire);
+        let at = std::time::Instant::now();
         let fp = fingerprint(engine, fabric).await?;
-        if let Some(hit) = slot.fresh(&fp, self.max_age) {
-            return Ok(hit);
+        {
+            let mut v = slot.value.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = v.as_mut().filter(|e| {
+                e.generation == generation
+                    && e.fingerprint == fp
+                    && e.computed.elapsed() < self.max_age
+            }) {
+                e.checked = at;
+                return Ok(e.report.clone());
+            }
         }
-        // The fingerprint is taken before the status: a change while it is computed gives the next call
-        // another fingerprint, so a report is never kept past a change it missed.
         let report = std::sync::Arc::new(status(engine, fabric).await?);
-        *slot.value.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((fp, std::time::Instant::now(), report.clone()));
+        *slot.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(Entry {
+            generation,
+            fingerprint: fp,
+            checked: at,
+            computed: at,
+            report: report.clone(),
+        });
         Ok(report)
     }
 
@@ -346,7 +428,11 @@ spec:
             ..Default::default()
         };
         let fabric = engine.add_fabric(&spec).await.unwrap().fabric;
-        let cache = StatusCache::new(std::time::Duration::from_secs(3600));
+        // Re-checked at every call: every change is seen at once, whoever made it.
+        let cache = StatusCache::new(
+            std::time::Duration::ZERO,
+            std::time::Duration::from_secs(3600),
+        );
         let first = cache.status(&engine, &fabric).await.unwrap();
         assert!(first.pending.is_empty() && first.total == 0);
         let again = cache.status(&engine, &fabric).await.unwrap();
@@ -390,10 +476,75 @@ spec:
         assert_eq!(edited.pending, vec!["raw/bad.yaml".to_string()]);
 
         // Past its maximum age an entry is computed again even when nothing it sees changed.
-        let short = StatusCache::new(std::time::Duration::from_millis(50));
+        let short = StatusCache::new(
+            std::time::Duration::ZERO,
+            std::time::Duration::from_millis(50),
+        );
         let a = short.status(&engine, &fabric).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(80)).await;
         let b = short.status(&engine, &fabric).await.unwrap();
         assert!(!Arc::ptr_eq(&a, &b));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_told_to_the_cache_is_seen_at_once_an_untold_one_at_the_next_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(Home::from_dir(dir.path().join("home")).unwrap(), None)
+            .await
+            .unwrap();
+        let spec = FabricSpec {
+            name: "f".into(),
+            path: Some(dir.path().join("f")),
+            ..Default::default()
+        };
+        let fabric = engine.add_fabric(&spec).await.unwrap().fabric;
+        let hour = std::time::Duration::from_secs(3600);
+        let cache = Arc::new(StatusCache::new(hour, hour));
+        let first = cache.status(&engine, &fabric).await.unwrap();
+        assert!(first.pending.is_empty());
+
+        // Not told, and no re-check due: the entry is served as it is (no fingerprint taken).
+        std::fs::write(fabric.root.join("raw/ns.yaml"), NAMESPACES).unwrap();
+        let untold = cache.status(&engine, &fabric).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &untold));
+
+        // Told: the next call waits for a status computed afterwards.
+        cache.touch("f");
+        let told = cache.status(&engine, &fabric).await.unwrap();
+        assert_eq!(told.pending, vec!["raw/ns.yaml".to_string()]);
+        let again = cache.status(&engine, &fabric).await.unwrap();
+        assert!(Arc::ptr_eq(&told, &again), "one computation per change");
+
+        // Many callers after a change: each one gets the status computed after it.
+        cache.touch("f");
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (cache, engine, fabric) = (cache.clone(), engine.clone(), fabric.clone());
+            callers.spawn(async move { cache.status(&engine, &fabric).await.unwrap() });
+        }
+        let all = callers.join_all().await;
+        assert!(
+            !Arc::ptr_eq(&all[0], &told),
+            "computed again after the touch"
+        );
+        assert!(all.iter().all(|r| Arc::ptr_eq(r, &all[0])), "computed once");
+
+        // A short re-check interval: a change nobody told the cache of (an ingestion as another process would
+        // make it) is seen once the re-check is due.
+        let recheck = std::time::Duration::from_millis(50);
+        let quick = StatusCache::new(recheck, hour);
+        let before = quick.status(&engine, &fabric).await.unwrap();
+        assert_eq!(before.pending.len(), 1);
+        crate::ingest::ingest(&engine, &fabric, &Default::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(recheck * 2).await;
+        let after = quick.status(&engine, &fabric).await.unwrap();
+        assert!(after.pending.is_empty(), "{:?}", after.pending);
+        assert_eq!(after.total, 1);
+        // A re-check that finds nothing changed keeps the entry.
+        tokio::time::sleep(recheck * 2).await;
+        let unchanged = quick.status(&engine, &fabric).await.unwrap();
+        assert!(Arc::ptr_eq(&after, &unchanged));
     }
 }

@@ -502,6 +502,63 @@ pub fn file_history(
         .collect())
 }
 
+/// The newest commit of each fabric's root, read (`git log`) once per status the status cache computed: a
+/// commit comes with a run (which makes the cache compute the status again) or, made by another program, is
+/// seen when the status is (within its maximum age), so the fabric page shows the commit and the Git state of
+/// one moment without running `git` on every request.
+#[derive(Default)]
+pub struct LastCommits(
+    std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (
+                std::sync::Weak<hhgitops_engine::status::StatusReport>,
+                Option<CommitInfo>,
+            ),
+        >,
+    >,
+);
+
+impl LastCommits {
+    /// The newest commit of `fabric` as of the status `st` (from the cache, or `git log` once).
+    pub async fn get(
+        &self,
+        fabric: &Fabric,
+        st: Option<&std::sync::Arc<hhgitops_engine::status::StatusReport>>,
+    ) -> Option<CommitInfo> {
+        if let Some(st) = st {
+            let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((of, commit)) = cached.get(&fabric.name) {
+                if of.upgrade().is_some_and(|r| std::sync::Arc::ptr_eq(&r, st)) {
+                    return commit.clone();
+                }
+            }
+        }
+        let root = fabric.root.clone();
+        let commit = tokio::task::spawn_blocking(move || file_history(&root, None, 1))
+            .await
+            .ok()?
+            .ok()?
+            .into_iter()
+            .next();
+        if let Some(st) = st {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                fabric.name.clone(),
+                (std::sync::Arc::downgrade(st), commit.clone()),
+            );
+        }
+        commit
+    }
+
+    /// Forgets a fabric (removed from the registry).
+    pub fn forget(&self, fabric: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(fabric);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,9 @@ async fn record(
     let Some(fabric) = ev.fabric.clone() else {
         return;
     };
+    // A watcher's run (or what it found in raw/ or managed/) changed what the status shows; before the run is
+    // recorded as a job, so whoever sees the job reads a status computed after it.
+    st.touched(&fabric);
     match &ev.kind {
         WatchEventKind::File(fr) => {
             started

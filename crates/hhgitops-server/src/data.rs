@@ -256,11 +256,15 @@ pub async fn patch_fabric(
     crate::adapter::set_fabric_target(state.engine(), name, patch.kubeconfig, patch.context)
         .await?;
     let f = crate::adapter::set_fabric_options(state.engine(), name, &changes).await?;
+    state.touched(name);
     Ok(fabric_view(state, &f))
 }
 
 pub async fn remove_fabric(state: &AppState, name: &str) -> ApiResult<FabricView> {
     let f = state.engine().remove_fabric(name).await?;
+    state.0.status_cache.forget(name);
+    state.0.drift_cache.forget(name);
+    state.0.last_commits.forget(name);
     Ok(fabric_view(state, &f))
 }
 
@@ -327,29 +331,11 @@ pub fn parse_kind(k: &str) -> ApiResult<Kind> {
         .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-/// `(kind, name) -> status` from the latest drift report.
-async fn drift_map(
-    state: &AppState,
-    fabric: &str,
-) -> ApiResult<BTreeMap<(String, String), String>> {
-    let mut out = BTreeMap::new();
-    if let Some(latest) = latest_drift_cached(state, fabric).await? {
-        for o in latest.objects() {
-            if let (Some(k), Some(n), Some(s)) = (
-                o.get("kind").and_then(|v| v.as_str()),
-                o.get("name").and_then(|v| v.as_str()),
-                o.get("status").and_then(|v| v.as_str()),
-            ) {
-                out.insert((k.to_string(), n.to_string()), s.to_string());
-            }
-        }
-    }
-    Ok(out)
-}
-
+/// One row of `managed_objects` as listed, with its status in the latest drift report (looked up in the
+/// report's index: a page reads the statuses of its own objects only).
 fn item_from_row(
     r: &sqlx::any::AnyRow,
-    drift: &BTreeMap<(String, String), String>,
+    drift: Option<&LatestDrift>,
 ) -> Result<ObjectItem, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
     let name: String = r.try_get("name")?;
@@ -363,7 +349,7 @@ fn item_from_row(
         None => None,
     };
     Ok(ObjectItem {
-        drift: drift.get(&(kind.clone(), name.clone())).cloned(),
+        drift: drift.and_then(|d| d.status_of(&kind, &name)),
         file: r.try_get("file")?,
         sha256: r.try_get("sha256")?,
         source,
@@ -381,7 +367,8 @@ pub async fn objects(
     offset: i64,
 ) -> ApiResult<Page<ObjectItem>> {
     fabric(state, fabric_name).await?;
-    let drift = drift_map(state, fabric_name).await?;
+    let drift = latest_drift_cached(state, fabric_name).await?;
+    let drift = drift.as_deref();
     let mut conds = vec!["fabric = $1".to_string()];
     let mut binds = vec![fabric_name.to_string()];
     if let Some(k) = &filter.kind {
@@ -408,7 +395,7 @@ pub async fn objects(
         let rows = q.fetch_all(db).await?;
         let mut items = Vec::new();
         for r in &rows {
-            let it = item_from_row(r, &drift)?;
+            let it = item_from_row(r, drift)?;
             if it.drift.as_deref() == Some(status.as_str())
                 || (status == "unknown" && it.drift.is_none())
             {
@@ -435,7 +422,7 @@ pub async fn objects(
     let rows = q.bind(limit).bind(offset).fetch_all(db).await?;
     let items = rows
         .iter()
-        .map(|r| item_from_row(r, &drift))
+        .map(|r| item_from_row(r, drift))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::new(items, total, offset))
 }
@@ -462,8 +449,8 @@ pub async fn object(
             kind.name()
         )));
     };
-    let drift = drift_map(state, fabric_name).await?;
-    let item = item_from_row(&row, &drift)?;
+    let drift = latest_drift_cached(state, fabric_name).await?;
+    let item = item_from_row(&row, drift.as_deref())?;
     let name_owned = name.to_string();
     let f2 = f.clone();
     let detail = tokio::task::spawn_blocking(move || object_detail(&f2, kind, &name_owned))
@@ -646,8 +633,10 @@ pub async fn delete_object(
         name,
         &Default::default(),
     )
-    .await?;
-    Ok(to_json(&r))
+    .await;
+    // Done or refused, it ran (a run record): the status shows it from the next request on.
+    state.touched(&f.name);
+    Ok(to_json(&r?))
 }
 
 /// The checks of `/readyz`.
@@ -701,8 +690,9 @@ pub async fn readiness(state: &AppState) -> Vec<Check> {
     checks
 }
 
-/// Gauges read at scrape time: jobs per state, raw files pending and rejected per fabric.
-pub async fn refresh_gauges(state: &AppState) {
+/// Gauges read at scrape time: jobs per state, raw files pending and rejected per fabric. Returns the fabrics
+/// registered now (`None` when the registry could not be read), for [`without_removed_fabrics`].
+pub async fn refresh_gauges(state: &AppState) -> Option<Vec<String>> {
     if let Ok(counts) = state.jobs().counts().await {
         for s in ["queued", "running"] {
             let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
@@ -714,7 +704,7 @@ pub async fn refresh_gauges(state: &AppState) {
         metrics::gauge!("hhgitops_fabrics_led").set(l.led().len() as f64);
     }
     let Ok(fabrics) = state.engine().fabrics().await else {
-        return;
+        return None;
     };
     for f in &fabrics {
         // Raw files pending and rejected as `status` shows them (from the status cache).
@@ -740,6 +730,41 @@ pub async fn refresh_gauges(state: &AppState) {
             }
         }
     }
+    Some(fabrics.into_iter().map(|f| f.name).collect())
+}
+
+/// The rendered metrics without the gauge samples of fabrics no longer registered: a gauge says how a fabric is
+/// now, and a removed fabric is not (its counters and histograms stay: they count what happened). The recorder
+/// keeps every series it was given, so the samples are left out when the text is rendered.
+pub fn without_removed_fabrics(text: &str, fabrics: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gauge = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            gauge = rest.split_whitespace().nth(1) == Some("gauge");
+        } else if gauge && !line.starts_with('#') {
+            if let Some(f) = fabric_label(line) {
+                if !fabrics.iter().any(|n| n == f) {
+                    continue;
+                }
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The value of the `fabric` label of a sample line (fabric names hold no quote or backslash).
+fn fabric_label(line: &str) -> Option<&str> {
+    let (_, labels) = line.split_once('{')?;
+    let at = if labels.starts_with("fabric=\"") {
+        0
+    } else {
+        labels.find(",fabric=\"")? + 1
+    };
+    let value = &labels[at + "fabric=\"".len()..];
+    value.split_once('"').map(|(v, _)| v)
 }
 
 /// The statuses of a drift report's objects (`hhgitops_core::diff::DriftStatus`).
@@ -826,6 +851,16 @@ pub struct DriftCache(
     std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LatestDrift>>>,
 );
 
+impl DriftCache {
+    /// Forgets a fabric (removed from the registry).
+    pub fn forget(&self, fabric: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(fabric);
+    }
+}
+
 /// The latest succeeded drift report of a fabric, from the cache while no newer report exists.
 pub async fn latest_drift_cached(
     state: &AppState,
@@ -866,4 +901,41 @@ pub async fn latest_drift_cached(
         .unwrap_or_else(|e| e.into_inner())
         .insert(fabric.to_string(), latest.clone());
     Ok(Some(latest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_of_removed_fabrics_are_left_out_counters_stay() {
+        let text = "\
+# TYPE hhgitops_managed_objects gauge
+hhgitops_managed_objects{fabric=\"kept\"} 4
+hhgitops_managed_objects{fabric=\"gone\"} 9
+# TYPE hhgitops_drift_objects gauge
+hhgitops_drift_objects{status=\"drifted\",fabric=\"gone\"} 1
+hhgitops_drift_objects{fabric=\"kept\",status=\"drifted\"} 2
+# TYPE hhgitops_jobs gauge
+hhgitops_jobs{state=\"queued\"} 0
+# TYPE hhgitops_jobs_total counter
+hhgitops_jobs_total{type=\"ingest\",fabric=\"gone\"} 3
+";
+        let out = without_removed_fabrics(text, &["kept".to_string()]);
+        assert!(
+            !out.contains("9\n") && !out.contains("status=\"drifted\",fabric=\"gone\""),
+            "{out}"
+        );
+        for kept in [
+            "hhgitops_managed_objects{fabric=\"kept\"} 4",
+            "hhgitops_drift_objects{fabric=\"kept\",status=\"drifted\"} 2",
+            "hhgitops_jobs{state=\"queued\"} 0",
+            "hhgitops_jobs_total{type=\"ingest\",fabric=\"gone\"} 3",
+            "# TYPE hhgitops_managed_objects gauge",
+        ] {
+            assert!(out.contains(kept), "{kept}: {out}");
+        }
+        assert_eq!(fabric_label("x{a=\"1\",fabric=\"f-1\"} 2"), Some("f-1"));
+        assert_eq!(fabric_label("x{myfabric=\"f\"} 2"), None);
+    }
 }

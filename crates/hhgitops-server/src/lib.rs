@@ -230,6 +230,7 @@ pub async fn build_state(
         bump,
     ));
     let workers = runner.spawn(options.workers);
+    let status_cache = runner.status.clone();
     let state = AppState(Arc::new(state::Inner {
         tokens: TokenStore::new(db),
         jobs,
@@ -241,7 +242,8 @@ pub async fn build_state(
         leadership: OnceLock::new(),
         started: Instant::now(),
         drift_cache: Default::default(),
-        status_cache: Default::default(),
+        status_cache,
+        last_commits: Default::default(),
         engine,
     }));
     Ok((state, workers))

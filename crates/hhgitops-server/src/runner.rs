@@ -136,6 +136,9 @@ pub struct Runner {
     /// Whether this process reaches the database (heartbeats, leadership and readiness share it).
     pub health: Arc<DbHealth>,
     pub shutdown: CancellationToken,
+    /// Each fabric's status, computed once per change; a job touches its fabric when it starts and before
+    /// its end is stored, so whoever learns of the end reads a status computed after it.
+    pub status: Arc<hhgitops_engine::status::StatusCache>,
 }
 
 impl Runner {
@@ -160,6 +163,7 @@ impl Runner {
             db_stopped: Mutex::new(Default::default()),
             health: Arc::new(DbHealth::new()),
             shutdown: CancellationToken::new(),
+            status: Default::default(),
         }
     }
 
@@ -390,6 +394,7 @@ impl Runner {
                 &serde_json::json!({"message": "started", "owner": self.owner}),
             )
             .await;
+        self.status.touch(&job.fabric);
         self.bump.send_modify(|n| *n += 1);
         // Held uploads are written into this replica's root once; an attempt after an outage finds them there
         // (or already ingested).
@@ -500,6 +505,8 @@ impl Runner {
         result: Option<serde_json::Value>,
         error: Option<serde_json::Value>,
     ) {
+        // Before the end is stored: a client that sees the job ended reads a status computed after it.
+        self.status.touch(&job.fabric);
         let mut warned = false;
         loop {
             match self

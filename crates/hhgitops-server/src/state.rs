@@ -79,8 +79,11 @@ pub struct Inner {
     pub started: Instant,
     /// The latest drift report of each fabric, parsed once.
     pub drift_cache: crate::data::DriftCache,
-    /// Each fabric's status, computed once per change (see `hhgitops_engine::status::StatusCache`).
-    pub status_cache: hhgitops_engine::status::StatusCache,
+    /// Each fabric's status, computed once per change (see `hhgitops_engine::status::StatusCache`); the
+    /// runner's, which touches a fabric when a job starts and ends.
+    pub status_cache: Arc<hhgitops_engine::status::StatusCache>,
+    /// Each fabric's newest commit, read once per status computed.
+    pub last_commits: crate::adapter::LastCommits,
 }
 
 /// Cheap to clone.
@@ -94,6 +97,12 @@ impl AppState {
         fabric: &hhgitops_engine::fabric::Fabric,
     ) -> hhgitops_engine::Result<Arc<hhgitops_engine::status::StatusReport>> {
         self.0.status_cache.status(&self.0.engine, fabric).await
+    }
+
+    /// Says that `fabric` changed in this process (an upload, a delete, a watcher's run): the next status is
+    /// computed afresh. Call it before the change is reported to anyone.
+    pub fn touched(&self, fabric: &str) {
+        self.0.status_cache.touch(fabric);
     }
 
     pub fn engine(&self) -> &Engine {

@@ -75,8 +75,11 @@ pub async fn metrics(
     if state.options().metrics_token_required {
         crate::auth::authenticate(&state, &method, &headers).await?;
     }
-    crate::data::refresh_gauges(&state).await;
-    let text = state.0.metrics.render();
+    let fabrics = crate::data::refresh_gauges(&state).await;
+    let mut text = state.0.metrics.render();
+    if let Some(fabrics) = fabrics {
+        text = crate::data::without_removed_fabrics(&text, &fabrics);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

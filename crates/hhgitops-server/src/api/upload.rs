@@ -255,6 +255,8 @@ pub async fn put_raw(
     tokio::task::spawn_blocking(move || write_raw(&root, &parts, &bytes, replace))
         .await
         .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))??;
+    // The file is pending now: the status says so from the next request on.
+    s.touched(&fabric);
     metrics::counter!("hhgitops_uploads_total", "fabric" => fabric.clone(), "outcome" => "accepted").increment(1);
     let (job, _) =
         crate::api::jobs::submit(&s, &fabric, JobType::Ingest, params, a.actor()).await?;

@@ -274,6 +274,7 @@ pub async fn upload(
     .await
     .map_err(|e| ApiError::internal(format!("upload task failed: {e}")))
     .and_then(|r| r);
+    s.touched(&f.name);
     if let Err(e) = written {
         let status = e.status;
         let view = UploadView {

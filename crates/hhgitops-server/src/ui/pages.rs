@@ -440,7 +440,9 @@ pub async fn fabric(
         jobs: Vec::new(),
         runs: Vec::new(),
     };
-    match s.status(&f).await {
+    let status = s.status(&f).await;
+    let current = status.as_ref().ok().cloned();
+    match status {
         Ok(st) => {
             page.total = count(st.total);
             let mut kinds: Vec<(Kind, i64)> = st
@@ -476,12 +478,12 @@ pub async fn fabric(
         }
         Err(e) => page.status_error = Some(ApiError::from(e).message),
     }
-    let root = f.root.clone();
-    if let Ok(Ok(commits)) =
-        tokio::task::spawn_blocking(move || crate::adapter::file_history(&root, None, 1)).await
-    {
-        page.last_commit = commits.first().map(|c| commit_row(c, now));
-    }
+    // Read once per status computed (the Git state above and the commit are of one moment).
+    page.last_commit =
+        s.0.last_commits
+            .get(&f, current.as_ref())
+            .await
+            .map(|c| commit_row(&c, now));
     let filter = JobFilter {
         fabric: Some(f.name.clone()),
         ..JobFilter::default()
