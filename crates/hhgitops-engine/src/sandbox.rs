@@ -451,6 +451,17 @@ impl RootDir {
         Ok(())
     }
 
+    /// Opens the real folder `rel` (`""`: the root) once, for many operations on the entries directly in it
+    /// ([`Folder`]): a transaction stages and applies thousands of files through a few such handles instead of
+    /// resolving every path from the root again.
+    pub fn folder(&self, rel: &str) -> std::io::Result<Folder> {
+        let fd = self.open_at(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        Ok(Folder {
+            rel: rel.to_string(),
+            fd,
+        })
+    }
+
     /// Opens (creating if needed) a file for locking; a link is refused.
     pub fn open_lock_file(&self, rel: &str) -> std::io::Result<std::fs::File> {
         let fd = self.open_at(
@@ -539,6 +550,91 @@ impl RootDir {
     pub fn free_space(&self) -> Option<u64> {
         let s = rustix::fs::fstatvfs(self.fd.as_fd()).ok()?;
         Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+}
+
+/// A real folder beneath a root, opened once ([`RootDir::folder`]). Its methods take one plain entry name
+/// (no `/`, never `.` or `..`), so they resolve nothing but that entry and never follow a link: the same rules
+/// as [`RootDir`], at one system call per operation. The handle keeps naming the folder it opened even if the
+/// folder is moved meanwhile.
+#[derive(Debug)]
+pub struct Folder {
+    rel: String,
+    fd: OwnedFd,
+}
+
+/// Checks that `name` is one plain entry name.
+fn check_name(name: &str) -> std::io::Result<()> {
+    check_rel(name)?;
+    if name.contains('/') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a plain file name"),
+        ));
+    }
+    Ok(())
+}
+
+impl Folder {
+    /// The folder's path relative to the root, for messages.
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    fn child(&self, name: &str) -> String {
+        if self.rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.rel)
+        }
+    }
+
+    /// What is at `name` in the folder (`None`: nothing). A link is reported as a link.
+    pub fn kind(&self, name: &str) -> std::io::Result<Option<FileKind>> {
+        check_name(name)?;
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(s) => Ok(Some(FileKind::of(FileType::from_raw_mode(s.st_mode)))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(explain(e, &self.child(name))),
+        }
+    }
+
+    /// As [`RootDir::write_new`], for the entry `name` of this folder.
+    pub fn write_new(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        check_name(name)?;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| explain(e, &self.child(name)))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(bytes)?;
+        if !bytes.is_empty() {
+            crate::writeback::start(&f);
+        }
+        Ok(())
+    }
+
+    /// Renames the entry `from` of this folder to `to` in `dest` (the link itself when it is one), replacing
+    /// `to` unless `no_replace`.
+    pub fn rename_to(
+        &self,
+        from: &str,
+        dest: &Folder,
+        to: &str,
+        no_replace: bool,
+    ) -> std::io::Result<()> {
+        check_name(from)?;
+        check_name(to)?;
+        let flags = if no_replace {
+            RenameFlags::NOREPLACE
+        } else {
+            RenameFlags::empty()
+        };
+        rustix::fs::renameat_with(&self.fd, from, &dest.fd, to, flags)
+            .map_err(|e| explain(e, &dest.child(to)))
     }
 }
 
@@ -655,5 +751,45 @@ mod tests {
             .collect();
         assert_eq!(names, [OsString::from("a.yaml")]);
         assert!(r.free_space().is_some());
+    }
+
+    #[test]
+    fn a_folder_handle_works_on_its_own_entries_and_follows_no_link() {
+        let (d, r) = setup();
+        std::fs::create_dir_all(d.path().join("root/managed/vpcs")).unwrap();
+        symlink(d.path().join("out/secret"), d.path().join("root/raw/link")).unwrap();
+        symlink(d.path().join("out"), d.path().join("root/linked")).unwrap();
+        assert!(r.folder("linked").is_err(), "a linked folder is not opened");
+        let raw = r.folder("raw").unwrap();
+        let vpcs = r.folder("managed/vpcs").unwrap();
+        for bad in ["", ".", "..", "a/b", "../out/secret"] {
+            assert!(raw.kind(bad).is_err(), "{bad:?}");
+            assert!(raw.write_new(bad, b"x").is_err(), "{bad:?}");
+        }
+        assert_eq!(raw.kind("link").unwrap(), Some(FileKind::Symlink));
+        assert_eq!(raw.kind("none").unwrap(), None);
+        // Writing at a link's name never writes through it.
+        assert!(raw.write_new("link", b"x").is_err());
+        assert_eq!(std::fs::read(d.path().join("out/secret")).unwrap(), b"s");
+        raw.write_new("a.yaml", b"a").unwrap();
+        assert!(raw.write_new("a.yaml", b"b").is_err(), "never replaces");
+        assert_eq!(raw.kind("a.yaml").unwrap(), Some(FileKind::File));
+        // A rename moves the entry itself into the other folder; a link is moved, not followed.
+        raw.rename_to("a.yaml", &vpcs, "v.yaml", true).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("root/managed/vpcs/v.yaml")).unwrap(),
+            b"a"
+        );
+        raw.write_new("b.yaml", b"b").unwrap();
+        assert!(raw.rename_to("b.yaml", &vpcs, "v.yaml", true).is_err());
+        raw.rename_to("b.yaml", &vpcs, "v.yaml", false).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("root/managed/vpcs/v.yaml")).unwrap(),
+            b"b"
+        );
+        raw.rename_to("link", &vpcs, "l", false).unwrap();
+        assert_eq!(vpcs.kind("l").unwrap(), Some(FileKind::Symlink));
+        assert_eq!(std::fs::read(d.path().join("out/secret")).unwrap(), b"s");
+        assert_eq!(vpcs.rel(), "managed/vpcs");
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
-use crate::sandbox::{check_rel, FileKind, RootDir};
+use crate::sandbox::{check_rel, FileKind, Folder, RootDir};
 
 /// Folder of transactions, relative to the GitOps root.
 pub use crate::names::TXN_DIR;
@@ -169,6 +169,8 @@ pub struct Transaction {
     root: RootDir,
     /// `.hnp/txn/<id>`.
     dir: String,
+    /// That folder, opened once: every staged file is written through it.
+    folder: Folder,
     steps: Vec<Step>,
     staged_bytes: u64,
     committed: bool,
@@ -180,9 +182,13 @@ impl Transaction {
         let dir = format!("{TXN_DIR}/{id}");
         root.create_dir_all(&dir)
             .map_err(|e| Error::io("cannot create transaction folder", root.abs(&dir), e))?;
+        let folder = root
+            .folder(&dir)
+            .map_err(|e| Error::io("cannot open transaction folder", root.abs(&dir), e))?;
         Ok(Transaction {
             root: root.clone(),
             dir,
+            folder,
             steps: Vec::new(),
             staged_bytes: 0,
             committed: false,
@@ -192,10 +198,13 @@ impl Transaction {
     /// Stages new content for `target` (relative to the root).
     pub fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
         let staged = format!("f{}", self.steps.len());
-        let rel = format!("{}/{staged}", self.dir);
-        self.root
-            .write_new(&rel, bytes)
-            .map_err(|e| Error::io("cannot stage", self.root.abs(&rel), e))?;
+        self.folder.write_new(&staged, bytes).map_err(|e| {
+            Error::io(
+                "cannot stage",
+                self.root.abs(&format!("{}/{staged}", self.dir)),
+                e,
+            )
+        })?;
         self.staged_bytes += bytes.len() as u64;
         self.steps.push(Step::Put {
             target: target.to_string(),
@@ -277,8 +286,10 @@ impl Transaction {
             .map_err(|e| Error::io("cannot write", self.root.abs(&jrel), e))?;
         self.committed = true;
         failpoint.hit("txn-committed");
+        let mut apply = Apply::new(&self.root, &self.folder);
         for (i, step) in journal.steps.iter().enumerate() {
-            apply_step(&self.root, &self.dir, step)
+            apply
+                .step(step)
                 .map_err(|e| Error::io("cannot apply", self.root.abs(step.target()), e))?;
             failpoint.hit(&format!("txn-step-{}", i + 1));
         }
@@ -294,43 +305,75 @@ impl Drop for Transaction {
     }
 }
 
-/// One step, idempotent: a staged file already moved, or a file already removed, is a step done.
-fn apply_step(root: &RootDir, dir: &str, step: &Step) -> std::io::Result<()> {
-    match step {
-        Step::Put { target, staged } => {
-            let src = format!("{dir}/{staged}");
-            match root.kind(&src)? {
-                Some(FileKind::File) => {}
-                None => return Ok(()),
-                Some(k) => {
-                    return Err(std::io::Error::other(format!(
-                        "staged {src} is {}",
+/// Applies the steps of one transaction. The folders steps write into are opened once each and kept (a large
+/// ingestion puts thousands of files into a few `managed/<kind>/` folders), so a step costs its own system calls
+/// only: what is at the staged file and at the target, then the rename.
+struct Apply<'a> {
+    root: &'a RootDir,
+    txn: &'a Folder,
+    parents: std::collections::HashMap<String, Folder>,
+}
+
+impl<'a> Apply<'a> {
+    fn new(root: &'a RootDir, txn: &'a Folder) -> Self {
+        Apply {
+            root,
+            txn,
+            parents: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The folder `rel` (created if missing), opened once.
+    fn parent(&mut self, rel: &str) -> std::io::Result<&Folder> {
+        if !self.parents.contains_key(rel) {
+            self.root.create_dir_all(rel)?;
+            let f = self.root.folder(rel)?;
+            self.parents.insert(rel.to_string(), f);
+        }
+        self.parents
+            .get(rel)
+            .ok_or_else(|| std::io::Error::other("folder cache"))
+    }
+
+    /// One step, idempotent: a staged file already moved, or a file already removed, is a step done.
+    fn step(&mut self, step: &Step) -> std::io::Result<()> {
+        match step {
+            Step::Put { target, staged } => {
+                match self.txn.kind(staged)? {
+                    Some(FileKind::File) => {}
+                    None => return Ok(()),
+                    Some(k) => {
+                        return Err(std::io::Error::other(format!(
+                            "staged {}/{staged} is {}",
+                            self.txn.rel(),
+                            k.describe()
+                        )))
+                    }
+                }
+                let (parent, name) = target.rsplit_once('/').unwrap_or(("", target));
+                let txn = self.txn;
+                let dest = self.parent(parent)?;
+                // Never replace a folder or a link (a dangling one included) with a staged file.
+                match dest.kind(name)? {
+                    None | Some(FileKind::File) => txn.rename_to(staged, dest, name, false),
+                    Some(k) => Err(std::io::Error::other(format!(
+                        "{target} is {}: not replaced",
                         k.describe()
-                    )))
+                    ))),
                 }
             }
-            if let Some((parent, _)) = target.rsplit_once('/') {
-                root.create_dir_all(parent)?;
+            Step::Remove { target, sha256 } => {
+                let root = self.root;
+                let matches = match (sha256, root.read(target)) {
+                    (_, Err(_)) => false,
+                    (None, Ok(_)) => true,
+                    (Some(h), Ok(bytes)) => &sha256_hex(&bytes) == h,
+                };
+                if matches {
+                    root.remove_file(target)?;
+                }
+                Ok(())
             }
-            // Never replace a folder or a link (a dangling one included) with a staged file.
-            match root.kind(target)? {
-                None | Some(FileKind::File) => root.rename(&src, target, false),
-                Some(k) => Err(std::io::Error::other(format!(
-                    "{target} is {}: not replaced",
-                    k.describe()
-                ))),
-            }
-        }
-        Step::Remove { target, sha256 } => {
-            let matches = match (sha256, root.read(target)) {
-                (_, Err(_)) => false,
-                (None, Ok(_)) => true,
-                (Some(h), Ok(bytes)) => &sha256_hex(&bytes) == h,
-            };
-            if matches {
-                root.remove_file(target)?;
-            }
-            Ok(())
         }
     }
 }
@@ -472,8 +515,12 @@ pub fn recover(root: &RootDir) -> Result<Recovery> {
                         continue;
                     }
                 };
+                let folder = root
+                    .folder(&dir)
+                    .map_err(|e| Error::io("cannot open", root.abs(&dir), e))?;
+                let mut apply = Apply::new(root, &folder);
                 for (i, step) in journal.steps.iter().enumerate() {
-                    if let Err(e) = apply_step(root, &dir, step) {
+                    if let Err(e) = apply.step(step) {
                         if !is_permanent(&e) {
                             return Err(Error::io(
                                 format!(
