@@ -472,3 +472,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub shutdown_grace: u64,
 }
+
+/// The fabrics `--fabric NAME` or `--all` names.
+pub async fn selected_fabrics(
+    engine: &hhgitops_engine::Engine,
+    select: &FabricSelect,
+) -> Result<Vec<hhgitops_engine::fabric::Fabric>, hhgitops_engine::Error> {
+    match (&select.fabric, select.all) {
+        (Some(name), _) => Ok(vec![engine.fabric(name).await?]),
+        (None, true) => engine.fabrics().await,
+        (None, false) => Err(hhgitops_engine::Error::usage("give --fabric NAME or --all")),
+    }
+}

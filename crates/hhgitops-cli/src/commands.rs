@@ -7,8 +7,10 @@ use hhgitops_engine::home::Home;
 use hhgitops_engine::settings::{SettingFlags, Settings};
 use hhgitops_engine::{Engine, Error};
 
-use crate::cli::{Args, Command, FabricCommand, FabricSelect, InitArgs};
-use crate::output::{print_json, report_error, EXIT_OK, EXIT_REJECTED};
+use crate::cli::{selected_fabrics, Args, Command, FabricCommand, InitArgs};
+use crate::output::{
+    print_git, print_hnp, print_json, print_loose, report_error, EXIT_OK, EXIT_REJECTED,
+};
 
 pub async fn run(args: Args) -> u8 {
     let database = database_file(&args);
@@ -97,25 +99,6 @@ async fn dispatch(args: Args) -> Result<u8, Error> {
         Command::Reindex(a) => crate::ingest_cmd::reindex(&engine, a).await,
         Command::Serve(a) => crate::serve_cmd::serve(engine, a).await,
         Command::Token(c) => crate::serve_cmd::token(&engine, c).await,
-    }
-}
-
-/// One line about the commit and push an operation made.
-pub fn print_git(fabric: &str, git: Option<&hhgitops_engine::gitops::GitOutcome>) {
-    let Some(g) = git else { return };
-    match (&g.commit, g.pushed) {
-        (Some(c), true) => println!(
-            "{fabric}: committed {} and pushed: {}",
-            &c[..c.len().min(12)],
-            g.message.as_deref().unwrap_or("")
-        ),
-        (Some(c), false) => println!(
-            "{fabric}: committed {}: {}",
-            &c[..c.len().min(12)],
-            g.message.as_deref().unwrap_or("")
-        ),
-        (None, true) => println!("{fabric}: pushed earlier commits"),
-        (None, false) => {}
     }
 }
 
@@ -297,17 +280,6 @@ fn fabric_json(f: &Fabric) -> serde_json::Value {
     })
 }
 
-pub async fn selected_fabrics(
-    engine: &Engine,
-    select: &FabricSelect,
-) -> Result<Vec<Fabric>, Error> {
-    match (&select.fabric, select.all) {
-        (Some(name), _) => Ok(vec![engine.fabric(name).await?]),
-        (None, true) => engine.fabrics().await,
-        (None, false) => Err(Error::usage("give --fabric NAME or --all")),
-    }
-}
-
 async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
     let fabrics = selected_fabrics(engine, &a.select).await?;
     let mut code = EXIT_OK;
@@ -358,37 +330,4 @@ async fn init(engine: &Engine, a: InitArgs) -> Result<u8, Error> {
         }
     }
     Ok(code)
-}
-
-/// Managed files the Hedgehog NetBox Plugin left, not cleaned up by this command: counted, with the command that
-/// cleans them up; a copy that differs from its managed file is shown with its diff (a person decides).
-pub(crate) fn print_hnp(fabric: &str, pending: &[hhgitops_engine::layout::Action]) {
-    use hhgitops_engine::layout::Action;
-    if pending.is_empty() {
-        return;
-    }
-    let count = |f: fn(&Action) -> bool| pending.iter().filter(|a| f(a)).count();
-    let identical = count(|a| matches!(a, Action::RemoveHnpDuplicate { .. }));
-    let differing = count(|a| matches!(a, Action::SetAsideHnpDuplicate { .. }));
-    let renamed = count(|a| matches!(a, Action::RenameHnpCopy { .. }));
-    let marked = count(|a| matches!(a, Action::StripHnpMarks { .. }));
-    eprintln!(
-        "hhgitops: note: {fabric}: managed files left by the Hedgehog NetBox Plugin: {identical} copy(ies) identical to their managed file, {differing} differing, {renamed} whose original is gone, {marked} file(s) with its annotations or header; `hhgitops init --fabric {fabric} --migrate` cleans them up in one commit (`--dry-run` lists every step)"
-    );
-    for a in pending {
-        if matches!(a, Action::SetAsideHnpDuplicate { .. }) {
-            eprintln!("hhgitops: note: {fabric}: would {a}");
-        }
-    }
-}
-
-/// Loose YAML files left where they are: said once each, with the command that moves them.
-pub(crate) fn print_loose(fabric: &str, loose: &[hhgitops_engine::layout::Action]) {
-    for a in loose {
-        if let hhgitops_engine::layout::Action::MoveLoose { from, to } = a {
-            eprintln!(
-                "hhgitops: note: {fabric}: loose YAML file {from} outside raw/ left where it is; `hhgitops init --fabric {fabric} --migrate` moves it to {to}"
-            );
-        }
-    }
 }

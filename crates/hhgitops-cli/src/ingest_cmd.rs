@@ -1,54 +1,14 @@
 //! `ingest`, `validate`, `status`, `delete`, `reindex`: presentation of the engine's reports.
 
 use hhgitops_engine::ingest::{ingest as run_ingest, FileStatus, IngestOptions, IngestReport};
-use hhgitops_engine::progress::operation_span;
-use hhgitops_engine::txn::Failpoint;
 use hhgitops_engine::{Engine, Error};
 
+use crate::cli::selected_fabrics;
 use crate::cli::{
     DeleteArgs, FabricArg, IngestArgs, OnboardArgs, StatusArgs, SyncArgs, ValidateArgs,
 };
-use crate::commands::selected_fabrics;
-use crate::output::{print_json, shown, EXIT_OK, EXIT_REJECTED};
-
-/// Test-only crash injection (see `hhgitops_engine::txn::Failpoint`); only with the `test-hooks` feature.
-#[cfg(feature = "test-hooks")]
-pub fn failpoint() -> Failpoint {
-    Failpoint::abort_at(
-        std::env::var("HHGITOPS_FAILPOINT")
-            .ok()
-            .filter(|s| !s.is_empty()),
-    )
-}
-
-#[cfg(not(feature = "test-hooks"))]
-pub fn failpoint() -> Failpoint {
-    Failpoint::default()
-}
-
-/// Test-only: `HHGITOPS_TEST_AFTER_READ` is a shell command run (with the file as `$1`) right after each raw
-/// file was read, to change or remove it at that moment. Only with the `test-hooks` feature.
-#[cfg(not(feature = "test-hooks"))]
-pub(crate) fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
-    None
-}
-
-#[cfg(feature = "test-hooks")]
-pub(crate) fn after_read_hook() -> Option<hhgitops_engine::ingest::AfterRead> {
-    let cmd = std::env::var("HHGITOPS_TEST_AFTER_READ")
-        .ok()
-        .filter(|c| !c.is_empty())?;
-    Some(hhgitops_engine::ingest::AfterRead(std::sync::Arc::new(
-        move |path: &std::path::Path| {
-            let _ = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .arg("sh")
-                .arg(path)
-                .status();
-        },
-    )))
-}
+use crate::hooks::{after_read_hook, failpoint};
+use crate::output::{accepted_summary, print_json, shown, EXIT_OK, EXIT_REJECTED};
 
 pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
     if a.watch {
@@ -60,7 +20,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         only: a.file.as_ref().map(|f| vec![f.clone()]),
         failpoint: failpoint(),
         after_read: after_read_hook(),
-        ..engine.settings().ingest_options()
+        ..IngestOptions::from_settings(engine.settings())
     };
     let bars = crate::progress_bar::Bars::new(a.json);
     // Fabrics in parallel, up to the engine's bound; each fabric is one operation (its lock), and the reports
@@ -74,14 +34,11 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
                 progress: bars.progress(&format!("ingest {}", f.name)),
                 ..opts.clone()
             };
-            let span = operation_span("ingest", &f.name);
-            tokio::spawn(tracing::Instrument::instrument(
-                async move {
-                    let _slot = engine.fabric_slot().await?;
-                    run_ingest(&engine, &f, &opts).await
-                },
-                span,
-            ))
+            // `ingest` opens the operation's span itself.
+            tokio::spawn(async move {
+                let _slot = engine.fabric_slot().await?;
+                run_ingest(&engine, &f, &opts).await
+            })
         })
         .collect();
     let mut results = Vec::new();
@@ -111,7 +68,7 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         }
         if !a.json {
             print_ingest(&report);
-            crate::commands::print_git(&f.name, report.git.as_ref());
+            crate::output::print_git(&f.name, report.git.as_ref());
         }
         if let Some(e) = &report.git_error {
             if report.validated_only {
@@ -140,32 +97,6 @@ pub async fn ingest(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         Some(e) => Ok(code.max(crate::output::exit_code_of(&e))),
         None => Ok(code),
     }
-}
-
-/// `ingested, +3 VPC ~1 VPCAttachment` or `unchanged, 4 object(s) unchanged`, for an accepted file.
-pub fn accepted_summary(f: &hhgitops_engine::ingest::FileReport) -> String {
-    let mut parts = counts(&f.created, '+');
-    parts.extend(counts(&f.updated, '~'));
-    let what = if f.status == FileStatus::Ingested {
-        "ingested"
-    } else {
-        "unchanged"
-    };
-    if parts.is_empty() {
-        format!("{what}, {} object(s) unchanged", f.unchanged.len())
-    } else {
-        format!("{what}, {}", parts.join(" "))
-    }
-}
-
-fn counts(list: &[String], sign: char) -> Vec<String> {
-    let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for o in list {
-        *per.entry(o.split('/').next().unwrap_or("")).or_default() += 1;
-    }
-    per.into_iter()
-        .map(|(k, n)| format!("{sign}{n} {k}"))
-        .collect()
 }
 
 pub fn print_ingest(r: &IngestReport) {
@@ -493,7 +424,7 @@ pub async fn onboard(engine: &Engine, a: OnboardArgs) -> Result<u8, Error> {
     let opts = IngestOptions {
         failpoint: failpoint(),
         progress: bars.progress(&format!("onboard {}", spec.name)),
-        ..engine.settings().ingest_options()
+        ..IngestOptions::from_settings(engine.settings())
     };
     let r = engine.onboard(&spec, &opts).await;
     bars.finish();
@@ -537,18 +468,14 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
             dry_run: a.dry_run,
             failpoint: failpoint(),
             progress: progress.clone(),
-            ..engine.settings().ingest_options()
+            ..IngestOptions::from_settings(engine.settings())
         },
         prune: a.prune,
         adopt: a.adopt,
         client: engine.settings().kube.clone(),
         progress,
     };
-    let report = tracing::Instrument::instrument(
-        sync_fabric(engine, &fabric, &opts),
-        operation_span("sync", &fabric.name),
-    )
-    .await;
+    let report = sync_fabric(engine, &fabric, &opts).await;
     bars.finish();
     let report = report?;
     if a.json {
@@ -559,9 +486,9 @@ pub async fn sync(engine: &Engine, a: SyncArgs) -> Result<u8, Error> {
                 println!("{}: {action}", fabric.name);
             }
         }
-        crate::commands::print_git(&fabric.name, report.init_git.as_ref());
+        crate::output::print_git(&fabric.name, report.init_git.as_ref());
         print_ingest(&report.ingest);
-        crate::commands::print_git(&fabric.name, report.ingest.git.as_ref());
+        crate::output::print_git(&fabric.name, report.ingest.git.as_ref());
         if let Some(why) = &report.apply_skipped {
             println!("{}: {why}: apply skipped", fabric.name);
         }
@@ -658,14 +585,11 @@ pub async fn drift(engine: &Engine, a: crate::cli::DriftArgs) -> Result<u8, Erro
         true,
     )
     .await?;
-    let r = tracing::Instrument::instrument(
-        hhgitops_engine::sync::drift(
-            engine,
-            &fabric,
-            &engine.settings().kube,
-            engine.settings().lock_timeout,
-        ),
-        operation_span("drift", &fabric.name),
+    let r = hhgitops_engine::sync::drift(
+        engine,
+        &fabric,
+        &engine.settings().kube,
+        engine.settings().lock_timeout,
     )
     .await?;
     if a.json {
@@ -744,11 +668,7 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
         cancel: Default::default(),
         progress: bars.progress(&format!("import {}", fabric.name)),
     };
-    let r = tracing::Instrument::instrument(
-        hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts),
-        operation_span("import", &fabric.name),
-    )
-    .await;
+    let r = hhgitops_engine::sync::import_from_cluster(engine, &fabric, &opts).await;
     bars.finish();
     let r = r?;
     if a.json {
@@ -778,7 +698,7 @@ pub async fn import(engine: &Engine, a: crate::cli::ImportArgs) -> Result<u8, Er
                 r.not_in_cluster.len()
             );
         }
-        crate::commands::print_git(&fabric.name, r.git.as_ref());
+        crate::output::print_git(&fabric.name, r.git.as_ref());
     }
     Ok(if r.has_rejections() {
         EXIT_REJECTED

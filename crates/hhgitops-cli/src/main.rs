@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod hooks;
 mod hydrate_cmd;
 mod ingest_cmd;
 mod output;

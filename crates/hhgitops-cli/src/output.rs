@@ -115,3 +115,81 @@ pub fn print_json<T: Serialize>(value: &T) -> u8 {
         }
     }
 }
+
+/// One line about the commit and push an operation made.
+pub fn print_git(fabric: &str, git: Option<&hhgitops_engine::gitops::GitOutcome>) {
+    let Some(g) = git else { return };
+    match (&g.commit, g.pushed) {
+        (Some(c), true) => println!(
+            "{fabric}: committed {} and pushed: {}",
+            &c[..c.len().min(12)],
+            g.message.as_deref().unwrap_or("")
+        ),
+        (Some(c), false) => println!(
+            "{fabric}: committed {}: {}",
+            &c[..c.len().min(12)],
+            g.message.as_deref().unwrap_or("")
+        ),
+        (None, true) => println!("{fabric}: pushed earlier commits"),
+        (None, false) => {}
+    }
+}
+
+/// Managed files the Hedgehog NetBox Plugin left, not cleaned up by this command: counted, with the command that
+/// cleans them up; a copy that differs from its managed file is shown with its diff (a person decides).
+pub fn print_hnp(fabric: &str, pending: &[hhgitops_engine::layout::Action]) {
+    use hhgitops_engine::layout::Action;
+    if pending.is_empty() {
+        return;
+    }
+    let count = |f: fn(&Action) -> bool| pending.iter().filter(|a| f(a)).count();
+    let identical = count(|a| matches!(a, Action::RemoveHnpDuplicate { .. }));
+    let differing = count(|a| matches!(a, Action::SetAsideHnpDuplicate { .. }));
+    let renamed = count(|a| matches!(a, Action::RenameHnpCopy { .. }));
+    let marked = count(|a| matches!(a, Action::StripHnpMarks { .. }));
+    eprintln!(
+        "hhgitops: note: {fabric}: managed files left by the Hedgehog NetBox Plugin: {identical} copy(ies) identical to their managed file, {differing} differing, {renamed} whose original is gone, {marked} file(s) with its annotations or header; `hhgitops init --fabric {fabric} --migrate` cleans them up in one commit (`--dry-run` lists every step)"
+    );
+    for a in pending {
+        if matches!(a, Action::SetAsideHnpDuplicate { .. }) {
+            eprintln!("hhgitops: note: {fabric}: would {a}");
+        }
+    }
+}
+
+/// Loose YAML files left where they are: said once each, with the command that moves them.
+pub fn print_loose(fabric: &str, loose: &[hhgitops_engine::layout::Action]) {
+    for a in loose {
+        if let hhgitops_engine::layout::Action::MoveLoose { from, to } = a {
+            eprintln!(
+                "hhgitops: note: {fabric}: loose YAML file {from} outside raw/ left where it is; `hhgitops init --fabric {fabric} --migrate` moves it to {to}"
+            );
+        }
+    }
+}
+
+/// `ingested, +3 VPC ~1 VPCAttachment` or `unchanged, 4 object(s) unchanged`, for an accepted file.
+pub fn accepted_summary(f: &hhgitops_engine::ingest::FileReport) -> String {
+    let mut parts = counts(&f.created, '+');
+    parts.extend(counts(&f.updated, '~'));
+    let what = if f.status == hhgitops_engine::ingest::FileStatus::Ingested {
+        "ingested"
+    } else {
+        "unchanged"
+    };
+    if parts.is_empty() {
+        format!("{what}, {} object(s) unchanged", f.unchanged.len())
+    } else {
+        format!("{what}, {}", parts.join(" "))
+    }
+}
+
+fn counts(list: &[String], sign: char) -> Vec<String> {
+    let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for o in list {
+        *per.entry(o.split('/').next().unwrap_or("")).or_default() += 1;
+    }
+    per.into_iter()
+        .map(|(k, n)| format!("{sign}{n} {k}"))
+        .collect()
+}

@@ -45,7 +45,7 @@ pub async fn serve(engine: Engine, a: ServeArgs) -> Result<u8, Error> {
         workers: a.workers,
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
         ops: hhgitops_server::adapter::OpSettings {
-            after_read: crate::ingest_cmd::after_read_hook(),
+            after_read: crate::hooks::after_read_hook(),
             ..hhgitops_server::adapter::OpSettings::from(engine.settings())
         },
         ..Default::default()

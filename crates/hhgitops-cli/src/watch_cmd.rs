@@ -65,9 +65,9 @@ pub async fn watch(engine: &Engine, a: IngestArgs) -> Result<u8, Error> {
         (None, false) => return Err(Error::usage("give --fabric NAME or --all")),
     };
     let ingest = hhgitops_engine::ingest::IngestOptions {
-        failpoint: crate::ingest_cmd::failpoint(),
-        after_read: crate::ingest_cmd::after_read_hook(),
-        ..engine.settings().ingest_options()
+        failpoint: crate::hooks::failpoint(),
+        after_read: crate::hooks::after_read_hook(),
+        ..hhgitops_engine::ingest::IngestOptions::from_settings(engine.settings())
     };
     let options = WatchOptions {
         mode,
@@ -204,7 +204,7 @@ impl Printer {
                     println!(
                         "{p}{}: {}",
                         shown(&f.file),
-                        crate::ingest_cmd::accepted_summary(f)
+                        crate::output::accepted_summary(f)
                     );
                 }
                 FileStatus::Rejected => {
@@ -247,7 +247,7 @@ impl Printer {
                         recovery.rolled_forward, recovery.discarded
                     );
                 }
-                crate::commands::print_git(fabric, git.as_ref());
+                crate::output::print_git(fabric, git.as_ref());
             }
             WatchEventKind::Managed(m) => {
                 for e in &m.errors {

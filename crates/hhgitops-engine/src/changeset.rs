@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
-use crate::layout::{ARCHIVE_LOG, MANIFEST};
+use crate::names::{ARCHIVE_LOG, MANIFEST};
 use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest};
 use crate::sandbox::RootDir;
 use crate::txn::{Failpoint, Transaction};

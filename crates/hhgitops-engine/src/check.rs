@@ -58,6 +58,8 @@ pub fn validate_files_with(
     fabric: Option<&Fabric>,
     fabric_config: Option<&std::path::Path>,
 ) -> Result<ValidationReport> {
+    let span = fabric.map(|f| crate::progress::operation_span("validate", &f.name));
+    let _entered = span.as_ref().map(|s| s.enter());
     let mut settings = match fabric {
         Some(f) => fabric_settings(f)?,
         None => FabricSettings::default(),

@@ -172,10 +172,7 @@ pub fn with_config(options: &serde_json::Value, config: &StoredConfig) -> serde_
 }
 
 /// The fabric's options with `hydrate` set.
-pub fn with_hydrate(
-    options: &serde_json::Value,
-    mode: crate::hydration::HydrateMode,
-) -> serde_json::Value {
+pub fn with_hydrate(options: &serde_json::Value, mode: HydrateMode) -> serde_json::Value {
     let mut o = options.clone();
     if !o.is_object() {
         o = serde_json::json!({});
@@ -184,6 +181,43 @@ pub fn with_hydrate(
         m.insert("hydrate".into(), serde_json::json!(mode.as_str()));
     }
     o
+}
+
+/// The fabric option `--hydrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HydrateMode {
+    /// Raw files are validated as written (unhydrated switches and gateways are rejected).
+    #[default]
+    Never,
+    /// Raw files are hydrated before they are validated: what is missing is allocated, what is set is kept.
+    IfMissing,
+}
+
+impl HydrateMode {
+    pub fn parse(s: &str) -> Result<HydrateMode> {
+        match s {
+            "never" => Ok(HydrateMode::Never),
+            "if-missing" => Ok(HydrateMode::IfMissing),
+            other => Err(Error::usage(format!(
+                "unknown hydration mode {other:?}: use never or if-missing"
+            ))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HydrateMode::Never => "never",
+            HydrateMode::IfMissing => "if-missing",
+        }
+    }
+}
+
+/// The hydration mode of a fabric (option `hydrate`; `never` when unset).
+pub fn hydrate_mode(fabric: &Fabric) -> Result<HydrateMode> {
+    match fabric.options.get("hydrate").and_then(|v| v.as_str()) {
+        None => Ok(HydrateMode::Never),
+        Some(s) => HydrateMode::parse(s),
+    }
 }
 
 /// What reading the cluster's configuration found.
@@ -204,19 +238,19 @@ pub enum Refresh {
 /// fabric with a cluster target reads it from there). Returns the fabric as it is now registered (with `store`
 /// false, as it would be: nothing is written).
 pub async fn refresh_from_cluster(
-    engine: &crate::Engine,
+    engine: &crate::context::Context,
     fabric: &Fabric,
     client: &hhgitops_kube::ClientSettings,
     store: bool,
 ) -> Result<(Fabric, Refresh)> {
-    if !crate::sync::target_of(fabric).is_configured() {
+    if !crate::cluster::target_of(fabric).is_configured() {
         return Ok((fabric.clone(), Refresh::NoTarget));
     }
-    let cluster = crate::sync::connect(fabric, client).await?;
+    let cluster = crate::cluster::connect(fabric, client).await?;
     let text = cluster
         .fabric_config()
         .await
-        .map_err(|e| crate::sync::kube_error(fabric, e))?;
+        .map_err(|e| crate::cluster::kube_error(fabric, e))?;
     let Some(text) = text else {
         return Ok((fabric.clone(), Refresh::Absent));
     };

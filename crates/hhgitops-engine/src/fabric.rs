@@ -1,6 +1,6 @@
 //! Fabrics: names, their registration in the database, and the one GitOps-root resolver of SPEC §1.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 use sqlx::Row;
@@ -8,6 +8,15 @@ use sqlx::Row;
 use crate::db::{opt_text, Database};
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
+
+/// True when a path relative to a repository names `.git` or something inside it (`.git`, `.git/hooks`,
+/// `a/.git/b`), in any letter case.
+pub fn inside_dot_git(rel: &str) -> bool {
+    Path::new(rel).components().any(|c| match c {
+        Component::Normal(n) => n.to_str().is_some_and(|s| s.eq_ignore_ascii_case(".git")),
+        _ => false,
+    })
+}
 
 /// Checks a fabric name: an RFC 1123 label of at most 63 characters.
 pub fn validate_fabric_name(name: &str) -> Result<()> {
@@ -43,7 +52,7 @@ pub fn validate_git_path(p: &str) -> Result<()> {
             "--git-path {p:?} must not contain '..': name a folder inside the repository"
         )));
     }
-    if crate::roots::inside_dot_git(p) {
+    if inside_dot_git(p) {
         return Err(Error::usage(format!(
             "--git-path {p:?} is inside .git, Git's own folder, where nothing is ever committed: name a folder of the work tree"
         )));
@@ -585,6 +594,16 @@ fn fabric_from_row(home: &Home, row: &sqlx::any::AnyRow) -> Result<Fabric> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_git_paths() {
+        for p in [".git", ".git/hooks", "a/.git/b", "a/.GIT"] {
+            assert!(inside_dot_git(p), "{p}");
+        }
+        for p in ["fabrics/a/gitops", "a/.gitx", "git"] {
+            assert!(!inside_dot_git(p), "{p}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -12,56 +12,19 @@
 //! [`Credentials::TokenEnv`].
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use hhgitops_git::{
-    Author, CloneLock, CommitOutcome, Credentials, FastForward, GitError, GitRepo, PushOutcome,
+    CloneLock, CommitOutcome, Credentials, FastForward, GitError, GitRepo, PushOutcome,
     RebaseOutcome, SyncError,
 };
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::fabric::{clone_dir_name, Fabric, RootRule};
 use crate::home::Home;
 
-/// A callback run between the commit and the push (tests use it to move the remote at the worst moment).
-pub type BeforePush = std::sync::Arc<dyn Fn() + Send + Sync>;
-
-/// How hhgitops commits.
-#[derive(Clone)]
-pub struct GitSettings {
-    pub author: Author,
-    /// Push attempts when the remote keeps moving.
-    pub max_push_attempts: u32,
-    pub lock_timeout: Duration,
-    pub before_push: Option<BeforePush>,
-    /// From how many changed paths on a commit is built with Git's plumbing instead of `add` + `commit` (the same
-    /// commit, at the cost of hashing the files); see [`hhgitops_git::Git::with_bulk_commit_min`].
-    pub bulk_commit_min: usize,
-}
-
-impl std::fmt::Debug for GitSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitSettings")
-            .field("author", &self.author)
-            .field("max_push_attempts", &self.max_push_attempts)
-            .field("lock_timeout", &self.lock_timeout)
-            .field("bulk_commit_min", &self.bulk_commit_min)
-            .finish()
-    }
-}
-
-impl Default for GitSettings {
-    fn default() -> Self {
-        GitSettings {
-            author: Author::default(),
-            max_push_attempts: 5,
-            lock_timeout: Duration::from_secs(120),
-            before_push: None,
-            bulk_commit_min: hhgitops_git::DEFAULT_BULK_COMMIT_MIN,
-        }
-    }
-}
+pub use crate::settings::{BeforePush, GitSettings};
 
 /// What the Git side of an operation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -105,6 +68,57 @@ pub fn git_error(e: GitError) -> Error {
         GitError::Conflict { .. } => Error::GitConflict(e.to_string()),
         e => Error::GitCommand(e),
     }
+}
+
+/// Opens the Git side of an operation (clone, pull, lock); `None` for a fabric outside Git.
+pub async fn session(ctx: &Context, fabric: &Fabric, purpose: &str) -> Result<Option<GitSession>> {
+    let home = ctx.home().clone();
+    let fabric = fabric.clone();
+    let settings = ctx.git_settings().clone();
+    let purpose = purpose.to_string();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(crate::actor::carry(move || {
+        span.in_scope(|| open_session(&home, &fabric, &settings, &purpose))
+    }))
+    .await
+    .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
+}
+
+/// Commits what changed under the fabric's root and pushes (re-validating after a rebase).
+pub async fn commit(
+    ctx: &Context,
+    fabric: &Fabric,
+    session: GitSession,
+    message: String,
+) -> Result<GitOutcome> {
+    let fabric = fabric.clone();
+    let settings = ctx.git_settings().clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(crate::actor::carry(move || {
+        span.in_scope(|| session.commit_and_push(&message, &settings, revalidate(&fabric)))
+    }))
+    .await
+    .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?
+}
+
+/// [`commit`] in a session the caller keeps: the outcome of the commit and push, and the
+/// session back (a sync commits its layout and its ingestion in one session).
+pub async fn commit_in(
+    ctx: &Context,
+    fabric: &Fabric,
+    session: GitSession,
+    message: String,
+) -> Result<(Result<GitOutcome>, GitSession)> {
+    let fabric = fabric.clone();
+    let settings = ctx.git_settings().clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(crate::actor::carry(move || {
+        let _entered = span.enter();
+        let r = session.commit_and_push(&message, &settings, revalidate(&fabric));
+        (r, session)
+    }))
+    .await
+    .map_err(|e| Error::Runtime(format!("git task failed: {e}")))
 }
 
 /// The git client of an operation.
@@ -207,7 +221,7 @@ pub fn refuse_tracked_txn(repo: &GitRepo, root: &Path) -> Result<()> {
     let out = repo
         .git()
         .command(root)
-        .args(["ls-files", "-z", "--", crate::txn::TXN_DIR])
+        .args(["ls-files", "-z", "--", crate::names::TXN_DIR])
         .run()
         .map_err(git_error)?;
     let tracked: Vec<String> = out
@@ -218,11 +232,11 @@ pub fn refuse_tracked_txn(repo: &GitRepo, root: &Path) -> Result<()> {
         .collect();
     if let Some(first) = tracked.first() {
         return Err(Error::Corrupt {
-            path: root.join(crate::txn::TXN_DIR),
+            path: root.join(crate::names::TXN_DIR),
             message: format!(
                 "is tracked in Git ({} file(s), e.g. {first}): hhgitops' transactions never belong in a repository and one from a repository is never applied; remove it from Git (`git rm -r --cached {}` in {}, commit and push). Nothing was done",
                 tracked.len(),
-                crate::txn::TXN_DIR,
+                crate::names::TXN_DIR,
                 root.display()
             ),
         });

@@ -22,7 +22,8 @@ use hhgitops_core::{yaml, Kind};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::layout::{Action, Problem, MANAGED};
+use crate::layout::plan::{Action, Problem};
+use crate::names::MANAGED;
 use crate::records::{LogEntry, Operation};
 use crate::sandbox::{FileKind, RootDir};
 

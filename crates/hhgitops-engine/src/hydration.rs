@@ -19,42 +19,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 
-/// The fabric option `--hydrate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HydrateMode {
-    /// Raw files are validated as written (unhydrated switches and gateways are rejected).
-    #[default]
-    Never,
-    /// Raw files are hydrated before they are validated: what is missing is allocated, what is set is kept.
-    IfMissing,
-}
-
-impl HydrateMode {
-    pub fn parse(s: &str) -> Result<HydrateMode> {
-        match s {
-            "never" => Ok(HydrateMode::Never),
-            "if-missing" => Ok(HydrateMode::IfMissing),
-            other => Err(Error::usage(format!(
-                "unknown hydration mode {other:?}: use never or if-missing"
-            ))),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HydrateMode::Never => "never",
-            HydrateMode::IfMissing => "if-missing",
-        }
-    }
-}
-
-/// The hydration mode of a fabric (option `hydrate`; `never` when unset).
-pub fn hydrate_mode(fabric: &Fabric) -> Result<HydrateMode> {
-    match fabric.options.get("hydrate").and_then(|v| v.as_str()) {
-        None => Ok(HydrateMode::Never),
-        Some(s) => HydrateMode::parse(s),
-    }
-}
+pub use crate::config::{hydrate_mode, HydrateMode};
 
 /// Hydration settings of a fabric: its validation settings, and the nodes it was given (none: one control node).
 pub fn hydrate_config(settings: &FabricSettings) -> HydrateConfig {

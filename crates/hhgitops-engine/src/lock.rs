@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{Backend, Database};
 use crate::error::{Error, Result};
 
-pub const LOCK_FILE: &str = ".hnp/lock";
+pub use crate::names::LOCK_FILE;
 
 /// Held while working on a fabric; released on drop.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ impl Drop for FabricLock {
 /// Locks a fabric, waiting at most `timeout`. First checks that the fabric's root, as this process resolves it,
 /// is this fabric's ([`crate::fabric::verify_root`]).
 pub async fn lock_fabric(
-    engine: &crate::Engine,
+    engine: &crate::context::Context,
     fabric: &crate::fabric::Fabric,
     timeout: Duration,
 ) -> Result<FabricLock> {
@@ -52,7 +52,7 @@ pub async fn lock_fabric(
 ///
 /// Needs the multi-threaded runtime (the work's timers and sockets are driven by its worker threads).
 pub async fn with_fabric_lock<T, F, Fut>(
-    engine: &crate::Engine,
+    engine: &crate::context::Context,
     fabric: &crate::fabric::Fabric,
     timeout: Duration,
     cancel: &CancellationToken,
@@ -60,7 +60,9 @@ pub async fn with_fabric_lock<T, F, Fut>(
 ) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(crate::Engine, crate::fabric::Fabric, CancellationToken) -> Fut + Send + 'static,
+    F: FnOnce(crate::context::Context, crate::fabric::Fabric, CancellationToken) -> Fut
+        + Send
+        + 'static,
     Fut: Future<Output = Result<T>>,
 {
     with_lock(engine, fabric, timeout, cancel, true, work).await
@@ -69,7 +71,7 @@ where
 /// [`with_fabric_lock`]; `verify` first checks the root is this fabric's ([`crate::fabric::verify_root`]), which
 /// `init` (whose job is to make it so) does not.
 pub(crate) async fn with_lock<T, F, Fut>(
-    engine: &crate::Engine,
+    engine: &crate::context::Context,
     fabric: &crate::fabric::Fabric,
     timeout: Duration,
     cancel: &CancellationToken,
@@ -78,7 +80,9 @@ pub(crate) async fn with_lock<T, F, Fut>(
 ) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(crate::Engine, crate::fabric::Fabric, CancellationToken) -> Fut + Send + 'static,
+    F: FnOnce(crate::context::Context, crate::fabric::Fabric, CancellationToken) -> Fut
+        + Send
+        + 'static,
     Fut: Future<Output = Result<T>>,
 {
     let engine = engine.clone();
@@ -135,12 +139,11 @@ pub async fn lock_root(
 ) -> Result<FabricLock> {
     let path = root.join(LOCK_FILE);
     let layout = crate::layout::GitOpsRoot::new(root);
-    if !root.join(crate::layout::HNP_DIR).exists()
-        && !root.join(crate::layout::HNP_DIR).is_symlink()
+    if !root.join(crate::names::HNP_DIR).exists() && !root.join(crate::names::HNP_DIR).is_symlink()
     {
         return Err(Error::usage(format!(
             "{} is missing: the layout of fabric {fabric:?} is not initialized (run `hhgitops init --fabric {fabric}`)",
-            root.join(crate::layout::HNP_DIR).display()
+            root.join(crate::names::HNP_DIR).display()
         )));
     }
     // Every command that locks a fabric works in its layout: a layout folder that is a link is refused here.

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::changeset::ChangeSet;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
@@ -18,7 +19,6 @@ use crate::progress::{Operation as Op, Progress};
 use crate::records::{InventoryEntry, LogEntry, Operation};
 use crate::run::{Outcome, RunRecord};
 use crate::txn::{recover, Failpoint};
-use crate::Engine;
 
 /// Parses `KIND/NAME` (kind by name, plural or short name).
 pub fn parse_object_ref(s: &str) -> Result<(Kind, String)> {
@@ -57,7 +57,7 @@ fn open_managed(fabric: &Fabric) -> Result<Opened> {
 
 /// Deletes one managed object: its file, its inventory entry and its index row, logged, as one transaction.
 pub async fn delete_object(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     kind: Kind,
     name: &str,
@@ -71,15 +71,13 @@ pub async fn delete_object(
 }
 
 async fn delete_object_in_span(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     kind: Kind,
     name: &str,
     failpoint: &Failpoint,
 ) -> Result<DeleteReport> {
-    let session = engine
-        .git_session(fabric, &format!("delete {kind}/{name}"))
-        .await?;
+    let session = crate::gitops::session(engine, fabric, &format!("delete {kind}/{name}")).await?;
     let failpoint = failpoint.clone();
     let name_owned = name.to_string();
     let mut report = crate::lock::with_fabric_lock(
@@ -97,13 +95,13 @@ async fn delete_object_in_span(
     }
     if let Some(s) = session {
         report.git = Some(
-            engine
-                .git_commit(
-                    fabric,
-                    s,
-                    format!("delete {kind}/{name} from fabric {}", fabric.name),
-                )
-                .await?,
+            crate::gitops::commit(
+                engine,
+                fabric,
+                s,
+                format!("delete {kind}/{name} from fabric {}", fabric.name),
+            )
+            .await?,
         );
     }
     Ok(report)
@@ -111,7 +109,7 @@ async fn delete_object_in_span(
 
 /// The delete under the fabric lock, on the lock's thread.
 async fn delete_locked(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     kind: Kind,
     name: &str,
@@ -226,14 +224,14 @@ impl ReindexReport {
 }
 
 /// Rebuilds the object index from the managed files on disk. Changes no file.
-pub async fn reindex(engine: &Engine, fabric: &Fabric) -> Result<ReindexReport> {
+pub async fn reindex(engine: &Context, fabric: &Fabric) -> Result<ReindexReport> {
     reindex_with(engine, fabric, Progress::none()).await
 }
 
 /// [`reindex`], reporting its stages to `progress`: `read` (the managed files, counted once read), `validate`
 /// (the state as a whole) and `index` (rows written, of the objects found).
 pub async fn reindex_with(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     progress: Progress,
 ) -> Result<ReindexReport> {
@@ -255,7 +253,7 @@ pub async fn reindex_with(
 
 /// The reindex under the fabric lock, on the lock's thread.
 async fn reindex_locked(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     progress: &Progress,
 ) -> Result<ReindexReport> {
@@ -316,7 +314,7 @@ async fn reindex_locked(
     report.indexed = entries.len();
     let manifest_sha = root
         .sandbox()?
-        .read_max(crate::layout::MANIFEST, crate::records::MAX_RECORD_BYTES)
+        .read_max(crate::names::MANIFEST, crate::records::MAX_RECORD_BYTES)
         .map(|b| sha256_hex(&b))
         .ok();
     // The index reflects the tree; record the manifest hash only when the two agree, so the next ingest

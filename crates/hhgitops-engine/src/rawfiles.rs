@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{is_yaml_name, RAW};
+use crate::names::{is_yaml_name, RAW};
 use crate::sandbox::{FileKind, RootDir};
 
 /// A candidate raw file.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::layout::{ARCHIVE_LOG, MANIFEST};
+use crate::names::{ARCHIVE_LOG, MANIFEST};
 use crate::sandbox::RootDir;
 
 /// Largest manifest or archive log read: hhgitops' own files have their own limit, never the raw-file limit

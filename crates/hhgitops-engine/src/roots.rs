@@ -7,7 +7,7 @@
 //! one; a folder that is, contains or lies inside another registered fabric's root once symbolic links are
 //! resolved.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
@@ -191,28 +191,9 @@ pub fn check_new_root(root: &Path, home: &Home, others: &[Fabric]) -> Result<()>
     }
 }
 
-/// True when a path relative to a repository names `.git` or something inside it (`.git`, `.git/hooks`,
-/// `a/.git/b`), in any letter case.
-pub fn inside_dot_git(rel: &str) -> bool {
-    Path::new(rel).components().any(|c| match c {
-        Component::Normal(n) => n.to_str().is_some_and(|s| s.eq_ignore_ascii_case(".git")),
-        _ => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_git_paths() {
-        for p in [".git", ".git/hooks", "a/.git/b", "a/.GIT"] {
-            assert!(inside_dot_git(p), "{p}");
-        }
-        for p in ["fabrics/a/gitops", "a/.gitx", "git"] {
-            assert!(!inside_dot_git(p), "{p}");
-        }
-    }
 
     #[test]
     fn roots_that_hurt_are_refused() {

@@ -15,7 +15,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::gitops::GitSettings;
+
+/// How many fabrics are worked on at the same time by default (`ingest --all`, the watcher).
+pub const DEFAULT_FABRIC_JOBS: usize = 4;
 
 /// Default wait for another process working on the same fabric.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -103,7 +105,7 @@ impl Default for Settings {
             kube: hhgitops_kube::ClientSettings::default(),
             git: GitSettings::default(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
-            fabric_jobs: crate::engine::DEFAULT_FABRIC_JOBS,
+            fabric_jobs: DEFAULT_FABRIC_JOBS,
             sync_interval: None,
         }
     }
@@ -238,13 +240,43 @@ impl Settings {
         }
         Ok(s)
     }
+}
 
-    /// Ingestion options with these settings (lock timeout, file-size limit); the rest at their defaults.
-    pub fn ingest_options(&self) -> crate::ingest::IngestOptions {
-        crate::ingest::IngestOptions {
-            max_file_size: self.max_file_size,
-            lock_timeout: self.lock_timeout,
-            ..crate::ingest::IngestOptions::default()
+/// A callback run between the commit and the push (tests use it to move the remote at the worst moment).
+pub type BeforePush = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// How hhgitops commits.
+#[derive(Clone)]
+pub struct GitSettings {
+    pub author: hhgitops_git::Author,
+    /// Push attempts when the remote keeps moving.
+    pub max_push_attempts: u32,
+    pub lock_timeout: Duration,
+    pub before_push: Option<BeforePush>,
+    /// From how many changed paths on a commit is built with Git's plumbing instead of `add` + `commit` (the same
+    /// commit, at the cost of hashing the files); see [`hhgitops_git::Git::with_bulk_commit_min`].
+    pub bulk_commit_min: usize,
+}
+
+impl std::fmt::Debug for GitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSettings")
+            .field("author", &self.author)
+            .field("max_push_attempts", &self.max_push_attempts)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("bulk_commit_min", &self.bulk_commit_min)
+            .finish()
+    }
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        GitSettings {
+            author: hhgitops_git::Author::default(),
+            max_push_attempts: 5,
+            lock_timeout: Duration::from_secs(120),
+            before_push: None,
+            bulk_commit_min: hhgitops_git::DEFAULT_BULK_COMMIT_MIN,
         }
     }
 }

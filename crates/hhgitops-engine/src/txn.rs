@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::sandbox::{check_rel, FileKind, RootDir};
 
 /// Folder of transactions, relative to the GitOps root.
-pub const TXN_DIR: &str = ".hnp/txn";
+pub use crate::names::TXN_DIR;
 const JOURNAL: &str = "journal.json";
 /// Largest journal read back (a journal lists paths, not contents: even 10^6 steps stay far below this).
 const MAX_JOURNAL_BYTES: u64 = 512 << 20;
@@ -136,7 +136,7 @@ fn check_step(step: &Step) -> std::result::Result<(), String> {
     let raw = target
         .strip_prefix("raw/")
         .is_some_and(|r| !r.split('/').any(|c| c.starts_with('.')));
-    let record = target == crate::layout::MANIFEST || target == crate::layout::ARCHIVE_LOG;
+    let record = target == crate::names::MANIFEST || target == crate::names::ARCHIVE_LOG;
     let ok = match step {
         Step::Put { staged, .. } => {
             let staged_ok = staged.len() > 1
@@ -150,7 +150,7 @@ fn check_step(step: &Step) -> std::result::Result<(), String> {
             managed || record || (raw && target.to_ascii_lowercase().ends_with(".archived"))
         }
         Step::Remove { sha256, .. } => {
-            managed || (raw && crate::layout::is_yaml_name(target) && sha256.is_some())
+            managed || (raw && crate::names::is_yaml_name(target) && sha256.is_some())
         }
     };
     if ok {
@@ -511,14 +511,14 @@ pub fn recover(root: &RootDir) -> Result<Recovery> {
         }
     }
     // Debris of interrupted atomic writes elsewhere in .hnp/ is harmless but untidy.
-    if let Ok(entries) = root.list(crate::layout::HNP_DIR) {
+    if let Ok(entries) = root.list(crate::names::HNP_DIR) {
         for e in entries {
             if e.kind == FileKind::File {
                 if let Some(n) = e
                     .utf8()
                     .filter(|n| n.starts_with(crate::atomic::TMP_PREFIX))
                 {
-                    let _ = root.remove_file(&format!("{}/{n}", crate::layout::HNP_DIR));
+                    let _ = root.remove_file(&format!("{}/{n}", crate::names::HNP_DIR));
                 }
             }
         }

@@ -20,23 +20,9 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::command::for_many_blobs;
 use crate::repo::{CommitId, CommitOutcome, GitRepo, StatusEntry};
 use crate::{Author, GitError};
-
-/// Below this many changed paths a commit takes the porcelain path (`add` + `commit`).
-pub const DEFAULT_BULK_COMMIT_MIN: usize = 128;
-
-/// glibc's allocator keeps up to this much freed memory instead of trimming it after every blob, so that zlib's
-/// buffers are reused rather than faulted in again for each file (a third of the CPU time of hashing thousands
-/// of small files). Other C libraries ignore the variable.
-const MALLOC_TUNABLES: &str = "glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216";
-
-/// Sets up a git command that hashes many files: every blob into one pack (git's bulk check-in) instead of one
-/// loose object file each, and the allocator told not to trim.
-pub(crate) fn for_many_blobs(cmd: crate::GitCommand<'_>) -> crate::GitCommand<'_> {
-    cmd.config("core.bigFileThreshold", "1")
-        .env("GLIBC_TUNABLES", MALLOC_TUNABLES)
-}
 
 /// One entry of a tree listing: mode, type, object id, name (raw bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,8 +63,9 @@ mod timestamp;
 use std::path::Path;
 
 pub use author::Author;
-pub use bulk::DEFAULT_BULK_COMMIT_MIN;
-pub use command::{CommandObserver, CommandRecord, Git, GitCommand, GitOutput, Timeouts};
+pub use command::{
+    CommandObserver, CommandRecord, Git, GitCommand, GitOutput, Timeouts, DEFAULT_BULK_COMMIT_MIN,
+};
 pub use credentials::{Credentials, TOKEN_USERNAME};
 pub use error::{GitError, SyncError, MIN_GIT_VERSION};
 pub use lock::{CloneLock, LOCK_FILE_NAME};

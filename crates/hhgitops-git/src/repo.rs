@@ -480,7 +480,7 @@ impl GitRepo {
         // Every blob goes straight into one pack (git's bulk check-in) instead of one loose object file per new
         // file: an ingestion of thousands of objects otherwise spends most of its commit creating files. This
         // applies to this `add` only; diffs and everything else keep the operator's settings.
-        crate::bulk::for_many_blobs(self.command())
+        crate::command::for_many_blobs(self.command())
             .args(["add", "-A", "--"])
             .arg(spec)
             .run()?;

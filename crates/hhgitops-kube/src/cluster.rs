@@ -2,6 +2,7 @@
 //! single objects. Every object lives in namespace `default`; resources are built from the [`Kind`] table.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use hhgitops_core::diff::FIELD_MANAGER;
@@ -16,7 +17,6 @@ use kube::Resource;
 use serde_json::Value;
 
 use crate::error::{classify, cluster_error, KubeError, RequestError};
-use crate::target::ClientSettings;
 
 /// The namespace every Hedgehog object lives in.
 pub const NAMESPACE: &str = "default";
@@ -37,6 +37,30 @@ pub fn collection_path(kind: Kind) -> String {
 
 /// Live objects keyed by kind and name.
 pub type LiveObjects = BTreeMap<(Kind, String), Value>;
+
+/// How hhgitops talks to the API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time one request may take, from sending it to its whole answer.
+    pub request_timeout: Duration,
+    /// Requests in flight at once (applies within one rank, deletes, lists of different kinds).
+    pub concurrency: usize,
+    /// Objects per LIST page.
+    pub page_size: u32,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            concurrency: 8,
+            page_size: 5000,
+        }
+    }
+}
 
 /// A connected client for one cluster. Cheap to clone; share it between tasks.
 #[derive(Clone)]

@@ -19,11 +19,11 @@ pub mod reconcile;
 pub mod refs;
 pub mod target;
 
-pub use cluster::{api_resource, Cluster, LiveObjects, NAMESPACE};
+pub use cluster::{api_resource, ClientSettings, Cluster, LiveObjects, NAMESPACE};
 pub use error::{KubeError, RequestError};
 pub use hhgitops_core::diff::{APPLIED_ANNOTATION, FABRIC_LABEL, FIELD_MANAGER};
 pub use reconcile::{
     execute, plan, Action, DesiredObjects, ExecuteOptions, Execution, ExecutionSummary,
     ObjectOutcome, PlannedObject, References, Status,
 };
-pub use target::{ClientSettings, ClusterTarget};
+pub use target::ClusterTarget;

@@ -2,11 +2,10 @@
 //! service account when no kubeconfig is set. TLS verification always stays on; every request has a timeout.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::cluster::Cluster;
+use crate::cluster::{ClientSettings, Cluster};
 use crate::error::{chain, KubeError};
 
 /// A fabric's Kubernetes target as registered (`fabric add --kubeconfig FILE --context CTX`).
@@ -14,30 +13,6 @@ use crate::error::{chain, KubeError};
 pub struct ClusterTarget {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
-}
-
-/// How hhgitops talks to the API server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSettings {
-    /// Time to establish a connection.
-    pub connect_timeout: Duration,
-    /// Time one request may take, from sending it to its whole answer.
-    pub request_timeout: Duration,
-    /// Requests in flight at once (applies within one rank, deletes, lists of different kinds).
-    pub concurrency: usize,
-    /// Objects per LIST page.
-    pub page_size: u32,
-}
-
-impl Default for ClientSettings {
-    fn default() -> Self {
-        ClientSettings {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            concurrency: 8,
-            page_size: 5000,
-        }
-    }
 }
 
 /// Whether the process runs inside a Kubernetes pod (the service account environment is present).

@@ -25,6 +25,7 @@
 //!   one it was built from, so a crash between the file commit and the database update heals on the next run.
 
 mod accept;
+mod options;
 mod parse;
 mod pending;
 mod plan;
@@ -33,8 +34,6 @@ mod record;
 mod report;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use hhgitops_core::settings::FabricSettings;
 use hhgitops_core::yaml;
@@ -42,89 +41,53 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::changeset::ChangeSet;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::fabric::Fabric;
 use crate::gitops::GitSession;
 use crate::index::{FabricRecords, Rejection, RunCounts};
-use crate::layout::{GitOpsRoot, MANIFEST};
+use crate::layout::GitOpsRoot;
 use crate::managed::Snapshot;
-use crate::progress::Progress;
+use crate::names::MANIFEST;
 use crate::records::InventoryEntry;
 use crate::run::{Outcome, RunRecord};
-use crate::txn::{recover, Failpoint, Recovery};
-use crate::Engine;
+use crate::txn::{recover, Recovery};
 
+pub use self::options::{AfterRead, IngestOptions, DEFAULT_MAX_FILE_SIZE};
 pub use self::record::sync_index;
 pub use self::report::{FileReport, FileStatus, IngestReport, ManagedReport, Summary};
 pub use crate::report::ErrorRecord;
 
-/// Default largest raw file accepted (8 MiB: see `hhgitops_core::yaml::DEFAULT_MAX_BYTES`).
-pub const DEFAULT_MAX_FILE_SIZE: u64 = hhgitops_core::yaml::DEFAULT_MAX_BYTES as u64;
-
-/// How an ingestion runs.
-#[derive(Debug, Clone)]
-pub struct IngestOptions {
-    /// Report what would happen; write nothing (no files, no database records).
-    pub dry_run: bool,
-    /// Only these files (absolute paths). A file outside raw/ is copied into raw/ first.
-    pub only: Option<Vec<PathBuf>>,
-    pub max_file_size: u64,
-    pub lock_timeout: Duration,
-    pub failpoint: Failpoint,
-    /// Test hook: called with a raw file's path right after it was read (to change or remove it at that moment).
-    pub after_read: Option<AfterRead>,
-    /// Stops the run at its next safe point (between files, before the commit point); nothing is written then.
-    pub cancel: CancellationToken,
-    /// Where the run reports its stages (`read`, `parse` per file; `validate`; `write` per object; `commit`,
-    /// `index`). None by default.
-    pub progress: Progress,
-}
-
-/// See [`IngestOptions::after_read`].
-#[derive(Clone)]
-pub struct AfterRead(pub std::sync::Arc<dyn Fn(&Path) + Send + Sync>);
-
-impl std::fmt::Debug for AfterRead {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AfterRead")
-    }
-}
-
-impl Default for IngestOptions {
-    fn default() -> Self {
-        IngestOptions {
-            dry_run: false,
-            only: None,
-            max_file_size: DEFAULT_MAX_FILE_SIZE,
-            lock_timeout: crate::settings::DEFAULT_LOCK_TIMEOUT,
-            failpoint: Failpoint::default(),
-            after_read: None,
-            cancel: CancellationToken::new(),
-            progress: Progress::none(),
-        }
-    }
-}
-
 /// Ingests the raw files of one fabric: brings its Git clone up to date first, ingests, then commits what
 /// changed and pushes (SPEC §5). A dry run touches neither the tree nor Git.
 pub async fn ingest(
-    engine: &Engine,
+    engine: &Context,
+    fabric: &Fabric,
+    opts: &IngestOptions,
+) -> Result<IngestReport> {
+    tracing::Instrument::instrument(
+        ingest_with_git(engine, fabric, opts),
+        crate::progress::operation_span("ingest", &fabric.name),
+    )
+    .await
+}
+
+async fn ingest_with_git(
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
     if opts.dry_run {
-        return ingest_local(engine, fabric, opts).await;
+        return Ok(ingest_local_with(engine, fabric, opts, false).await?.0);
     }
-    let session = match engine
-        .git_session(fabric, &format!("ingest {}", fabric.name))
-        .await
-    {
-        Ok(s) => s,
-        Err(Error::GitConflict(why)) => {
-            return validate_while_blocked(engine, fabric, opts, why).await
-        }
-        Err(e) => return Err(e),
-    };
+    let session =
+        match crate::gitops::session(engine, fabric, &format!("ingest {}", fabric.name)).await {
+            Ok(s) => s,
+            Err(Error::GitConflict(why)) => {
+                return validate_while_blocked(engine, fabric, opts, why).await
+            }
+            Err(e) => return Err(e),
+        };
     let (report, _session, _snapshot) =
         ingest_in_session(engine, fabric, opts, session, false).await?;
     Ok(report)
@@ -134,7 +97,7 @@ pub async fn ingest(
 /// pushes in it, and gives it back. With `keep_state`, also the managed state the run left (see
 /// [`Snapshot`]), for the next stage.
 pub(crate) async fn ingest_in_session(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
     session: Option<GitSession>,
@@ -159,7 +122,7 @@ pub(crate) async fn ingest_in_session(
     .map_err(|e| Error::Runtime(format!("git task failed: {e}")))?;
     // The tree already holds the ingestion: a failed commit or push is reported with the report (the next
     // operation commits and pushes what is left), not instead of it.
-    let (result, s) = engine.git_commit_in(fabric, s, message).await?;
+    let (result, s) = crate::gitops::commit_in(engine, fabric, s, message).await?;
     match result {
         Ok(g) => report.git = Some(g),
         Err(e) => {
@@ -190,7 +153,7 @@ pub(crate) async fn ingest_in_session(
 /// the operator resolves it, and gets no new conflict branch per run: its raw files are validated (a dry run),
 /// their rejections recorded so that `status` shows them, and the run recorded as `blocked` with the reason.
 pub(crate) async fn validate_while_blocked(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
     why: String,
@@ -199,7 +162,7 @@ pub(crate) async fn validate_while_blocked(
         dry_run: true,
         ..opts.clone()
     };
-    let mut report = ingest_local(engine, fabric, &dry).await?;
+    let mut report = ingest_local_with(engine, fabric, &dry, false).await?.0;
     report.validated_only = true;
     let records = FabricRecords::new(engine.db(), &fabric.name);
     record::record_blocked(&records, &report, &why).await?;
@@ -211,15 +174,17 @@ pub(crate) async fn validate_while_blocked(
 /// its own ([`crate::lock::with_fabric_lock`]): dropping this future never leaves the lock free while files are
 /// written; it cancels the run at its next safe point before the commit point, or lets it finish.
 pub async fn ingest_local(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
-    Ok(ingest_local_with(engine, fabric, opts, false).await?.0)
+    let run = ingest_local_with(engine, fabric, opts, false);
+    let span = crate::progress::operation_span("ingest", &fabric.name);
+    Ok(tracing::Instrument::instrument(run, span).await?.0)
 }
 
 async fn ingest_local_with(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
     keep_state: bool,
@@ -251,7 +216,7 @@ struct Ingested {
 /// [`ingest_local`] with the lock held, on a blocking-pool thread (file work is called directly): the file
 /// stages, then the index and the records.
 async fn ingest_locked(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &IngestOptions,
     cancel: &CancellationToken,
@@ -288,6 +253,7 @@ async fn ingest_locked(
         }
     };
     let Some((manifest_sha, inventory)) = ingested.manifest else {
+        log_summary(&ingested.report);
         return Ok((ingested.report, ingested.snapshot));
     };
     opts.failpoint.hit("ingest-before-db");
@@ -305,7 +271,24 @@ async fn ingest_locked(
     .await?;
     record::finish_run(run, &ingested.report).await?;
     stage.set(1);
+    log_summary(&ingested.report);
     Ok((ingested.report, ingested.snapshot))
+}
+
+/// One line per run, inside the operation's span (which names the fabric).
+fn log_summary(report: &IngestReport) {
+    let s = &report.summary;
+    tracing::info!(
+        dry_run = report.dry_run,
+        files = s.files,
+        ingested = s.ingested,
+        unchanged = s.unchanged,
+        rejected = s.rejected,
+        created = s.created,
+        updated = s.updated,
+        deleted = s.deleted,
+        "ingestion run done"
+    );
 }
 
 /// The file stages of an ingestion (on the lock's blocking thread).

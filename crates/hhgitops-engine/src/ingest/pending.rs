@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{FileReport, FileStatus, IngestReport, ManagedReport, Summary};
 use crate::gitops::GitSession;
-use crate::layout::ARCHIVE_LOG;
+use crate::names::ARCHIVE_LOG;
 use crate::records::{parse_archive_log, read_yaml, ArchiveLog, LogEntry, Operation};
 use crate::txn::Recovery;
 

@@ -15,8 +15,8 @@ use crate::rawfiles::{discover, RawFile, RefusedFile};
 use crate::report::ErrorRecord;
 use crate::sandbox::{FileKind, RootDir};
 
+use super::options::IngestOptions;
 use super::report::{FileReport, FileStatus};
-use super::IngestOptions;
 
 /// A raw file read for this run.
 pub(super) struct ReadFile {
@@ -94,7 +94,7 @@ pub(super) fn select(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "input.yaml".into());
-        if !crate::layout::is_yaml_name(&name) {
+        if !crate::names::is_yaml_name(&name) {
             return Err(Error::usage(format!(
                 "{} is not a .yaml/.yml file",
                 p.display()

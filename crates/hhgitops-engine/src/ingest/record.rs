@@ -8,8 +8,8 @@ use crate::index::{FabricRecords, Rejection, RunCounts};
 use crate::records::InventoryEntry;
 use crate::run::{Outcome, RunRecord};
 
+use super::options::IngestOptions;
 use super::report::{FileStatus, IngestReport};
-use super::IngestOptions;
 
 /// Brings the database index in line with the manifest when its recorded hash differs.
 pub async fn sync_index(

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::*;
 use crate::fabric::FabricSpec;
 use crate::home::Home;
-use crate::progress::{Operation, ProgressEvent, Recorder};
+use crate::progress::{Operation, Progress, ProgressEvent, Recorder};
+use crate::Engine;
 
 const NAMESPACES: &str = "apiVersion: wiring.githedgehog.com/v1beta1
 kind: VLANNamespace

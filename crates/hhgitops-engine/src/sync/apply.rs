@@ -13,15 +13,15 @@ use hhgitops_kube::{
 };
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::index::{FabricRecords, RunCounts};
 use crate::ingest::IngestReport;
 use crate::progress::{Operation, Progress};
 use crate::run::{Outcome, RunRecord};
-use crate::Engine;
 
-use super::{desired_state, fetch_live, DesiredSource};
+use super::desired::{desired_state, fetch_live, DesiredSource};
 
 /// How the apply stage runs.
 #[derive(Debug, Clone)]
@@ -131,21 +131,25 @@ impl ApplyReport {
 /// accepted raw files over the managed files. A failure before any object was sent is an error; a failure
 /// in the middle is reported in [`ApplyReport::aborted`] with every object's state.
 pub async fn apply_fabric(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
-    let source = match preview {
-        Some(r) => DesiredSource::Preview(r),
-        None => DesiredSource::Disk,
+    let span = crate::progress::operation_span("apply", &fabric.name);
+    let work = async move {
+        let source = match preview {
+            Some(r) => DesiredSource::Preview(r),
+            None => DesiredSource::Disk,
+        };
+        apply_from(engine, fabric, opts, source).await
     };
-    apply_from(engine, fabric, opts, source).await
+    tracing::Instrument::instrument(work, span).await
 }
 
 /// [`apply_fabric`] with the desired state from `source`.
 pub(crate) async fn apply_from(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &ApplyOptions,
     source: DesiredSource,
@@ -165,7 +169,7 @@ pub(crate) async fn apply_from(
 
 /// The apply under the fabric lock, on the lock's thread, recorded as a `sync` run.
 async fn apply_recorded(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &ApplyOptions,
     source: DesiredSource,

@@ -8,12 +8,12 @@ use hhgitops_core::Diagnostic;
 use hhgitops_kube::ClientSettings;
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::progress::{Operation, Progress};
-use crate::Engine;
 
-use super::fetch_live;
+use super::desired::{fetch_live, load_desired};
 
 /// A fabric's drift.
 #[derive(Debug, Clone, Serialize)]
@@ -33,7 +33,7 @@ pub struct DriftReport {
 
 /// Compares a fabric's managed state with its cluster.
 pub async fn drift(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     client: &ClientSettings,
     lock_timeout: Duration,
@@ -43,50 +43,54 @@ pub async fn drift(
 
 /// [`drift`], reporting its stages to `progress` (operation `drift`: `read`, `list`, `compare`).
 pub async fn drift_with(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     client: &ClientSettings,
     lock_timeout: Duration,
     progress: &Progress,
 ) -> Result<DriftReport> {
-    let started = std::time::Instant::now();
-    let mut stage = progress.stage(Operation::Drift, "read", Some(1));
-    // The managed state is read under the lock, on the lock's thread; the cluster is read without it.
-    let desired = crate::lock::with_fabric_lock(
-        engine,
-        fabric,
-        lock_timeout,
-        &tokio_util::sync::CancellationToken::new(),
-        |_engine, fabric, _cancel| async move { super::load_desired(&fabric, None) },
-    )
-    .await?;
-    stage.set(1);
-    let read = started.elapsed();
-    let total = desired.bodies.len() as u64;
-    let mut stage = progress.stage(Operation::Drift, "list", Some(total));
-    let (cluster, live) = fetch_live(fabric, client, &desired).await?;
-    stage.set(total);
-    let listed = started.elapsed();
-    let mut stage = progress.stage(Operation::Drift, "compare", Some(total));
-    let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
-    stage.set(total);
-    tracing::debug!(
-        fabric = %fabric.name,
-        desired = desired.bodies.len(),
-        live = live.len(),
-        read_ms = read.as_millis() as u64,
-        list_ms = (listed - read).as_millis() as u64,
-        compare_ms = (started.elapsed() - listed).as_millis() as u64,
-        "drift computed"
-    );
-    objects.retain(|e| !desired.held.contains(&(e.kind, e.name.clone())));
-    let summary = DriftSummary::of(&objects);
-    Ok(DriftReport {
-        fabric: fabric.name.clone(),
-        cluster: cluster.url().to_string(),
-        drift: summary.drift() > 0 || !desired.invalid.is_empty(),
-        objects,
-        summary,
-        invalid: desired.invalid,
-    })
+    let span = crate::progress::operation_span("drift", &fabric.name);
+    let work = async move {
+        let started = std::time::Instant::now();
+        let mut stage = progress.stage(Operation::Drift, "read", Some(1));
+        // The managed state is read under the lock, on the lock's thread; the cluster is read without it.
+        let desired = crate::lock::with_fabric_lock(
+            engine,
+            fabric,
+            lock_timeout,
+            &tokio_util::sync::CancellationToken::new(),
+            |_engine, fabric, _cancel| async move { load_desired(&fabric, None) },
+        )
+        .await?;
+        stage.set(1);
+        let read = started.elapsed();
+        let total = desired.bodies.len() as u64;
+        let mut stage = progress.stage(Operation::Drift, "list", Some(total));
+        let (cluster, live) = fetch_live(fabric, client, &desired).await?;
+        stage.set(total);
+        let listed = started.elapsed();
+        let mut stage = progress.stage(Operation::Drift, "compare", Some(total));
+        let mut objects = fabric_drift(&desired.bodies, &live, &fabric.name);
+        stage.set(total);
+        tracing::debug!(
+            fabric = %fabric.name,
+            desired = desired.bodies.len(),
+            live = live.len(),
+            read_ms = read.as_millis() as u64,
+            list_ms = (listed - read).as_millis() as u64,
+            compare_ms = (started.elapsed() - listed).as_millis() as u64,
+            "drift computed"
+        );
+        objects.retain(|e| !desired.held.contains(&(e.kind, e.name.clone())));
+        let summary = DriftSummary::of(&objects);
+        Ok(DriftReport {
+            fabric: fabric.name.clone(),
+            cluster: cluster.url().to_string(),
+            drift: summary.drift() > 0 || !desired.invalid.is_empty(),
+            objects,
+            summary,
+            invalid: desired.invalid,
+        })
+    };
+    tracing::Instrument::instrument(work, span).await
 }

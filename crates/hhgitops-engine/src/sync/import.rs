@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atomic::sha256_hex;
 use crate::changeset::ChangeSet;
+use crate::context::Context;
 use crate::error::Result;
 use crate::fabric::Fabric;
 use crate::gitops::GitOutcome;
@@ -31,9 +32,8 @@ use crate::records::{InventoryEntry, LogEntry, Operation as LogOperation};
 use crate::report::ErrorRecord;
 use crate::run::{Outcome, RunRecord};
 use crate::txn::{recover, Failpoint};
-use crate::Engine;
 
-use super::{connect, kube_error};
+use crate::cluster::{connect, kube_error};
 
 /// How an import runs.
 #[derive(Debug, Clone)]
@@ -144,40 +144,44 @@ impl ImportReport {
 
 /// Imports the cluster's Hedgehog objects into the fabric's managed files and commits.
 pub async fn import_from_cluster(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
-    let session = engine
-        .git_session(fabric, &format!("import {} from cluster", fabric.name))
+    let span = crate::progress::operation_span("import", &fabric.name);
+    let work = async move {
+        let session = crate::gitops::session(
+            engine,
+            fabric,
+            &format!("import {} from cluster", fabric.name),
+        )
         .await?;
-    let opts_owned = opts.clone();
-    let mut report = crate::lock::with_fabric_lock(
-        engine,
-        fabric,
-        opts.lock_timeout,
-        &opts.cancel,
-        move |engine, fabric, cancel| async move {
-            import_locked(&engine, &fabric, &opts_owned, &cancel).await
-        },
-    )
-    .await?;
-    if let Some(s) = session {
-        if report.changed || s.pushes() {
-            report.git = Some(
-                engine
-                    .git_commit(fabric, s, report.commit_message())
-                    .await?,
-            );
+        let opts_owned = opts.clone();
+        let mut report = crate::lock::with_fabric_lock(
+            engine,
+            fabric,
+            opts.lock_timeout,
+            &opts.cancel,
+            move |engine, fabric, cancel| async move {
+                import_locked(&engine, &fabric, &opts_owned, &cancel).await
+            },
+        )
+        .await?;
+        if let Some(s) = session {
+            if report.changed || s.pushes() {
+                report.git =
+                    Some(crate::gitops::commit(engine, fabric, s, report.commit_message()).await?);
+            }
         }
-    }
-    Ok(report)
+        Ok(report)
+    };
+    tracing::Instrument::instrument(work, span).await
 }
 
 /// The import under the fabric lock, on the lock's thread: the cluster's objects listed, the files written,
 /// the index and the run recorded.
 async fn import_locked(
-    engine: &Engine,
+    engine: &Context,
     fabric: &Fabric,
     opts: &ImportOptions,
     cancel: &CancellationToken,

@@ -6,6 +6,7 @@ use super::*;
 use crate::fabric::FabricSpec;
 use crate::home::Home;
 use crate::ingest::FileStatus;
+use crate::Engine;
 
 const NAMESPACES: &str = "apiVersion: wiring.githedgehog.com/v1beta1
 kind: VLANNamespace

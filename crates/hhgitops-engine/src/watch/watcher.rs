@@ -12,9 +12,10 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio_util::sync::CancellationToken;
 
 use super::event::{WatchEventKind, WatchModeName};
+use super::hub::{FabricWatchStatus, Hub, WatchState};
+use super::options::WatchMode;
 use super::scan::{is_raw_candidate, scan_raw};
 use super::tracker::{Snapshot, Tracker};
-use super::{FabricWatchStatus, Shared, WatchMode, WatchState};
 use crate::fabric::Fabric;
 use crate::ingest::{ingest, FileStatus, IngestOptions, IngestReport};
 use crate::layout::GitOpsRoot;
@@ -113,7 +114,7 @@ impl Inbox {
 
 /// Everything one fabric's task needs.
 pub(super) struct FabricWatch {
-    pub shared: Arc<Shared>,
+    pub hub: Arc<Hub>,
     pub fabric: Fabric,
     pub cancel: CancellationToken,
     pub status: Arc<Mutex<FabricWatchStatus>>,
@@ -151,7 +152,7 @@ struct Run {
 impl FabricWatch {
     pub async fn run(self) {
         let now = Instant::now();
-        let options = self.shared.options.clone();
+        let options = self.hub.options.clone();
         let root = GitOpsRoot::new(&self.fabric.root);
         let raw = root.raw_dir();
         let poll = match options.mode {
@@ -200,7 +201,7 @@ impl FabricWatch {
 
 impl Run {
     fn emit(&self, kind: WatchEventKind) {
-        self.w.shared.emit(Some(&self.w.fabric.name), kind);
+        self.w.hub.emit(Some(&self.w.fabric.name), kind);
     }
 
     fn set_status(&self, f: impl FnOnce(&mut FabricWatchStatus)) {
@@ -219,7 +220,7 @@ impl Run {
     }
 
     fn announce(&self) {
-        let o = &self.w.shared.options;
+        let o = &self.w.hub.options;
         let mode = if self.poll.is_some() {
             WatchModeName::Poll
         } else {
@@ -239,7 +240,7 @@ impl Run {
     }
 
     async fn main_loop(&mut self) {
-        let options = self.w.shared.options.clone();
+        let options = self.w.hub.options.clone();
         let mut next_health = Instant::now();
         let mut next_scan = Instant::now();
         let mut hold_until: Option<Instant> = None;
@@ -251,7 +252,7 @@ impl Run {
             // A subscriber that fell behind is caught up before anything new is looked at (nothing is lost:
             // files that arrive meanwhile are found by this round's scan).
             tokio::select! {
-                _ = self.w.shared.drain() => {}
+                _ = self.w.hub.drain() => {}
                 _ = self.w.cancel.cancelled() => return,
             }
             let now = Instant::now();
@@ -357,7 +358,7 @@ impl Run {
                 }
                 self.raw_ok = true;
                 let retry = self.watcher.is_none() && Instant::now() >= self.rearm_at;
-                if matches!(self.w.shared.options.mode, WatchMode::Events)
+                if matches!(self.w.hub.options.mode, WatchMode::Events)
                     && (self.armed != Some(id) || retry)
                 {
                     self.arm(id);
@@ -477,7 +478,7 @@ impl Run {
     /// Runs one ingestion over the settled files.
     async fn ingest_batch(&mut self, mut batch: Vec<(String, Snapshot)>, startup: bool) {
         // The registry is the authority: a removed fabric is not ingested any more, a moved one restarts.
-        match self.w.shared.engine.fabric(&self.w.fabric.name).await {
+        match self.w.hub.engine.fabric(&self.w.fabric.name).await {
             Err(Error::UnknownFabric(_)) => {
                 self.ended = Some("removed from the registry".into());
                 return;
@@ -493,7 +494,7 @@ impl Run {
         self.set_status(|s| s.state = WatchState::Ingesting);
         let started = Instant::now();
         // Fabrics are ingested in parallel up to the engine's bound.
-        let _slot = match self.w.shared.engine.fabric_slot().await {
+        let _slot = match self.w.hub.engine.fabric_slot().await {
             Ok(slot) => slot,
             Err(e) => {
                 self.set_status(|s| s.state = WatchState::Watching);
@@ -512,9 +513,9 @@ impl Run {
             let opts = IngestOptions {
                 dry_run: false,
                 only: Some(batch.iter().map(|(rel, _)| self.root.abs(rel)).collect()),
-                ..self.w.shared.options.ingest.clone()
+                ..self.w.hub.options.ingest.clone()
             };
-            match ingest(&self.w.shared.engine, &self.w.fabric, &opts).await {
+            match ingest(&self.w.hub.engine, &self.w.fabric, &opts).await {
                 // A blocked clone: the files were validated (their rejections recorded) but nothing was
                 // written; they are taken again, with back-off, until the operator resolves the conflict.
                 Ok(r) if r.validated_only => {

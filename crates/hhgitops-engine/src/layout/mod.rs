@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use hhgitops_core::Kind;
-use serde::Serialize;
 
 use crate::atomic::{create_dirs, remove_created_dirs};
 use crate::error::{Error, Result};
@@ -18,13 +17,12 @@ use crate::records::{
 };
 use crate::sandbox::{FileKind, RootDir};
 
-pub const RAW: &str = "raw";
-pub const MANAGED: &str = "managed";
-pub const HNP_DIR: &str = ".hnp";
-pub const MANIFEST: &str = ".hnp/manifest.yaml";
-pub const ARCHIVE_LOG: &str = ".hnp/archive-log.yaml";
-/// Keeps the lock file and interrupted transactions out of Git.
-pub const HNP_GITIGNORE: &str = ".hnp/.gitignore";
+pub mod plan;
+pub use plan::{Action, InitPlan, InitReport, Problem};
+
+pub use crate::names::{
+    is_yaml_name, ARCHIVE_LOG, HNP_DIR, HNP_GITIGNORE, LOCK_FILE, MANAGED, MANIFEST, RAW, TXN_DIR,
+};
 const HNP_GITIGNORE_CONTENT: &str =
     "# Written by hhgitops: run-time files that never belong in Git.\nlock\ntxn/\n";
 
@@ -32,193 +30,6 @@ const HNP_GITIGNORE_CONTENT: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitOpsRoot {
     root: PathBuf,
-}
-
-/// One step `init` takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum Action {
-    CreateDir {
-        path: String,
-    },
-    WriteManifest {
-        path: String,
-    },
-    WriteArchiveLog {
-        path: String,
-    },
-    WriteGitignore {
-        path: String,
-    },
-    /// Move a loose YAML file into raw/.
-    MoveLoose {
-        from: String,
-        to: String,
-    },
-    /// Rewrite an HNP manifest in this layout's format.
-    UpgradeManifest {
-        path: String,
-    },
-    /// Rewrite an HNP archive log in this layout's format, keeping its history with relative paths.
-    UpgradeArchiveLog {
-        path: String,
-        entries: usize,
-    },
-    /// Remove a copy HNP left beside a managed file (`<name>-N.yaml`) that holds the same object (lossless).
-    RemoveHnpDuplicate {
-        path: String,
-        original: String,
-        sha256: String,
-    },
-    /// Move a copy HNP left that differs from its managed file into `.hnp/hnp-duplicates/` for a person.
-    SetAsideHnpDuplicate {
-        from: String,
-        to: String,
-        original: String,
-        sha256: String,
-        /// Unified diff, managed file → copy.
-        diff: String,
-    },
-    /// Give a copy HNP left the name of its original, which is gone.
-    RenameHnpCopy {
-        from: String,
-        to: String,
-        sha256: String,
-    },
-    /// Rewrite a managed file HNP wrote in normalized form: its annotations and header comment dropped.
-    StripHnpMarks {
-        path: String,
-        annotations: usize,
-        header: bool,
-        sha256: String,
-    },
-}
-
-impl Action {
-    /// One of the steps that clean up managed files HNP left (`init --migrate` takes them).
-    pub fn is_hnp_cleanup(&self) -> bool {
-        matches!(
-            self,
-            Action::RemoveHnpDuplicate { .. }
-                | Action::SetAsideHnpDuplicate { .. }
-                | Action::RenameHnpCopy { .. }
-                | Action::StripHnpMarks { .. }
-        )
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Action::CreateDir { path } => write!(f, "create folder {path}/"),
-            Action::WriteManifest { path } => write!(f, "write {path}"),
-            Action::WriteArchiveLog { path } => write!(f, "write {path}"),
-            Action::WriteGitignore { path } => write!(f, "write {path}"),
-            Action::MoveLoose { from, to } => write!(f, "move {from} -> {to}"),
-            Action::UpgradeManifest { path } => {
-                write!(f, "upgrade {path} (Hedgehog NetBox Plugin format)")
-            }
-            Action::UpgradeArchiveLog { path, entries } => {
-                write!(
-                    f,
-                    "upgrade {path} (Hedgehog NetBox Plugin format, {entries} entries kept)"
-                )
-            }
-            Action::RemoveHnpDuplicate { path, original, .. } => write!(
-                f,
-                "remove {path} (a copy of {original} left by the Hedgehog NetBox Plugin, identical to it)"
-            ),
-            Action::SetAsideHnpDuplicate {
-                from,
-                to,
-                original,
-                diff,
-                ..
-            } => {
-                write!(
-                    f,
-                    "move {from} -> {to} (a copy left by the Hedgehog NetBox Plugin that differs from {original}: a person decides)"
-                )?;
-                for line in diff.lines() {
-                    write!(f, "\n      {line}")?;
-                }
-                Ok(())
-            }
-            Action::RenameHnpCopy { from, to, .. } => write!(
-                f,
-                "rename {from} -> {to} (a copy left by the Hedgehog NetBox Plugin whose original is gone)"
-            ),
-            Action::StripHnpMarks {
-                path,
-                annotations,
-                header,
-                ..
-            } => write!(
-                f,
-                "rewrite {path} in normalized form (drops the Hedgehog NetBox Plugin's {annotations} annotation(s){})",
-                if *header { " and header comment" } else { "" }
-            ),
-        }
-    }
-}
-
-/// Something wrong with a layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Problem {
-    /// Relative to the GitOps root (empty: the root itself).
-    pub path: String,
-    pub message: String,
-    /// True when `init` can fix it; false when a person must.
-    pub fixable: bool,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = if self.path.is_empty() {
-            "."
-        } else {
-            &self.path
-        };
-        write!(f, "{p}: {}", self.message)
-    }
-}
-
-/// What `init` would do, and what it cannot fix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InitPlan {
-    pub actions: Vec<Action>,
-    /// Problems init cannot fix; while any exists, init refuses.
-    pub blocking: Vec<Problem>,
-    /// Things a person should look at that do not stop init (e.g. HNP duplicate files).
-    pub warnings: Vec<Problem>,
-    /// Loose YAML files found outside raw/ that this plan does not move (`init --migrate` moves them).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub loose: Vec<Action>,
-    /// Managed files HNP left (marks, copies) that this plan does not touch (`init --migrate` cleans them up).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hnp: Vec<Action>,
-}
-
-impl InitPlan {
-    pub fn is_noop(&self) -> bool {
-        self.actions.is_empty()
-    }
-}
-
-/// What `init` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InitReport {
-    pub actions: Vec<Action>,
-    pub warnings: Vec<Problem>,
-    /// Loose YAML files left where they are (moving them is `init --migrate` or `onboard`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub loose: Vec<Action>,
-    /// Managed files HNP left, left as they are (cleaning them up is `init --migrate` or `onboard`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hnp: Vec<Action>,
 }
 
 impl GitOpsRoot {
@@ -283,8 +94,8 @@ impl GitOpsRoot {
             .into_iter()
             .map(|d| (d, FileKind::Dir))
             .collect();
-        want.push((crate::txn::TXN_DIR.into(), FileKind::Dir));
-        for f in [MANIFEST, ARCHIVE_LOG, HNP_GITIGNORE, crate::lock::LOCK_FILE] {
+        want.push((TXN_DIR.into(), FileKind::Dir));
+        for f in [MANIFEST, ARCHIVE_LOG, HNP_GITIGNORE, LOCK_FILE] {
             want.push((f.into(), FileKind::File));
         }
         for (rel, kind) in want {
@@ -871,12 +682,6 @@ pub fn rel_path(root: &Path, p: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// `*.yaml` / `*.yml`, any case.
-pub fn is_yaml_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml")
 }
 
 fn problem_message(e: &Error) -> String {
