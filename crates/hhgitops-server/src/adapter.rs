@@ -507,16 +507,12 @@ pub fn file_history(
 /// seen when the status is (within its maximum age), so the fabric page shows the commit and the Git state of
 /// one moment without running `git` on every request.
 #[derive(Default)]
-pub struct LastCommits(
-    std::sync::Mutex<
-        std::collections::HashMap<
-            String,
-            (
-                std::sync::Weak<hhgitops_engine::status::StatusReport>,
-                Option<CommitInfo>,
-            ),
-        >,
-    >,
+pub struct LastCommits(std::sync::Mutex<std::collections::HashMap<String, LastCommit>>);
+
+/// A fabric's newest commit and the status it was read with (held weakly: a newer status means a new read).
+type LastCommit = (
+    std::sync::Weak<hhgitops_engine::status::StatusReport>,
+    Option<CommitInfo>,
 );
 
 impl LastCommits {

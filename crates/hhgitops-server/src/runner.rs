@@ -602,7 +602,7 @@ impl Runner {
         if let Some(result) = self.taken_by_watcher(job).await {
             return Ok(result);
         }
-        run_operation(
+        let outcome = run_operation(
             &self.engine,
             &fabric,
             job.job_type,
@@ -610,7 +610,15 @@ impl Runner {
             &self.settings,
             ctx,
         )
-        .await
+        .await;
+        // The watcher may also take the file while the job waits for the fabric's lock (it was there when the
+        // job looked): then its report is the job's.
+        if outcome.is_err() {
+            if let Some(result) = self.taken_by_watcher(job).await {
+                return Ok(result);
+            }
+        }
+        outcome
     }
 
     async fn cancel_was_requested(&self, id: &str) -> bool {
