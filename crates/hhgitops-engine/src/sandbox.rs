@@ -443,12 +443,7 @@ impl RootDir {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
             Mode::from_raw_mode(0o644),
         )?;
-        let mut f = std::fs::File::from(fd);
-        f.write_all(bytes)?;
-        if !bytes.is_empty() {
-            crate::writeback::start(&f);
-        }
-        Ok(())
+        fill_new(fd, bytes)
     }
 
     /// Opens the real folder `rel` (`""`: the root) once, for many operations on the entries directly in it
@@ -563,6 +558,16 @@ pub struct Folder {
     fd: OwnedFd,
 }
 
+/// Writes `bytes` into a file just created, not flushed but with its write-back started ([`crate::writeback`]).
+fn fill_new(fd: OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::from(fd);
+    f.write_all(bytes)?;
+    if !bytes.is_empty() {
+        crate::writeback::start(&f);
+    }
+    Ok(())
+}
+
 /// Checks that `name` is one plain entry name.
 fn check_name(name: &str) -> std::io::Result<()> {
     check_rel(name)?;
@@ -609,12 +614,7 @@ impl Folder {
             Mode::from_raw_mode(0o644),
         )
         .map_err(|e| explain(e, &self.child(name)))?;
-        let mut f = std::fs::File::from(fd);
-        f.write_all(bytes)?;
-        if !bytes.is_empty() {
-            crate::writeback::start(&f);
-        }
-        Ok(())
+        fill_new(fd, bytes)
     }
 
     /// Renames the entry `from` of this folder to `to` in `dest` (the link itself when it is one), replacing

@@ -330,9 +330,7 @@ impl<'a> Apply<'a> {
             let f = self.root.folder(rel)?;
             self.parents.insert(rel.to_string(), f);
         }
-        self.parents
-            .get(rel)
-            .ok_or_else(|| std::io::Error::other("folder cache"))
+        Ok(&self.parents[rel])
     }
 
     /// One step, idempotent: a staged file already moved, or a file already removed, is a step done.

@@ -9,35 +9,7 @@ use hhgitops_engine::fabric::FabricSpec;
 use hhgitops_engine::home::Home;
 use hhgitops_engine::ingest::{ingest, ingest_local, IngestOptions};
 use hhgitops_engine::Engine;
-
-const NAMESPACES: &str = "apiVersion: wiring.githedgehog.com/v1beta1
-kind: VLANNamespace
-metadata:
-  name: default
-spec:
-  ranges:
-  - from: 1000
-    to: 2999
----
-apiVersion: vpc.githedgehog.com/v1beta1
-kind: IPv4Namespace
-metadata:
-  name: default
-spec:
-  subnets:
-  - 10.10.0.0/16
-";
-
-const VPC: &str = "apiVersion: vpc.githedgehog.com/v1beta1
-kind: VPC
-metadata:
-  name: vpc-1
-spec:
-  subnets:
-    s1:
-      subnet: 10.10.1.0/24
-      vlan: 1001
-";
+use hhgitops_testsupport::{vpc, NAMESPACES};
 
 /// What the subscriber writes, kept for the test to read.
 #[derive(Clone, Default)]
@@ -122,7 +94,7 @@ async fn an_ingestion_logs_inside_its_operation_span() {
     assert_in_span(&captured.take(), "ingest", "spans");
 
     // The entry point with the Git side (none here), called from a task that has no span of its own.
-    std::fs::write(fabric.root.join("raw/vpc.yaml"), VPC).expect("raw file");
+    std::fs::write(fabric.root.join("raw/vpc.yaml"), vpc("vpc-1", 1)).expect("raw file");
     let (e, f) = (engine.clone(), fabric.clone());
     let report = tokio::spawn(async move { ingest(&e, &f, &IngestOptions::default()).await })
         .await

@@ -631,8 +631,11 @@ impl Runner {
             return None;
         }
         let fabric = self.engine.fabric(&job.fabric).await.ok()?;
-        let root = hhgitops_engine::layout::GitOpsRoot::new(&fabric.root);
-        if job.params.files.iter().any(|f| root.abs(f).exists()) {
+        // Through the root's sandbox, as the job's own check of what is left (no link followed).
+        let dir = hhgitops_engine::layout::GitOpsRoot::new(&fabric.root)
+            .dir()
+            .ok()?;
+        if job.params.files.iter().any(|f| dir.exists(f)) {
             return None;
         }
         let deadline = Instant::now() + Duration::from_secs(15);

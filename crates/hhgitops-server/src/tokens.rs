@@ -178,16 +178,14 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
     })
 }
 
-/// A token name: 1-63 of letters, digits, `-`, `_`, `.`.
+/// A token name: 1-63 of letters, digits, `-`, `_`, `.`, and none of the server's own actors.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name != "watcher"
-        && name != "webhook"
-        && name != "scheduler"
+        && !hhgitops_engine::actor::SERVER_ACTORS.contains(&name)
 }
 
 impl TokenStore {
