@@ -132,9 +132,15 @@ fn first_paint(base: &str, token: &str, pages: &[(&str, String)], runs: usize) -
             let mut fcp = Vec::new();
             for _ in 0..runs {
                 c.goto(&format!("{base}{path}")).await?;
+                // The paint entry is recorded after the load event the navigation waited for: wait for it
+                // (buffered, so one recorded before the observer is still seen), at most 5 s.
                 let v = c
-                    .execute(
-                        "const e = performance.getEntriesByName('first-contentful-paint')[0]; return e ? e.startTime : null;",
+                    .execute_async(
+                        "const done = arguments[arguments.length - 1];\
+                         const seen = (l) => { const e = l.getEntriesByName('first-contentful-paint')[0]; \
+                           if (e) { done(e.startTime); } };\
+                         new PerformanceObserver(seen).observe({type: 'paint', buffered: true});\
+                         setTimeout(() => done(null), 5000);",
                         vec![],
                     )
                     .await?;

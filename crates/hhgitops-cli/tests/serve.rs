@@ -372,6 +372,10 @@ fn upload_job_ingests_with_events_in_order_and_the_same_result() {
     assert!(page2.get("continue").is_none());
     let (_, page) = s.call(s.get("/api/v1/fabrics/f/objects?name=c-2", Some(&t.read)));
     assert_eq!(page["total"], 1);
+    // The name filter ignores ASCII case, as SQLite's LIKE did.
+    let (_, page) = s.call(s.get("/api/v1/fabrics/f/objects?name=VPC-2", Some(&t.read)));
+    assert_eq!(page["total"], 1, "{page}");
+
     let (code, obj) = s.call(s.get("/api/v1/fabrics/f/objects/VPC/vpc-1", Some(&t.read)));
     assert_eq!(code, 200, "{obj}");
     assert!(obj["yaml"].as_str().unwrap().contains("vpc-1"));
@@ -435,6 +439,17 @@ fn upload_job_ingests_with_events_in_order_and_the_same_result() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(root.join("managed/vpcs/vpc-3.yaml").is_file());
+    // The watcher's ingestion replaced the index: the listing shows it, not the one the server read before.
+    let (_, page) = s.call(s.get("/api/v1/fabrics/f/objects?kind=VPC", Some(&t.read)));
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["items"][2]["name"], "vpc-3", "{page}");
+    // So does an ingestion by another process on the same home (the CLI; the watcher may take the file first,
+    // which changes the index all the same).
+    std::fs::write(root.join("raw/cli.yaml"), vpc("vpc-4", 4)).unwrap();
+    env.ok(&["ingest", "--fabric", "f"]);
+    let (_, page) = s.call(s.get("/api/v1/fabrics/f/objects?kind=VPC", Some(&t.read)));
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(page["items"][3]["name"], "vpc-4", "{page}");
 }
 
 #[test]

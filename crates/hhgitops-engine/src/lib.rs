@@ -43,7 +43,6 @@ pub mod status;
 pub mod sync;
 pub mod txn;
 pub mod watch;
-pub mod writeback;
 
 pub use engine::Engine;
 pub use error::{Error, ErrorClass, Result};

@@ -435,8 +435,7 @@ impl RootDir {
         result
     }
 
-    /// Creates a new file (never replacing anything, not even a dangling link) with `bytes`, not flushed, but
-    /// with its write-back started ([`crate::writeback`]): the flush that later makes it durable waits less.
+    /// Creates a new file (never replacing anything, not even a dangling link) with `bytes`, not flushed.
     pub fn write_new(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
         let fd = self.open_at(
             rel,
@@ -558,14 +557,10 @@ pub struct Folder {
     fd: OwnedFd,
 }
 
-/// Writes `bytes` into a file just created, not flushed but with its write-back started ([`crate::writeback`]).
+/// Writes `bytes` into a file just created, not flushed: the one flush of the operation that wrote it makes it
+/// durable.
 fn fill_new(fd: OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::from(fd);
-    f.write_all(bytes)?;
-    if !bytes.is_empty() {
-        crate::writeback::start(&f);
-    }
-    Ok(())
+    std::fs::File::from(fd).write_all(bytes)
 }
 
 /// Checks that `name` is one plain entry name.
@@ -584,6 +579,14 @@ impl Folder {
     /// The folder's path relative to the root, for messages.
     pub fn rel(&self) -> &str {
         &self.rel
+    }
+
+    /// A second handle on the same folder (for another thread).
+    pub fn try_clone(&self) -> std::io::Result<Folder> {
+        Ok(Folder {
+            rel: self.rel.clone(),
+            fd: self.fd.try_clone()?,
+        })
     }
 
     fn child(&self, name: &str) -> String {

@@ -1,6 +1,7 @@
 //! Journaled file transactions: how one ingestion (or delete, or import) changes many files all or nothing.
 //!
-//! 1. **Stage**: every new file content is written under `.hnp/txn/<id>/` (no per-file fsync).
+//! 1. **Stage**: every new file content is written under `.hnp/txn/<id>/` (no per-file fsync), by a thread of
+//!    the transaction's own ([`Stager`]) while the caller goes on preparing the next content.
 //! 2. **Commit point**: the file system is flushed (`syncfs`), then `journal.json` listing every step is written
 //!    atomically. Before it exists the transaction never happened; after, it will complete.
 //! 3. **Apply**: each step is carried out in order — staged files renamed over their targets, files removed (a
@@ -169,8 +170,10 @@ pub struct Transaction {
     root: RootDir,
     /// `.hnp/txn/<id>`.
     dir: String,
-    /// That folder, opened once: every staged file is written through it.
+    /// That folder, opened once: every staged file is applied from it.
     folder: Folder,
+    /// Writes the staged files into `folder`.
+    stager: Stager,
     steps: Vec<Step>,
     staged_bytes: u64,
     committed: bool,
@@ -185,10 +188,16 @@ impl Transaction {
         let folder = root
             .folder(&dir)
             .map_err(|e| Error::io("cannot open transaction folder", root.abs(&dir), e))?;
+        let stager = Stager::start(
+            folder
+                .try_clone()
+                .map_err(|e| Error::io("cannot open transaction folder", root.abs(&dir), e))?,
+        );
         Ok(Transaction {
             root: root.clone(),
             dir,
             folder,
+            stager,
             steps: Vec::new(),
             staged_bytes: 0,
             committed: false,
@@ -196,15 +205,13 @@ impl Transaction {
     }
 
     /// Stages new content for `target` (relative to the root).
+    /// The file is written by the transaction's stager; a write that failed is reported by the next `put` or by
+    /// [`commit`](Self::commit), before the commit point.
     pub fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
         let staged = format!("f{}", self.steps.len());
-        self.folder.write_new(&staged, bytes).map_err(|e| {
-            Error::io(
-                "cannot stage",
-                self.root.abs(&format!("{}/{staged}", self.dir)),
-                e,
-            )
-        })?;
+        self.stager
+            .write(staged.clone(), bytes.to_vec())
+            .map_err(|(name, e)| self.stage_error(&name, e))?;
         self.staged_bytes += bytes.len() as u64;
         self.steps.push(Step::Put {
             target: target.to_string(),
@@ -269,8 +276,19 @@ impl Transaction {
         Ok(())
     }
 
+    fn stage_error(&self, staged: &str, e: std::io::Error) -> Error {
+        Error::io(
+            "cannot stage",
+            self.root.abs(&format!("{}/{staged}", self.dir)),
+            e,
+        )
+    }
+
     /// Makes the transaction durable, then applies it.
     pub fn commit(mut self, failpoint: &Failpoint) -> Result<()> {
+        self.stager
+            .finish()
+            .map_err(|(name, e)| self.stage_error(&name, e))?;
         failpoint.hit("txn-staged");
         self.preflight()?;
         flush(&self.root)?;
@@ -299,8 +317,92 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        // The stager has written its last file before the folder is removed.
+        let _ = self.stager.finish();
         if !self.committed {
             let _ = self.root.remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Files staged before the writer stops taking more: enough to keep it busy, few enough to bound what is held.
+const STAGE_QUEUE: usize = 256;
+
+/// The thread that writes a transaction's staged files, so that creating and filling them (system calls) runs
+/// beside the caller's work of preparing the next content (normalizing, hashing) on another core. Files are
+/// written in the order given. After the first failure nothing more is written and the failure is reported
+/// once, by [`write`](Self::write) or [`finish`](Self::finish).
+struct Stager {
+    queue: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
+    writer: Option<std::thread::JoinHandle<std::result::Result<(), (String, std::io::Error)>>>,
+}
+
+impl std::fmt::Debug for Stager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stager")
+            .field("running", &self.writer.is_some())
+            .finish()
+    }
+}
+
+impl Stager {
+    fn start(folder: Folder) -> Stager {
+        let (queue, files) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(STAGE_QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("hhgitops-stage".into())
+            .spawn(move || {
+                for (name, bytes) in files {
+                    folder.write_new(&name, &bytes).map_err(|e| (name, e))?;
+                }
+                Ok(())
+            });
+        match spawned {
+            Ok(writer) => Stager {
+                queue: Some(queue),
+                writer: Some(writer),
+            },
+            // No thread to be had: every write then reports the failure.
+            Err(_) => Stager {
+                queue: None,
+                writer: None,
+            },
+        }
+    }
+
+    /// Hands one file to the writer.
+    fn write(
+        &mut self,
+        name: String,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(), (String, std::io::Error)> {
+        let sent = match &self.queue {
+            Some(q) => q.send((name.clone(), bytes)).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: at its first failure (reported now), or it never started.
+        match self.finish() {
+            Err(failure) => Err(failure),
+            Ok(()) => Err((
+                name,
+                std::io::Error::other("the staging writer is not running"),
+            )),
+        }
+    }
+
+    /// Waits until every file handed over is written; the first failure, once.
+    fn finish(&mut self) -> std::result::Result<(), (String, std::io::Error)> {
+        drop(self.queue.take());
+        match self.writer.take() {
+            Some(w) => w.join().unwrap_or_else(|_| {
+                Err((
+                    String::new(),
+                    std::io::Error::other("the staging writer panicked"),
+                ))
+            }),
+            None => Ok(()),
         }
     }
 }

@@ -264,6 +264,7 @@ pub async fn remove_fabric(state: &AppState, name: &str) -> ApiResult<FabricView
     let f = state.engine().remove_fabric(name).await?;
     state.0.status_cache.forget(name);
     state.0.drift_cache.forget(name);
+    state.0.objects_cache.forget(name);
     state.0.last_commits.forget(name);
     Ok(fabric_view(state, &f))
 }
@@ -331,34 +332,179 @@ pub fn parse_kind(k: &str) -> ApiResult<Kind> {
         .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-/// One row of `managed_objects` as listed, with its status in the latest drift report (looked up in the
-/// report's index: a page reads the statuses of its own objects only).
-fn item_from_row(
-    r: &sqlx::any::AnyRow,
-    drift: Option<&LatestDrift>,
-) -> Result<ObjectItem, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    let name: String = r.try_get("name")?;
-    let sf: Option<String> = r.try_get("source_file")?;
-    let source = match sf {
-        Some(file) => Some(serde_json::json!({
-            "file": file,
-            "document": r.try_get::<Option<i64>, _>("source_document")?,
-            "sha256": r.try_get::<Option<String>, _>("source_sha256")?,
-        })),
-        None => None,
-    };
-    Ok(ObjectItem {
-        drift: drift.and_then(|d| d.status_of(&kind, &name)),
-        file: r.try_get("file")?,
-        sha256: r.try_get("sha256")?,
-        source,
-        kind,
-        name,
-    })
+/// One row of the object index as listed (see [`ObjectListing`]).
+#[derive(Debug, Clone)]
+struct ObjectRow {
+    kind: String,
+    name: String,
+    file: String,
+    sha256: String,
+    source: Option<serde_json::Value>,
 }
 
-/// Managed objects of a fabric, filtered and paged in the database (the drift filter over the latest report).
+impl ObjectRow {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<ObjectRow, sqlx::Error> {
+        let sf: Option<String> = r.try_get("source_file")?;
+        let source = match sf {
+            Some(file) => Some(serde_json::json!({
+                "file": file,
+                "document": r.try_get::<Option<i64>, _>("source_document")?,
+                "sha256": r.try_get::<Option<String>, _>("source_sha256")?,
+            })),
+            None => None,
+        };
+        Ok(ObjectRow {
+            kind: r.try_get("kind")?,
+            name: r.try_get("name")?,
+            file: r.try_get("file")?,
+            sha256: r.try_get("sha256")?,
+            source,
+        })
+    }
+
+    /// The row as listed, with its status in the latest drift report (looked up in the report's index).
+    fn item(&self, drift: Option<&LatestDrift>) -> ObjectItem {
+        ObjectItem {
+            drift: drift.and_then(|d| d.status_of(&self.kind, &self.name)),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            file: self.file.clone(),
+            sha256: self.sha256.clone(),
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// A fabric's whole object index, sorted by kind and name (byte order, whatever the database's collation), as
+/// read for the manifest it was built from. The index is a function of the manifest (it is replaced with the
+/// manifest's hash in one transaction, and only so), so a listing read under one hash stays true while the
+/// fabric's row names that hash: a page is then a slice of memory, checked with one query of one row.
+#[derive(Debug)]
+pub struct ObjectListing {
+    manifest_sha: String,
+    rows: Vec<ObjectRow>,
+}
+
+impl ObjectListing {
+    /// The rows of one kind (all when `None`) whose name holds `name` (ASCII letters in either case, as
+    /// SQLite's `LIKE`; object names are lower case).
+    fn select<'a>(
+        &'a self,
+        kind: Option<&'a str>,
+        name: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a ObjectRow> + 'a {
+        let rows = match kind {
+            Some(k) => {
+                let start = self.rows.partition_point(|r| r.kind.as_str() < k);
+                let end = start + self.rows[start..].partition_point(|r| r.kind == k);
+                &self.rows[start..end]
+            }
+            None => &self.rows[..],
+        };
+        let needle = name.map(str::to_ascii_lowercase);
+        rows.iter().filter(move |r| match &needle {
+            Some(n) => r.name.to_ascii_lowercase().contains(n.as_str()),
+            None => true,
+        })
+    }
+}
+
+/// Per fabric, the object index last listed (see [`ObjectListing`]); one reader at a time reads a fabric's
+/// index afresh, the requests arriving meanwhile wait for it and take what it read.
+#[derive(Default)]
+pub struct ObjectsCache {
+    listings: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<ObjectListing>>>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl ObjectsCache {
+    /// Forgets a fabric (removed from the registry).
+    pub fn forget(&self, fabric: &str) {
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(fabric);
+    }
+
+    fn get(&self, fabric: &str, manifest_sha: &str) -> Option<std::sync::Arc<ObjectListing>> {
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(fabric)
+            .filter(|l| l.manifest_sha == manifest_sha)
+            .cloned()
+    }
+
+    fn keep(&self, fabric: &str, listing: std::sync::Arc<ObjectListing>) {
+        self.listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fabric.to_string(), listing);
+    }
+}
+
+/// The manifest hash a fabric's index was built from: `Ok(None)` when the index has none (or the fabric is
+/// not registered: the caller tells which).
+async fn index_sha(state: &AppState, fabric_name: &str) -> ApiResult<Option<String>> {
+    Ok(FabricRecords::new(state.engine().db(), fabric_name)
+        .index_manifest_sha()
+        .await?)
+}
+
+/// A registered fabric's object index: from the cache while the fabric's row names the manifest it was read
+/// for, else read whole (and kept when the manifest did not change while it was read). An unknown fabric is
+/// 404. One query (the fabric's row) while the index stays as it is.
+async fn object_listing(
+    state: &AppState,
+    fabric_name: &str,
+) -> ApiResult<std::sync::Arc<ObjectListing>> {
+    let cache = &state.0.objects_cache;
+    let mut before = index_sha(state, fabric_name).await?;
+    if let Some(hit) = before
+        .as_deref()
+        .and_then(|sha| cache.get(fabric_name, sha))
+    {
+        return Ok(hit);
+    }
+    if before.is_none() {
+        // No hash: an empty or never-indexed fabric, or no fabric at all (404).
+        fabric(state, fabric_name).await?;
+    }
+    let _reading = cache.reading.lock().await;
+    // Another request may have read it while this one waited.
+    if before.is_some() {
+        before = index_sha(state, fabric_name).await?;
+        if let Some(hit) = before
+            .as_deref()
+            .and_then(|sha| cache.get(fabric_name, sha))
+        {
+            return Ok(hit);
+        }
+    }
+    let db = state.engine().db();
+    let rows = sqlx::query("SELECT * FROM managed_objects WHERE fabric = $1")
+        .bind(fabric_name)
+        .fetch_all(db.pool())
+        .await?;
+    let mut rows = rows
+        .iter()
+        .map(ObjectRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    let after = index_sha(state, fabric_name).await?;
+    let listing = std::sync::Arc::new(ObjectListing {
+        manifest_sha: before.clone().unwrap_or_default(),
+        rows,
+    });
+    // An index without a manifest hash, or replaced while it was read, is answered but not kept.
+    if before.is_some() && after == before {
+        cache.keep(fabric_name, listing.clone());
+    }
+    Ok(listing)
+}
+
+/// Managed objects of a fabric, filtered and paged from its object index (see [`ObjectListing`]); the drift
+/// filter over the latest report.
 pub async fn objects(
     state: &AppState,
     fabric_name: &str,
@@ -366,65 +512,26 @@ pub async fn objects(
     limit: i64,
     offset: i64,
 ) -> ApiResult<Page<ObjectItem>> {
-    fabric(state, fabric_name).await?;
+    let kind = filter.kind.as_deref().map(parse_kind).transpose()?;
+    let listing = object_listing(state, fabric_name).await?;
     let drift = latest_drift_cached(state, fabric_name).await?;
     let drift = drift.as_deref();
-    let mut conds = vec!["fabric = $1".to_string()];
-    let mut binds = vec![fabric_name.to_string()];
-    if let Some(k) = &filter.kind {
-        binds.push(parse_kind(k)?.name().to_string());
-        conds.push(format!("kind = ${}", binds.len()));
-    }
-    if let Some(n) = &filter.name {
-        let escaped = n
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        binds.push(format!("%{escaped}%"));
-        conds.push(format!("name LIKE ${} ESCAPE '\\'", binds.len()));
-    }
-    let wh = conds.join(" AND ");
-    let db = state.engine().db().pool();
+    let selected = listing.select(kind.map(|k| k.name()), filter.name.as_deref());
     if let Some(status) = &filter.drift {
-        // Few enough per fabric to filter in memory after the database filters.
-        let sql = format!("SELECT * FROM managed_objects WHERE {wh} ORDER BY kind, name");
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(db).await?;
-        let mut items = Vec::new();
-        for r in &rows {
-            let it = item_from_row(r, drift)?;
-            if it.drift.as_deref() == Some(status.as_str())
-                || (status == "unknown" && it.drift.is_none())
-            {
-                items.push(it);
-            }
-        }
+        let items: Vec<ObjectItem> = selected
+            .map(|r| r.item(drift))
+            .filter(|it| {
+                it.drift.as_deref() == Some(status.as_str())
+                    || (status == "unknown" && it.drift.is_none())
+            })
+            .collect();
         return Ok(Page::of(items, limit, offset));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM managed_objects WHERE {wh}");
-    let mut q = sqlx::query(&count_sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let total: i64 = q.fetch_one(db).await?.try_get("n")?;
-    let sql = format!(
-        "SELECT * FROM managed_objects WHERE {wh} ORDER BY kind, name LIMIT ${} OFFSET ${}",
-        binds.len() + 1,
-        binds.len() + 2
-    );
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let rows = q.bind(limit).bind(offset).fetch_all(db).await?;
-    let items = rows
-        .iter()
-        .map(|r| item_from_row(r, drift))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::new(items, total, offset))
+    let all: Vec<&ObjectRow> = selected.collect();
+    let start = (offset.max(0) as usize).min(all.len());
+    let end = start.saturating_add(limit.max(0) as usize).min(all.len());
+    let items = all[start..end].iter().map(|r| r.item(drift)).collect();
+    Ok(Page::new(items, all.len() as i64, offset))
 }
 
 /// One object: normalized YAML and JSON, its source, its references both ways, its drift entry.
@@ -450,7 +557,7 @@ pub async fn object(
         )));
     };
     let drift = latest_drift_cached(state, fabric_name).await?;
-    let item = item_from_row(&row, drift.as_deref())?;
+    let item = ObjectRow::from_row(&row)?.item(drift.as_deref());
     let name_owned = name.to_string();
     let f2 = f.clone();
     let detail = tokio::task::spawn_blocking(move || object_detail(&f2, kind, &name_owned))
@@ -906,6 +1013,49 @@ pub async fn latest_drift_cached(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn listing(rows: &[(&str, &str)]) -> ObjectListing {
+        let mut rows: Vec<ObjectRow> = rows
+            .iter()
+            .map(|(k, n)| ObjectRow {
+                kind: k.to_string(),
+                name: n.to_string(),
+                file: format!("managed/{k}/{n}.yaml"),
+                sha256: String::new(),
+                source: None,
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        ObjectListing {
+            manifest_sha: "m".into(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_listing_selects_one_kind_and_names_holding_the_filter() {
+        let l = listing(&[
+            ("VPC", "vpc-2"),
+            ("Connection", "a--b"),
+            ("VPC", "vpc-1"),
+            ("Switch", "leaf-1"),
+            ("VPC", "other"),
+        ]);
+        let names = |k: Option<&str>, n: Option<&str>| -> Vec<String> {
+            l.select(k, n)
+                .map(|r| format!("{}/{}", r.kind, r.name))
+                .collect()
+        };
+        assert_eq!(
+            names(Some("VPC"), None),
+            ["VPC/other", "VPC/vpc-1", "VPC/vpc-2"]
+        );
+        assert_eq!(names(Some("VPC"), Some("PC-")), ["VPC/vpc-1", "VPC/vpc-2"]);
+        assert_eq!(names(None, Some("-1")), ["Switch/leaf-1", "VPC/vpc-1"]);
+        assert_eq!(names(Some("Server"), None), Vec::<String>::new());
+        assert_eq!(names(Some("Connection"), None), ["Connection/a--b"]);
+        assert_eq!(names(None, None).len(), 5);
+    }
 
     #[test]
     fn gauges_of_removed_fabrics_are_left_out_counters_stay() {

@@ -242,6 +242,7 @@ pub async fn build_state(
         leadership: OnceLock::new(),
         started: Instant::now(),
         drift_cache: Default::default(),
+        objects_cache: Default::default(),
         status_cache,
         last_commits: Default::default(),
         engine,

@@ -79,6 +79,8 @@ pub struct Inner {
     pub started: Instant,
     /// The latest drift report of each fabric, parsed once.
     pub drift_cache: crate::data::DriftCache,
+    /// Each fabric's object index, read once per manifest.
+    pub objects_cache: crate::data::ObjectsCache,
     /// Each fabric's status, computed once per change (see `hhgitops_engine::status::StatusCache`); the
     /// runner's, which touches a fabric when a job starts and ends.
     pub status_cache: Arc<hhgitops_engine::status::StatusCache>,
