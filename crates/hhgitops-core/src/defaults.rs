@@ -11,6 +11,7 @@
 //!   baseline fabric writes none.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::model::gateway::{GatewayLogs, GatewayPeeringSpec, GatewaySpec};
 use crate::model::ip::{canonical_mac, fmt_addr, Ipv4Prefix};
@@ -44,22 +45,23 @@ pub fn default_object(object: &Object) -> Object {
         }
         Spec::SwitchGroup(_) | Spec::ServerProfile(_) | Spec::GatewayGroup(_) => {}
         Spec::Server(_) => cleanup_labels(meta),
-        Spec::Switch(s) => switch(meta, s),
+        Spec::Switch(s) => switch(meta, Arc::make_mut(s)),
         Spec::VLANNamespace(s) => {
             cleanup_labels(meta);
-            vlan_namespace(s);
+            vlan_namespace(Arc::make_mut(s));
         }
         Spec::Connection(s) => connection(meta, s),
         Spec::IPv4Namespace(s) => {
             cleanup_labels(meta);
-            if let Some(v) = &mut s.subnets {
+            if let Some(v) = &mut Arc::make_mut(s).subnets {
                 v.sort();
             }
         }
-        Spec::VPC(s) => vpc(meta, s),
-        Spec::VPCAttachment(s) => vpc_attachment(meta, s),
-        Spec::VPCPeering(s) => vpc_peering(meta, s),
+        Spec::VPC(s) => vpc(meta, Arc::make_mut(s)),
+        Spec::VPCAttachment(s) => vpc_attachment(meta, Arc::make_mut(s)),
+        Spec::VPCPeering(s) => vpc_peering(meta, Arc::make_mut(s)),
         Spec::External(s) => {
+            let s = Arc::make_mut(s);
             if s.ipv4_namespace.as_deref().unwrap_or("").is_empty() {
                 s.ipv4_namespace = Some("default".to_string());
             }
@@ -68,6 +70,7 @@ pub fn default_object(object: &Object) -> Object {
             label(meta, "fabric.githedgehog.com/ipv4ns", &ns);
         }
         Spec::ExternalAttachment(s) => {
+            let s = Arc::make_mut(s);
             cleanup_labels(meta);
             label(
                 meta,
@@ -85,6 +88,7 @@ pub fn default_object(object: &Object) -> Object {
             o.spec_present = true;
         }
         Spec::ExternalPeering(s) => {
+            let s = Arc::make_mut(s);
             cleanup_labels(meta);
             let permit = s.permit.as_ref();
             let vpc = permit
@@ -107,8 +111,8 @@ pub fn default_object(object: &Object) -> Object {
                 v.sort_by(|a, b| a.prefix.cmp(&b.prefix));
             }
         }
-        Spec::Gateway(s) => gateway(s),
-        Spec::GatewayPeering(s) => gateway_peering(meta, s),
+        Spec::Gateway(s) => gateway(Arc::make_mut(s)),
+        Spec::GatewayPeering(s) => gateway_peering(meta, Arc::make_mut(s)),
     }
     o
 }
@@ -240,7 +244,7 @@ fn vlan_namespace(s: &mut VLANNamespaceSpec) {
     }
 }
 
-fn connection(meta: &mut ObjectMeta, s: &mut ConnectionSpec) {
+fn connection(meta: &mut ObjectMeta, s: &ConnectionSpec) {
     cleanup_labels(meta);
     let types = s.types();
     if matches!(

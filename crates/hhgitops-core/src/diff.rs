@@ -970,7 +970,7 @@ mod tests {
     fn a_field_removed_from_git_is_stale_until_applied() {
         let mut with_desc = vpc_object();
         if let crate::model::Spec::VPC(s) = &mut with_desc.spec {
-            s.default_isolated = Some(true);
+            std::sync::Arc::make_mut(s).default_isolated = Some(true);
         }
         let old = applied_object(&with_desc, "f1");
         let mut live = live_after_apply(&old, json!({}));

@@ -460,6 +460,7 @@ fn hydrate_inner(
         };
         match (&mut o.spec, &prev.spec) {
             (Spec::Switch(s), Spec::Switch(p)) if switch_slots(s).iter().all(|x| !x.1) => {
+                let s = std::sync::Arc::make_mut(s);
                 if let Some(v) = p.ip.clone().filter(|v| !v.is_empty()) {
                     kept("spec.ip", v.clone());
                     s.ip = Some(v);
@@ -480,6 +481,7 @@ fn hydrate_inner(
                 }
             }
             (Spec::Gateway(g), Spec::Gateway(p)) if gateway_slots(g).iter().all(|x| !x.1) => {
+                let g = std::sync::Arc::make_mut(g);
                 {
                     if let Some(v) = p.asn.filter(|a| *a != 0) {
                         kept("spec.asn", v.to_string());
@@ -550,7 +552,10 @@ fn hydrate_inner(
                     .unwrap_or_default();
                 let ty = link_ends(c).map(|x| (x.0, x.1));
                 if let Some((ty, names)) = ty {
-                    for (i, [a, b]) in link_ends_mut(c).into_iter().enumerate() {
+                    for (i, [a, b]) in link_ends_mut(std::sync::Arc::make_mut(c))
+                        .into_iter()
+                        .enumerate()
+                    {
                         if end_ip(a.as_ref()).is_some() {
                             continue;
                         }
@@ -715,6 +720,7 @@ fn hydrate_inner(
         let Spec::Switch(s) = &mut work[idx].spec else {
             continue;
         };
+        let s = std::sync::Arc::make_mut(s);
         let role = s.role().to_string();
         if role.is_empty() {
             errors.push(HydrateError::new(
@@ -853,6 +859,7 @@ fn hydrate_inner(
         let Spec::Connection(c) = &mut work[idx].spec else {
             continue;
         };
+        let c = std::sync::Arc::make_mut(c);
         let Some((ty, names, _)) = link_ends(c) else {
             continue;
         };
@@ -943,6 +950,7 @@ fn hydrate_inner(
         let Spec::Gateway(g) = &mut work[gi].spec else {
             continue;
         };
+        let g = std::sync::Arc::make_mut(g);
         let Some(iface) = g.interfaces.as_mut().and_then(|m| m.get_mut(&gif)) else {
             errors.push(HydrateError::new(
                 Kind::Connection,
@@ -991,6 +999,7 @@ fn hydrate_inner(
         let Spec::Gateway(g) = &mut work[idx].spec else {
             continue;
         };
+        let g = std::sync::Arc::make_mut(g);
         let mut out: Vec<(&str, String)> = Vec::new();
         g.asn = Some(cfg.gateway_asn);
         out.push(("spec.asn", cfg.gateway_asn.to_string()));

@@ -17,6 +17,7 @@ pub mod wiring;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::kinds::Kind;
 use crate::yaml::{self, DecodeError, Node};
@@ -70,27 +71,30 @@ fn none<S>() -> Option<S> {
     None
 }
 
-/// The spec of one object, by kind. Specs are boxed: an object then takes the size of its own kind's spec, not of
-/// the largest one (a fabric holds tens of thousands of small objects, each kept authored and defaulted).
+/// The spec of one object, by kind. Specs are behind an `Arc`: an object then takes the size of its own kind's spec,
+/// not of the largest one (a fabric holds tens of thousands of small objects), and the defaulted copy of an object
+/// whose defaulting changes only its metadata (every Connection and Server: labels, namespace) shares the authored
+/// spec instead of holding a second one. A spec is changed through `Arc::make_mut`, which copies it only while it
+/// is shared.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
-    SwitchProfile(Box<wiring::SwitchProfileSpec>),
-    ServerProfile(Box<wiring::ServerProfileSpec>),
-    VLANNamespace(Box<wiring::VLANNamespaceSpec>),
-    IPv4Namespace(Box<vpc::IPv4NamespaceSpec>),
+    SwitchProfile(Arc<wiring::SwitchProfileSpec>),
+    ServerProfile(Arc<wiring::ServerProfileSpec>),
+    VLANNamespace(Arc<wiring::VLANNamespaceSpec>),
+    IPv4Namespace(Arc<vpc::IPv4NamespaceSpec>),
     SwitchGroup(EmptySpec),
-    Switch(Box<wiring::SwitchSpec>),
-    Server(Box<wiring::ServerSpec>),
-    Connection(Box<wiring::ConnectionSpec>),
-    VPC(Box<vpc::VPCSpec>),
-    External(Box<vpc::ExternalSpec>),
-    VPCAttachment(Box<vpc::VPCAttachmentSpec>),
-    VPCPeering(Box<vpc::VPCPeeringSpec>),
-    ExternalAttachment(Box<vpc::ExternalAttachmentSpec>),
-    ExternalPeering(Box<vpc::ExternalPeeringSpec>),
+    Switch(Arc<wiring::SwitchSpec>),
+    Server(Arc<wiring::ServerSpec>),
+    Connection(Arc<wiring::ConnectionSpec>),
+    VPC(Arc<vpc::VPCSpec>),
+    External(Arc<vpc::ExternalSpec>),
+    VPCAttachment(Arc<vpc::VPCAttachmentSpec>),
+    VPCPeering(Arc<vpc::VPCPeeringSpec>),
+    ExternalAttachment(Arc<vpc::ExternalAttachmentSpec>),
+    ExternalPeering(Arc<vpc::ExternalPeeringSpec>),
     GatewayGroup(EmptySpec),
-    Gateway(Box<gateway::GatewaySpec>),
-    GatewayPeering(Box<gateway::GatewayPeeringSpec>),
+    Gateway(Arc<gateway::GatewaySpec>),
+    GatewayPeering(Arc<gateway::GatewayPeeringSpec>),
 }
 
 /// One typed API object.
@@ -134,22 +138,22 @@ impl Spec {
                 .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
         }
         match self {
-            Spec::SwitchProfile(s) => j(s),
-            Spec::ServerProfile(s) => j(s),
-            Spec::VLANNamespace(s) => j(s),
+            Spec::SwitchProfile(s) => j(&**s),
+            Spec::ServerProfile(s) => j(&**s),
+            Spec::VLANNamespace(s) => j(&**s),
             Spec::IPv4Namespace(s) => j(s),
             Spec::SwitchGroup(s) | Spec::GatewayGroup(s) => j(s),
-            Spec::Switch(s) => j(s),
-            Spec::Server(s) => j(s),
-            Spec::Connection(s) => j(s),
-            Spec::VPC(s) => j(s),
-            Spec::External(s) => j(s),
-            Spec::VPCAttachment(s) => j(s),
-            Spec::VPCPeering(s) => j(s),
-            Spec::ExternalAttachment(s) => j(s),
-            Spec::ExternalPeering(s) => j(s),
-            Spec::Gateway(s) => j(s),
-            Spec::GatewayPeering(s) => j(s),
+            Spec::Switch(s) => j(&**s),
+            Spec::Server(s) => j(&**s),
+            Spec::Connection(s) => j(&**s),
+            Spec::VPC(s) => j(&**s),
+            Spec::External(s) => j(&**s),
+            Spec::VPCAttachment(s) => j(&**s),
+            Spec::VPCPeering(s) => j(&**s),
+            Spec::ExternalAttachment(s) => j(&**s),
+            Spec::ExternalPeering(s) => j(&**s),
+            Spec::Gateway(s) => j(&**s),
+            Spec::GatewayPeering(s) => j(&**s),
         }
     }
 }
@@ -181,23 +185,23 @@ fn decode_as<S: DeserializeOwned + Default>(
 /// Strictly decodes one document's root node as an object of `kind`.
 pub fn decode_object(kind: Kind, node: &Node) -> Result<Object, DecodeError> {
     match kind {
-        Kind::SwitchProfile => decode_as(node, |s| Spec::SwitchProfile(Box::new(s))),
-        Kind::ServerProfile => decode_as(node, |s| Spec::ServerProfile(Box::new(s))),
-        Kind::VLANNamespace => decode_as(node, |s| Spec::VLANNamespace(Box::new(s))),
-        Kind::IPv4Namespace => decode_as(node, |s| Spec::IPv4Namespace(Box::new(s))),
+        Kind::SwitchProfile => decode_as(node, |s| Spec::SwitchProfile(Arc::new(s))),
+        Kind::ServerProfile => decode_as(node, |s| Spec::ServerProfile(Arc::new(s))),
+        Kind::VLANNamespace => decode_as(node, |s| Spec::VLANNamespace(Arc::new(s))),
+        Kind::IPv4Namespace => decode_as(node, |s| Spec::IPv4Namespace(Arc::new(s))),
         Kind::SwitchGroup => decode_as(node, Spec::SwitchGroup),
-        Kind::Switch => decode_as(node, |s| Spec::Switch(Box::new(s))),
-        Kind::Server => decode_as(node, |s| Spec::Server(Box::new(s))),
-        Kind::Connection => decode_as(node, |s| Spec::Connection(Box::new(s))),
-        Kind::VPC => decode_as(node, |s| Spec::VPC(Box::new(s))),
-        Kind::External => decode_as(node, |s| Spec::External(Box::new(s))),
-        Kind::VPCAttachment => decode_as(node, |s| Spec::VPCAttachment(Box::new(s))),
-        Kind::VPCPeering => decode_as(node, |s| Spec::VPCPeering(Box::new(s))),
-        Kind::ExternalAttachment => decode_as(node, |s| Spec::ExternalAttachment(Box::new(s))),
-        Kind::ExternalPeering => decode_as(node, |s| Spec::ExternalPeering(Box::new(s))),
+        Kind::Switch => decode_as(node, |s| Spec::Switch(Arc::new(s))),
+        Kind::Server => decode_as(node, |s| Spec::Server(Arc::new(s))),
+        Kind::Connection => decode_as(node, |s| Spec::Connection(Arc::new(s))),
+        Kind::VPC => decode_as(node, |s| Spec::VPC(Arc::new(s))),
+        Kind::External => decode_as(node, |s| Spec::External(Arc::new(s))),
+        Kind::VPCAttachment => decode_as(node, |s| Spec::VPCAttachment(Arc::new(s))),
+        Kind::VPCPeering => decode_as(node, |s| Spec::VPCPeering(Arc::new(s))),
+        Kind::ExternalAttachment => decode_as(node, |s| Spec::ExternalAttachment(Arc::new(s))),
+        Kind::ExternalPeering => decode_as(node, |s| Spec::ExternalPeering(Arc::new(s))),
         Kind::GatewayGroup => decode_as(node, Spec::GatewayGroup),
-        Kind::Gateway => decode_as(node, |s| Spec::Gateway(Box::new(s))),
-        Kind::GatewayPeering => decode_as(node, |s| Spec::GatewayPeering(Box::new(s))),
+        Kind::Gateway => decode_as(node, |s| Spec::Gateway(Arc::new(s))),
+        Kind::GatewayPeering => decode_as(node, |s| Spec::GatewayPeering(Arc::new(s))),
     }
 }
 
@@ -205,23 +209,23 @@ pub fn decode_object(kind: Kind, node: &Node) -> Result<Object, DecodeError> {
 pub fn spec_from_json(kind: Kind, value: serde_json::Value) -> Result<Spec, serde_json::Error> {
     use serde_json::from_value as f;
     Ok(match kind {
-        Kind::SwitchProfile => Spec::SwitchProfile(Box::new(f(value)?)),
-        Kind::ServerProfile => Spec::ServerProfile(Box::new(f(value)?)),
-        Kind::VLANNamespace => Spec::VLANNamespace(Box::new(f(value)?)),
-        Kind::IPv4Namespace => Spec::IPv4Namespace(Box::new(f(value)?)),
+        Kind::SwitchProfile => Spec::SwitchProfile(Arc::new(f(value)?)),
+        Kind::ServerProfile => Spec::ServerProfile(Arc::new(f(value)?)),
+        Kind::VLANNamespace => Spec::VLANNamespace(Arc::new(f(value)?)),
+        Kind::IPv4Namespace => Spec::IPv4Namespace(Arc::new(f(value)?)),
         Kind::SwitchGroup => Spec::SwitchGroup(f(value)?),
-        Kind::Switch => Spec::Switch(Box::new(f(value)?)),
-        Kind::Server => Spec::Server(Box::new(f(value)?)),
-        Kind::Connection => Spec::Connection(Box::new(f(value)?)),
-        Kind::VPC => Spec::VPC(Box::new(f(value)?)),
-        Kind::External => Spec::External(Box::new(f(value)?)),
-        Kind::VPCAttachment => Spec::VPCAttachment(Box::new(f(value)?)),
-        Kind::VPCPeering => Spec::VPCPeering(Box::new(f(value)?)),
-        Kind::ExternalAttachment => Spec::ExternalAttachment(Box::new(f(value)?)),
-        Kind::ExternalPeering => Spec::ExternalPeering(Box::new(f(value)?)),
+        Kind::Switch => Spec::Switch(Arc::new(f(value)?)),
+        Kind::Server => Spec::Server(Arc::new(f(value)?)),
+        Kind::Connection => Spec::Connection(Arc::new(f(value)?)),
+        Kind::VPC => Spec::VPC(Arc::new(f(value)?)),
+        Kind::External => Spec::External(Arc::new(f(value)?)),
+        Kind::VPCAttachment => Spec::VPCAttachment(Arc::new(f(value)?)),
+        Kind::VPCPeering => Spec::VPCPeering(Arc::new(f(value)?)),
+        Kind::ExternalAttachment => Spec::ExternalAttachment(Arc::new(f(value)?)),
+        Kind::ExternalPeering => Spec::ExternalPeering(Arc::new(f(value)?)),
         Kind::GatewayGroup => Spec::GatewayGroup(f(value)?),
-        Kind::Gateway => Spec::Gateway(Box::new(f(value)?)),
-        Kind::GatewayPeering => Spec::GatewayPeering(Box::new(f(value)?)),
+        Kind::Gateway => Spec::Gateway(Arc::new(f(value)?)),
+        Kind::GatewayPeering => Spec::GatewayPeering(Arc::new(f(value)?)),
     })
 }
 

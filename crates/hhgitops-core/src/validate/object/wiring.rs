@@ -342,9 +342,10 @@ pub(super) fn switch_profile(
 ) {
     match crate::profiles::builtin(name) {
         Some(b) if b.set.included(settings) => {
-            if let Some(path) =
-                first_difference(&Spec::SwitchProfile(Box::new(s.clone())), &b.object.spec)
-            {
+            if let Some(path) = first_difference(
+                &Spec::SwitchProfile(std::sync::Arc::new(s.clone())),
+                &b.object.spec,
+            ) {
                 f.push(
                     field_path!("spec"),
                     format!(
