@@ -29,6 +29,7 @@ pub mod layout;
 pub mod lock;
 pub mod maintain;
 pub mod managed;
+pub mod memory;
 pub mod names;
 pub mod onboard;
 pub mod progress;

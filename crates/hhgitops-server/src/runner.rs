@@ -507,6 +507,8 @@ impl Runner {
     ) {
         // Before the end is stored: a client that sees the job ended reads a status computed after it.
         self.status.touch(&job.fabric);
+        // What the job held is freed by now: its pages go back to the system (see `memory`), off the workers.
+        tokio::task::spawn_blocking(hhgitops_engine::memory::release_free);
         let mut warned = false;
         loop {
             match self
