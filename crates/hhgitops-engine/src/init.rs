@@ -23,11 +23,7 @@ pub struct AddReport {
 /// Registers a fabric and initializes its layout (cloning its repository first when it has a remote, and
 /// committing and pushing the new layout). All or nothing: on failure no row, no new folders, no new clone.
 pub async fn add_fabric(ctx: &Context, spec: &FabricSpec) -> Result<AddReport> {
-    tracing::Instrument::instrument(
-        add_fabric_in_span(ctx, spec),
-        crate::progress::operation_span("fabric add", &spec.name),
-    )
-    .await
+    crate::progress::in_operation("fabric add", &spec.name, add_fabric_in_span(ctx, spec)).await
 }
 
 async fn add_fabric_in_span(ctx: &Context, spec: &FabricSpec) -> Result<AddReport> {
@@ -146,11 +142,7 @@ pub async fn init(
     fabric: &Fabric,
     migrate: bool,
 ) -> Result<(InitReport, Option<GitOutcome>)> {
-    tracing::Instrument::instrument(
-        init_in_span(ctx, fabric, migrate),
-        crate::progress::operation_span("init", &fabric.name),
-    )
-    .await
+    crate::progress::in_operation("init", &fabric.name, init_in_span(ctx, fabric, migrate)).await
 }
 
 async fn init_in_span(
@@ -203,10 +195,9 @@ pub(crate) async fn init_in(
 
 /// `init --check`: what is wrong with the fabric's layout.
 pub async fn check_layout(fabric: &Fabric) -> Result<Vec<Problem>> {
-    let span = crate::progress::operation_span("check", &fabric.name);
-    let fabric = fabric.clone();
-    let work = blocking(move || GitOpsRoot::new(&fabric.root).check(&fabric.name));
-    tracing::Instrument::instrument(work, span).await
+    let f = fabric.clone();
+    let work = blocking(move || GitOpsRoot::new(&f.root).check(&f.name));
+    crate::progress::in_operation("check", &fabric.name, work).await
 }
 
 /// `init fabrics/f/gitops: create layout, migrate 3 loose files`.

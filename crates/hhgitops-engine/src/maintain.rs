@@ -63,11 +63,8 @@ pub async fn delete_object(
     name: &str,
     failpoint: &Failpoint,
 ) -> Result<DeleteReport> {
-    tracing::Instrument::instrument(
-        delete_object_in_span(engine, fabric, kind, name, failpoint),
-        crate::progress::operation_span("delete", &fabric.name),
-    )
-    .await
+    let work = delete_object_in_span(engine, fabric, kind, name, failpoint);
+    crate::progress::in_operation("delete", &fabric.name, work).await
 }
 
 async fn delete_object_in_span(
@@ -235,20 +232,15 @@ pub async fn reindex_with(
     fabric: &Fabric,
     progress: Progress,
 ) -> Result<ReindexReport> {
-    let span = crate::progress::operation_span("reindex", &fabric.name);
-    tracing::Instrument::instrument(
-        crate::lock::with_fabric_lock(
-            engine,
-            fabric,
-            engine.settings().lock_timeout,
-            &CancellationToken::new(),
-            move |engine, fabric, _cancel| async move {
-                reindex_locked(&engine, &fabric, &progress).await
-            },
-        ),
-        span,
-    )
-    .await
+    let never = CancellationToken::new();
+    let work = crate::lock::with_fabric_lock(
+        engine,
+        fabric,
+        engine.settings().lock_timeout,
+        &never,
+        move |engine, fabric, _cancel| async move { reindex_locked(&engine, &fabric, &progress).await },
+    );
+    crate::progress::in_operation("reindex", &fabric.name, work).await
 }
 
 /// The reindex under the fabric lock, on the lock's thread.

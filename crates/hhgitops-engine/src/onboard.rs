@@ -32,11 +32,7 @@ pub async fn onboard(
     spec: &FabricSpec,
     opts: &IngestOptions,
 ) -> Result<OnboardReport> {
-    tracing::Instrument::instrument(
-        onboard_in_span(ctx, spec, opts),
-        crate::progress::operation_span("onboard", &spec.name),
-    )
-    .await
+    crate::progress::in_operation("onboard", &spec.name, onboard_in_span(ctx, spec, opts)).await
 }
 
 async fn onboard_in_span(

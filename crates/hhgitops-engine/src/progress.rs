@@ -166,6 +166,15 @@ pub fn operation_span(operation: &str, fabric: &str) -> tracing::Span {
     tracing::info_span!("operation", operation = %operation, fabric = %fabric)
 }
 
+/// Runs `work` inside its [`operation_span`]: what an operation's public entry point is.
+pub async fn in_operation<F: std::future::Future>(
+    operation: &str,
+    fabric: &str,
+    work: F,
+) -> F::Output {
+    tracing::Instrument::instrument(work, operation_span(operation, fabric)).await
+}
+
 /// A sink that keeps every event: for tests and for callers that want the list afterwards.
 #[derive(Debug, Default)]
 pub struct Recorder(std::sync::Mutex<Vec<ProgressEvent>>);

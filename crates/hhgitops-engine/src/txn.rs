@@ -188,11 +188,10 @@ impl Transaction {
         let folder = root
             .folder(&dir)
             .map_err(|e| Error::io("cannot open transaction folder", root.abs(&dir), e))?;
-        let stager = Stager::start(
-            folder
-                .try_clone()
-                .map_err(|e| Error::io("cannot open transaction folder", root.abs(&dir), e))?,
-        );
+        let stager = folder
+            .try_clone()
+            .and_then(Stager::start)
+            .map_err(|e| Error::io("cannot start staging into", root.abs(&dir), e))?;
         Ok(Transaction {
             root: root.clone(),
             dir,
@@ -330,80 +329,78 @@ const STAGE_QUEUE: usize = 256;
 
 /// The thread that writes a transaction's staged files, so that creating and filling them (system calls) runs
 /// beside the caller's work of preparing the next content (normalizing, hashing) on another core. Files are
-/// written in the order given. After the first failure nothing more is written and the failure is reported
-/// once, by [`write`](Self::write) or [`finish`](Self::finish).
+/// written in the order given. After the first failure nothing more is written; that failure is reported by
+/// the next [`write`](Self::write) or by [`finish`](Self::finish), and every later call fails too, so a
+/// transaction that lost a staged file can never reach its commit point.
 struct Stager {
     queue: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
     writer: Option<std::thread::JoinHandle<std::result::Result<(), (String, std::io::Error)>>>,
+    /// A failure was reported already.
+    failed: bool,
 }
+
+type StageFailure = (String, std::io::Error);
 
 impl std::fmt::Debug for Stager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stager")
             .field("running", &self.writer.is_some())
+            .field("failed", &self.failed)
             .finish()
     }
 }
 
 impl Stager {
-    fn start(folder: Folder) -> Stager {
+    fn start(folder: Folder) -> std::io::Result<Stager> {
         let (queue, files) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(STAGE_QUEUE);
-        let spawned = std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("hhgitops-stage".into())
             .spawn(move || {
                 for (name, bytes) in files {
                     folder.write_new(&name, &bytes).map_err(|e| (name, e))?;
                 }
                 Ok(())
-            });
-        match spawned {
-            Ok(writer) => Stager {
-                queue: Some(queue),
-                writer: Some(writer),
-            },
-            // No thread to be had: every write then reports the failure.
-            Err(_) => Stager {
-                queue: None,
-                writer: None,
-            },
-        }
+            })?;
+        Ok(Stager {
+            queue: Some(queue),
+            writer: Some(writer),
+            failed: false,
+        })
     }
 
     /// Hands one file to the writer.
-    fn write(
-        &mut self,
-        name: String,
-        bytes: Vec<u8>,
-    ) -> std::result::Result<(), (String, std::io::Error)> {
-        let sent = match &self.queue {
-            Some(q) => q.send((name.clone(), bytes)).is_ok(),
-            None => false,
-        };
-        if sent {
-            return Ok(());
+    fn write(&mut self, name: String, bytes: Vec<u8>) -> std::result::Result<(), StageFailure> {
+        if let Some(q) = &self.queue {
+            if q.send((name.clone(), bytes)).is_ok() {
+                return Ok(());
+            }
         }
-        // The writer stopped: at its first failure (reported now), or it never started.
-        match self.finish() {
-            Err(failure) => Err(failure),
-            Ok(()) => Err((
-                name,
-                std::io::Error::other("the staging writer is not running"),
-            )),
-        }
+        // The writer stopped at its first failure (reported now), or was finished before.
+        self.finish()?;
+        Err((
+            name,
+            std::io::Error::other("the transaction's files were all staged already"),
+        ))
     }
 
-    /// Waits until every file handed over is written; the first failure, once.
-    fn finish(&mut self) -> std::result::Result<(), (String, std::io::Error)> {
+    /// Waits until every file handed over is written: the first failure.
+    fn finish(&mut self) -> std::result::Result<(), StageFailure> {
         drop(self.queue.take());
-        match self.writer.take() {
+        let result = match self.writer.take() {
             Some(w) => w.join().unwrap_or_else(|_| {
                 Err((
                     String::new(),
                     std::io::Error::other("the staging writer panicked"),
                 ))
             }),
+            None if self.failed => Err((
+                String::new(),
+                std::io::Error::other("a staged file could not be written (reported before)"),
+            )),
             None => Ok(()),
-        }
+        };
+        self.failed |= result.is_err();
+        result
     }
 }
 
@@ -690,6 +687,42 @@ mod tests {
 
     fn open(d: &tempfile::TempDir) -> RootDir {
         RootDir::open(d.path()).unwrap()
+    }
+
+    /// A staged file the writer cannot create: the failure reaches the caller before the commit point, every
+    /// later call fails too, and nothing is applied.
+    #[test]
+    fn a_failed_staged_write_never_reaches_the_commit_point() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Transaction::begin(&open(&d)).unwrap();
+        // The writer will find `f1` taken (it never replaces anything).
+        std::fs::write(d.path().join(&t.dir).join("f1"), "in the way").unwrap();
+        t.put("managed/vpcs/a.yaml", b"a").unwrap();
+        t.put("managed/vpcs/b.yaml", b"b").unwrap();
+        // The writer stops at f1; a later put finds it stopped and reports the failure, naming the file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let err = loop {
+            match t.put("managed/vpcs/c.yaml", b"c") {
+                Ok(()) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the failure is reported"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("cannot stage") && err.contains("f1"), "{err}");
+        assert!(t.put("managed/vpcs/d.yaml", b"d").is_err(), "and again");
+        let err = t.commit(&Failpoint::default()).unwrap_err().to_string();
+        assert!(err.contains("cannot stage"), "{err}");
+        assert!(!d.path().join("managed").exists(), "nothing applied");
+        assert_eq!(
+            std::fs::read_dir(d.path().join(TXN_DIR)).unwrap().count(),
+            0,
+            "the transaction folder is removed"
+        );
     }
 
     #[test]

@@ -124,11 +124,8 @@ pub async fn run_operation(
     settings: &OpSettings,
     sink: &JobCtx,
 ) -> Result<serde_json::Value, JobFailure> {
-    tracing::Instrument::instrument(
-        run_in_span(engine, fabric, job_type, params, settings, sink),
-        hhgitops_engine::progress::operation_span(job_type.as_str(), &fabric.name),
-    )
-    .await
+    let work = run_in_span(engine, fabric, job_type, params, settings, sink);
+    hhgitops_engine::progress::in_operation(job_type.as_str(), &fabric.name, work).await
 }
 
 async fn run_in_span(

@@ -386,8 +386,8 @@ pub struct ObjectListing {
 }
 
 impl ObjectListing {
-    /// The rows of one kind (all when `None`) whose name holds `name` (ASCII letters in either case, as
-    /// SQLite's `LIKE`; object names are lower case).
+    /// The rows of one kind (all when `None`) whose name holds `name`, in either case (as SQLite's `LIKE`:
+    /// managed objects' names are RFC 1123, lower case, so only the filter is lowered).
     fn select<'a>(
         &'a self,
         kind: Option<&'a str>,
@@ -401,11 +401,9 @@ impl ObjectListing {
             }
             None => &self.rows[..],
         };
-        let needle = name.map(str::to_ascii_lowercase);
-        rows.iter().filter(move |r| match &needle {
-            Some(n) => r.name.to_ascii_lowercase().contains(n.as_str()),
-            None => true,
-        })
+        let needle = name.map(str::to_ascii_lowercase).unwrap_or_default();
+        rows.iter()
+            .filter(move |r| r.name.contains(needle.as_str()))
     }
 }
 
@@ -459,11 +457,9 @@ async fn object_listing(
     fabric_name: &str,
 ) -> ApiResult<std::sync::Arc<ObjectListing>> {
     let cache = &state.0.objects_cache;
+    let cached = |sha: &Option<String>| sha.as_deref().and_then(|s| cache.get(fabric_name, s));
     let mut before = index_sha(state, fabric_name).await?;
-    if let Some(hit) = before
-        .as_deref()
-        .and_then(|sha| cache.get(fabric_name, sha))
-    {
+    if let Some(hit) = cached(&before) {
         return Ok(hit);
     }
     if before.is_none() {
@@ -471,13 +467,10 @@ async fn object_listing(
         fabric(state, fabric_name).await?;
     }
     let _reading = cache.reading.lock().await;
-    // Another request may have read it while this one waited.
     if before.is_some() {
+        // Another request may have read it while this one waited.
         before = index_sha(state, fabric_name).await?;
-        if let Some(hit) = before
-            .as_deref()
-            .and_then(|sha| cache.get(fabric_name, sha))
-        {
+        if let Some(hit) = cached(&before) {
             return Ok(hit);
         }
     }
@@ -516,22 +509,22 @@ pub async fn objects(
     let listing = object_listing(state, fabric_name).await?;
     let drift = latest_drift_cached(state, fabric_name).await?;
     let drift = drift.as_deref();
-    let selected = listing.select(kind.map(|k| k.name()), filter.name.as_deref());
-    if let Some(status) = &filter.drift {
-        let items: Vec<ObjectItem> = selected
-            .map(|r| r.item(drift))
-            .filter(|it| {
-                it.drift.as_deref() == Some(status.as_str())
-                    || (status == "unknown" && it.drift.is_none())
-            })
-            .collect();
-        return Ok(Page::of(items, limit, offset));
-    }
-    let all: Vec<&ObjectRow> = selected.collect();
-    let start = (offset.max(0) as usize).min(all.len());
-    let end = start.saturating_add(limit.max(0) as usize).min(all.len());
-    let items = all[start..end].iter().map(|r| r.item(drift)).collect();
-    Ok(Page::new(items, all.len() as i64, offset))
+    let status_wanted = |r: &ObjectRow| match &filter.drift {
+        None => true,
+        Some(wanted) => match drift.and_then(|d| d.status_of(&r.kind, &r.name)) {
+            Some(status) => status == *wanted,
+            None => wanted == "unknown",
+        },
+    };
+    let rows: Vec<&ObjectRow> = listing
+        .select(kind.map(|k| k.name()), filter.name.as_deref())
+        .filter(|r| status_wanted(r))
+        .collect();
+    let items = rows[crate::api::window(rows.len(), limit, offset)]
+        .iter()
+        .map(|r| r.item(drift))
+        .collect();
+    Ok(Page::new(items, rows.len() as i64, offset))
 }
 
 /// One object: normalized YAML and JSON, its source, its references both ways, its drift entry.

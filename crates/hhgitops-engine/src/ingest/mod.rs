@@ -65,9 +65,10 @@ pub async fn ingest(
     fabric: &Fabric,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
-    tracing::Instrument::instrument(
+    crate::progress::in_operation(
+        "ingest",
+        &fabric.name,
         ingest_with_git(engine, fabric, opts),
-        crate::progress::operation_span("ingest", &fabric.name),
     )
     .await
 }
@@ -179,8 +180,9 @@ pub async fn ingest_local(
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
     let run = ingest_local_with(engine, fabric, opts, false);
-    let span = crate::progress::operation_span("ingest", &fabric.name);
-    Ok(tracing::Instrument::instrument(run, span).await?.0)
+    Ok(crate::progress::in_operation("ingest", &fabric.name, run)
+        .await?
+        .0)
 }
 
 async fn ingest_local_with(

@@ -136,7 +136,6 @@ pub async fn apply_fabric(
     opts: &ApplyOptions,
     preview: Option<IngestReport>,
 ) -> Result<ApplyReport> {
-    let span = crate::progress::operation_span("apply", &fabric.name);
     let work = async move {
         let source = match preview {
             Some(r) => DesiredSource::Preview(r),
@@ -144,7 +143,7 @@ pub async fn apply_fabric(
         };
         apply_from(engine, fabric, opts, source).await
     };
-    tracing::Instrument::instrument(work, span).await
+    crate::progress::in_operation("apply", &fabric.name, work).await
 }
 
 /// [`apply_fabric`] with the desired state from `source`.

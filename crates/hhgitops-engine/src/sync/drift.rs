@@ -49,7 +49,6 @@ pub async fn drift_with(
     lock_timeout: Duration,
     progress: &Progress,
 ) -> Result<DriftReport> {
-    let span = crate::progress::operation_span("drift", &fabric.name);
     let work = async move {
         let started = std::time::Instant::now();
         let mut stage = progress.stage(Operation::Drift, "read", Some(1));
@@ -92,5 +91,5 @@ pub async fn drift_with(
             invalid: desired.invalid,
         })
     };
-    tracing::Instrument::instrument(work, span).await
+    crate::progress::in_operation("drift", &fabric.name, work).await
 }

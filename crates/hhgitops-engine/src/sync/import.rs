@@ -148,7 +148,6 @@ pub async fn import_from_cluster(
     fabric: &Fabric,
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
-    let span = crate::progress::operation_span("import", &fabric.name);
     let work = async move {
         let session = crate::gitops::session(
             engine,
@@ -175,7 +174,7 @@ pub async fn import_from_cluster(
         }
         Ok(report)
     };
-    tracing::Instrument::instrument(work, span).await
+    crate::progress::in_operation("import", &fabric.name, work).await
 }
 
 /// The import under the fabric lock, on the lock's thread: the cluster's objects listed, the files written,

@@ -130,7 +130,6 @@ pub async fn sync_fabric(
     fabric: &Fabric,
     opts: &SyncOptions,
 ) -> Result<SyncReport> {
-    let span = crate::progress::operation_span("sync", &fabric.name);
     let work = async move {
         let dry_run = opts.ingest.dry_run;
         let progress = &opts.progress;
@@ -294,7 +293,7 @@ pub async fn sync_fabric(
         stage.set(1);
         Ok(out)
     };
-    tracing::Instrument::instrument(work, span).await
+    crate::progress::in_operation("sync", &fabric.name, work).await
 }
 
 /// The commit stage of a sync: the layout's and the ingestion's commits in its one Git session.

@@ -109,6 +109,12 @@ impl PageQuery {
     }
 }
 
+/// The positions of one page of `limit` items from `offset` in a list of `len` items.
+pub fn window(len: usize, limit: i64, offset: i64) -> std::ops::Range<usize> {
+    let start = (offset.max(0) as usize).min(len);
+    start..start.saturating_add(limit.max(0) as usize).min(len)
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -134,9 +140,7 @@ impl<T: ToSchema> Page<T> {
     /// Pages a list held in memory.
     pub fn of(mut all: Vec<T>, limit: i64, offset: i64) -> Self {
         let total = all.len() as i64;
-        let start = (offset.max(0) as usize).min(all.len());
-        let end = start.saturating_add(limit.max(0) as usize).min(all.len());
-        let items: Vec<T> = all.drain(start..end).collect();
+        let items: Vec<T> = all.drain(window(all.len(), limit, offset)).collect();
         Page::new(items, total, offset)
     }
 }
