@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    hhgitops_engine::memory::return_large_blocks();
     output::quiet_on_closed_output();
     let args = cli::Args::parse();
     match &args.command {

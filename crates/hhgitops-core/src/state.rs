@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::diag::Span;
 use crate::kinds::Kind;
-use crate::model::Object;
+use crate::model::{Object, Spec};
 use crate::yaml::Node;
 
 /// Where an object comes from.
@@ -31,9 +31,11 @@ pub struct Origin {
 pub struct StateEntry {
     /// The object as written (what is applied and normalized).
     pub object: Arc<Object>,
-    /// The object as the fabric stores it ([`crate::defaults::default_object`]): what the cross-object rules
-    /// judge, as the fabric's webhooks see the other objects defaulted and labelled.
-    pub defaulted: Arc<Object>,
+    /// The spec as the fabric stores it ([`crate::defaults::default_object`]): what the cross-object rules
+    /// judge, as the fabric's webhooks see the other objects defaulted. Only the spec is kept: no rule reads the
+    /// metadata the defaulting derives (labels of every Connection, the namespace), and keeping it cost more
+    /// memory than the spec itself.
+    pub defaulted: Spec,
     pub origin: Origin,
     /// Insertion sequence number (see the module documentation).
     pub seq: u64,
@@ -68,12 +70,12 @@ impl FabricState {
                 self.next_seq
             }
         };
-        // Most objects the defaults leave as they are: those share the authored copy (memory).
-        let d = crate::defaults::default_object(&object);
-        let defaulted = if d == *object {
-            object.clone()
+        // Most specs the defaults leave as they are: those share the authored copy (memory).
+        let d = crate::defaults::default_object(&object).spec;
+        let defaulted = if d == object.spec {
+            object.spec.clone()
         } else {
-            Arc::new(d)
+            d
         };
         map.insert(
             name,

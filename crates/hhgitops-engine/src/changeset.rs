@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 
 use hhgitops_core::Kind;
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::atomic::sha256_hex;
 use crate::error::{Error, Result};
 use crate::names::{ARCHIVE_LOG, MANIFEST};
 use crate::records::{ArchiveLog, InventoryEntry, LogEntry, Manifest};
@@ -61,8 +61,8 @@ impl ChangeSet {
             .ok_or_else(|| Error::Runtime("transaction".into()))
     }
 
-    /// Stages `bytes` as the new content of `target` (a path relative to the root).
-    pub fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
+    /// Stages `bytes` as the new content of `target` (a path relative to the root); owned bytes are not copied.
+    pub fn put(&mut self, target: &str, bytes: impl Into<Vec<u8>>) -> Result<()> {
         self.count += 1;
         if self.dry_run {
             return Ok(());
@@ -90,22 +90,25 @@ impl ChangeSet {
     }
 
     /// Stages the manifest with the inventory as it now is (only when its bytes change). Returns the manifest
-    /// as it will be and whether it changed.
+    /// as it will be, whether it changed and its sha256. Neither the old nor the new manifest is held whole in
+    /// memory: the old one is hashed as it is read, the new one hashed as it is emitted and, when it differs,
+    /// emitted again straight into its staged file.
     pub fn stage_manifest(&mut self, mut manifest: Manifest) -> Result<(Manifest, bool, String)> {
-        let old = self
-            .dir
-            .read_max(MANIFEST, crate::records::MAX_RECORD_BYTES)
-            .map_err(|e| Error::io("cannot read", self.dir.abs(MANIFEST), e))?;
+        let old = hash_record(&self.dir, MANIFEST, crate::records::MAX_RECORD_BYTES)?;
         manifest.inventory = std::mem::take(&mut self.inventory).into_values().collect();
         manifest.sort();
-        let new = manifest.to_yaml()?;
-        let changed = new.as_bytes() != old.as_slice();
-        let sha = if changed {
-            self.put(MANIFEST, new.as_bytes())?;
-            sha256_hex(new.as_bytes())
-        } else {
-            sha256_hex(&old)
-        };
+        let mut hasher = HashingWriter(sha2::Sha256::new());
+        manifest.write_yaml(&mut hasher)?;
+        let sha = hex::encode(hasher.0.finalize());
+        let changed = sha != old;
+        if changed {
+            self.count += 1;
+            if !self.dry_run {
+                self.txn()?.put_streamed(MANIFEST, |w| {
+                    manifest.write_yaml(w).map_err(std::io::Error::other)
+                })?;
+            }
+        }
         Ok((manifest, changed, sha))
     }
 
@@ -114,7 +117,7 @@ impl ChangeSet {
         if !self.log.is_empty() {
             let mut log = ArchiveLog::read(&self.dir, fabric)?;
             log.entries.extend(std::mem::take(&mut self.log));
-            self.put(ARCHIVE_LOG, log.to_yaml()?.as_bytes())?;
+            self.put(ARCHIVE_LOG, log.to_yaml()?)?;
         }
         Ok(Sealed {
             txn: self.txn,
@@ -147,6 +150,37 @@ impl Sealed {
     }
 }
 
+/// The sha256 of one of hhgitops' own files, read piece by piece within `max` bytes.
+fn hash_record(dir: &RootDir, rel: &str, max: u64) -> Result<String> {
+    use std::io::Read;
+    let hashed = (|| {
+        let mut f = dir.open_file(rel)?.take(max + 1);
+        let mut h = HashingWriter(sha2::Sha256::new());
+        let n = std::io::copy(&mut f, &mut h)?;
+        if n > max {
+            return Err(std::io::Error::other(format!(
+                "more than the limit of {max} bytes"
+            )));
+        }
+        Ok(hex::encode(h.0.finalize()))
+    })();
+    hashed.map_err(|e| Error::io("cannot read", dir.abs(rel), e))
+}
+
+/// A writer that only hashes what is written.
+struct HashingWriter(sha2::Sha256);
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Stops a run at a safe point (nothing written yet) once its token fired.
 pub fn check_cancelled(cancel: &CancellationToken, fabric: &str) -> Result<()> {
     if cancel.is_cancelled() {
@@ -160,6 +194,7 @@ pub fn check_cancelled(cancel: &CancellationToken, fabric: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::sha256_hex;
 
     fn root() -> (tempfile::TempDir, RootDir) {
         let tmp = tempfile::tempdir().unwrap();

@@ -47,6 +47,9 @@ pub struct Database {
     backend: Backend,
 }
 
+/// The page cache of each SQLite connection (a negative size is in KiB).
+pub const SQLITE_CACHE_PRAGMA: &str = "PRAGMA cache_size = -1024";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Database {
@@ -72,6 +75,11 @@ impl Database {
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
+                        // A page cache of 1 MiB per connection instead of SQLite's 2 MiB: the index of a large
+                        // fabric is written once per ingestion and read once per manifest (the server keeps
+                        // its listing in memory), so pages are seldom read twice, and each of the pool's
+                        // connections would otherwise keep up to 2 MiB.
+                        sqlx::query(SQLITE_CACHE_PRAGMA).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -181,6 +189,24 @@ mod tests {
         let e = Backend::from_url("mysql://u:pw@h/d").unwrap_err();
         assert!(e.to_string().contains("unknown scheme"));
         assert!(!e.to_string().contains("pw"));
+    }
+
+    /// Every connection of the pool has the smaller page cache (a pool's later connections too).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_sqlite_connection_has_the_bounded_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Database::open(&url).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = db.pool().acquire().await.unwrap();
+            let (size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(size, -1024, "{SQLITE_CACHE_PRAGMA}");
+            held.push(conn);
+        }
     }
 
     /// Two writers on one SQLite file: one commits all the time, the other reads then writes in a transaction.

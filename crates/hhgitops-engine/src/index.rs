@@ -230,9 +230,9 @@ impl FabricRecords {
                     .bind(&e.name)
                     .bind(&e.file)
                     .bind(&e.sha256)
-                    .bind(e.source.as_ref().map(|s| s.file.clone()))
+                    .bind(e.source.as_ref().map(|s| s.file.to_string()))
                     .bind(e.source.as_ref().map(|s| s.document as i64))
-                    .bind(e.source.as_ref().map(|s| s.sha256.clone()))
+                    .bind(e.source.as_ref().map(|s| s.sha256.to_string()))
                     .bind(&now);
             }
             q.execute(&mut *tx).await?;

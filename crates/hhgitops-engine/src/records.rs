@@ -1,6 +1,8 @@
 //! The `.hnp/` records of a GitOps root: the manifest (layout version, fabric, inventory) and the archive log
 //! (every operation). Both are versioned YAML, documented in docs/layout.md, written atomically.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -53,15 +55,50 @@ pub struct InventoryEntry {
     pub source: Option<Source>,
 }
 
+/// The raw file and document an object came from. The file's name and hash are shared by every object of that
+/// file (a large raw file's thousands of inventory entries hold one copy of each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Source {
     /// The raw file, relative to the GitOps root, as it was named when ingested.
-    pub file: String,
+    #[serde(with = "shared_str")]
+    pub file: Arc<str>,
     /// 1-based document index.
     pub document: usize,
     /// sha256 of the raw file.
-    pub sha256: String,
+    #[serde(with = "shared_str")]
+    pub sha256: Arc<str>,
+}
+
+/// A shared string read and written as a plain string.
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
+/// Makes the entries of one raw file share its name and hash again (after a manifest was read: each entry's
+/// copy was read on its own).
+pub fn share_sources(inventory: &mut [InventoryEntry]) {
+    let mut seen: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
+    let mut share = |s: &mut Arc<str>| match seen.get(s) {
+        Some(known) => *s = known.clone(),
+        None => {
+            seen.insert(s.clone());
+        }
+    };
+    for src in inventory.iter_mut().filter_map(|e| e.source.as_mut()) {
+        share(&mut src.file);
+        share(&mut src.sha256);
+    }
 }
 
 impl Manifest {
@@ -79,13 +116,22 @@ impl Manifest {
     }
 
     pub fn to_yaml(&self) -> Result<String> {
-        // Entry by entry, in canonical order, never as one JSON tree of the whole inventory (memory: a tree of
-        // a large fabric's manifest is several times the text); the bytes are those of emitting the whole
-        // manifest at once (kubectl style: list items at their key's indentation, keys sorted).
+        let mut out = Vec::new();
+        self.write_yaml(&mut out)?;
+        String::from_utf8(out).map_err(|e| Error::Runtime(format!("manifest: {e}")))
+    }
+
+    /// Writes the manifest's YAML to `out` entry by entry, in canonical order, never as one JSON tree of the
+    /// whole inventory nor as one string (memory: the text of a large fabric's manifest is larger than its
+    /// input); the bytes are those of emitting the whole manifest at once (kubectl style: list items at their
+    /// key's indentation, keys sorted).
+    pub fn write_yaml(&self, out: &mut dyn std::io::Write) -> Result<()> {
         let err = |e: serde_json::Error| Error::Runtime(format!("manifest: {e}"));
-        let mut out = String::from(
-            "# hhgitops manifest: layout version, fabric, and the inventory of managed objects.\n# Written by hhgitops; see docs/layout.md.\n",
-        );
+        let io = |e: std::io::Error| Error::Runtime(format!("manifest: {e}"));
+        out.write_all(
+            b"# hhgitops manifest: layout version, fabric, and the inventory of managed objects.\n# Written by hhgitops; see docs/layout.md.\n",
+        )
+        .map_err(io)?;
         let emit = hhgitops_core::yaml::emit;
         let empty = Manifest {
             layout_version: self.layout_version,
@@ -94,22 +140,21 @@ impl Manifest {
         };
         let head = emit(&serde_json::to_value(&empty).map_err(err)?);
         if self.inventory.is_empty() {
-            out.push_str(&head);
-            return Ok(out);
+            return out.write_all(head.as_bytes()).map_err(io);
         }
         // The other fields as they are emitted, with the entries where the empty list stands.
         let (before, after) = head.split_once("inventory: []\n").ok_or_else(|| {
             Error::Runtime("manifest: the emitter wrote no empty inventory".into())
         })?;
-        out.push_str(before);
-        out.push_str("inventory:\n");
+        out.write_all(before.as_bytes()).map_err(io)?;
+        out.write_all(b"inventory:\n").map_err(io)?;
         let mut order: Vec<&InventoryEntry> = self.inventory.iter().collect();
         order.sort_by(|a, b| inventory_order(a, b));
         for e in order {
-            out.push_str(&emit(&serde_json::to_value([e]).map_err(err)?));
+            out.write_all(emit(&serde_json::to_value([e]).map_err(err)?).as_bytes())
+                .map_err(io)?;
         }
-        out.push_str(after);
-        Ok(out)
+        out.write_all(after.as_bytes()).map_err(io)
     }
 
     pub fn write(&self, root: &RootDir) -> Result<()> {
@@ -241,6 +286,11 @@ impl ArchiveLog {
 /// Reads one of hhgitops' own YAML files (`rel` beneath the root, with the records' own limits) into JSON.
 /// `Ok(None)` when the file does not exist or holds no document.
 pub fn read_yaml(root: &RootDir, rel: &str) -> Result<Option<serde_json::Value>> {
+    Ok(read_yaml_node(root, rel)?.map(|n| n.to_json()))
+}
+
+/// One of hhgitops' own YAML files as its parsed tree (`None`: the file does not exist).
+fn read_yaml_node(root: &RootDir, rel: &str) -> Result<Option<hhgitops_core::yaml::Node>> {
     let path = root.abs(rel);
     let bytes = match root.read_max(rel, MAX_RECORD_BYTES) {
         Ok(b) => b,
@@ -262,7 +312,7 @@ pub fn read_yaml(root: &RootDir, rel: &str) -> Result<Option<serde_json::Value>>
             message: "holds more than one document".into(),
         });
     }
-    Ok(first.map(|n| n.to_json()))
+    Ok(first)
 }
 
 /// What a manifest file turned out to be.
@@ -292,9 +342,24 @@ pub fn is_hnp_manifest(v: &serde_json::Value) -> bool {
 
 pub fn read_manifest(root: &RootDir) -> Result<ManifestState> {
     let path = &root.abs(MANIFEST);
-    let Some(v) = read_yaml(root, MANIFEST)? else {
+    let Some(node) = read_yaml_node(root, MANIFEST)? else {
         return Ok(ManifestState::Missing);
     };
+    // A manifest of this layout is decoded straight from its tree (memory: a large fabric's manifest as a JSON
+    // tree beside the YAML tree was ten times its size); anything else, and any manifest that does not decode,
+    // takes the checks below, which say what is wrong with it.
+    let ours = node
+        .get_key("layoutVersion")
+        .and_then(|n| n.to_json().as_u64())
+        == Some(u64::from(LAYOUT_VERSION));
+    if ours {
+        if let Ok(mut manifest) = hhgitops_core::yaml::decode::<Manifest>(&node) {
+            share_sources(&mut manifest.inventory);
+            return Ok(ManifestState::Current(manifest));
+        }
+    }
+    let v = node.to_json();
+    drop(node);
     if is_hnp_manifest(&v) {
         return Ok(ManifestState::Hnp(v));
     }
@@ -308,10 +373,12 @@ pub fn read_manifest(root: &RootDir) -> Result<ManifestState> {
             });
         }
     }
-    serde_json::from_value(v).map(ManifestState::Current).map_err(|e| Error::Corrupt {
+    let mut manifest: Manifest = serde_json::from_value(v).map_err(|e| Error::Corrupt {
         path: path.to_path_buf(),
         message: format!("not a valid manifest ({e}); restore it from Git or move it aside and run `hhgitops init`"),
-    })
+    })?;
+    share_sources(&mut manifest.inventory);
+    Ok(ManifestState::Current(manifest))
 }
 
 /// True when a mapping looks like the Hedgehog NetBox Plugin's archive log.
@@ -362,7 +429,7 @@ mod tests {
             source: source.then(|| Source {
                 file: "raw/a b: c.yaml".into(),
                 document: 3,
-                sha256: "1".repeat(64),
+                sha256: "1".repeat(64).into(),
             }),
         };
         let mut m = Manifest::new("true");
@@ -384,5 +451,56 @@ mod tests {
         let mut sorted = m.clone();
         sorted.sort();
         assert_eq!(back, sorted);
+    }
+
+    /// `read_manifest` decodes a manifest straight from its YAML tree: the same manifest as through a JSON tree,
+    /// with the entries of one raw file sharing its name and hash; a manifest that does not decode is still
+    /// reported as before (the checks of the JSON path).
+    #[test]
+    fn a_manifest_read_back_is_the_manifest_written_with_shared_sources() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".hnp")).unwrap();
+        let dir = crate::layout::GitOpsRoot::new(tmp.path())
+            .sandbox()
+            .unwrap();
+        let entry = |name: &str, sha: &str| InventoryEntry {
+            kind: "VPC".into(),
+            name: name.into(),
+            file: format!("managed/vpcs/{name}.yaml"),
+            // Strings a YAML reader would take for numbers or booleans unless quoted.
+            sha256: sha.into(),
+            source: Some(Source {
+                file: "raw/null.yaml".into(),
+                document: 2,
+                sha256: "12".repeat(32).into(),
+            }),
+        };
+        let mut m = Manifest::new("fab");
+        m.inventory = vec![entry("vpc-1", "true"), entry("vpc-2", &"9".repeat(64))];
+        m.inventory.push(InventoryEntry {
+            source: None,
+            ..entry("vpc-3", "0x10")
+        });
+        m.write(&dir).unwrap();
+        let ManifestState::Current(back) = read_manifest(&dir).unwrap() else {
+            panic!("not read as a current manifest");
+        };
+        assert_eq!(back, m);
+        let (a, b) = (
+            back.inventory[0].source.as_ref().unwrap(),
+            back.inventory[1].source.as_ref().unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a.file, &b.file) && Arc::ptr_eq(&a.sha256, &b.sha256));
+
+        std::fs::write(
+            tmp.path().join(MANIFEST),
+            "layoutVersion: 1\nfabric: fab\ninventory: []\nextra: 1\n",
+        )
+        .unwrap();
+        let e = read_manifest(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("not a valid manifest") && e.contains("extra"),
+            "{e}"
+        );
     }
 }

@@ -609,6 +609,12 @@ impl Folder {
 
     /// As [`RootDir::write_new`], for the entry `name` of this folder.
     pub fn write_new(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        fill_new(self.create_new(name)?.into(), bytes)
+    }
+
+    /// Creates the new file `name` in this folder (never replacing anything, not even a dangling link) and
+    /// opens it for writing, for content written piece by piece; not flushed.
+    pub fn create_new(&self, name: &str) -> std::io::Result<std::fs::File> {
         check_name(name)?;
         let fd = rustix::fs::openat(
             &self.fd,
@@ -617,7 +623,7 @@ impl Folder {
             Mode::from_raw_mode(0o644),
         )
         .map_err(|e| explain(e, &self.child(name)))?;
-        fill_new(fd, bytes)
+        Ok(std::fs::File::from(fd))
     }
 
     /// Renames the entry `from` of this folder to `to` in `dest` (the link itself when it is one), replacing

@@ -206,12 +206,42 @@ impl Transaction {
     /// Stages new content for `target` (relative to the root).
     /// The file is written by the transaction's stager; a write that failed is reported by the next `put` or by
     /// [`commit`](Self::commit), before the commit point.
-    pub fn put(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
+    /// Owned bytes are handed to the stager as they are (a large archived original or manifest is not copied).
+    pub fn put(&mut self, target: &str, bytes: impl Into<Vec<u8>>) -> Result<()> {
         let staged = format!("f{}", self.steps.len());
-        self.stager
-            .write(staged.clone(), bytes.to_vec())
-            .map_err(|(name, e)| self.stage_error(&name, e))?;
+        let bytes = bytes.into();
         self.staged_bytes += bytes.len() as u64;
+        self.stager
+            .write(staged.clone(), bytes)
+            .map_err(|(name, e)| self.stage_error(&name, e))?;
+        self.steps.push(Step::Put {
+            target: target.to_string(),
+            staged,
+        });
+        Ok(())
+    }
+
+    /// Stages new content for `target` written piece by piece by `write` (a large record is never held whole in
+    /// memory). The file is written on the caller's thread, beside the stager's (other) files.
+    pub fn put_streamed(
+        &mut self,
+        target: &str,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        use std::io::Write;
+        let staged = format!("f{}", self.steps.len());
+        let written = (|| {
+            let file = self.folder.create_new(&staged)?;
+            let mut out = Counting {
+                inner: std::io::BufWriter::with_capacity(64 << 10, file),
+                count: 0,
+            };
+            write(&mut out)?;
+            out.flush()?;
+            Ok(out.count)
+        })();
+        let len = written.map_err(|e| self.stage_error(&staged, e))?;
+        self.staged_bytes += len;
         self.steps.push(Step::Put {
             target: target.to_string(),
             staged,
@@ -295,8 +325,8 @@ impl Transaction {
             version: 1,
             steps: std::mem::take(&mut self.steps),
         };
-        let bytes = serde_json::to_vec_pretty(&journal)
-            .map_err(|e| Error::Runtime(format!("journal: {e}")))?;
+        let bytes =
+            serde_json::to_vec(&journal).map_err(|e| Error::Runtime(format!("journal: {e}")))?;
         let jrel = format!("{}/{JOURNAL}", self.dir);
         self.root
             .write_atomic(&jrel, &bytes)
@@ -321,6 +351,24 @@ impl Drop for Transaction {
         if !self.committed {
             let _ = self.root.remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// A writer that counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -79,11 +79,7 @@ impl<'a> Cx<'a> {
     }
 
     fn switch(&self, name: &str) -> Option<&'a SwitchSpec> {
-        match self
-            .state
-            .get(Kind::Switch, name)
-            .map(|e| &e.defaulted.spec)
-        {
+        match self.state.get(Kind::Switch, name).map(|e| &e.defaulted) {
             Some(Spec::Switch(s)) => Some(s),
             _ => None,
         }
@@ -98,7 +94,7 @@ impl<'a> Cx<'a> {
         match self
             .state
             .get(Kind::SwitchProfile, name)
-            .map(|e| &e.defaulted.spec)
+            .map(|e| &e.defaulted)
         {
             Some(Spec::SwitchProfile(s)) => Some(s),
             _ => None,
@@ -106,18 +102,14 @@ impl<'a> Cx<'a> {
     }
 
     fn vpc(&self, name: &str) -> Option<&'a VPCSpec> {
-        match self.state.get(Kind::VPC, name).map(|e| &e.defaulted.spec) {
+        match self.state.get(Kind::VPC, name).map(|e| &e.defaulted) {
             Some(Spec::VPC(s)) => Some(s),
             _ => None,
         }
     }
 
     fn external(&self, name: &str) -> Option<&'a ExternalSpec> {
-        match self
-            .state
-            .get(Kind::External, name)
-            .map(|e| &e.defaulted.spec)
-        {
+        match self.state.get(Kind::External, name).map(|e| &e.defaulted) {
             Some(Spec::External(s)) => Some(s),
             _ => None,
         }
@@ -244,7 +236,7 @@ fn switches(cx: &mut Cx<'_>) {
     for e in &list {
         // References are reported at the author's positions (defaulting sorts groups and namespaces); the port
         // settings are judged defaulted (`SPEED_` stripped).
-        let (Spec::Switch(authored), Spec::Switch(s)) = (&e.object.spec, &e.defaulted.spec) else {
+        let (Spec::Switch(authored), Spec::Switch(s)) = (&e.object.spec, &e.defaulted) else {
             continue;
         };
         switch_references(cx, e, authored, s);
@@ -276,7 +268,7 @@ fn switch_references<'a>(
             "VLAN namespace"
         };
         if let Some(n) = cx.reference(e, || path, Kind::VLANNamespace, ns, what) {
-            if let Spec::VLANNamespace(v) = &n.defaulted.spec {
+            if let Spec::VLANNamespace(v) = &n.defaulted {
                 for (a, b) in merged_vlan_ranges(v.ranges.as_deref().unwrap_or(&[])) {
                     ranges.push((a, b, ns));
                 }
@@ -605,7 +597,7 @@ fn switch_uniqueness(cx: &mut Cx<'_>, list: &[&StateEntry]) {
     let mut mgmt: HashMap<u32, &str> = HashMap::new();
     let mut asns: HashMap<u32, &str> = HashMap::new();
     for e in list {
-        let Spec::Switch(s) = &e.defaulted.spec else {
+        let Spec::Switch(s) = &e.defaulted else {
             continue;
         };
         let name = e.object.name();
@@ -693,7 +685,7 @@ fn connections(cx: &mut Cx<'_>) {
     let mut used_ports: HashMap<&str, &str> = HashMap::with_capacity(list.len() * 4);
     let mut used_ips: HashMap<u32, &str> = HashMap::new();
     for e in &list {
-        let Spec::Connection(c) = &e.defaulted.spec else {
+        let Spec::Connection(c) = &e.defaulted else {
             continue;
         };
         let Some(t) = c.connection_type() else {
@@ -877,7 +869,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let ipv4_prefixes: HashMap<&str, Vec<Ipv4Prefix>> = cx
         .state
         .of_kind(Kind::IPv4Namespace)
-        .filter_map(|(name, e)| match &e.defaulted.spec {
+        .filter_map(|(name, e)| match &e.defaulted {
             Spec::IPv4Namespace(n) => Some((
                 name,
                 n.subnets
@@ -892,7 +884,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let vlan_ranges: HashMap<&str, Vec<(u16, u16)>> = cx
         .state
         .of_kind(Kind::VLANNamespace)
-        .filter_map(|(name, e)| match &e.defaulted.spec {
+        .filter_map(|(name, e)| match &e.defaulted {
             Spec::VLANNamespace(n) => {
                 Some((name, merged_vlan_ranges(n.ranges.as_deref().unwrap_or(&[]))))
             }
@@ -902,7 +894,7 @@ fn vpcs(cx: &mut Cx<'_>) {
     let mut by_ns: HashMap<&str, Vec<NsPrefix<'_>>> = HashMap::new();
     let mut vlans: HashMap<(&str, u16), (&str, &str)> = HashMap::new();
     for e in &list {
-        let Spec::VPC(v) = &e.defaulted.spec else {
+        let Spec::VPC(v) = &e.defaulted else {
             continue;
         };
         let name = e.object.name();
@@ -1045,7 +1037,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
     let mut pairs: HashMap<(&str, &str, &str), &str> = HashMap::new();
     let mut native: HashMap<&str, &str> = HashMap::new();
     for e in &list {
-        let Spec::VPCAttachment(a) = &e.defaulted.spec else {
+        let Spec::VPCAttachment(a) = &e.defaulted else {
             continue;
         };
         let name = e.object.name();
@@ -1085,7 +1077,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
                 conn_name,
                 "connection",
             ) {
-                if let Spec::Connection(c) = &c.defaulted.spec {
+                if let Spec::Connection(c) = &c.defaulted {
                     cx.checked += 1;
                     match c.connection_type() {
                         Some(
@@ -1227,7 +1219,7 @@ fn vpc_attachments(cx: &mut Cx<'_>) {
 
 fn vpc_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::VPCPeering) {
-        let Spec::VPCPeering(p) = &e.defaulted.spec else {
+        let Spec::VPCPeering(p) = &e.defaulted else {
             continue;
         };
         let mut found: Vec<(&str, &VPCSpec)> = Vec::new();
@@ -1279,7 +1271,7 @@ fn vpc_peerings(cx: &mut Cx<'_>) {
 
 fn externals(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::External) {
-        let Spec::External(x) = &e.defaulted.spec else {
+        let Spec::External(x) = &e.defaulted else {
             continue;
         };
         cx.reference(
@@ -1295,7 +1287,7 @@ fn externals(cx: &mut Cx<'_>) {
 fn external_attachments(cx: &mut Cx<'_>) {
     let mut vlans: HashMap<(&str, u16), &str> = HashMap::new();
     for e in entries(cx.state, Kind::ExternalAttachment) {
-        let Spec::ExternalAttachment(a) = &e.defaulted.spec else {
+        let Spec::ExternalAttachment(a) = &e.defaulted else {
             continue;
         };
         if let Some(ext) = a.external.as_deref().filter(|x| !x.is_empty()) {
@@ -1329,7 +1321,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
             conn,
             "connection",
         ) {
-            if let Spec::Connection(c) = &c.defaulted.spec {
+            if let Spec::Connection(c) = &c.defaulted {
                 cx.checked += 1;
                 if c.connection_type() != Some(ConnectionType::External) {
                     let found = c.connection_type().map_or("an invalid", |t| t.name());
@@ -1362,7 +1354,7 @@ fn external_attachments(cx: &mut Cx<'_>) {
 
 fn external_peerings(cx: &mut Cx<'_>) {
     for e in entries(cx.state, Kind::ExternalPeering) {
-        let Spec::ExternalPeering(p) = &e.defaulted.spec else {
+        let Spec::ExternalPeering(p) = &e.defaulted else {
             continue;
         };
         let Some(permit) = &p.permit else { continue };
@@ -1445,7 +1437,7 @@ fn gateways(cx: &mut Cx<'_>) {
     let mut protocol: HashMap<u32, String> = HashMap::new();
     let mut vtep: HashMap<u32, String> = HashMap::new();
     for (name, e) in cx.state.of_kind(Kind::Switch) {
-        if let Spec::Switch(s) = &e.defaulted.spec {
+        if let Spec::Switch(s) = &e.defaulted {
             if let Some(a) = addr_of(s.protocol_ip.as_deref()) {
                 protocol
                     .entry(a)
@@ -1460,7 +1452,7 @@ fn gateways(cx: &mut Cx<'_>) {
     let mut members: HashMap<&str, usize> = HashMap::new();
     let max = cx.settings.max_gateways_per_group();
     for e in entries(cx.state, Kind::Gateway) {
-        let Spec::Gateway(g) = &e.defaulted.spec else {
+        let Spec::Gateway(g) = &e.defaulted else {
             continue;
         };
         let name = e.object.name();
@@ -1560,7 +1552,7 @@ fn exposed(entry: &PeeringEntry) -> Vec<String> {
 fn gateway_peerings(cx: &mut Cx<'_>) {
     let list = entries(cx.state, Kind::GatewayPeering);
     for (idx, e) in list.iter().enumerate() {
-        let Spec::GatewayPeering(p) = &e.defaulted.spec else {
+        let Spec::GatewayPeering(p) = &e.defaulted else {
             continue;
         };
         if let Some(g) = p.gateway_group.as_deref().filter(|g| !g.is_empty()) {
@@ -1578,7 +1570,7 @@ fn gateway_peerings(cx: &mut Cx<'_>) {
             let Some(name) = key.strip_prefix(EXTERNAL_PEER_PREFIX) else {
                 let Some(vpc) = cx
                     .reference(e, || path, Kind::VPC, key, "VPC")
-                    .and_then(|v| match &v.defaulted.spec {
+                    .and_then(|v| match &v.defaulted {
                         Spec::VPC(v) => Some(v),
                         _ => None,
                     })
@@ -1648,7 +1640,7 @@ fn gateway_peerings(cx: &mut Cx<'_>) {
                 continue;
             }
             for other in &list[..idx] {
-                let Spec::GatewayPeering(q) = &other.defaulted.spec else {
+                let Spec::GatewayPeering(q) = &other.defaulted else {
                     continue;
                 };
                 let Some(qp) = &q.peering else { continue };

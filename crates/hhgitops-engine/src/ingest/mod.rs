@@ -254,6 +254,10 @@ async fn ingest_locked(
             return Err(e);
         }
     };
+    // What the file stages freed (the parsed objects, the state, the staged contents) is handed back before the
+    // database stage: SQLite works on threads of its own, whose allocator arenas would not reuse it, so the
+    // index would otherwise be built on top of the file stages' peak.
+    crate::memory::release_free();
     let Some((manifest_sha, inventory)) = ingested.manifest else {
         log_summary(&ingested.report);
         return Ok((ingested.report, ingested.snapshot));

@@ -127,31 +127,41 @@ pub(super) fn plan_files(
         let Some(fr) = reports.iter_mut().find(|r| r.file == rf.rel) else {
             continue;
         };
-        for o in &rep.objects {
+        let (source_file, source_sha): (std::sync::Arc<str>, std::sync::Arc<str>) =
+            (rf.rel.as_str().into(), rf.sha256.as_str().into());
+        // The archived copy is staged first: the stager writes the original and frees it while the objects are
+        // planned (memory: the raw bytes are not held beside the file's inventory). Its removal from raw/ is
+        // staged after the managed files, so it is applied after the copy is in place.
+        let archived = archive_name(dir, &rf.rel, &archive_taken);
+        archive_taken.insert(archived.clone());
+        changes.put(&archived, std::mem::take(&mut rf.bytes))?;
+        // Each object is dropped once its file is planned, so the objects shrink as the inventory grows.
+        for o in rep.objects {
             let rel = GitOpsRoot::managed_rel(o.kind, &o.name);
             let label = format!("{}/{}", o.kind, o.name);
             let normalized = o.normalized();
-            let bytes = normalized.as_bytes();
-            let sha = sha256_hex(bytes);
+            let sha = sha256_hex(normalized.as_bytes());
             let existing = managed.files.get(&(o.kind, o.name.clone()));
-            match existing {
-                Some(cur) if cur.sha256 == sha => fr.unchanged.push(label),
+            let write = match existing {
+                Some(cur) if cur.sha256 == sha => {
+                    fr.unchanged.push(label);
+                    false
+                }
                 Some(_) => {
                     fr.updated.push(label);
-                    changes.put(&rel, bytes)?;
-                    managed_after.insert(rel.clone(), sha.clone());
-                    if keep_written {
-                        written.insert(rel.clone(), normalized.clone().into_bytes());
-                    }
+                    true
                 }
                 None => {
                     fr.created.push(label);
-                    changes.put(&rel, bytes)?;
-                    managed_after.insert(rel.clone(), sha.clone());
-                    if keep_written {
-                        written.insert(rel.clone(), normalized.clone().into_bytes());
-                    }
+                    true
                 }
+            };
+            if write {
+                managed_after.insert(rel.clone(), sha.clone());
+                if keep_written {
+                    written.insert(rel.clone(), normalized.clone().into_bytes());
+                }
+                changes.put(&rel, normalized)?;
             }
             let key = (o.kind, o.name.clone());
             let unchanged_content = changes
@@ -167,9 +177,9 @@ pub(super) fn plan_files(
                         file: rel,
                         sha256: sha,
                         source: Some(Source {
-                            file: rf.rel.clone(),
+                            file: source_file.clone(),
                             document: o.document,
-                            sha256: rf.sha256.clone(),
+                            sha256: source_sha.clone(),
                         }),
                     },
                 );
@@ -181,9 +191,6 @@ pub(super) fn plan_files(
         } else {
             FileStatus::Ingested
         };
-        let archived = archive_name(dir, &rf.rel, &archive_taken);
-        archive_taken.insert(archived.clone());
-        changes.put(&archived, &std::mem::take(&mut rf.bytes))?;
         changes.remove(&rf.rel, Some(rf.sha256.clone()))?;
         fr.archived_to = Some(archived.clone());
         changes.log(LogEntry {
