@@ -773,6 +773,50 @@ mod tests {
         );
     }
 
+    /// A file written piece by piece lands like any staged file; one whose writing failed is an error of the
+    /// call, joins no journal, and the transaction can still be thrown away whole.
+    #[test]
+    fn a_streamed_file_lands_and_a_failed_one_is_never_journaled() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Transaction::begin(&open(&d)).unwrap();
+        t.put("managed/vpcs/a.yaml", b"a").unwrap();
+        t.put_streamed("managed/vpcs/b.yaml", |w| {
+            w.write_all(b"first, ")?;
+            w.write_all(b"second")
+        })
+        .unwrap();
+        t.commit(&Failpoint::default()).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("managed/vpcs/b.yaml")).unwrap(),
+            b"first, second"
+        );
+        assert_eq!(
+            std::fs::read(d.path().join("managed/vpcs/a.yaml")).unwrap(),
+            b"a"
+        );
+
+        let mut t = Transaction::begin(&open(&d)).unwrap();
+        let err = t
+            .put_streamed("managed/vpcs/c.yaml", |w| {
+                w.write_all(b"half")?;
+                Err(std::io::Error::other("the emitter failed"))
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot stage") && err.contains("the emitter failed"),
+            "{err}"
+        );
+        assert!(t.is_empty(), "no step for it");
+        drop(t);
+        assert!(!d.path().join("managed/vpcs/c.yaml").exists());
+        assert_eq!(
+            std::fs::read_dir(d.path().join(TXN_DIR)).unwrap().count(),
+            0,
+            "the transaction folder is removed"
+        );
+    }
+
     #[test]
     fn commit_applies_everything() {
         let d = tempfile::tempdir().unwrap();
