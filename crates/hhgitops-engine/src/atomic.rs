@@ -80,6 +80,14 @@ pub fn remove_created_dirs(created: &[PathBuf]) {
 /// sha256 of bytes, lowercase hex (the one implementation lives in core).
 pub use hhgitops_core::normalize::content_hash as sha256_hex;
 
+/// sha256 (lowercase hex) of everything `r` yields, read piece by piece, and how many bytes that was.
+pub fn sha256_read(r: &mut impl std::io::Read) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let n = std::io::copy(r, &mut h)?;
+    Ok((hex::encode(h.finalize()), n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,9 +97,9 @@ impl ChangeSet {
         let old = hash_record(&self.dir, MANIFEST, crate::records::MAX_RECORD_BYTES)?;
         manifest.inventory = std::mem::take(&mut self.inventory).into_values().collect();
         manifest.sort();
-        let mut hasher = HashingWriter(sha2::Sha256::new());
+        let mut hasher = sha2::Sha256::new();
         manifest.write_yaml(&mut hasher)?;
-        let sha = hex::encode(hasher.0.finalize());
+        let sha = hex::encode(hasher.finalize());
         let changed = sha != old;
         if changed {
             self.count += 1;
@@ -154,31 +154,15 @@ impl Sealed {
 fn hash_record(dir: &RootDir, rel: &str, max: u64) -> Result<String> {
     use std::io::Read;
     let hashed = (|| {
-        let mut f = dir.open_file(rel)?.take(max + 1);
-        let mut h = HashingWriter(sha2::Sha256::new());
-        let n = std::io::copy(&mut f, &mut h)?;
+        let (sha, n) = crate::atomic::sha256_read(&mut dir.open_file(rel)?.take(max + 1))?;
         if n > max {
             return Err(std::io::Error::other(format!(
                 "more than the limit of {max} bytes"
             )));
         }
-        Ok(hex::encode(h.0.finalize()))
+        Ok(sha)
     })();
     hashed.map_err(|e| Error::io("cannot read", dir.abs(rel), e))
-}
-
-/// A writer that only hashes what is written.
-struct HashingWriter(sha2::Sha256);
-
-impl std::io::Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Stops a run at a safe point (nothing written yet) once its token fired.

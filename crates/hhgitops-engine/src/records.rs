@@ -345,18 +345,10 @@ pub fn read_manifest(root: &RootDir) -> Result<ManifestState> {
     let Some(node) = read_yaml_node(root, MANIFEST)? else {
         return Ok(ManifestState::Missing);
     };
-    // A manifest of this layout is decoded straight from its tree (memory: a large fabric's manifest as a JSON
-    // tree beside the YAML tree was ten times its size); anything else, and any manifest that does not decode,
-    // takes the checks below, which say what is wrong with it.
-    let ours = node
-        .get_key("layoutVersion")
-        .and_then(|n| n.to_json().as_u64())
-        == Some(u64::from(LAYOUT_VERSION));
-    if ours {
-        if let Ok(mut manifest) = hhgitops_core::yaml::decode::<Manifest>(&node) {
-            share_sources(&mut manifest.inventory);
-            return Ok(ManifestState::Current(manifest));
-        }
+    // Anything that is not a manifest of this layout, or does not decode, takes the checks below, which say what
+    // is wrong with it.
+    if let Some(manifest) = decode_current(&node) {
+        return Ok(ManifestState::Current(manifest));
     }
     let v = node.to_json();
     drop(node);
@@ -379,6 +371,18 @@ pub fn read_manifest(root: &RootDir) -> Result<ManifestState> {
     })?;
     share_sources(&mut manifest.inventory);
     Ok(ManifestState::Current(manifest))
+}
+
+/// A manifest of this layout decoded straight from its YAML tree (memory: the same manifest as a JSON tree beside
+/// the YAML tree was ten times its size), its sources shared; `None` when it is not one or does not decode.
+fn decode_current(node: &hhgitops_core::yaml::Node) -> Option<Manifest> {
+    let version = node.get_key("layoutVersion")?.to_json().as_u64()?;
+    if version != u64::from(LAYOUT_VERSION) {
+        return None;
+    }
+    let mut manifest: Manifest = hhgitops_core::yaml::decode(node).ok()?;
+    share_sources(&mut manifest.inventory);
+    Some(manifest)
 }
 
 /// True when a mapping looks like the Hedgehog NetBox Plugin's archive log.
@@ -453,9 +457,9 @@ mod tests {
         assert_eq!(back, sorted);
     }
 
-    /// `read_manifest` decodes a manifest straight from its YAML tree: the same manifest as through a JSON tree,
-    /// with the entries of one raw file sharing its name and hash; a manifest that does not decode is still
-    /// reported as before (the checks of the JSON path).
+    /// `read_manifest` decodes a manifest straight from its YAML tree: the manifest written, with the entries of
+    /// one raw file sharing its name and hash; a manifest that does not decode is still reported as before (the
+    /// checks of the JSON path).
     #[test]
     fn a_manifest_read_back_is_the_manifest_written_with_shared_sources() {
         let tmp = tempfile::tempdir().unwrap();
@@ -482,6 +486,9 @@ mod tests {
             ..entry("vpc-3", "0x10")
         });
         m.write(&dir).unwrap();
+        // Decoded from the YAML tree itself, not by the JSON fallback.
+        let node = read_yaml_node(&dir, MANIFEST).unwrap().unwrap();
+        assert_eq!(decode_current(&node).as_ref(), Some(&m));
         let ManifestState::Current(back) = read_manifest(&dir).unwrap() else {
             panic!("not read as a current manifest");
         };

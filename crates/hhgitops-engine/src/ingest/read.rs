@@ -240,21 +240,10 @@ fn read_raw(dir: &RootDir, rf: &RawFile, opts: &IngestOptions) -> (FileReport, O
 }
 
 fn hash_file(dir: &RootDir, rf: &RawFile) -> std::io::Result<String> {
-    use sha2::Digest;
-    use std::io::Read;
     let mut f = if rf.outside {
         std::fs::File::open(&rf.abs)?
     } else {
         dir.open_file(&rf.rel)?
     };
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    Ok(crate::atomic::sha256_read(&mut f)?.0)
 }
